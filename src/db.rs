@@ -1,0 +1,292 @@
+//! The database file and its transactions (M13): creating and opening a
+//! database, read transactions that see a consistent snapshot, and write
+//! transactions that commit atomically and durably.
+
+use std::path::{Path, PathBuf};
+
+use redb::ReadableDatabase;
+
+use crate::error::{Error, Result, StorageContext};
+use crate::memory::{MemorySpace, MemorySpaceMut};
+use crate::snaps::SnapMeta;
+use crate::store::schema::{self, valid_block_size};
+use crate::store::{ReadStore, StoreRead, WriteStore};
+use crate::types::{Lifespan, Snap};
+
+/// The default block size.
+pub const DEFAULT_BLOCK_SIZE: u32 = 4096;
+
+/// A tracemem database: one file holding memory observations over time.
+pub struct Database {
+    db: redb::Database,
+    path: PathBuf,
+    block_size: u32,
+    max_chunk_deltas: usize,
+}
+
+/// Settings for creating or opening a [`Database`].
+#[derive(Clone, Debug)]
+pub struct DatabaseBuilder {
+    block_size: u64,
+    cache_size: Option<usize>,
+    max_chunk_deltas: usize,
+}
+
+impl Default for DatabaseBuilder {
+    fn default() -> Self {
+        DatabaseBuilder {
+            block_size: u64::from(DEFAULT_BLOCK_SIZE),
+            cache_size: None,
+            max_chunk_deltas: crate::store::DEFAULT_MAX_CHUNK_DELTAS,
+        }
+    }
+}
+
+impl DatabaseBuilder {
+    /// The block size of a new database: a power of two from 256 to 65536
+    /// (default 4096). Ignored when opening: it is fixed at creation.
+    pub fn block_size(&mut self, bytes: u64) -> &mut Self {
+        self.block_size = bytes;
+        self
+    }
+
+    /// The memory the storage engine may use as page cache (default: redb's).
+    pub fn cache_size(&mut self, bytes: usize) -> &mut Self {
+        self.cache_size = Some(bytes);
+        self
+    }
+
+    /// How many deltas a block-history chunk takes before a new one starts
+    /// (default 256). A write-time policy, not part of the file format: tests
+    /// set it low to exercise chunk boundaries with few writes.
+    #[doc(hidden)]
+    pub fn max_chunk_deltas(&mut self, deltas: usize) -> &mut Self {
+        self.max_chunk_deltas = deltas.max(1);
+        self
+    }
+
+    fn redb(&self) -> redb::Builder {
+        let mut builder = redb::Builder::new();
+        if let Some(bytes) = self.cache_size {
+            builder.set_cache_size(bytes);
+        }
+        builder
+    }
+
+    /// Creates a new database at `path`; refuses an existing non-empty file.
+    pub fn create(&self, path: impl AsRef<Path>) -> Result<Database> {
+        let path = path.as_ref();
+        if !valid_block_size(self.block_size) {
+            return Err(Error::InvalidBlockSize {
+                value: self.block_size,
+            });
+        }
+        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the file exists; open it instead"),
+            });
+        }
+        let db = self.redb().create(path).map_err(|e| open_error(path, e))?;
+        let block_size = self.block_size as u32;
+        let mut txn = db.begin_write().context("creating the database")?;
+        txn.set_quick_repair(true);
+        schema::initialize(&txn, block_size)?;
+        txn.commit().context("creating the database")?;
+        Ok(Database {
+            db,
+            path: path.to_path_buf(),
+            block_size,
+            max_chunk_deltas: self.max_chunk_deltas,
+        })
+    }
+
+    /// Opens an existing database at `path`.
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<Database> {
+        let path = path.as_ref();
+        if let Err(source) = std::fs::metadata(path) {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        let db = self.redb().open(path).map_err(|e| open_error(path, e))?;
+        let block_size = schema::validate(&db, path)?;
+        Ok(Database {
+            db,
+            path: path.to_path_buf(),
+            block_size,
+            max_chunk_deltas: self.max_chunk_deltas,
+        })
+    }
+}
+
+/// Turns redb's refusal to open a file into an error naming the file.
+fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
+    let path_buf = path.to_path_buf();
+    match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::Busy { path: path_buf },
+        redb::DatabaseError::UpgradeRequired(version) => Error::NotADatabase {
+            path: path_buf,
+            detail: format!("a redb file of old format {version}"),
+        },
+        redb::DatabaseError::Storage(redb::StorageError::Io(source))
+            if source.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            Error::NotADatabase {
+                path: path_buf,
+                detail: source.to_string(),
+            }
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Io(source)) => Error::Io { path: path_buf, source },
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => Error::Corrupt {
+            place: path.display().to_string(),
+            detail,
+        },
+        other => Error::storage("opening the database", other),
+    }
+}
+
+impl Database {
+    /// Creates a new database with the default settings.
+    pub fn create(path: impl AsRef<Path>) -> Result<Database> {
+        DatabaseBuilder::default().create(path)
+    }
+
+    /// Opens an existing database with the default settings.
+    pub fn open(path: impl AsRef<Path>) -> Result<Database> {
+        DatabaseBuilder::default().open(path)
+    }
+
+    /// Settings for creating or opening a database.
+    pub fn builder() -> DatabaseBuilder {
+        DatabaseBuilder::default()
+    }
+
+    /// The file of the database.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The block size, fixed at creation.
+    pub fn block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    /// Starts a read transaction: a consistent snapshot that later commits do
+    /// not change. Any number may be open, and they never block the writer.
+    pub fn begin_read(&self) -> Result<ReadTransaction> {
+        let txn = self.db.begin_read().context("starting a read transaction")?;
+        let store = ReadStore::new(&txn, self.block_size)?;
+        Ok(ReadTransaction { _txn: txn, store })
+    }
+
+    /// Starts a write transaction. One is open at a time; a second call waits
+    /// for the first to commit or abort.
+    pub fn begin_write(&self) -> Result<WriteTransaction> {
+        let mut txn = self.db.begin_write().context("starting a write transaction")?;
+        // Reopening after a crash then costs no walk over the whole file.
+        txn.set_quick_repair(true);
+        Ok(WriteTransaction {
+            store: WriteStore::new(txn, self.block_size, self.max_chunk_deltas),
+        })
+    }
+}
+
+/// A consistent, read-only snapshot of the database.
+pub struct ReadTransaction {
+    _txn: redb::ReadTransaction,
+    store: ReadStore,
+}
+
+/// Operations shared by both kinds of transaction.
+fn space_of(store: &dyn StoreRead, name: &str) -> Result<u32> {
+    store.space_id(name)?.ok_or_else(|| Error::UnknownSpace { name: name.to_string() })
+}
+
+impl ReadTransaction {
+    /// The space named `name`.
+    pub fn space(&self, name: &str) -> Result<MemorySpace<'_>> {
+        Ok(MemorySpace {
+            store: &self.store,
+            space: space_of(&self.store, name)?,
+            name: name.to_string(),
+        })
+    }
+
+    /// The names of every space, in creation order.
+    pub fn spaces(&self) -> Result<Vec<String>> {
+        Ok(self.store.spaces()?.into_iter().map(|(_, name)| name).collect())
+    }
+
+    /// The metadata of `snap`, if any was stored.
+    pub fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>> {
+        self.store.snap_meta(snap)
+    }
+
+    /// The snaps of `lifespan` that carry metadata, in order.
+    pub fn snaps_with_meta(&self, lifespan: Lifespan) -> Result<Vec<(Snap, SnapMeta)>> {
+        self.store.snap_metas(lifespan.min(), lifespan.max())
+    }
+}
+
+/// A write transaction: everything in it commits atomically, or nothing does.
+/// Dropping it without [`WriteTransaction::commit`] aborts it.
+pub struct WriteTransaction {
+    store: WriteStore,
+}
+
+impl WriteTransaction {
+    /// The space named `name`, created if it does not exist yet. Names are
+    /// non-empty UTF-8 of at most 1024 bytes.
+    pub fn create_space(&mut self, name: &str) -> Result<MemorySpaceMut<'_>> {
+        if name.is_empty() || name.len() > 1024 {
+            return Err(Error::InvalidSpaceName {
+                name: name.to_string(),
+                reason: "names are 1 to 1024 bytes long",
+            });
+        }
+        let space = self.store.create_space(name)?;
+        Ok(MemorySpaceMut {
+            store: &mut self.store,
+            space,
+            name: name.to_string(),
+        })
+    }
+
+    /// The existing space named `name`.
+    pub fn space(&mut self, name: &str) -> Result<MemorySpaceMut<'_>> {
+        let space = space_of(&self.store, name)?;
+        Ok(MemorySpaceMut {
+            store: &mut self.store,
+            space,
+            name: name.to_string(),
+        })
+    }
+
+    /// The names of every space, in creation order.
+    pub fn spaces(&self) -> Result<Vec<String>> {
+        Ok(self.store.spaces()?.into_iter().map(|(_, name)| name).collect())
+    }
+
+    /// Stores the metadata of `snap`, replacing any earlier.
+    pub fn set_snap_meta(&mut self, snap: Snap, meta: &SnapMeta) -> Result<()> {
+        self.store.set_snap_meta(snap, meta)
+    }
+
+    /// The metadata of `snap`, including this transaction's writes.
+    pub fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>> {
+        self.store.snap_meta(snap)
+    }
+
+    /// Commits every write durably: when this returns, they survive a crash
+    /// of the process (and a power loss where the disk honours fsync).
+    pub fn commit(self) -> Result<()> {
+        self.store.commit()
+    }
+
+    /// Discards every write of the transaction.
+    pub fn abort(self) -> Result<()> {
+        self.store.abort()
+    }
+}

@@ -1,0 +1,153 @@
+//! Typed errors. Every variant carries what the caller needs to say where and
+//! what went wrong: the path, the space, the address, the snap, the value.
+
+use std::path::PathBuf;
+
+use crate::types::Snap;
+
+/// The result type of tracemem.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in tracemem.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file exists but is not a tracemem database.
+    #[error("{path}: not a tracemem database: {detail}")]
+    NotADatabase {
+        /// The file.
+        path: PathBuf,
+        /// Why it was not recognised.
+        detail: String,
+    },
+    /// The database was written by a newer tracemem.
+    #[error("{path}: database format {found} is newer than the newest this tracemem reads ({supported})")]
+    NewerFormat {
+        /// The file.
+        path: PathBuf,
+        /// The format version stored in the file.
+        found: u32,
+        /// The newest format version this build reads.
+        supported: u32,
+    },
+    /// Stored data failed a consistency check.
+    #[error("{place}: damaged database: {detail}")]
+    Corrupt {
+        /// Where the damage was found (file, table, key).
+        place: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The database file is open for writing elsewhere.
+    #[error("{path}: the database is in use by another process")]
+    Busy {
+        /// The file.
+        path: PathBuf,
+    },
+    /// An operating-system error on a file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An error from the storage engine underneath.
+    #[error("storage: {context}: {source}")]
+    Storage {
+        /// What tracemem was doing.
+        context: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Box<redb::Error>,
+    },
+    /// A block size that is not a power of two in `256..=65536`.
+    #[error("block size {value} is not a power of two from 256 to 65536")]
+    InvalidBlockSize {
+        /// The block size asked for.
+        value: u64,
+    },
+    /// A range whose first address is after its last.
+    #[error("reversed address range [{min:#x}, {max:#x}]")]
+    ReversedRange {
+        /// The first address given.
+        min: u64,
+        /// The last address given.
+        max: u64,
+    },
+    /// A query of zero bytes where at least one is needed.
+    #[error("empty address range at {start:#x}")]
+    EmptyRange {
+        /// The start address given.
+        start: u64,
+    },
+    /// A query whose length runs past the end of the 64-bit address space.
+    #[error("range of {len} bytes at {start:#x} runs past the end of the address space")]
+    RangePastEnd {
+        /// The start address.
+        start: u64,
+        /// The length asked for.
+        len: u64,
+    },
+    /// A lifespan whose first snap is after its last.
+    #[error("reversed lifespan [{min}, {max}]")]
+    ReversedLifespan {
+        /// The first snap given.
+        min: Snap,
+        /// The last snap given.
+        max: Snap,
+    },
+    /// A space name that does not exist in the database.
+    #[error("unknown space '{name}'")]
+    UnknownSpace {
+        /// The name asked for.
+        name: String,
+    },
+    /// A space name that cannot be stored.
+    #[error("invalid space name '{name}': {reason}")]
+    InvalidSpaceName {
+        /// The name given.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// `set_state(Known)`: KNOWN always comes with the bytes observed.
+    #[error(
+        "cannot set KNOWN at snap {snap} over {range}: KNOWN comes with the observed bytes, use put_bytes"
+    )]
+    KnownNeedsBytes {
+        /// The snap given.
+        snap: Snap,
+        /// The range given.
+        range: crate::types::AddressRange,
+    },
+}
+
+impl Error {
+    pub(crate) fn storage(context: &'static str, source: impl Into<redb::Error>) -> Error {
+        Error::Storage {
+            context,
+            source: Box::new(source.into()),
+        }
+    }
+
+    pub(crate) fn corrupt(place: impl Into<String>, detail: impl Into<String>) -> Error {
+        Error::Corrupt {
+            place: place.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Attaches what tracemem was doing to a redb error.
+pub(crate) trait StorageContext<T> {
+    /// Converts the error into [`Error::Storage`] with `context`.
+    fn context(self, context: &'static str) -> Result<T>;
+}
+
+impl<T, E: Into<redb::Error>> StorageContext<T> for std::result::Result<T, E> {
+    fn context(self, context: &'static str) -> Result<T> {
+        self.map_err(|e| Error::storage(context, e))
+    }
+}

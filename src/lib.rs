@@ -1,0 +1,59 @@
+//! tracemem is a persistent, embedded database engine for time-travel memory
+//! traces: it stores what a target's memory held over time and answers "what
+//! were these bytes at snap T" with bounded work however long the trace.
+//!
+//! A [`Database`] holds named address *spaces* with 64-bit addresses. Each
+//! write transaction records observations at *snaps* (points in time, `i64`;
+//! negative snaps are scratch snaps beside the timeline). Queries return the
+//! most recent observation at or before a snap, per byte, with its state:
+//! KNOWN, ERROR (a failed read) or UNKNOWN.
+//!
+//! ```
+//! use tracemem::{AddressRange, Database, MemState, MemoryRead};
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("trace.tmdb");
+//!
+//! let db = Database::create(&path)?;
+//! let mut txn = db.begin_write()?;
+//! let mut ram = txn.create_space("ram")?;
+//! ram.put_bytes(10, 0x1000, &[1, 2, 3, 4])?;
+//! ram.put_bytes(20, 0x1002, &[0xaa])?;
+//! ram.set_state(30, AddressRange::new(0x1000, 0x1003)?, MemState::Error)?;
+//! txn.commit()?;
+//!
+//! let read = db.begin_read()?;
+//! let ram = read.space("ram")?;
+//! let mut buf = [0u8; 4];
+//! assert_eq!(ram.get_bytes(15, 0x1000, &mut buf)?, 4);
+//! assert_eq!(buf, [1, 2, 3, 4]);
+//! ram.get_bytes(25, 0x1000, &mut buf)?;
+//! assert_eq!(buf, [1, 2, 0xaa, 4]);
+//! // A failed read at 30 leaves the last known bytes readable...
+//! ram.get_bytes(30, 0x1000, &mut buf)?;
+//! assert_eq!(buf, [1, 2, 0xaa, 4]);
+//! // ...while the state says ERROR, and where it came from.
+//! assert_eq!(ram.most_recent_state(35, 0x1002)?, Some((30, MemState::Error)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The module tree follows the architecture: [`db`] (the database and its
+//! transactions) and [`memory`] (the memory operations) are the public layer;
+//! the private `store` layer holds the redb schema, the block-history chunk
+//! encoding and the change index. `FORMAT.md` documents the file format.
+
+#![deny(missing_docs)]
+
+pub mod db;
+pub mod error;
+pub mod memory;
+pub mod snaps;
+mod store;
+pub mod types;
+
+pub use db::{DEFAULT_BLOCK_SIZE, Database, DatabaseBuilder, ReadTransaction, WriteTransaction};
+pub use error::{Error, Result};
+pub use memory::{MemoryRead, MemorySpace, MemorySpaceMut};
+pub use snaps::SnapMeta;
+pub use types::{
+    AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, StatePredicate, StateRun,
+};

@@ -1,0 +1,379 @@
+//! The memory operations of one space (M1-M7, M9): [`MemoryRead`] answers
+//! queries in read and write transactions alike; [`MemorySpaceMut`] records.
+
+use crate::error::{Error, Result};
+use crate::store::{Edit, Need, StoreRead, WriteStore, delta_at, last_change, read_range};
+use crate::types::{
+    AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, StatePredicate, StateRun,
+};
+
+mod private {
+    use crate::store::StoreRead;
+
+    /// What a query runs against.
+    pub struct Source<'a> {
+        pub(crate) store: &'a dyn StoreRead,
+        pub(crate) space: u32,
+    }
+
+    /// Keeps [`super::MemoryRead`] implemented only here.
+    pub trait Sealed {
+        fn source(&self) -> Source<'_>;
+    }
+}
+
+use private::{Sealed, Source};
+
+/// A space in a read transaction.
+pub struct MemorySpace<'a> {
+    pub(crate) store: &'a dyn StoreRead,
+    pub(crate) space: u32,
+    pub(crate) name: String,
+}
+
+/// A space in a write transaction: records, and answers queries with the
+/// transaction's own writes visible.
+pub struct MemorySpaceMut<'a> {
+    pub(crate) store: &'a mut WriteStore,
+    pub(crate) space: u32,
+    pub(crate) name: String,
+}
+
+impl Sealed for MemorySpace<'_> {
+    fn source(&self) -> Source<'_> {
+        Source {
+            store: self.store,
+            space: self.space,
+        }
+    }
+}
+
+impl Sealed for MemorySpaceMut<'_> {
+    fn source(&self) -> Source<'_> {
+        Source {
+            store: &*self.store,
+            space: self.space,
+        }
+    }
+}
+
+impl MemorySpace<'_> {
+    /// The space's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The range `[start, start + len - 1]` of a query, refused if it would run
+/// past the end of the address space.
+fn query_range(start: u64, len: usize) -> Result<Option<AddressRange>> {
+    if len == 0 {
+        return Ok(None);
+    }
+    AddressRange::from_start_len(start, len as u64).map(Some)
+}
+
+/// Queries of a space's memory (M4, M6, M9). Implemented by [`MemorySpace`]
+/// and [`MemorySpaceMut`].
+pub trait MemoryRead: Sealed {
+    /// The block size of the database (M9).
+    fn block_size(&self) -> u32 {
+        self.source().store.block_size()
+    }
+
+    /// Fills `buf` with the bytes at `start` as of `snap`: each byte gets the
+    /// value of its most recent KNOWN observation at or before `snap` (M2, M4).
+    /// Bytes never observed are left untouched. Returns how many were filled.
+    fn get_bytes(&self, snap: Snap, start: u64, buf: &mut [u8]) -> Result<usize> {
+        let Some(range) = query_range(start, buf.len())? else {
+            return Ok(0);
+        };
+        let src = self.source();
+        let mut filled = 0;
+        read_range(src.store, src.space, snap, range.min(), range.len() as u64, Need::KNOWN, &mut |addr, bytes| {
+            let at = (addr - start) as usize;
+            for (slot, byte) in buf[at..at + bytes.len()].iter_mut().zip(bytes) {
+                if byte.known.is_some() {
+                    *slot = byte.value;
+                    filled += 1;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(filled)
+    }
+
+    /// As [`MemoryRead::get_bytes`], and reports each maximal filled run with
+    /// the snap its bytes came from.
+    fn get_bytes_with_sources(&self, snap: Snap, start: u64, buf: &mut [u8]) -> Result<Vec<FilledRange>> {
+        let Some(range) = query_range(start, buf.len())? else {
+            return Ok(Vec::new());
+        };
+        let src = self.source();
+        let mut runs: Vec<FilledRange> = Vec::new();
+        read_range(src.store, src.space, snap, range.min(), range.len() as u64, Need::KNOWN, &mut |addr, bytes| {
+            let at = (addr - start) as usize;
+            for (i, byte) in bytes.iter().enumerate() {
+                let Some(source) = byte.known else { continue };
+                buf[at + i] = byte.value;
+                let a = addr + i as u64;
+                match runs.last_mut() {
+                    Some(run) if run.snap == source && run.range.max().checked_add(1) == Some(a) => {
+                        run.range = AddressRange::new(run.range.min(), a)?;
+                    }
+                    _ => runs.push(FilledRange {
+                        range: AddressRange::new(a, a)?,
+                        snap: source,
+                    }),
+                }
+            }
+            Ok(())
+        })?;
+        Ok(runs)
+    }
+
+    /// The state recorded at exactly `snap` for `addr` (M6).
+    fn state(&self, snap: Snap, addr: u64) -> Result<MemState> {
+        let runs = self.states(snap, AddressRange::new(addr, addr)?)?;
+        Ok(runs.first().map_or(MemState::Unknown, |run| run.state))
+    }
+
+    /// The maximal runs of state recorded at exactly `snap` in `range`,
+    /// UNKNOWN omitted (M6).
+    fn states(&self, snap: Snap, range: AddressRange) -> Result<Vec<StateRun>> {
+        let src = self.source();
+        let bs = u64::from(src.store.block_size());
+        let mut blocks = Vec::new();
+        src.store.for_each_change(src.space, snap, snap, &mut |_, block| {
+            if (range.min() / bs..=range.max() / bs).contains(&block) {
+                blocks.push(block);
+            }
+            Ok(())
+        })?;
+        let mut out: Vec<StateRun> = Vec::new();
+        for block in blocks {
+            let Some(delta) = delta_at(src.store, src.space, block, snap)? else {
+                continue;
+            };
+            let base = block * bs;
+            for run in &delta.runs {
+                let run_range = AddressRange::new(base + u64::from(run.first), base + u64::from(run.last))?;
+                let Some(part) = run_range.intersect(&range) else { continue };
+                let state = run.state();
+                match out.last_mut() {
+                    Some(prev) if prev.state == state && prev.range.max().checked_add(1) == Some(part.min()) => {
+                        prev.range = AddressRange::new(prev.range.min(), part.max())?;
+                    }
+                    _ => out.push(StateRun { range: part, state }),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether every byte of `range` is KNOWN at exactly `snap` (M6).
+    fn is_known(&self, snap: Snap, range: AddressRange) -> Result<bool> {
+        let runs = self.states(snap, range)?;
+        Ok(runs.len() == 1 && runs[0].state == MemState::Known && runs[0].range == range)
+    }
+
+    /// The addresses with a state satisfying `predicate` recorded at some snap
+    /// of `lifespan` (M6).
+    fn addresses_with_state(&self, lifespan: Lifespan, predicate: StatePredicate) -> Result<RangeSet> {
+        let src = self.source();
+        let mut changes = Vec::new();
+        src.store.for_each_change(src.space, lifespan.min(), lifespan.max(), &mut |snap, block| {
+            changes.push((snap, block));
+            Ok(())
+        })?;
+        let bs = u64::from(src.store.block_size());
+        let mut set = RangeSet::new();
+        for (snap, block) in changes {
+            let Some(delta) = delta_at(src.store, src.space, block, snap)? else {
+                continue;
+            };
+            for run in delta.runs.iter().filter(|r| predicate.matches(r.state())) {
+                set.insert(AddressRange::new(block * bs + u64::from(run.first), block * bs + u64::from(run.last))?);
+            }
+        }
+        Ok(set)
+    }
+
+    /// The latest state recorded for `addr` at or before `snap` (M2, M6), with
+    /// the snap it was recorded at; `None` if UNKNOWN.
+    fn most_recent_state(&self, snap: Snap, addr: u64) -> Result<Option<(Snap, MemState)>> {
+        let runs = self.most_recent_states(snap, AddressRange::new(addr, addr)?)?;
+        Ok(runs.first().map(|run| (run.snap, run.state)))
+    }
+
+    /// The maximal runs of `range` whose latest record at or before `snap` has
+    /// one source snap and state, UNKNOWN omitted (M6).
+    fn most_recent_states(&self, snap: Snap, range: AddressRange) -> Result<Vec<SourcedStateRun>> {
+        let src = self.source();
+        let bs = u64::from(src.store.block_size());
+        let (first_block, last_block) = (range.min() / bs, range.max() / bs);
+        let mut out: Vec<SourcedStateRun> = Vec::new();
+        let mut next = first_block;
+        while let Some(block) = src.store.next_block(src.space, next, last_block)? {
+            let part = AddressRange::new(block * bs, block * bs + (bs - 1))?
+                .intersect(&range)
+                .ok_or_else(|| Error::corrupt("most_recent_states", "block outside its range"))?;
+            read_range(src.store, src.space, snap, part.min(), part.len() as u64, Need::RECORD, &mut |addr, bytes| {
+                for (i, byte) in bytes.iter().enumerate() {
+                    let Some((state, source)) = byte.record else { continue };
+                    let a = addr + i as u64;
+                    match out.last_mut() {
+                        Some(run)
+                            if run.snap == source && run.state == state && run.range.max().checked_add(1) == Some(a) =>
+                        {
+                            run.range = AddressRange::new(run.range.min(), a)?;
+                        }
+                        _ => out.push(SourcedStateRun {
+                            range: AddressRange::new(a, a)?,
+                            snap: source,
+                            state,
+                        }),
+                    }
+                }
+                Ok(())
+            })?;
+            match block.checked_add(1) {
+                Some(n) if n <= last_block => next = n,
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The latest snap at or before `snap` at which anything in the block
+    /// holding `addr` was recorded (M9).
+    fn snap_of_most_recent_change_to_block(&self, snap: Snap, addr: u64) -> Result<Option<Snap>> {
+        let src = self.source();
+        last_change(src.store, src.space, addr / u64::from(src.store.block_size()), snap)
+    }
+
+    /// The ranges with records at snaps in `(from, to]` (M9).
+    fn changes(&self, from: Snap, to: Snap) -> Result<RangeSet> {
+        let mut set = RangeSet::new();
+        let Some(lo) = from.checked_add(1) else {
+            return Ok(set);
+        };
+        if lo > to {
+            return Ok(set);
+        }
+        let src = self.source();
+        let mut changes = Vec::new();
+        src.store.for_each_change(src.space, lo, to, &mut |snap, block| {
+            changes.push((snap, block));
+            Ok(())
+        })?;
+        let bs = u64::from(src.store.block_size());
+        for (snap, block) in changes {
+            if let Some(delta) = delta_at(src.store, src.space, block, snap)? {
+                for run in &delta.runs {
+                    set.insert(AddressRange::new(block * bs + u64::from(run.first), block * bs + u64::from(run.last))?);
+                }
+            }
+        }
+        Ok(set)
+    }
+}
+
+impl MemoryRead for MemorySpace<'_> {}
+impl MemoryRead for MemorySpaceMut<'_> {}
+
+impl MemorySpaceMut<'_> {
+    /// The space's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Visits the block pieces of `[start, last]`: `(block, first position, length)`.
+    fn for_each_piece(&mut self, start: u64, last: u64, mut f: impl FnMut(&mut WriteStore, u64, u32, usize) -> Result<()>) -> Result<()> {
+        let bs = u64::from(self.store.block_size());
+        let mut addr = start;
+        loop {
+            let block = addr / bs;
+            let piece_last = (block * bs + (bs - 1)).min(last);
+            f(self.store, block, (addr % bs) as u32, (piece_last - addr + 1) as usize)?;
+            if piece_last == last {
+                return Ok(());
+            }
+            addr = piece_last + 1;
+        }
+    }
+
+    /// Records `data` observed at `start` at `snap`: each byte becomes KNOWN at
+    /// `snap`, replacing what that snap recorded before (M3). A write past
+    /// `u64::MAX` is truncated (M1). Returns the number of bytes written.
+    pub fn put_bytes(&mut self, snap: Snap, start: u64, data: &[u8]) -> Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let room = u128::from(u64::MAX - start) + 1;
+        let written = (data.len() as u128).min(room) as usize;
+        let last = start + (written as u64 - 1);
+        let space = self.space;
+        self.for_each_piece(start, last, |store, block, first, len| {
+            let at = (block * u64::from(store.block_size()) + u64::from(first) - start) as usize;
+            let edit = Edit::Put {
+                first,
+                data: data[at..at + len].to_vec(),
+            };
+            store.apply_edit(space, block, snap, &edit)
+        })?;
+        Ok(written)
+    }
+
+    /// Records `state` over `range` at `snap` (M5): `Error` marks a failed
+    /// read, `Unknown` removes what `snap` recorded (M7), and `Known` is
+    /// refused: KNOWN comes with the observed bytes, through `put_bytes`.
+    pub fn set_state(&mut self, snap: Snap, range: AddressRange, state: MemState) -> Result<()> {
+        match state {
+            MemState::Known => Err(Error::KnownNeedsBytes { snap, range }),
+            MemState::Unknown => self.remove_range(snap, range),
+            MemState::Error => {
+                let space = self.space;
+                self.for_each_piece(range.min(), range.max(), |store, block, first, len| {
+                    let edit = Edit::Error {
+                        first,
+                        last: first + (len as u32 - 1),
+                    };
+                    store.apply_edit(space, block, snap, &edit)
+                })
+            }
+        }
+    }
+
+    /// Deletes every record made at exactly `snap` in `[start, start + len - 1]`
+    /// (truncated at the end of the address space); reads fall back to
+    /// earlier snaps (M7).
+    pub fn remove_bytes(&mut self, snap: Snap, start: u64, len: u64) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        let last = start.saturating_add(len - 1);
+        self.remove_range(snap, AddressRange::new(start, last)?)
+    }
+
+    fn remove_range(&mut self, snap: Snap, range: AddressRange) -> Result<()> {
+        let bs = u64::from(self.store.block_size());
+        let (first_block, last_block) = (range.min() / bs, range.max() / bs);
+        let mut next = first_block;
+        while let Some(block) = self.store.next_block(self.space, next, last_block)? {
+            let part = AddressRange::new(block * bs, block * bs + (bs - 1))?
+                .intersect(&range)
+                .ok_or_else(|| Error::corrupt("remove_bytes", "block outside its range"))?;
+            let edit = Edit::Remove {
+                first: (part.min() % bs) as u32,
+                last: (part.max() % bs) as u32,
+            };
+            self.store.apply_edit(self.space, block, snap, &edit)?;
+            match block.checked_add(1) {
+                Some(n) if n <= last_block => next = n,
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,14 @@
+//! Per-snap metadata (M10): a description, a timestamp and a schedule parent.
+
+use crate::types::Snap;
+
+/// What is known about one snap besides its memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapMeta {
+    /// A free-form label ("test start", "after reset"); empty for none.
+    pub description: String,
+    /// Wall time of the snap in nanoseconds since the Unix epoch, if recorded.
+    pub timestamp_ns: Option<i64>,
+    /// The snap this one was forked from in a schedule (M10), if any.
+    pub fork_of: Option<Snap>,
+}

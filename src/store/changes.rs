@@ -1,0 +1,129 @@
+//! The change index: which blocks have records at each snap, ordered by
+//! (space, snap, block) and chunked into buckets of 256 snaps, so that one
+//! redb row serves many changes.
+//!
+//! A bucket's value is a sequence of LEB128 varints over its entries in
+//! (snap, block) order: for the first entry, the snap's offset from the
+//! bucket's first snap and the block number; for each next entry, the snap
+//! delta `d` and then, if `d == 0`, the (positive) block delta, else the block
+//! number.
+
+use std::collections::BTreeSet;
+
+use crate::error::{Error, Result};
+use crate::types::Snap;
+
+/// log2 of the snaps per bucket.
+const BUCKET_SHIFT: u32 = 8;
+
+/// The bucket holding `snap` (floor division, so negative snaps order first).
+pub(crate) fn bucket_of(snap: Snap) -> i64 {
+    snap >> BUCKET_SHIFT
+}
+
+/// The first snap of `bucket`.
+fn bucket_base(bucket: i64) -> Snap {
+    bucket << BUCKET_SHIFT
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        value |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Encodes the entries of one bucket (all with snaps inside it).
+pub(crate) fn encode_bucket(bucket: i64, entries: &BTreeSet<(Snap, u64)>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * 3);
+    let mut prev: Option<(Snap, u64)> = None;
+    for &(snap, block) in entries {
+        match prev {
+            None => {
+                put_varint(&mut out, (snap - bucket_base(bucket)) as u64);
+                put_varint(&mut out, block);
+            }
+            Some((psnap, pblock)) => {
+                let d = (snap - psnap) as u64;
+                put_varint(&mut out, d);
+                put_varint(&mut out, if d == 0 { block - pblock } else { block });
+            }
+        }
+        prev = Some((snap, block));
+    }
+    out
+}
+
+/// Decodes a bucket, checking that it is well formed.
+pub(crate) fn decode_bucket(bucket: i64, bytes: &[u8], place: &dyn Fn() -> String) -> Result<BTreeSet<(Snap, u64)>> {
+    let bad = || Error::corrupt(place(), format!("change bucket {bucket} is malformed"));
+    let base = bucket_base(bucket);
+    let span = 1i64 << BUCKET_SHIFT;
+    let mut out = BTreeSet::new();
+    let mut at = 0;
+    let mut prev: Option<(Snap, u64)> = None;
+    while at < bytes.len() {
+        let a = get_varint(bytes, &mut at).ok_or_else(bad)?;
+        let b = get_varint(bytes, &mut at).ok_or_else(bad)?;
+        let entry = match prev {
+            None => (
+                base.checked_add(i64::try_from(a).map_err(|_| bad())?).ok_or_else(bad)?,
+                b,
+            ),
+            Some((psnap, pblock)) => {
+                let snap = psnap.checked_add(i64::try_from(a).map_err(|_| bad())?).ok_or_else(bad)?;
+                if a == 0 {
+                    if b == 0 {
+                        return Err(bad());
+                    }
+                    (snap, pblock.checked_add(b).ok_or_else(bad)?)
+                } else {
+                    (snap, b)
+                }
+            }
+        };
+        if entry.0 < base || entry.0 - base >= span {
+            return Err(bad());
+        }
+        out.insert(entry);
+        prev = Some(entry);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_round_trip_including_scratch_snaps() {
+        for snaps in [vec![-256i64, -200, -1], vec![0, 0, 5, 255], vec![i64::MIN, i64::MIN + 3]] {
+            let bucket = bucket_of(snaps[0]);
+            let entries: BTreeSet<(Snap, u64)> = snaps
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| (s, (i as u64) * 1000 + u64::MAX / 2))
+                .collect();
+            let bytes = encode_bucket(bucket, &entries);
+            assert_eq!(decode_bucket(bucket, &bytes, &|| "t".into()).unwrap(), entries);
+        }
+        assert_eq!(bucket_of(-1), -1);
+        assert_eq!(bucket_of(255), 0);
+        assert!(decode_bucket(0, &[0x80], &|| "t".into()).is_err());
+        assert!(decode_bucket(0, &[0xff, 0x01, 0], &|| "t".into()).is_err());
+    }
+}

@@ -1,0 +1,929 @@
+//! Block-history chunks: the record of one block's history over a range of
+//! snaps, and everything that reads or edits one.
+//!
+//! A chunk of block `b` starting at `first_snap` holds a *checkpoint* (per
+//! byte: the most recent KNOWN value with its snap, and the most recent record
+//! with its snap, as of `first_snap - 1` on the same side of the timeline)
+//! followed by *deltas*: the records made at each snap of the chunk, in snap
+//! order. A read at snap `s` walks the deltas at or before `s` backwards and
+//! falls back to the checkpoint, so its cost is bounded by the chunk's size,
+//! never by the length of the block's history.
+//!
+//! The record is an rkyv archive whose fields are byte columns in an explicit
+//! little-endian layout (see FORMAT.md); rkyv is built with `little_endian`,
+//! `unaligned` and `pointer_width_32`, so the envelope is fixed too.
+
+use rkyv::{Archive, Deserialize, Serialize};
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, Result};
+use crate::types::{MemState, Snap};
+
+/// Bytes of one run in [`ChunkRecord::runs`]: first u16, last u16, kind u8.
+const RUN_BYTES: usize = 5;
+/// Bytes of one snap run in a checkpoint: first rank u32, snap i64.
+const SNAP_RUN_BYTES: usize = 12;
+/// Bytes per delta in [`ChunkRecord::delta_snaps`].
+const DELTA_SNAP_BYTES: usize = 4;
+/// Bytes per delta in [`ChunkRecord::delta_ends`].
+const DELTA_END_BYTES: usize = 8;
+
+const KIND_KNOWN: u8 = 0;
+const KIND_ERROR: u8 = 1;
+
+/// The stored form of a chunk (and, in a write transaction, the editable one).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub(crate) struct ChunkRecord {
+    /// The first snap the chunk covers; equal to the snap in its key.
+    pub first_snap: i64,
+    /// The block as of `first_snap - 1`.
+    pub checkpoint: CheckpointRecord,
+    /// Per delta, u32 LE: its snap minus `first_snap`, strictly increasing.
+    pub delta_snaps: Vec<u8>,
+    /// Per delta, two u32 LE: the end (exclusive) of its runs in `runs`
+    /// (counted in runs) and of its bytes in `data`.
+    pub delta_ends: Vec<u8>,
+    /// Runs of 5 bytes: first position u16 LE, last position u16 LE, kind u8
+    /// (0 KNOWN with `last - first + 1` bytes in `data`, 1 ERROR with none).
+    /// Within a delta, runs are sorted and disjoint.
+    pub runs: Vec<u8>,
+    /// The observed bytes of the KNOWN runs, in order.
+    pub data: Vec<u8>,
+}
+
+/// The per-byte state of a block as of one snap, compactly.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub(crate) struct CheckpointRecord {
+    /// Positions with a KNOWN value (roaring portable format; empty bytes for
+    /// an empty set).
+    pub known: Vec<u8>,
+    /// Positions whose most recent record is ERROR (roaring, as `known`).
+    pub error: Vec<u8>,
+    /// The value of each known position, in position order.
+    pub values: Vec<u8>,
+    /// Runs of 12 bytes, first rank u32 LE and snap i64 LE: the known
+    /// positions of rank `first..next first` were observed at `snap`.
+    pub known_snaps: Vec<u8>,
+    /// The same for the error positions and the snap of their ERROR record.
+    pub error_snaps: Vec<u8>,
+}
+
+/// What one byte holds as of a snap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ByteAsOf {
+    /// The most recent KNOWN value (meaningful when `known` is set).
+    pub value: u8,
+    /// The snap of the most recent KNOWN observation.
+    pub known: Option<Snap>,
+    /// The most recent record: its state (KNOWN or ERROR) and snap.
+    pub record: Option<(MemState, Snap)>,
+}
+
+/// Which parts of [`ByteAsOf`] a read needs; it stops as soon as they are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Need {
+    pub known: bool,
+    pub record: bool,
+}
+
+impl Need {
+    pub const BOTH: Need = Need {
+        known: true,
+        record: true,
+    };
+    pub const KNOWN: Need = Need {
+        known: true,
+        record: false,
+    };
+    pub const RECORD: Need = Need {
+        known: false,
+        record: true,
+    };
+}
+
+/// One run of a delta, owned: positions `[first, last]` of the block, with the
+/// observed bytes for a KNOWN run (`None` for ERROR).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OwnedRun {
+    pub first: u32,
+    pub last: u32,
+    pub data: Option<Vec<u8>>,
+}
+
+impl OwnedRun {
+    pub fn state(&self) -> MemState {
+        if self.data.is_some() {
+            MemState::Known
+        } else {
+            MemState::Error
+        }
+    }
+}
+
+/// The records of one snap in one block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OwnedDelta {
+    pub snap: Snap,
+    pub runs: Vec<OwnedRun>,
+}
+
+/// An edit of the records at one snap over block positions `[first, last]`.
+#[derive(Clone, Debug)]
+pub(crate) enum Edit {
+    /// Record these bytes as KNOWN (`data.len() == last - first + 1`).
+    Put { first: u32, data: Vec<u8> },
+    /// Record ERROR.
+    Error { first: u32, last: u32 },
+    /// Delete whatever is recorded.
+    Remove { first: u32, last: u32 },
+}
+
+impl Edit {
+    pub fn first(&self) -> u32 {
+        match self {
+            Edit::Put { first, .. } | Edit::Error { first, .. } | Edit::Remove { first, .. } => {
+                *first
+            }
+        }
+    }
+
+    pub fn last(&self) -> u32 {
+        match self {
+            Edit::Put { first, data } => first + (data.len() as u32) - 1,
+            Edit::Error { last, .. } | Edit::Remove { last, .. } => *last,
+        }
+    }
+
+    /// Applies the edit to the runs of one delta (sorted, disjoint); keeps them
+    /// sorted, disjoint, and with adjacent runs of one kind merged.
+    pub fn apply_to(&self, runs: &mut Vec<OwnedRun>) {
+        let (lo, hi) = (self.first(), self.last());
+        let mut out: Vec<OwnedRun> = Vec::with_capacity(runs.len() + 2);
+        for run in runs.drain(..) {
+            if run.last < lo || run.first > hi {
+                out.push(run);
+                continue;
+            }
+            if run.first < lo {
+                out.push(slice_run(&run, run.first, lo - 1));
+            }
+            if run.last > hi {
+                out.push(slice_run(&run, hi + 1, run.last));
+            }
+        }
+        match self {
+            Edit::Put { first, data } => out.push(OwnedRun {
+                first: *first,
+                last: hi,
+                data: Some(data.clone()),
+            }),
+            Edit::Error { first, last } => out.push(OwnedRun {
+                first: *first,
+                last: *last,
+                data: None,
+            }),
+            Edit::Remove { .. } => {}
+        }
+        out.sort_by_key(|run| run.first);
+        for run in out {
+            match runs.last_mut() {
+                Some(prev)
+                    if prev.last + 1 == run.first && prev.data.is_some() == run.data.is_some() =>
+                {
+                    prev.last = run.last;
+                    if let (Some(a), Some(b)) = (prev.data.as_mut(), run.data) {
+                        a.extend_from_slice(&b);
+                    }
+                }
+                _ => runs.push(run),
+            }
+        }
+    }
+}
+
+fn slice_run(run: &OwnedRun, first: u32, last: u32) -> OwnedRun {
+    let data = run.data.as_ref().map(|d| {
+        let from = (first - run.first) as usize;
+        let to = (last - run.first) as usize + 1;
+        d[from..to].to_vec()
+    });
+    OwnedRun { first, last, data }
+}
+
+fn u32_at(bytes: &[u8], index: usize) -> Option<u32> {
+    let at = index.checked_mul(4)?;
+    let b = bytes.get(at..at + 4)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn i64_at(bytes: &[u8], at: usize) -> Option<i64> {
+    let b = bytes.get(at..at + 8)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(b);
+    Some(i64::from_le_bytes(a))
+}
+
+/// A validated, borrowed view of a chunk, stored or owned.
+#[derive(Clone, Copy)]
+pub(crate) struct ChunkView<'a> {
+    pub first_snap: Snap,
+    block_size: u32,
+    checkpoint: CheckpointBytes<'a>,
+    delta_snaps: &'a [u8],
+    delta_ends: &'a [u8],
+    runs: &'a [u8],
+    data: &'a [u8],
+}
+
+#[derive(Clone, Copy)]
+struct CheckpointBytes<'a> {
+    known: &'a [u8],
+    error: &'a [u8],
+    values: &'a [u8],
+    known_snaps: &'a [u8],
+    error_snaps: &'a [u8],
+}
+
+/// One delta of a chunk: the records made at `snap`.
+#[derive(Clone, Copy)]
+pub(crate) struct DeltaView<'a> {
+    pub snap: Snap,
+    runs: &'a [u8],
+    data: &'a [u8],
+}
+
+/// One run of a [`DeltaView`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RunView<'a> {
+    pub first: u32,
+    pub last: u32,
+    /// The observed bytes of a KNOWN run, `None` for ERROR.
+    pub data: Option<&'a [u8]>,
+}
+
+impl RunView<'_> {
+    pub fn state(&self) -> MemState {
+        if self.data.is_some() {
+            MemState::Known
+        } else {
+            MemState::Error
+        }
+    }
+}
+
+impl<'a> DeltaView<'a> {
+    /// The runs, in position order.
+    pub fn runs(&self) -> impl Iterator<Item = RunView<'a>> + 'a {
+        let data = self.data;
+        let mut at = 0usize;
+        self.runs.chunks_exact(RUN_BYTES).map(move |r| {
+            let first = u32::from(u16::from_le_bytes([r[0], r[1]]));
+            let last = u32::from(u16::from_le_bytes([r[2], r[3]]));
+            let run_data = if r[4] == KIND_KNOWN {
+                let len = (last - first + 1) as usize;
+                let d = &data[at..at + len];
+                at += len;
+                Some(d)
+            } else {
+                None
+            };
+            RunView {
+                first,
+                last,
+                data: run_data,
+            }
+        })
+    }
+
+    pub fn to_owned(self) -> OwnedDelta {
+        OwnedDelta {
+            snap: self.snap,
+            runs: self
+                .runs()
+                .map(|r| OwnedRun {
+                    first: r.first,
+                    last: r.last,
+                    data: r.data.map(<[u8]>::to_vec),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl<'a> ChunkView<'a> {
+    pub fn of_record(record: &'a ChunkRecord, block_size: u32) -> ChunkView<'a> {
+        ChunkView {
+            first_snap: record.first_snap,
+            block_size,
+            checkpoint: CheckpointBytes {
+                known: &record.checkpoint.known,
+                error: &record.checkpoint.error,
+                values: &record.checkpoint.values,
+                known_snaps: &record.checkpoint.known_snaps,
+                error_snaps: &record.checkpoint.error_snaps,
+            },
+            delta_snaps: &record.delta_snaps,
+            delta_ends: &record.delta_ends,
+            runs: &record.runs,
+            data: &record.data,
+        }
+    }
+
+    /// Validates the archive in `bytes` and views it. `place` names the chunk
+    /// in error messages.
+    pub fn of_bytes(bytes: &'a [u8], block_size: u32, place: &dyn Fn() -> String) -> Result<ChunkView<'a>> {
+        let archived = rkyv::access::<ArchivedChunkRecord, rkyv::rancor::Error>(bytes)
+            .map_err(|e| Error::corrupt(place(), format!("undecodable chunk: {e}")))?;
+        let view = ChunkView {
+            first_snap: archived.first_snap.to_native(),
+            block_size,
+            checkpoint: CheckpointBytes {
+                known: archived.checkpoint.known.as_slice(),
+                error: archived.checkpoint.error.as_slice(),
+                values: archived.checkpoint.values.as_slice(),
+                known_snaps: archived.checkpoint.known_snaps.as_slice(),
+                error_snaps: archived.checkpoint.error_snaps.as_slice(),
+            },
+            delta_snaps: archived.delta_snaps.as_slice(),
+            delta_ends: archived.delta_ends.as_slice(),
+            runs: archived.runs.as_slice(),
+            data: archived.data.as_slice(),
+        };
+        if view.delta_snaps.len() % DELTA_SNAP_BYTES != 0
+            || view.delta_ends.len() != view.delta_count() * DELTA_END_BYTES
+            || view.runs.len() % RUN_BYTES != 0
+        {
+            return Err(Error::corrupt(place(), "chunk columns of inconsistent lengths"));
+        }
+        Ok(view)
+    }
+
+    pub fn delta_count(&self) -> usize {
+        self.delta_snaps.len() / DELTA_SNAP_BYTES
+    }
+
+    /// The snap of delta `i` (`i < delta_count()`).
+    pub fn delta_snap(&self, i: usize) -> Snap {
+        let offset = u32_at(self.delta_snaps, i).unwrap_or(0);
+        self.first_snap.saturating_add(i64::from(offset))
+    }
+
+    /// The snap of the last delta, if any.
+    pub fn last_snap(&self) -> Option<Snap> {
+        self.delta_count().checked_sub(1).map(|i| self.delta_snap(i))
+    }
+
+    /// The number of deltas with a snap `<= snap`.
+    pub fn deltas_through(&self, snap: Snap) -> usize {
+        let (mut lo, mut hi) = (0usize, self.delta_count());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.delta_snap(mid) <= snap {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The index of the delta at exactly `snap`.
+    pub fn find_delta(&self, snap: Snap) -> Option<usize> {
+        let n = self.deltas_through(snap);
+        (n > 0 && self.delta_snap(n - 1) == snap).then(|| n - 1)
+    }
+
+    fn ends(&self, i: usize) -> (usize, usize) {
+        if i == 0 {
+            return (0, 0);
+        }
+        let runs = u32_at(self.delta_ends, 2 * (i - 1)).unwrap_or(0);
+        let data = u32_at(self.delta_ends, 2 * (i - 1) + 1).unwrap_or(0);
+        (runs as usize, data as usize)
+    }
+
+    /// Delta `i`, checked: runs in bounds, sorted and disjoint, their bytes present.
+    pub fn delta(&self, i: usize, place: &dyn Fn() -> String) -> Result<DeltaView<'a>> {
+        let bad = |what: &str| Error::corrupt(place(), format!("delta {i}: {what}"));
+        if i >= self.delta_count() {
+            return Err(bad("missing"));
+        }
+        let (run_lo, data_lo) = self.ends(i);
+        let (run_hi, data_hi) = self.ends(i + 1);
+        if run_lo > run_hi || data_lo > data_hi {
+            return Err(bad("decreasing ends"));
+        }
+        let runs = self
+            .runs
+            .get(run_lo * RUN_BYTES..run_hi * RUN_BYTES)
+            .ok_or_else(|| bad("runs out of bounds"))?;
+        let data = self
+            .data
+            .get(data_lo..data_hi)
+            .ok_or_else(|| bad("bytes out of bounds"))?;
+        if runs.is_empty() {
+            return Err(bad("no runs"));
+        }
+        let mut needed = 0usize;
+        let mut next_free = 0u32;
+        for r in runs.chunks_exact(RUN_BYTES) {
+            let first = u32::from(u16::from_le_bytes([r[0], r[1]]));
+            let last = u32::from(u16::from_le_bytes([r[2], r[3]]));
+            if first < next_free || last < first || last >= self.block_size || r[4] > KIND_ERROR {
+                return Err(bad("run out of order or out of the block"));
+            }
+            next_free = last + 1;
+            if r[4] == KIND_KNOWN {
+                needed += (last - first + 1) as usize;
+            }
+        }
+        if needed != data.len() {
+            return Err(bad("byte count does not match its runs"));
+        }
+        Ok(DeltaView {
+            snap: self.delta_snap(i),
+            runs,
+            data,
+        })
+    }
+
+    /// All deltas, owned, from index `from` on.
+    pub fn owned_deltas(&self, from: usize, place: &dyn Fn() -> String) -> Result<Vec<OwnedDelta>> {
+        (from..self.delta_count())
+            .map(|i| Ok(self.delta(i, place)?.to_owned()))
+            .collect()
+    }
+
+    /// Decodes the checkpoint for lookups.
+    pub fn checkpoint(&self, place: &dyn Fn() -> String) -> Result<Checkpoint<'a>> {
+        let cp = &self.checkpoint;
+        let bitmap = |bytes: &[u8], what: &str| -> Result<RoaringBitmap> {
+            if bytes.is_empty() {
+                return Ok(RoaringBitmap::new());
+            }
+            let set = RoaringBitmap::deserialize_from(bytes)
+                .map_err(|e| Error::corrupt(place(), format!("checkpoint {what} bitmap: {e}")))?;
+            if set.max().is_some_and(|m| m >= self.block_size) {
+                return Err(Error::corrupt(place(), format!("checkpoint {what} bitmap past the block")));
+            }
+            Ok(set)
+        };
+        let known = bitmap(cp.known, "known")?;
+        let error = bitmap(cp.error, "error")?;
+        let check_runs = |runs: &[u8], count: u64, what: &str| -> Result<()> {
+            if runs.len() % SNAP_RUN_BYTES != 0 || (count > 0) != !runs.is_empty() {
+                return Err(Error::corrupt(place(), format!("checkpoint {what} snaps malformed")));
+            }
+            let mut prev: Option<u32> = None;
+            for r in runs.chunks_exact(SNAP_RUN_BYTES) {
+                let rank = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
+                let ok = match prev {
+                    None => rank == 0,
+                    Some(p) => rank > p && u64::from(rank) < count,
+                };
+                if !ok {
+                    return Err(Error::corrupt(place(), format!("checkpoint {what} snap runs out of order")));
+                }
+                prev = Some(rank);
+            }
+            Ok(())
+        };
+        if cp.values.len() as u64 != known.len() {
+            return Err(Error::corrupt(place(), "checkpoint values do not match its known bitmap"));
+        }
+        check_runs(cp.known_snaps, known.len(), "known")?;
+        check_runs(cp.error_snaps, error.len(), "error")?;
+        Ok(Checkpoint {
+            known,
+            error,
+            values: cp.values,
+            known_snaps: cp.known_snaps,
+            error_snaps: cp.error_snaps,
+        })
+    }
+
+    /// Fills the unresolved entries of `out` (positions `first..`, one per
+    /// entry) with the state as of `snap`, which must lie in this chunk's span.
+    /// `done` counts, per entry, which needed parts are found (bit 0 known,
+    /// bit 1 record).
+    pub fn resolve(
+        &self,
+        snap: Snap,
+        first: u32,
+        out: &mut [ByteAsOf],
+        need: Need,
+        place: &dyn Fn() -> String,
+    ) -> Result<()> {
+        let last = first + out.len() as u32 - 1;
+        let full: u8 = u8::from(need.known) | (u8::from(need.record) << 1);
+        let mut done = vec![0u8; out.len()];
+        // Parts not needed count as found.
+        let preset = !full & 0b11;
+        done.iter_mut().for_each(|d| *d = preset);
+        let mut remaining = out.len();
+        let mut i = self.deltas_through(snap);
+        while i > 0 && remaining > 0 {
+            i -= 1;
+            let delta = self.delta(i, place)?;
+            for run in delta.runs() {
+                if run.last < first || run.first > last {
+                    continue;
+                }
+                let lo = run.first.max(first);
+                let hi = run.last.min(last);
+                for pos in lo..=hi {
+                    let k = (pos - first) as usize;
+                    let d = &mut done[k];
+                    if *d == 0b11 {
+                        continue;
+                    }
+                    let slot = &mut out[k];
+                    if *d & 0b10 == 0 {
+                        slot.record = Some((run.state(), delta.snap));
+                        *d |= 0b10;
+                    }
+                    if *d & 0b01 == 0
+                        && let Some(bytes) = run.data
+                    {
+                        slot.value = bytes[(pos - run.first) as usize];
+                        slot.known = Some(delta.snap);
+                        *d |= 0b01;
+                    }
+                    if *d == 0b11 {
+                        remaining -= 1;
+                    }
+                }
+            }
+        }
+        if remaining == 0 || self.checkpoint.known.is_empty() && self.checkpoint.error.is_empty() {
+            return Ok(());
+        }
+        let cp = self.checkpoint(place)?;
+        for (k, slot) in out.iter_mut().enumerate() {
+            let d = done[k];
+            if d == 0b11 {
+                continue;
+            }
+            let pos = first + k as u32;
+            let (known, record) = cp.lookup(pos, place)?;
+            if d & 0b01 == 0
+                && let Some((value, ksnap)) = known
+            {
+                slot.value = value;
+                slot.known = Some(ksnap);
+            }
+            if d & 0b10 == 0 {
+                slot.record = record;
+            }
+        }
+        Ok(())
+    }
+
+    /// The state of every byte of the block as of `snap` (within the chunk's span).
+    pub fn image(&self, snap: Snap, place: &dyn Fn() -> String) -> Result<Vec<ByteAsOf>> {
+        let mut out = vec![ByteAsOf::default(); self.block_size as usize];
+        self.resolve(snap, 0, &mut out, Need::BOTH, place)?;
+        Ok(out)
+    }
+
+    /// An estimate of the stored size, for deciding when a chunk is full.
+    pub fn stored_len(&self) -> usize {
+        let cp = &self.checkpoint;
+        cp.known.len()
+            + cp.error.len()
+            + cp.values.len()
+            + cp.known_snaps.len()
+            + cp.error_snaps.len()
+            + self.delta_snaps.len()
+            + self.delta_ends.len()
+            + self.runs.len()
+            + self.data.len()
+    }
+
+    pub fn checkpoint_len(&self) -> usize {
+        let cp = &self.checkpoint;
+        cp.known.len() + cp.error.len() + cp.values.len() + cp.known_snaps.len() + cp.error_snaps.len()
+    }
+}
+
+/// A decoded checkpoint.
+pub(crate) struct Checkpoint<'a> {
+    known: RoaringBitmap,
+    error: RoaringBitmap,
+    values: &'a [u8],
+    known_snaps: &'a [u8],
+    error_snaps: &'a [u8],
+}
+
+/// The snap of the run holding rank `rank`.
+fn snap_of_rank(runs: &[u8], rank: u32) -> Option<Snap> {
+    let n = runs.len() / SNAP_RUN_BYTES;
+    let (mut lo, mut hi) = (0usize, n);
+    // The last run whose first rank is <= rank.
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let first = u32_at(runs, mid * 3)?;
+        if first <= rank {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    let run = lo.checked_sub(1)?;
+    i64_at(runs, run * SNAP_RUN_BYTES + 4)
+}
+
+impl Checkpoint<'_> {
+    /// The whole block as the checkpoint records it.
+    pub fn to_image(&self, block_size: u32, place: &dyn Fn() -> String) -> Result<Vec<ByteAsOf>> {
+        let bad = || Error::corrupt(place(), "checkpoint does not decode");
+        let mut image = vec![ByteAsOf::default(); block_size as usize];
+        let mut runs = self.known_snaps.chunks_exact(SNAP_RUN_BYTES).peekable();
+        let mut snap = 0;
+        for (rank, pos) in self.known.iter().enumerate() {
+            while let Some(run) = runs.peek() {
+                if u32_at(run, 0).ok_or_else(bad)? as usize > rank {
+                    break;
+                }
+                snap = i64_at(run, 4).ok_or_else(bad)?;
+                runs.next();
+            }
+            let slot = image.get_mut(pos as usize).ok_or_else(bad)?;
+            slot.value = *self.values.get(rank).ok_or_else(bad)?;
+            slot.known = Some(snap);
+            slot.record = Some((MemState::Known, snap));
+        }
+        let mut runs = self.error_snaps.chunks_exact(SNAP_RUN_BYTES).peekable();
+        for (rank, pos) in self.error.iter().enumerate() {
+            while let Some(run) = runs.peek() {
+                if u32_at(run, 0).ok_or_else(bad)? as usize > rank {
+                    break;
+                }
+                snap = i64_at(run, 4).ok_or_else(bad)?;
+                runs.next();
+            }
+            image.get_mut(pos as usize).ok_or_else(bad)?.record = Some((MemState::Error, snap));
+        }
+        Ok(image)
+    }
+
+    /// The known value with its snap, and the record with its snap, at `pos`.
+    #[allow(clippy::type_complexity)]
+    pub fn lookup(
+        &self,
+        pos: u32,
+        place: &dyn Fn() -> String,
+    ) -> Result<(Option<(u8, Snap)>, Option<(MemState, Snap)>)> {
+        let bad = || Error::corrupt(place(), format!("checkpoint lookup of position {pos}"));
+        let known = if self.known.contains(pos) {
+            let rank = (self.known.rank(pos) - 1) as u32;
+            let value = *self.values.get(rank as usize).ok_or_else(bad)?;
+            let snap = snap_of_rank(self.known_snaps, rank).ok_or_else(bad)?;
+            Some((value, snap))
+        } else {
+            None
+        };
+        let record = if self.error.contains(pos) {
+            let rank = (self.error.rank(pos) - 1) as u32;
+            Some((MemState::Error, snap_of_rank(self.error_snaps, rank).ok_or_else(bad)?))
+        } else {
+            known.map(|(_, snap)| (MemState::Known, snap))
+        };
+        Ok((known, record))
+    }
+}
+
+impl CheckpointRecord {
+    /// Encodes the state of a whole block.
+    pub fn from_image(image: &[ByteAsOf]) -> CheckpointRecord {
+        let mut known = RoaringBitmap::new();
+        let mut error = RoaringBitmap::new();
+        let mut values = Vec::new();
+        let mut known_snaps = Vec::new();
+        let mut error_snaps = Vec::new();
+        let push_run = |runs: &mut Vec<u8>, last: &mut Option<Snap>, rank: u32, snap: Snap| {
+            if *last != Some(snap) {
+                runs.extend_from_slice(&rank.to_le_bytes());
+                runs.extend_from_slice(&snap.to_le_bytes());
+                *last = Some(snap);
+            }
+        };
+        let (mut last_known, mut last_error) = (None, None);
+        let (mut known_rank, mut error_rank) = (0u32, 0u32);
+        for (pos, byte) in image.iter().enumerate() {
+            let pos = pos as u32;
+            if let Some(snap) = byte.known {
+                known.insert(pos);
+                values.push(byte.value);
+                push_run(&mut known_snaps, &mut last_known, known_rank, snap);
+                known_rank += 1;
+            }
+            if let Some((MemState::Error, snap)) = byte.record {
+                error.insert(pos);
+                push_run(&mut error_snaps, &mut last_error, error_rank, snap);
+                error_rank += 1;
+            }
+        }
+        let encode = |mut set: RoaringBitmap| {
+            if set.is_empty() {
+                return Vec::new();
+            }
+            set.optimize();
+            let mut bytes = Vec::with_capacity(set.serialized_size());
+            // Writing into a Vec cannot fail.
+            let _ = set.serialize_into(&mut bytes);
+            bytes
+        };
+        CheckpointRecord {
+            known: encode(known),
+            error: encode(error),
+            values,
+            known_snaps,
+            error_snaps,
+        }
+    }
+}
+
+impl ChunkRecord {
+    /// An empty chunk starting at `first_snap` with the given checkpoint.
+    pub fn new(first_snap: Snap, checkpoint: CheckpointRecord) -> ChunkRecord {
+        ChunkRecord {
+            first_snap,
+            checkpoint,
+            ..ChunkRecord::default()
+        }
+    }
+
+    pub fn view(&self, block_size: u32) -> ChunkView<'_> {
+        ChunkView::of_record(self, block_size)
+    }
+
+    pub fn delta_count(&self) -> usize {
+        self.delta_snaps.len() / DELTA_SNAP_BYTES
+    }
+
+    /// Whether a delta at `snap` can be stored (its offset fits a u32).
+    pub fn can_hold(&self, snap: Snap) -> bool {
+        snap >= self.first_snap && snap.abs_diff(self.first_snap) <= u64::from(u32::MAX)
+    }
+
+    /// Keeps the first `n` deltas.
+    pub fn truncate_deltas(&mut self, n: usize) {
+        let (runs, data) = if n == 0 {
+            (0, 0)
+        } else {
+            (
+                u32_at(&self.delta_ends, 2 * (n - 1)).unwrap_or(0) as usize,
+                u32_at(&self.delta_ends, 2 * (n - 1) + 1).unwrap_or(0) as usize,
+            )
+        };
+        self.delta_snaps.truncate(n * DELTA_SNAP_BYTES);
+        self.delta_ends.truncate(n * DELTA_END_BYTES);
+        self.runs.truncate(runs * RUN_BYTES);
+        self.data.truncate(data);
+    }
+
+    /// Appends a delta after the last one. The caller guarantees the snap is
+    /// later than every delta, `can_hold` it, and the runs are sorted, disjoint
+    /// and inside the block.
+    pub fn push_delta(&mut self, snap: Snap, runs: &[OwnedRun]) {
+        debug_assert!(self.can_hold(snap) && !runs.is_empty());
+        let offset = (snap - self.first_snap) as u32;
+        self.delta_snaps.extend_from_slice(&offset.to_le_bytes());
+        for run in runs {
+            self.runs.extend_from_slice(&(run.first as u16).to_le_bytes());
+            self.runs.extend_from_slice(&(run.last as u16).to_le_bytes());
+            match &run.data {
+                Some(bytes) => {
+                    self.runs.push(KIND_KNOWN);
+                    self.data.extend_from_slice(bytes);
+                }
+                None => self.runs.push(KIND_ERROR),
+            }
+        }
+        let run_end = (self.runs.len() / RUN_BYTES) as u32;
+        let data_end = self.data.len() as u32;
+        self.delta_ends.extend_from_slice(&run_end.to_le_bytes());
+        self.delta_ends.extend_from_slice(&data_end.to_le_bytes());
+    }
+
+    /// Serializes the record.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match rkyv::to_bytes::<rkyv::rancor::Error>(self) {
+            Ok(bytes) => bytes.into_vec(),
+            // Serializing plain byte vectors into memory has no failure path.
+            Err(e) => unreachable!("serializing a chunk failed: {e}"),
+        }
+    }
+
+    /// Deserializes a stored record, checked.
+    pub fn from_bytes(bytes: &[u8], place: &dyn Fn() -> String) -> Result<ChunkRecord> {
+        rkyv::from_bytes::<ChunkRecord, rkyv::rancor::Error>(bytes)
+            .map_err(|e| Error::corrupt(place(), format!("undecodable chunk: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place() -> String {
+        "test chunk".into()
+    }
+
+    #[test]
+    fn a_chunk_round_trips_through_its_archive() {
+        let mut image = vec![ByteAsOf::default(); 256];
+        image[3] = ByteAsOf {
+            value: 7,
+            known: Some(5),
+            record: Some((MemState::Known, 5)),
+        };
+        image[4] = ByteAsOf {
+            value: 8,
+            known: Some(2),
+            record: Some((MemState::Error, 6)),
+        };
+        image[9] = ByteAsOf {
+            value: 0,
+            known: None,
+            record: Some((MemState::Error, 6)),
+        };
+        let mut chunk = ChunkRecord::new(10, CheckpointRecord::from_image(&image));
+        chunk.push_delta(
+            10,
+            &[OwnedRun {
+                first: 3,
+                last: 3,
+                data: Some(vec![0xaa]),
+            }],
+        );
+        chunk.push_delta(
+            12,
+            &[OwnedRun {
+                first: 4,
+                last: 9,
+                data: None,
+            }],
+        );
+        let bytes = chunk.to_bytes();
+        let view = ChunkView::of_bytes(&bytes, 256, &place).unwrap();
+        assert_eq!(view.delta_count(), 2);
+        assert_eq!(view.delta_snap(1), 12);
+        // As of snap 11: byte 3 from delta 10, byte 4 from the checkpoint.
+        let mut out = vec![ByteAsOf::default(); 7];
+        view.resolve(11, 3, &mut out, Need::BOTH, &place).unwrap();
+        assert_eq!(out[0].value, 0xaa);
+        assert_eq!(out[0].known, Some(10));
+        assert_eq!(out[1].value, 8);
+        assert_eq!(out[1].known, Some(2));
+        assert_eq!(out[1].record, Some((MemState::Error, 6)));
+        assert_eq!(out[6].record, Some((MemState::Error, 6)));
+        assert_eq!(out[2], ByteAsOf::default());
+        // As of snap 12 the ERROR delta covers 4..=9.
+        let mut out = vec![ByteAsOf::default(); 2];
+        view.resolve(12, 3, &mut out, Need::BOTH, &place).unwrap();
+        assert_eq!(out[1].record, Some((MemState::Error, 12)));
+        assert_eq!(out[1].known, Some(2));
+        assert_eq!(ChunkRecord::from_bytes(&bytes, &place).unwrap(), chunk);
+    }
+
+    #[test]
+    fn damaged_chunks_are_errors() {
+        let mut chunk = ChunkRecord::new(0, CheckpointRecord::default());
+        chunk.push_delta(
+            0,
+            &[OwnedRun {
+                first: 0,
+                last: 3,
+                data: Some(vec![1, 2, 3, 4]),
+            }],
+        );
+        chunk.data.pop();
+        let bytes = chunk.to_bytes();
+        let view = ChunkView::of_bytes(&bytes, 256, &place).unwrap();
+        assert!(matches!(view.delta(0, &place), Err(Error::Corrupt { .. })));
+        assert!(ChunkView::of_bytes(&[1, 2, 3], 256, &place).is_err());
+    }
+
+    #[test]
+    fn edits_cut_and_merge_runs() {
+        let mut runs = vec![OwnedRun {
+            first: 0,
+            last: 9,
+            data: Some((0..10).collect()),
+        }];
+        Edit::Error { first: 3, last: 4 }.apply_to(&mut runs);
+        assert_eq!(runs.len(), 3);
+        assert_eq!(runs[1].data, None);
+        Edit::Put {
+            first: 3,
+            data: vec![30, 40],
+        }
+        .apply_to(&mut runs);
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].data.as_deref(), Some(&[0, 1, 2, 30, 40, 5, 6, 7, 8, 9][..]));
+        Edit::Remove { first: 0, last: 9 }.apply_to(&mut runs);
+        assert!(runs.is_empty());
+    }
+}

@@ -1,0 +1,108 @@
+//! The store of a read transaction: a consistent snapshot of every table.
+
+use redb::ReadOnlyTable;
+
+use crate::error::{Result, StorageContext};
+use crate::snaps::SnapMeta;
+use crate::store::changes::{bucket_of, decode_bucket};
+use crate::store::history::{LoadedChunk, StoreRead};
+use crate::store::schema::{self, CHANGES, CHUNKS, SNAPS, SPACE_IDS, SPACE_NAMES};
+use crate::store::snaps;
+use crate::types::Snap;
+
+/// The tables of one read snapshot.
+pub(crate) struct ReadStore {
+    block_size: u32,
+    chunks: ReadOnlyTable<(u32, u64, i64), &'static [u8]>,
+    changes: ReadOnlyTable<(u32, i64), &'static [u8]>,
+    space_ids: ReadOnlyTable<&'static str, u32>,
+    space_names: ReadOnlyTable<u32, &'static str>,
+    snaps: ReadOnlyTable<i64, &'static [u8]>,
+}
+
+impl ReadStore {
+    /// Opens every table of `txn`.
+    pub fn new(txn: &redb::ReadTransaction, block_size: u32) -> Result<ReadStore> {
+        Ok(ReadStore {
+            block_size,
+            chunks: txn.open_table(CHUNKS).context("opening block_chunks")?,
+            changes: txn.open_table(CHANGES).context("opening changes")?,
+            space_ids: txn.open_table(SPACE_IDS).context("opening space_ids")?,
+            space_names: txn.open_table(SPACE_NAMES).context("opening space_names")?,
+            snaps: txn.open_table(SNAPS).context("opening snaps")?,
+        })
+    }
+}
+
+impl StoreRead for ReadStore {
+    fn block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    fn chunk_at_or_before(&self, space: u32, block: u64, lo: Snap, hi: Snap) -> Result<Option<(Snap, LoadedChunk<'_>)>> {
+        let mut range = self
+            .chunks
+            .range((space, block, lo)..=(space, block, hi))
+            .context("seeking a chunk")?;
+        match range.next_back() {
+            Some(entry) => {
+                let (key, value) = entry.context("reading a chunk")?;
+                Ok(Some((key.value().2, LoadedChunk::Stored(value))))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn next_block(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
+        let mut range = self
+            .chunks
+            .range((space, from, i64::MIN)..=(space, to, i64::MAX))
+            .context("seeking a block")?;
+        match range.next() {
+            Some(entry) => Ok(Some(entry.context("seeking a block")?.0.value().1)),
+            None => Ok(None),
+        }
+    }
+
+    fn for_each_change(&self, space: u32, lo: Snap, hi: Snap, f: &mut dyn FnMut(Snap, u64) -> Result<()>) -> Result<()> {
+        let range = self
+            .changes
+            .range((space, bucket_of(lo))..=(space, bucket_of(hi)))
+            .context("reading changes")?;
+        for entry in range {
+            let (key, value) = entry.context("reading changes")?;
+            let bucket = key.value().1;
+            let place = || format!("changes table, space {space}, bucket {bucket}");
+            for (snap, block) in decode_bucket(bucket, value.value(), &place)? {
+                if lo <= snap && snap <= hi {
+                    f(snap, block)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn space_id(&self, name: &str) -> Result<Option<u32>> {
+        Ok(self.space_ids.get(name).context("reading spaces")?.map(|v| v.value()))
+    }
+
+    fn spaces(&self) -> Result<Vec<(u32, String)>> {
+        schema::list_spaces(&self.space_names)
+    }
+
+    fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>> {
+        match self.snaps.get(snap).context("reading snap metadata")? {
+            Some(bytes) => Ok(Some(snaps::decode(snap, bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn snap_metas(&self, lo: Snap, hi: Snap) -> Result<Vec<(Snap, SnapMeta)>> {
+        let mut out = Vec::new();
+        for entry in self.snaps.range(lo..=hi).context("reading snap metadata")? {
+            let (key, value) = entry.context("reading snap metadata")?;
+            out.push((key.value(), snaps::decode(key.value(), value.value())?));
+        }
+        Ok(out)
+    }
+}

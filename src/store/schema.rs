@@ -1,0 +1,140 @@
+//! The redb schema: table definitions, key layouts, the stored format
+//! version, and the checks made when a file is opened.
+//!
+//! Keys are redb tuples of fixed-width integers, which redb encodes
+//! little-endian and orders numerically (negative `i64` first), so that "the
+//! chunk at or before snap `s`" is one reverse seek.
+
+use std::path::Path;
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::error::{Error, Result, StorageContext};
+
+/// The format this build writes. Bump on every incompatible change.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+/// The magic value stored under [`META_MAGIC`].
+pub(crate) const MAGIC: &[u8] = b"tracemem";
+
+/// Key of the magic value in [`META`].
+pub(crate) const META_MAGIC: &str = "magic";
+/// Key of the format version (u32 LE) in [`META`].
+pub(crate) const META_FORMAT: &str = "format_version";
+/// Key of the block size (u32 LE) in [`META`].
+pub(crate) const META_BLOCK_SIZE: &str = "block_size";
+
+/// Database-wide settings: name -> value bytes.
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Space name -> space id.
+pub(crate) const SPACE_IDS: TableDefinition<&str, u32> = TableDefinition::new("space_ids");
+/// Space id -> space name.
+pub(crate) const SPACE_NAMES: TableDefinition<u32, &str> = TableDefinition::new("space_names");
+/// (space id, block number, first snap) -> block-history chunk (see `chunk.rs`).
+pub(crate) const CHUNKS: TableDefinition<(u32, u64, i64), &[u8]> =
+    TableDefinition::new("block_chunks");
+/// (space id, snap bucket) -> what changed at each snap of the bucket (see `changes.rs`).
+pub(crate) const CHANGES: TableDefinition<(u32, i64), &[u8]> = TableDefinition::new("changes");
+/// snap -> snapshot metadata (see `snaps.rs`).
+pub(crate) const SNAPS: TableDefinition<i64, &[u8]> = TableDefinition::new("snaps");
+
+/// Smallest and largest block sizes a database may be created with.
+pub(crate) const MIN_BLOCK_SIZE: u32 = 256;
+pub(crate) const MAX_BLOCK_SIZE: u32 = 65536;
+
+/// Writes the metadata of a new database and creates every table.
+pub(crate) fn initialize(txn: &redb::WriteTransaction, block_size: u32) -> Result<()> {
+    let mut meta = txn.open_table(META).context("creating tables")?;
+    meta.insert(META_MAGIC, MAGIC).context("writing metadata")?;
+    meta.insert(META_FORMAT, FORMAT_VERSION.to_le_bytes().as_slice())
+        .context("writing metadata")?;
+    meta.insert(META_BLOCK_SIZE, block_size.to_le_bytes().as_slice())
+        .context("writing metadata")?;
+    txn.open_table(SPACE_IDS).context("creating tables")?;
+    txn.open_table(SPACE_NAMES).context("creating tables")?;
+    txn.open_table(CHUNKS).context("creating tables")?;
+    txn.open_table(CHANGES).context("creating tables")?;
+    txn.open_table(SNAPS).context("creating tables")?;
+    Ok(())
+}
+
+/// Checks that an opened redb file is a tracemem database this build reads,
+/// and returns its block size.
+pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path) -> Result<u32> {
+    let not_ours = |detail: &str| Error::NotADatabase {
+        path: path.to_path_buf(),
+        detail: detail.to_string(),
+    };
+    let txn = db.begin_read().context("reading metadata")?;
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_)) => {
+            return Err(not_ours("a redb file without tracemem's metadata table"));
+        }
+        Err(redb::TableError::TableTypeMismatch { .. }) => {
+            return Err(not_ours("a redb file whose 'meta' table is of another type"));
+        }
+        Err(e) => return Err(Error::storage("reading metadata", e)),
+    };
+    let get = |key: &str| -> Result<Option<Vec<u8>>> {
+        Ok(meta
+            .get(key)
+            .context("reading metadata")?
+            .map(|v| v.value().to_vec()))
+    };
+    if get(META_MAGIC)?.as_deref() != Some(MAGIC) {
+        return Err(not_ours("no tracemem magic in its metadata"));
+    }
+    let u32_field = |key: &str| -> Result<u32> {
+        let bytes = get(key)?.ok_or_else(|| Error::corrupt(path.display().to_string(), format!("metadata '{key}' is missing")))?;
+        let arr: [u8; 4] = bytes.as_slice().try_into().map_err(|_| {
+            Error::corrupt(path.display().to_string(), format!("metadata '{key}' is {} bytes, not 4", bytes.len()))
+        })?;
+        Ok(u32::from_le_bytes(arr))
+    };
+    let found = u32_field(META_FORMAT)?;
+    if found > FORMAT_VERSION {
+        return Err(Error::NewerFormat {
+            path: path.to_path_buf(),
+            found,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if found == 0 {
+        return Err(Error::corrupt(path.display().to_string(), "format version 0"));
+    }
+    let block_size = u32_field(META_BLOCK_SIZE)?;
+    if !valid_block_size(u64::from(block_size)) {
+        return Err(Error::corrupt(
+            path.display().to_string(),
+            format!("stored block size {block_size} is not a power of two from 256 to 65536"),
+        ));
+    }
+    for table in [SPACE_IDS.name(), SPACE_NAMES.name(), CHUNKS.name(), CHANGES.name(), SNAPS.name()] {
+        let exists = txn
+            .list_tables()
+            .context("listing tables")?
+            .any(|t| redb::TableHandle::name(&t) == table);
+        if !exists {
+            return Err(Error::corrupt(path.display().to_string(), format!("table '{table}' is missing")));
+        }
+    }
+    Ok(block_size)
+}
+
+/// Whether `value` is an allowed block size.
+pub(crate) fn valid_block_size(value: u64) -> bool {
+    value.is_power_of_two() && (u64::from(MIN_BLOCK_SIZE)..=u64::from(MAX_BLOCK_SIZE)).contains(&value)
+}
+
+/// Reads every (id, name) of the spaces table.
+pub(crate) fn list_spaces(table: &impl ReadableTable<u32, &'static str>) -> Result<Vec<(u32, String)>> {
+    let mut out = Vec::new();
+    for entry in table.iter().context("listing spaces")? {
+        let (id, name) = entry.context("listing spaces")?;
+        out.push((id.value(), name.value().to_string()));
+    }
+    Ok(out)
+}
+
+use redb::TableHandle;

@@ -1,0 +1,520 @@
+//! The store of a write transaction: redb's tables under an overlay of the
+//! chunks and change buckets edited so far, and the algorithm that edits a
+//! block's history.
+//!
+//! Edits land in the overlay (decoded, so appending to a block's open chunk
+//! costs no re-encoding); the overlay is written into redb's tables when it
+//! grows large and at commit, within the same redb transaction, so a commit
+//! stays atomic.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use redb::{ReadableTable, WriteTransaction};
+
+use crate::error::{Error, Result, StorageContext};
+use crate::snaps::SnapMeta;
+use crate::store::changes::{bucket_of, decode_bucket, encode_bucket};
+use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, Edit, Need};
+use crate::store::history::{LoadedChunk, StoreRead, chunk_place, read_block};
+use crate::store::schema::{self, CHANGES, CHUNKS, SNAPS, SPACE_IDS, SPACE_NAMES};
+use crate::store::snaps;
+use crate::types::{MemState, Snap, side_of};
+
+/// A chunk takes new deltas at its end until it holds this many (by default)...
+pub(crate) const DEFAULT_MAX_CHUNK_DELTAS: usize = 256;
+/// ...or its deltas take this many bytes (or as many as its checkpoint, if more).
+const DELTA_BYTES: usize = 3072;
+/// Overlay entries beyond which edits are written into redb's tables early.
+const OVERLAY_LIMIT: usize = 4096;
+
+type ChunkKey = (u32, u64, i64);
+
+/// A write transaction's store.
+pub(crate) struct WriteStore {
+    txn: WriteTransaction,
+    block_size: u32,
+    max_deltas: usize,
+    /// Edited chunks; `None` marks a deleted one.
+    chunks: BTreeMap<ChunkKey, Option<ChunkRecord>>,
+    /// Edited change buckets (an empty set deletes the bucket).
+    changes: BTreeMap<(u32, i64), BTreeSet<(Snap, u64)>>,
+}
+
+fn is_full(view: &ChunkView<'_>, max_deltas: usize) -> bool {
+    let checkpoint = view.checkpoint_len();
+    view.delta_count() >= max_deltas || view.stored_len() - checkpoint >= DELTA_BYTES.max(checkpoint)
+}
+
+fn is_oversized(view: &ChunkView<'_>, max_deltas: usize) -> bool {
+    let checkpoint = view.checkpoint_len();
+    view.delta_count() >= 2
+        && (view.delta_count() > 2 * max_deltas || view.stored_len() - checkpoint > 4 * DELTA_BYTES.max(checkpoint))
+}
+
+impl WriteStore {
+    pub fn new(txn: WriteTransaction, block_size: u32, max_deltas: usize) -> WriteStore {
+        WriteStore {
+            txn,
+            block_size,
+            max_deltas,
+            chunks: BTreeMap::new(),
+            changes: BTreeMap::new(),
+        }
+    }
+
+    /// The id of `name`, creating the space if needed.
+    pub fn create_space(&mut self, name: &str) -> Result<u32> {
+        if let Some(id) = self.space_id(name)? {
+            return Ok(id);
+        }
+        let mut names = self.txn.open_table(SPACE_NAMES).context("creating a space")?;
+        let id = match names.last().context("creating a space")? {
+            Some((key, _)) => key.value().checked_add(1).ok_or_else(|| Error::InvalidSpaceName {
+                name: name.to_string(),
+                reason: "the database holds the most spaces it can",
+            })?,
+            None => 0,
+        };
+        names.insert(id, name).context("creating a space")?;
+        drop(names);
+        self.txn
+            .open_table(SPACE_IDS)
+            .context("creating a space")?
+            .insert(name, id)
+            .context("creating a space")?;
+        Ok(id)
+    }
+
+    /// Stores the metadata of `snap`.
+    pub fn set_snap_meta(&mut self, snap: Snap, meta: &SnapMeta) -> Result<()> {
+        self.txn
+            .open_table(SNAPS)
+            .context("writing snap metadata")?
+            .insert(snap, snaps::encode(meta).as_slice())
+            .context("writing snap metadata")?;
+        Ok(())
+    }
+
+    /// Writes the overlay into redb and commits durably.
+    pub fn commit(mut self) -> Result<()> {
+        self.flush_overlay()?;
+        self.txn.commit().context("committing")
+    }
+
+    /// Discards every edit.
+    pub fn abort(self) -> Result<()> {
+        self.txn.abort().context("aborting")
+    }
+
+    fn flush_overlay(&mut self) -> Result<()> {
+        let mut table = self.txn.open_table(CHUNKS).context("writing chunks")?;
+        for (key, chunk) in std::mem::take(&mut self.chunks) {
+            match chunk {
+                Some(record) => {
+                    table.insert(key, record.to_bytes().as_slice()).context("writing chunks")?;
+                }
+                None => {
+                    table.remove(key).context("writing chunks")?;
+                }
+            }
+        }
+        drop(table);
+        let mut table = self.txn.open_table(CHANGES).context("writing changes")?;
+        for ((space, bucket), entries) in std::mem::take(&mut self.changes) {
+            if entries.is_empty() {
+                table.remove((space, bucket)).context("writing changes")?;
+            } else {
+                table
+                    .insert((space, bucket), encode_bucket(bucket, &entries).as_slice())
+                    .context("writing changes")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn maybe_flush(&mut self) -> Result<()> {
+        if self.chunks.len() > OVERLAY_LIMIT || self.changes.len() > OVERLAY_LIMIT {
+            self.flush_overlay()?;
+        }
+        Ok(())
+    }
+
+    /// The first snap of the chunk a lookup finds, from overlay or table.
+    fn find_chunk(&self, space: u32, block: u64, lo: Snap, hi: Snap, backward: bool) -> Result<Option<Snap>> {
+        let bounds = (space, block, lo)..=(space, block, hi);
+        let overlay = if backward {
+            self.chunks.range(bounds.clone()).rev().find(|(_, c)| c.is_some())
+        } else {
+            self.chunks.range(bounds.clone()).find(|(_, c)| c.is_some())
+        }
+        .map(|(k, _)| k.2);
+        let table = self.txn.open_table(CHUNKS).context("seeking a chunk")?;
+        let range = table.range(bounds).context("seeking a chunk")?;
+        let mut stored = None;
+        let mut visit = |entry: redb::Result<(redb::AccessGuard<'_, ChunkKey>, redb::AccessGuard<'_, &[u8]>)>| -> Result<bool> {
+            let key = entry.context("seeking a chunk")?.0.value();
+            // The overlay wins over the table for a key both hold, and a
+            // found overlay chunk beats any stored one past it.
+            if let Some(o) = overlay
+                && (if backward { key.2 <= o } else { key.2 >= o })
+            {
+                return Ok(true);
+            }
+            if self.chunks.contains_key(&key) {
+                return Ok(false);
+            }
+            stored = Some(key.2);
+            Ok(true)
+        };
+        if backward {
+            for entry in range.rev() {
+                if visit(entry)? {
+                    break;
+                }
+            }
+        } else {
+            for entry in range {
+                if visit(entry)? {
+                    break;
+                }
+            }
+        }
+        Ok(match (overlay, stored) {
+            (Some(o), Some(s)) => Some(if backward { o.max(s) } else { o.min(s) }),
+            (o, s) => o.or(s),
+        })
+    }
+
+    fn load_chunk(&self, space: u32, block: u64, first: Snap) -> Result<LoadedChunk<'_>> {
+        let key = (space, block, first);
+        if let Some(entry) = self.chunks.get(&key) {
+            return entry
+                .as_ref()
+                .map(LoadedChunk::Owned)
+                .ok_or_else(|| Error::corrupt(chunk_place(space, block, first)(), "chunk vanished"));
+        }
+        let table = self.txn.open_table(CHUNKS).context("reading a chunk")?;
+        let value = table
+            .get(key)
+            .context("reading a chunk")?
+            .ok_or_else(|| Error::corrupt(chunk_place(space, block, first)(), "chunk vanished"))?;
+        Ok(LoadedChunk::Copied(value.value().to_vec()))
+    }
+
+    /// The chunk as an owned record (a copy; the overlay is not touched).
+    fn owned_chunk(&self, space: u32, block: u64, first: Snap) -> Result<ChunkRecord> {
+        let place = chunk_place(space, block, first);
+        match self.load_chunk(space, block, first)? {
+            LoadedChunk::Owned(record) => Ok(record.clone()),
+            LoadedChunk::Stored(guard) => decode_checked(guard.value(), self.block_size, first, &place),
+            LoadedChunk::Copied(bytes) => decode_checked(&bytes, self.block_size, first, &place),
+        }
+    }
+
+    /// The chunk, moved into the overlay for editing.
+    fn chunk_mut(&mut self, space: u32, block: u64, first: Snap) -> Result<&mut ChunkRecord> {
+        let key = (space, block, first);
+        if !self.chunks.contains_key(&key) {
+            let record = self.owned_chunk(space, block, first)?;
+            self.chunks.insert(key, Some(record));
+        }
+        match self.chunks.get_mut(&key) {
+            Some(Some(record)) => Ok(record),
+            _ => Err(Error::corrupt(chunk_place(space, block, first)(), "chunk vanished")),
+        }
+    }
+
+    fn put_chunk(&mut self, space: u32, block: u64, record: ChunkRecord) {
+        self.chunks.insert((space, block, record.first_snap), Some(record));
+    }
+
+    fn change_bucket(&mut self, space: u32, bucket: i64) -> Result<&mut BTreeSet<(Snap, u64)>> {
+        if !self.changes.contains_key(&(space, bucket)) {
+            let table = self.txn.open_table(CHANGES).context("reading changes")?;
+            let entries = match table.get((space, bucket)).context("reading changes")? {
+                Some(bytes) => {
+                    let place = || format!("changes table, space {space}, bucket {bucket}");
+                    decode_bucket(bucket, bytes.value(), &place)?
+                }
+                None => BTreeSet::new(),
+            };
+            self.changes.insert((space, bucket), entries);
+        }
+        Ok(self.changes.entry((space, bucket)).or_default())
+    }
+
+    fn note_change(&mut self, space: u32, snap: Snap, block: u64, present: bool) -> Result<()> {
+        let bucket = self.change_bucket(space, bucket_of(snap))?;
+        if present {
+            bucket.insert((snap, block));
+        } else {
+            bucket.remove(&(snap, block));
+        }
+        Ok(())
+    }
+
+    /// Applies `edit` to the records of `block` at snap `p`, keeping every
+    /// later checkpoint of the block's history true.
+    pub fn apply_edit(&mut self, space: u32, block: u64, p: Snap, edit: &Edit) -> Result<()> {
+        let bs = self.block_size;
+        let max_deltas = self.max_deltas;
+        let (side_lo, side_hi) = side_of(p);
+        let removing = matches!(edit, Edit::Remove { .. });
+
+        // 1. The chunk that holds (or will hold) the records at p.
+        let host = match self.find_chunk(space, block, side_lo, p, true)? {
+            None => {
+                if removing {
+                    return Ok(());
+                }
+                self.put_chunk(space, block, ChunkRecord::new(p, CheckpointRecord::default()));
+                p
+            }
+            Some(first) => {
+                let place = chunk_place(space, block, first);
+                let record = self.chunk_mut(space, block, first)?;
+                let view = record.view(bs);
+                let appending = view.last_snap().is_none_or(|last| p > last);
+                if appending && (is_full(&view, max_deltas) || !record.can_hold(p)) {
+                    if removing {
+                        return Ok(());
+                    }
+                    let image = view.image(p - 1, &place)?;
+                    let checkpoint = CheckpointRecord::from_image(&image);
+                    self.put_chunk(space, block, ChunkRecord::new(p, checkpoint));
+                    p
+                } else {
+                    first
+                }
+            }
+        };
+
+        // 2. Edit the delta at p.
+        let place = chunk_place(space, block, host);
+        let record = self.chunk_mut(space, block, host)?;
+        let view = record.view(bs);
+        let through = view.deltas_through(p);
+        let exists = through > 0 && view.delta_snap(through - 1) == p;
+        let index = if exists { through - 1 } else { through };
+        let mut tail = view.owned_deltas(index, &place)?;
+        let mut runs = if exists { tail.remove(0).runs } else { Vec::new() };
+        if !exists && removing {
+            // Nothing recorded at p: the history is unchanged.
+            return Ok(());
+        }
+        edit.apply_to(&mut runs);
+        record.truncate_deltas(index);
+        if !runs.is_empty() {
+            record.push_delta(p, &runs);
+        }
+        for delta in &tail {
+            record.push_delta(delta.snap, &delta.runs);
+        }
+        let has_records = !runs.is_empty();
+        if record.delta_count() == 0 {
+            // A chunk without deltas says nothing its predecessor does not.
+            self.chunks.insert((space, block, host), None);
+        } else if is_oversized(&record.view(bs), max_deltas) {
+            self.split(space, block, host)?;
+        }
+        self.note_change(space, p, block, has_records)?;
+
+        // 3. Patch the checkpoints of later chunks that still show the bytes.
+        self.patch_later(space, block, p, side_lo, side_hi, edit)?;
+        self.maybe_flush()
+    }
+
+    fn split(&mut self, space: u32, block: u64, first: Snap) -> Result<()> {
+        let bs = self.block_size;
+        let place = chunk_place(space, block, first);
+        let record = self.chunk_mut(space, block, first)?;
+        let view = record.view(bs);
+        let mid = view.delta_count() / 2;
+        let at = view.delta_snap(mid);
+        let image = view.image(at - 1, &place)?;
+        let tail = view.owned_deltas(mid, &place)?;
+        record.truncate_deltas(mid);
+        let mut second = ChunkRecord::new(at, CheckpointRecord::from_image(&image));
+        for delta in &tail {
+            second.push_delta(delta.snap, &delta.runs);
+        }
+        self.put_chunk(space, block, second);
+        Ok(())
+    }
+
+    fn patch_later(&mut self, space: u32, block: u64, p: Snap, side_lo: Snap, side_hi: Snap, edit: &Edit) -> Result<()> {
+        let bs = self.block_size;
+        let lo = edit.first();
+        let n = (edit.last() - lo + 1) as usize;
+        let mut known_active = vec![true; n];
+        let mut record_active = vec![true; n];
+        let mut fallback: Option<Vec<ByteAsOf>> = None;
+        let mut after = p;
+        while after < side_hi && known_active.iter().chain(&record_active).any(|&a| a) {
+            let Some(next) = self.find_chunk(space, block, after + 1, side_hi, false)? else {
+                break;
+            };
+            after = next;
+            if fallback.is_none() && !matches!(edit, Edit::Put { .. }) {
+                // What the bytes held before p, for records that p's removal uncovers.
+                let mut before = vec![ByteAsOf::default(); n];
+                if p > side_lo {
+                    read_block(self, space, block, p - 1, lo, &mut before, Need::BOTH)?;
+                }
+                fallback = Some(before);
+            }
+            let place = chunk_place(space, block, next);
+            let mut record = self.owned_chunk(space, block, next)?;
+            let mut image = record.view(bs).checkpoint(&place)?.to_image(bs, &place)?;
+            let mut changed = false;
+            for k in 0..n {
+                let x = &mut image[lo as usize + k];
+                let before = fallback.as_ref().map(|f| f[k]).unwrap_or_default();
+                if known_active[k] {
+                    let applies = match edit {
+                        Edit::Put { data, .. } => {
+                            let applies = x.known.is_none_or(|s| s <= p);
+                            if applies {
+                                x.value = data[k];
+                                x.known = Some(p);
+                            }
+                            applies
+                        }
+                        Edit::Error { .. } | Edit::Remove { .. } => {
+                            let applies = x.known == Some(p);
+                            if applies {
+                                x.value = before.value;
+                                x.known = before.known;
+                            }
+                            applies
+                        }
+                    };
+                    changed |= applies;
+                    known_active[k] = applies;
+                }
+                if record_active[k] {
+                    let applies = match edit {
+                        Edit::Put { .. } | Edit::Error { .. } => {
+                            let applies = x.record.is_none_or(|(_, s)| s <= p);
+                            if applies {
+                                let state = if matches!(edit, Edit::Put { .. }) {
+                                    MemState::Known
+                                } else {
+                                    MemState::Error
+                                };
+                                x.record = Some((state, p));
+                            }
+                            applies
+                        }
+                        Edit::Remove { .. } => {
+                            let applies = x.record.is_some_and(|(_, s)| s == p);
+                            if applies {
+                                x.record = before.record;
+                            }
+                            applies
+                        }
+                    };
+                    changed |= applies;
+                    record_active[k] = applies;
+                }
+            }
+            if changed {
+                record.checkpoint = CheckpointRecord::from_image(&image);
+                self.put_chunk(space, block, record);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn decode_checked(bytes: &[u8], block_size: u32, first: Snap, place: &dyn Fn() -> String) -> Result<ChunkRecord> {
+    ChunkView::of_bytes(bytes, block_size, place)?;
+    let record = ChunkRecord::from_bytes(bytes, place)?;
+    if record.first_snap != first {
+        return Err(Error::corrupt(place(), format!("chunk says it starts at snap {}", record.first_snap)));
+    }
+    Ok(record)
+}
+
+impl StoreRead for WriteStore {
+    fn block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    fn chunk_at_or_before(&self, space: u32, block: u64, lo: Snap, hi: Snap) -> Result<Option<(Snap, LoadedChunk<'_>)>> {
+        match self.find_chunk(space, block, lo, hi, true)? {
+            Some(first) => Ok(Some((first, self.load_chunk(space, block, first)?))),
+            None => Ok(None),
+        }
+    }
+
+    fn next_block(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
+        let bounds = (space, from, i64::MIN)..=(space, to, i64::MAX);
+        let overlay = self.chunks.range(bounds.clone()).find(|(_, c)| c.is_some()).map(|(k, _)| k.1);
+        let table = self.txn.open_table(CHUNKS).context("seeking a block")?;
+        let stored = match table.range(bounds).context("seeking a block")?.next() {
+            Some(entry) => Some(entry.context("seeking a block")?.0.value().1),
+            None => None,
+        };
+        Ok(match (overlay, stored) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    fn for_each_change(&self, space: u32, lo: Snap, hi: Snap, f: &mut dyn FnMut(Snap, u64) -> Result<()>) -> Result<()> {
+        let buckets = (space, bucket_of(lo))..=(space, bucket_of(hi));
+        let table = self.txn.open_table(CHANGES).context("reading changes")?;
+        let mut keys: BTreeSet<i64> = self.changes.range(buckets.clone()).map(|(k, _)| k.1).collect();
+        for entry in table.range(buckets).context("reading changes")? {
+            keys.insert(entry.context("reading changes")?.0.value().1);
+        }
+        for bucket in keys {
+            let decoded;
+            let entries = match self.changes.get(&(space, bucket)) {
+                Some(entries) => entries,
+                None => {
+                    let place = || format!("changes table, space {space}, bucket {bucket}");
+                    let bytes = table
+                        .get((space, bucket))
+                        .context("reading changes")?
+                        .ok_or_else(|| Error::corrupt(place(), "bucket vanished"))?;
+                    decoded = decode_bucket(bucket, bytes.value(), &place)?;
+                    &decoded
+                }
+            };
+            for &(snap, block) in entries.range((lo, 0)..=(hi, u64::MAX)) {
+                f(snap, block)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn space_id(&self, name: &str) -> Result<Option<u32>> {
+        let table = self.txn.open_table(SPACE_IDS).context("reading spaces")?;
+        Ok(table.get(name).context("reading spaces")?.map(|v| v.value()))
+    }
+
+    fn spaces(&self) -> Result<Vec<(u32, String)>> {
+        let table = self.txn.open_table(SPACE_NAMES).context("reading spaces")?;
+        schema::list_spaces(&table)
+    }
+
+    fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>> {
+        let table = self.txn.open_table(SNAPS).context("reading snap metadata")?;
+        match table.get(snap).context("reading snap metadata")? {
+            Some(bytes) => Ok(Some(snaps::decode(snap, bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn snap_metas(&self, lo: Snap, hi: Snap) -> Result<Vec<(Snap, SnapMeta)>> {
+        let table = self.txn.open_table(SNAPS).context("reading snap metadata")?;
+        let mut out = Vec::new();
+        for entry in table.range(lo..=hi).context("reading snap metadata")? {
+            let (key, value) = entry.context("reading snap metadata")?;
+            out.push((key.value(), snaps::decode(key.value(), value.value())?));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,308 @@
+//! Random sequences of every memory operation, with commits, aborts and
+//! reopens, checked answer by answer against the in-memory model.
+//!
+//! `PROPTEST_CASES` sets the number of sequences per test (default 128).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use tracemem::{AddressRange, Database, Lifespan, MemState, MemoryRead, Snap, StatePredicate};
+
+use common::model::ModelSpace;
+
+const BLOCK: u64 = 256;
+const SPACES: [&str; 2] = ["ram", "regs"];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Put { space: usize, snap: Snap, addr: u64, data: Vec<u8> },
+    Error { space: usize, snap: Snap, addr: u64, len: u64 },
+    Remove { space: usize, snap: Snap, addr: u64, len: u64 },
+    /// Remove (0), ERROR (1) or rewrite (2) the snap and range of an earlier
+    /// `Put`, chosen by index: collisions the random ops rarely make.
+    Revisit { index: usize, kind: u8, value: u8 },
+    Commit,
+    Abort,
+    Reopen,
+    Query { space: usize, query: Query, committed: bool },
+}
+
+#[derive(Clone, Debug)]
+enum Query {
+    GetBytes { snap: Snap, addr: u64, len: usize },
+    State { snap: Snap, addr: u64 },
+    States { snap: Snap, addr: u64, len: u64 },
+    IsKnown { snap: Snap, addr: u64, len: u64 },
+    WithState { lo: Snap, hi: Snap, predicate: StatePredicate },
+    MostRecent { snap: Snap, addr: u64 },
+    MostRecentStates { snap: Snap, addr: u64, len: u64 },
+    LastChange { snap: Snap, addr: u64 },
+    Changes { from: Snap, to: Snap },
+}
+
+/// Snaps: mostly a small window of the timeline and of the scratch snaps,
+/// so that histories overlap; sometimes the extremes.
+fn snap() -> impl Strategy<Value = Snap> {
+    prop_oneof![
+        10 => 0i64..8,
+        3 => 8i64..40,
+        4 => -4i64..0,
+        1 => Just(Snap::MIN),
+        1 => Just(Snap::MAX),
+    ]
+}
+
+/// Addresses near zero, across a block boundary, and at the top of the space.
+fn addr() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        6 => 0u64..24,
+        2 => (3 * BLOCK - 24)..(3 * BLOCK + 24),
+        2 => (u64::MAX - 40)..=u64::MAX,
+    ]
+}
+
+fn len() -> impl Strategy<Value = u64> {
+    prop_oneof![3 => 1u64..12, 1 => 12u64..40]
+}
+
+/// A range that starts at `addr` and is clipped at the end of the space.
+fn clip(addr: u64, len: u64) -> AddressRange {
+    AddressRange::new(addr, addr.saturating_add(len - 1)).unwrap()
+}
+
+fn predicate() -> impl Strategy<Value = StatePredicate> {
+    prop_oneof![
+        Just(StatePredicate::IsKnown),
+        Just(StatePredicate::IsError),
+        Just(StatePredicate::IsKnownOrError)
+    ]
+}
+
+fn query() -> impl Strategy<Value = Query> {
+    prop_oneof![
+        (snap(), addr(), 1usize..48).prop_map(|(snap, addr, len)| Query::GetBytes { snap, addr, len }),
+        (snap(), addr()).prop_map(|(snap, addr)| Query::State { snap, addr }),
+        (snap(), addr(), len()).prop_map(|(snap, addr, len)| Query::States { snap, addr, len }),
+        (snap(), addr(), len()).prop_map(|(snap, addr, len)| Query::IsKnown { snap, addr, len }),
+        (snap(), snap(), predicate()).prop_map(|(a, b, predicate)| Query::WithState {
+            lo: a.min(b),
+            hi: a.max(b),
+            predicate
+        }),
+        (snap(), addr()).prop_map(|(snap, addr)| Query::MostRecent { snap, addr }),
+        (snap(), addr(), len()).prop_map(|(snap, addr, len)| Query::MostRecentStates { snap, addr, len }),
+        (snap(), addr()).prop_map(|(snap, addr)| Query::LastChange { snap, addr }),
+        (snap(), snap()).prop_map(|(from, to)| Query::Changes { from, to }),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let space = 0usize..SPACES.len();
+    prop_oneof![
+        10 => (space.clone(), snap(), addr(), prop::collection::vec(any::<u8>(), 1..24))
+            .prop_map(|(space, snap, addr, data)| Op::Put { space, snap, addr, data }),
+        3 => (space.clone(), snap(), addr(), len()).prop_map(|(space, snap, addr, len)| Op::Error { space, snap, addr, len }),
+        3 => (space.clone(), snap(), addr(), len()).prop_map(|(space, snap, addr, len)| Op::Remove { space, snap, addr, len }),
+        4 => (any::<usize>(), 0u8..3, any::<u8>()).prop_map(|(index, kind, value)| Op::Revisit { index, kind, value }),
+        1 => Just(Op::Commit),
+        1 => Just(Op::Abort),
+        1 => Just(Op::Reopen),
+        8 => (space, query(), any::<bool>()).prop_map(|(space, query, committed)| Op::Query { space, query, committed }),
+    ]
+}
+
+type Model = BTreeMap<usize, ModelSpace>;
+
+fn check(space: &dyn MemoryRead, model: &ModelSpace, query: &Query) -> Result<(), TestCaseError> {
+    match *query {
+        Query::GetBytes { snap, addr, len } => {
+            let len = (len as u128).min(u128::from(u64::MAX - addr) + 1) as usize;
+            let mut got = vec![0x5a; len];
+            let mut want = vec![0x5a; len];
+            prop_assert_eq!(space.get_bytes(snap, addr, &mut got).unwrap(), model.get_bytes(snap, addr, &mut want));
+            prop_assert_eq!(&got, &want);
+            let mut got = vec![0x5a; len];
+            let mut want = vec![0x5a; len];
+            prop_assert_eq!(
+                space.get_bytes_with_sources(snap, addr, &mut got).unwrap(),
+                model.get_bytes_with_sources(snap, addr, &mut want)
+            );
+            prop_assert_eq!(got, want);
+        }
+        Query::State { snap, addr } => {
+            prop_assert_eq!(space.state(snap, addr).unwrap(), model.state(snap, addr));
+        }
+        Query::States { snap, addr, len } => {
+            let range = clip(addr, len);
+            prop_assert_eq!(space.states(snap, range).unwrap(), model.states(snap, range));
+        }
+        Query::IsKnown { snap, addr, len } => {
+            let range = clip(addr, len);
+            prop_assert_eq!(space.is_known(snap, range).unwrap(), model.is_known(snap, range));
+        }
+        Query::WithState { lo, hi, predicate } => {
+            let lifespan = Lifespan::new(lo, hi).unwrap();
+            prop_assert_eq!(
+                space.addresses_with_state(lifespan, predicate).unwrap(),
+                model.addresses_with_state(lifespan, predicate)
+            );
+        }
+        Query::MostRecent { snap, addr } => {
+            prop_assert_eq!(space.most_recent_state(snap, addr).unwrap(), model.most_recent_state(snap, addr));
+        }
+        Query::MostRecentStates { snap, addr, len } => {
+            let range = clip(addr, len);
+            prop_assert_eq!(space.most_recent_states(snap, range).unwrap(), model.most_recent_states(snap, range));
+        }
+        Query::LastChange { snap, addr } => {
+            prop_assert_eq!(
+                space.snap_of_most_recent_change_to_block(snap, addr).unwrap(),
+                model.last_change_to_block(snap, addr, BLOCK)
+            );
+        }
+        Query::Changes { from, to } => {
+            prop_assert_eq!(space.changes(from, to).unwrap(), model.changes(from, to));
+        }
+    }
+    Ok(())
+}
+
+/// Compares bytes, sources and most recent states of every region at many
+/// snaps: what random point queries may miss.
+fn sweep(db: &Database, model: &Model) -> Result<(), TestCaseError> {
+    let read = db.begin_read().unwrap();
+    let empty = ModelSpace::default();
+    let snaps = (-6..=13).chain([39, Snap::MIN, Snap::MAX]);
+    for (index, name) in SPACES.iter().enumerate() {
+        let space = match read.space(name) {
+            Ok(space) => space,
+            Err(_) => {
+                prop_assert!(model.get(&index).is_none_or(|m| m.bytes.is_empty()));
+                continue;
+            }
+        };
+        let m = model.get(&index).unwrap_or(&empty);
+        for snap in snaps.clone() {
+            for (addr, len) in [(0u64, 48usize), (3 * BLOCK - 24, 48), (u64::MAX - 40, 41)] {
+                check(&space, m, &Query::GetBytes { snap, addr, len })?;
+                check(&space, m, &Query::MostRecentStates { snap, addr, len: len as u64 })?;
+                check(&space, m, &Query::States { snap, addr, len: len as u64 })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn open(path: &std::path::Path, create: bool, chunk_deltas: usize) -> Database {
+    let mut builder = Database::builder();
+    builder.block_size(BLOCK).max_chunk_deltas(chunk_deltas);
+    if create { builder.create(path) } else { builder.open(path) }.unwrap()
+}
+
+fn run(ops: Vec<Op>, chunk_deltas: usize) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prop.tmdb");
+    let mut db = Some(open(&path, true, chunk_deltas));
+    let mut committed: Model = BTreeMap::new();
+    let mut current: Model = BTreeMap::new();
+    let mut txn = None;
+    let mut puts: Vec<(usize, Snap, u64, usize)> = Vec::new();
+    for op in ops {
+        let op = match op {
+            Op::Revisit { index, kind, value } if !puts.is_empty() => {
+                let (space, snap, addr, len) = puts[index % puts.len()];
+                match kind {
+                    0 => Op::Remove { space, snap, addr, len: len as u64 },
+                    1 => Op::Error { space, snap, addr, len: len as u64 },
+                    _ => Op::Put { space, snap, addr, data: vec![value; len] },
+                }
+            }
+            Op::Revisit { .. } => continue,
+            op => op,
+        };
+        if txn.is_none() && !matches!(op, Op::Reopen) {
+            txn = Some(db.as_ref().unwrap().begin_write().unwrap());
+        }
+        match op {
+            Op::Put { space, snap, addr, data } => {
+                puts.push((space, snap, addr, data.len()));
+                let t = txn.as_mut().unwrap();
+                let written = t.create_space(SPACES[space]).unwrap().put_bytes(snap, addr, &data).unwrap();
+                prop_assert_eq!(written, current.entry(space).or_default().put_bytes(snap, addr, &data));
+            }
+            Op::Error { space, snap, addr, len } => {
+                let range = clip(addr, len);
+                let t = txn.as_mut().unwrap();
+                t.create_space(SPACES[space]).unwrap().set_state(snap, range, MemState::Error).unwrap();
+                current.entry(space).or_default().set_error(snap, range);
+            }
+            Op::Remove { space, snap, addr, len } => {
+                let t = txn.as_mut().unwrap();
+                t.create_space(SPACES[space]).unwrap().remove_bytes(snap, addr, len).unwrap();
+                current.entry(space).or_default().remove_bytes(snap, addr, len);
+            }
+            Op::Revisit { .. } => unreachable!("resolved above"),
+            Op::Commit => {
+                txn.take().unwrap().commit().unwrap();
+                committed = current.clone();
+            }
+            Op::Abort => {
+                txn.take().unwrap().abort().unwrap();
+                current = committed.clone();
+            }
+            Op::Reopen => {
+                // An uncommitted transaction dies with the process.
+                drop(txn.take());
+                current = committed.clone();
+                drop(db.take());
+                db = Some(open(&path, false, chunk_deltas));
+                sweep(db.as_ref().unwrap(), &committed)?;
+            }
+            Op::Query { space, query, committed: use_read } => {
+                let empty = ModelSpace::default();
+                if use_read {
+                    let read = db.as_ref().unwrap().begin_read().unwrap();
+                    let model = committed.get(&space).unwrap_or(&empty);
+                    match read.space(SPACES[space]) {
+                        Ok(s) => check(&s, model, &query)?,
+                        Err(tracemem::Error::UnknownSpace { .. }) => prop_assert!(model.bytes.is_empty()),
+                        Err(e) => return Err(TestCaseError::fail(e.to_string())),
+                    }
+                } else {
+                    let t = txn.as_mut().unwrap();
+                    let s = t.create_space(SPACES[space]).unwrap();
+                    check(&s, current.get(&space).unwrap_or(&empty), &query)?;
+                }
+            }
+        }
+    }
+    if let Some(t) = txn.take() {
+        t.commit().unwrap();
+        committed = current;
+    }
+    sweep(db.as_ref().unwrap(), &committed)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+        max_shrink_iters: 2000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Small chunks (3 deltas): histories span many chunks, so writes into the
+    /// past patch checkpoints and removals empty chunks.
+    #[test]
+    fn memory_matches_model_with_small_chunks(ops in prop::collection::vec(op(), 1..200)) {
+        run(ops, 3)?;
+    }
+
+    /// The default chunk bound.
+    #[test]
+    fn memory_matches_model(ops in prop::collection::vec(op(), 1..200)) {
+        run(ops, 256)?;
+    }
+}
