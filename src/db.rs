@@ -77,9 +77,7 @@ impl DatabaseBuilder {
     pub fn create(&self, path: impl AsRef<Path>) -> Result<Database> {
         let path = path.as_ref();
         if !valid_block_size(self.block_size) {
-            return Err(Error::InvalidBlockSize {
-                value: self.block_size,
-            });
+            return Err(Error::InvalidBlockSize { value: self.block_size });
         }
         if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
             return Err(Error::Io {
@@ -201,7 +199,9 @@ pub struct ReadTransaction {
 
 /// Operations shared by both kinds of transaction.
 fn space_of(store: &dyn StoreRead, name: &str) -> Result<u32> {
-    store.space_id(name)?.ok_or_else(|| Error::UnknownSpace { name: name.to_string() })
+    store
+        .space_id(name)?
+        .ok_or_else(|| Error::UnknownSpace { name: name.to_string() })
 }
 
 impl ReadTransaction {

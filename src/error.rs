@@ -113,9 +113,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// `set_state(Known)`: KNOWN always comes with the bytes observed.
-    #[error(
-        "cannot set KNOWN at snap {snap} over {range}: KNOWN comes with the observed bytes, use put_bytes"
-    )]
+    #[error("cannot set KNOWN at snap {snap} over {range}: KNOWN comes with the observed bytes, use put_bytes")]
     KnownNeedsBytes {
         /// The snap given.
         snap: Snap,

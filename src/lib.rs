@@ -49,6 +49,7 @@ pub mod memory;
 pub mod snaps;
 mod store;
 pub mod types;
+pub mod workloads;
 
 pub use db::{DEFAULT_BLOCK_SIZE, Database, DatabaseBuilder, ReadTransaction, WriteTransaction};
 pub use error::{Error, Result};
@@ -57,3 +58,8 @@ pub use snaps::SnapMeta;
 pub use types::{
     AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, StatePredicate, StateRun,
 };
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;

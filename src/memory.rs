@@ -90,16 +90,24 @@ pub trait MemoryRead: Sealed {
         };
         let src = self.source();
         let mut filled = 0;
-        read_range(src.store, src.space, snap, range.min(), range.len() as u64, Need::KNOWN, &mut |addr, bytes| {
-            let at = (addr - start) as usize;
-            for (slot, byte) in buf[at..at + bytes.len()].iter_mut().zip(bytes) {
-                if byte.known.is_some() {
-                    *slot = byte.value;
-                    filled += 1;
+        read_range(
+            src.store,
+            src.space,
+            snap,
+            range.min(),
+            range.len() as u64,
+            Need::KNOWN,
+            &mut |addr, bytes| {
+                let at = (addr - start) as usize;
+                for (slot, byte) in buf[at..at + bytes.len()].iter_mut().zip(bytes) {
+                    if byte.known.is_some() {
+                        *slot = byte.value;
+                        filled += 1;
+                    }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         Ok(filled)
     }
 
@@ -111,24 +119,32 @@ pub trait MemoryRead: Sealed {
         };
         let src = self.source();
         let mut runs: Vec<FilledRange> = Vec::new();
-        read_range(src.store, src.space, snap, range.min(), range.len() as u64, Need::KNOWN, &mut |addr, bytes| {
-            let at = (addr - start) as usize;
-            for (i, byte) in bytes.iter().enumerate() {
-                let Some(source) = byte.known else { continue };
-                buf[at + i] = byte.value;
-                let a = addr + i as u64;
-                match runs.last_mut() {
-                    Some(run) if run.snap == source && run.range.max().checked_add(1) == Some(a) => {
-                        run.range = AddressRange::new(run.range.min(), a)?;
+        read_range(
+            src.store,
+            src.space,
+            snap,
+            range.min(),
+            range.len() as u64,
+            Need::KNOWN,
+            &mut |addr, bytes| {
+                let at = (addr - start) as usize;
+                for (i, byte) in bytes.iter().enumerate() {
+                    let Some(source) = byte.known else { continue };
+                    buf[at + i] = byte.value;
+                    let a = addr + i as u64;
+                    match runs.last_mut() {
+                        Some(run) if run.snap == source && run.range.max().checked_add(1) == Some(a) => {
+                            run.range = AddressRange::new(run.range.min(), a)?;
+                        }
+                        _ => runs.push(FilledRange {
+                            range: AddressRange::new(a, a)?,
+                            snap: source,
+                        }),
                     }
-                    _ => runs.push(FilledRange {
-                        range: AddressRange::new(a, a)?,
-                        snap: source,
-                    }),
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         Ok(runs)
     }
 
@@ -158,7 +174,9 @@ pub trait MemoryRead: Sealed {
             let base = block * bs;
             for run in &delta.runs {
                 let run_range = AddressRange::new(base + u64::from(run.first), base + u64::from(run.last))?;
-                let Some(part) = run_range.intersect(&range) else { continue };
+                let Some(part) = run_range.intersect(&range) else {
+                    continue;
+                };
                 let state = run.state();
                 match out.last_mut() {
                     Some(prev) if prev.state == state && prev.range.max().checked_add(1) == Some(part.min()) => {
@@ -182,10 +200,11 @@ pub trait MemoryRead: Sealed {
     fn addresses_with_state(&self, lifespan: Lifespan, predicate: StatePredicate) -> Result<RangeSet> {
         let src = self.source();
         let mut changes = Vec::new();
-        src.store.for_each_change(src.space, lifespan.min(), lifespan.max(), &mut |snap, block| {
-            changes.push((snap, block));
-            Ok(())
-        })?;
+        src.store
+            .for_each_change(src.space, lifespan.min(), lifespan.max(), &mut |snap, block| {
+                changes.push((snap, block));
+                Ok(())
+            })?;
         let bs = u64::from(src.store.block_size());
         let mut set = RangeSet::new();
         for (snap, block) in changes {
@@ -193,7 +212,10 @@ pub trait MemoryRead: Sealed {
                 continue;
             };
             for run in delta.runs.iter().filter(|r| predicate.matches(r.state())) {
-                set.insert(AddressRange::new(block * bs + u64::from(run.first), block * bs + u64::from(run.last))?);
+                set.insert(AddressRange::new(
+                    block * bs + u64::from(run.first),
+                    block * bs + u64::from(run.last),
+                )?);
             }
         }
         Ok(set)
@@ -218,25 +240,35 @@ pub trait MemoryRead: Sealed {
             let part = AddressRange::new(block * bs, block * bs + (bs - 1))?
                 .intersect(&range)
                 .ok_or_else(|| Error::corrupt("most_recent_states", "block outside its range"))?;
-            read_range(src.store, src.space, snap, part.min(), part.len() as u64, Need::RECORD, &mut |addr, bytes| {
-                for (i, byte) in bytes.iter().enumerate() {
-                    let Some((state, source)) = byte.record else { continue };
-                    let a = addr + i as u64;
-                    match out.last_mut() {
-                        Some(run)
-                            if run.snap == source && run.state == state && run.range.max().checked_add(1) == Some(a) =>
-                        {
-                            run.range = AddressRange::new(run.range.min(), a)?;
+            read_range(
+                src.store,
+                src.space,
+                snap,
+                part.min(),
+                part.len() as u64,
+                Need::RECORD,
+                &mut |addr, bytes| {
+                    for (i, byte) in bytes.iter().enumerate() {
+                        let Some((state, source)) = byte.record else { continue };
+                        let a = addr + i as u64;
+                        match out.last_mut() {
+                            Some(run)
+                                if run.snap == source
+                                    && run.state == state
+                                    && run.range.max().checked_add(1) == Some(a) =>
+                            {
+                                run.range = AddressRange::new(run.range.min(), a)?;
+                            }
+                            _ => out.push(SourcedStateRun {
+                                range: AddressRange::new(a, a)?,
+                                snap: source,
+                                state,
+                            }),
                         }
-                        _ => out.push(SourcedStateRun {
-                            range: AddressRange::new(a, a)?,
-                            snap: source,
-                            state,
-                        }),
                     }
-                }
-                Ok(())
-            })?;
+                    Ok(())
+                },
+            )?;
             match block.checked_add(1) {
                 Some(n) if n <= last_block => next = n,
                 _ => break,
@@ -271,7 +303,10 @@ pub trait MemoryRead: Sealed {
         for (snap, block) in changes {
             if let Some(delta) = delta_at(src.store, src.space, block, snap)? {
                 for run in &delta.runs {
-                    set.insert(AddressRange::new(block * bs + u64::from(run.first), block * bs + u64::from(run.last))?);
+                    set.insert(AddressRange::new(
+                        block * bs + u64::from(run.first),
+                        block * bs + u64::from(run.last),
+                    )?);
                 }
             }
         }
@@ -289,7 +324,12 @@ impl MemorySpaceMut<'_> {
     }
 
     /// Visits the block pieces of `[start, last]`: `(block, first position, length)`.
-    fn for_each_piece(&mut self, start: u64, last: u64, mut f: impl FnMut(&mut WriteStore, u64, u32, usize) -> Result<()>) -> Result<()> {
+    fn for_each_piece(
+        &mut self,
+        start: u64,
+        last: u64,
+        mut f: impl FnMut(&mut WriteStore, u64, u32, usize) -> Result<()>,
+    ) -> Result<()> {
         let bs = u64::from(self.store.block_size());
         let mut addr = start;
         loop {

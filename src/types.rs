@@ -71,10 +71,7 @@ impl Lifespan {
 
     /// The lifespan of one snap.
     pub fn at(snap: Snap) -> Lifespan {
-        Lifespan {
-            min: snap,
-            max: snap,
-        }
+        Lifespan { min: snap, max: snap }
     }
 
     /// The first snap.
@@ -123,10 +120,7 @@ impl AddressRange {
 
     /// The whole 64-bit address space.
     pub fn full() -> AddressRange {
-        AddressRange {
-            min: 0,
-            max: u64::MAX,
-        }
+        AddressRange { min: 0, max: u64::MAX }
     }
 
     /// The first address.
@@ -231,17 +225,12 @@ impl RangeSet {
 
     /// The number of addresses in the set.
     pub fn address_count(&self) -> u128 {
-        self.ranges
-            .iter()
-            .map(|(&lo, &hi)| u128::from(hi - lo) + 1)
-            .sum()
+        self.ranges.iter().map(|(&lo, &hi)| u128::from(hi - lo) + 1).sum()
     }
 
     /// The ranges in address order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = AddressRange> + '_ {
-        self.ranges
-            .iter()
-            .map(|(&min, &max)| AddressRange { min, max })
+        self.ranges.iter().map(|(&min, &max)| AddressRange { min, max })
     }
 }
 
@@ -288,11 +277,7 @@ pub struct FilledRange {
 /// The first and last snap of the side `snap` lies on: the timeline `[0, MAX]`
 /// or the scratch snaps `[MIN, -1]` (M2). Queries never cross sides.
 pub(crate) fn side_of(snap: Snap) -> (Snap, Snap) {
-    if snap >= 0 {
-        (0, Snap::MAX)
-    } else {
-        (Snap::MIN, -1)
-    }
+    if snap >= 0 { (0, Snap::MAX) } else { (Snap::MIN, -1) }
 }
 
 #[cfg(test)]

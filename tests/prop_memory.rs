@@ -17,29 +17,84 @@ const SPACES: [&str; 2] = ["ram", "regs"];
 
 #[derive(Clone, Debug)]
 enum Op {
-    Put { space: usize, snap: Snap, addr: u64, data: Vec<u8> },
-    Error { space: usize, snap: Snap, addr: u64, len: u64 },
-    Remove { space: usize, snap: Snap, addr: u64, len: u64 },
+    Put {
+        space: usize,
+        snap: Snap,
+        addr: u64,
+        data: Vec<u8>,
+    },
+    Error {
+        space: usize,
+        snap: Snap,
+        addr: u64,
+        len: u64,
+    },
+    Remove {
+        space: usize,
+        snap: Snap,
+        addr: u64,
+        len: u64,
+    },
     /// Remove (0), ERROR (1) or rewrite (2) the snap and range of an earlier
     /// `Put`, chosen by index: collisions the random ops rarely make.
-    Revisit { index: usize, kind: u8, value: u8 },
+    Revisit {
+        index: usize,
+        kind: u8,
+        value: u8,
+    },
     Commit,
     Abort,
     Reopen,
-    Query { space: usize, query: Query, committed: bool },
+    Query {
+        space: usize,
+        query: Query,
+        committed: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
 enum Query {
-    GetBytes { snap: Snap, addr: u64, len: usize },
-    State { snap: Snap, addr: u64 },
-    States { snap: Snap, addr: u64, len: u64 },
-    IsKnown { snap: Snap, addr: u64, len: u64 },
-    WithState { lo: Snap, hi: Snap, predicate: StatePredicate },
-    MostRecent { snap: Snap, addr: u64 },
-    MostRecentStates { snap: Snap, addr: u64, len: u64 },
-    LastChange { snap: Snap, addr: u64 },
-    Changes { from: Snap, to: Snap },
+    GetBytes {
+        snap: Snap,
+        addr: u64,
+        len: usize,
+    },
+    State {
+        snap: Snap,
+        addr: u64,
+    },
+    States {
+        snap: Snap,
+        addr: u64,
+        len: u64,
+    },
+    IsKnown {
+        snap: Snap,
+        addr: u64,
+        len: u64,
+    },
+    WithState {
+        lo: Snap,
+        hi: Snap,
+        predicate: StatePredicate,
+    },
+    MostRecent {
+        snap: Snap,
+        addr: u64,
+    },
+    MostRecentStates {
+        snap: Snap,
+        addr: u64,
+        len: u64,
+    },
+    LastChange {
+        snap: Snap,
+        addr: u64,
+    },
+    Changes {
+        from: Snap,
+        to: Snap,
+    },
 }
 
 /// Snaps: mostly a small window of the timeline and of the scratch snaps,
@@ -121,7 +176,10 @@ fn check(space: &dyn MemoryRead, model: &ModelSpace, query: &Query) -> Result<()
             let len = (len as u128).min(u128::from(u64::MAX - addr) + 1) as usize;
             let mut got = vec![0x5a; len];
             let mut want = vec![0x5a; len];
-            prop_assert_eq!(space.get_bytes(snap, addr, &mut got).unwrap(), model.get_bytes(snap, addr, &mut want));
+            prop_assert_eq!(
+                space.get_bytes(snap, addr, &mut got).unwrap(),
+                model.get_bytes(snap, addr, &mut want)
+            );
             prop_assert_eq!(&got, &want);
             let mut got = vec![0x5a; len];
             let mut want = vec![0x5a; len];
@@ -150,11 +208,17 @@ fn check(space: &dyn MemoryRead, model: &ModelSpace, query: &Query) -> Result<()
             );
         }
         Query::MostRecent { snap, addr } => {
-            prop_assert_eq!(space.most_recent_state(snap, addr).unwrap(), model.most_recent_state(snap, addr));
+            prop_assert_eq!(
+                space.most_recent_state(snap, addr).unwrap(),
+                model.most_recent_state(snap, addr)
+            );
         }
         Query::MostRecentStates { snap, addr, len } => {
             let range = clip(addr, len);
-            prop_assert_eq!(space.most_recent_states(snap, range).unwrap(), model.most_recent_states(snap, range));
+            prop_assert_eq!(
+                space.most_recent_states(snap, range).unwrap(),
+                model.most_recent_states(snap, range)
+            );
         }
         Query::LastChange { snap, addr } => {
             prop_assert_eq!(
@@ -187,8 +251,24 @@ fn sweep(db: &Database, model: &Model) -> Result<(), TestCaseError> {
         for snap in snaps.clone() {
             for (addr, len) in [(0u64, 48usize), (3 * BLOCK - 24, 48), (u64::MAX - 40, 41)] {
                 check(&space, m, &Query::GetBytes { snap, addr, len })?;
-                check(&space, m, &Query::MostRecentStates { snap, addr, len: len as u64 })?;
-                check(&space, m, &Query::States { snap, addr, len: len as u64 })?;
+                check(
+                    &space,
+                    m,
+                    &Query::MostRecentStates {
+                        snap,
+                        addr,
+                        len: len as u64,
+                    },
+                )?;
+                check(
+                    &space,
+                    m,
+                    &Query::States {
+                        snap,
+                        addr,
+                        len: len as u64,
+                    },
+                )?;
             }
         }
     }
@@ -198,7 +278,12 @@ fn sweep(db: &Database, model: &Model) -> Result<(), TestCaseError> {
 fn open(path: &std::path::Path, create: bool, chunk_deltas: usize) -> Database {
     let mut builder = Database::builder();
     builder.block_size(BLOCK).max_chunk_deltas(chunk_deltas);
-    if create { builder.create(path) } else { builder.open(path) }.unwrap()
+    if create {
+        builder.create(path)
+    } else {
+        builder.open(path)
+    }
+    .unwrap()
 }
 
 fn run(ops: Vec<Op>, chunk_deltas: usize) -> Result<(), TestCaseError> {
@@ -214,9 +299,24 @@ fn run(ops: Vec<Op>, chunk_deltas: usize) -> Result<(), TestCaseError> {
             Op::Revisit { index, kind, value } if !puts.is_empty() => {
                 let (space, snap, addr, len) = puts[index % puts.len()];
                 match kind {
-                    0 => Op::Remove { space, snap, addr, len: len as u64 },
-                    1 => Op::Error { space, snap, addr, len: len as u64 },
-                    _ => Op::Put { space, snap, addr, data: vec![value; len] },
+                    0 => Op::Remove {
+                        space,
+                        snap,
+                        addr,
+                        len: len as u64,
+                    },
+                    1 => Op::Error {
+                        space,
+                        snap,
+                        addr,
+                        len: len as u64,
+                    },
+                    _ => Op::Put {
+                        space,
+                        snap,
+                        addr,
+                        data: vec![value; len],
+                    },
                 }
             }
             Op::Revisit { .. } => continue,
@@ -226,21 +326,36 @@ fn run(ops: Vec<Op>, chunk_deltas: usize) -> Result<(), TestCaseError> {
             txn = Some(db.as_ref().unwrap().begin_write().unwrap());
         }
         match op {
-            Op::Put { space, snap, addr, data } => {
+            Op::Put {
+                space,
+                snap,
+                addr,
+                data,
+            } => {
                 puts.push((space, snap, addr, data.len()));
                 let t = txn.as_mut().unwrap();
-                let written = t.create_space(SPACES[space]).unwrap().put_bytes(snap, addr, &data).unwrap();
+                let written = t
+                    .create_space(SPACES[space])
+                    .unwrap()
+                    .put_bytes(snap, addr, &data)
+                    .unwrap();
                 prop_assert_eq!(written, current.entry(space).or_default().put_bytes(snap, addr, &data));
             }
             Op::Error { space, snap, addr, len } => {
                 let range = clip(addr, len);
                 let t = txn.as_mut().unwrap();
-                t.create_space(SPACES[space]).unwrap().set_state(snap, range, MemState::Error).unwrap();
+                t.create_space(SPACES[space])
+                    .unwrap()
+                    .set_state(snap, range, MemState::Error)
+                    .unwrap();
                 current.entry(space).or_default().set_error(snap, range);
             }
             Op::Remove { space, snap, addr, len } => {
                 let t = txn.as_mut().unwrap();
-                t.create_space(SPACES[space]).unwrap().remove_bytes(snap, addr, len).unwrap();
+                t.create_space(SPACES[space])
+                    .unwrap()
+                    .remove_bytes(snap, addr, len)
+                    .unwrap();
                 current.entry(space).or_default().remove_bytes(snap, addr, len);
             }
             Op::Revisit { .. } => unreachable!("resolved above"),
@@ -260,7 +375,11 @@ fn run(ops: Vec<Op>, chunk_deltas: usize) -> Result<(), TestCaseError> {
                 db = Some(open(&path, false, chunk_deltas));
                 sweep(db.as_ref().unwrap(), &committed)?;
             }
-            Op::Query { space, query, committed: use_read } => {
+            Op::Query {
+                space,
+                query,
+                committed: use_read,
+            } => {
                 let empty = ModelSpace::default();
                 if use_read {
                     let read = db.as_ref().unwrap().begin_read().unwrap();

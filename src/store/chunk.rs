@@ -141,9 +141,7 @@ pub(crate) enum Edit {
 impl Edit {
     pub fn first(&self) -> u32 {
         match self {
-            Edit::Put { first, .. } | Edit::Error { first, .. } | Edit::Remove { first, .. } => {
-                *first
-            }
+            Edit::Put { first, .. } | Edit::Error { first, .. } | Edit::Remove { first, .. } => *first,
         }
     }
 
@@ -187,9 +185,7 @@ impl Edit {
         out.sort_by_key(|run| run.first);
         for run in out {
             match runs.last_mut() {
-                Some(prev)
-                    if prev.last + 1 == run.first && prev.data.is_some() == run.data.is_some() =>
-                {
+                Some(prev) if prev.last + 1 == run.first && prev.data.is_some() == run.data.is_some() => {
                     prev.last = run.last;
                     if let (Some(a), Some(b)) = (prev.data.as_mut(), run.data) {
                         a.extend_from_slice(&b);
@@ -349,9 +345,9 @@ impl<'a> ChunkView<'a> {
             runs: archived.runs.as_slice(),
             data: archived.data.as_slice(),
         };
-        if view.delta_snaps.len() % DELTA_SNAP_BYTES != 0
+        if !view.delta_snaps.len().is_multiple_of(DELTA_SNAP_BYTES)
             || view.delta_ends.len() != view.delta_count() * DELTA_END_BYTES
-            || view.runs.len() % RUN_BYTES != 0
+            || !view.runs.len().is_multiple_of(RUN_BYTES)
         {
             return Err(Error::corrupt(place(), "chunk columns of inconsistent lengths"));
         }
@@ -400,6 +396,25 @@ impl<'a> ChunkView<'a> {
         let runs = u32_at(self.delta_ends, 2 * (i - 1)).unwrap_or(0);
         let data = u32_at(self.delta_ends, 2 * (i - 1) + 1).unwrap_or(0);
         (runs as usize, data as usize)
+    }
+
+    /// Whether delta `i`'s runs may touch positions `[first, last]`: a cheap
+    /// look at its first and last run, without checking the delta (a damaged
+    /// delta that is looked at is checked by [`ChunkView::delta`]).
+    fn may_overlap(&self, i: usize, first: u32, last: u32) -> bool {
+        let (lo, _) = self.ends(i);
+        let (hi, _) = self.ends(i + 1);
+        if hi <= lo {
+            return true;
+        }
+        let position = |run: usize, at: usize| -> Option<u32> {
+            let b = self.runs.get(run * RUN_BYTES + at..run * RUN_BYTES + at + 2)?;
+            Some(u32::from(u16::from_le_bytes([b[0], b[1]])))
+        };
+        match (position(lo, 0), position(hi - 1, 2)) {
+            (Some(delta_first), Some(delta_last)) => delta_first <= last && delta_last >= first,
+            _ => true,
+        }
     }
 
     /// Delta `i`, checked: runs in bounds, sorted and disjoint, their bytes present.
@@ -464,14 +479,17 @@ impl<'a> ChunkView<'a> {
             let set = RoaringBitmap::deserialize_from(bytes)
                 .map_err(|e| Error::corrupt(place(), format!("checkpoint {what} bitmap: {e}")))?;
             if set.max().is_some_and(|m| m >= self.block_size) {
-                return Err(Error::corrupt(place(), format!("checkpoint {what} bitmap past the block")));
+                return Err(Error::corrupt(
+                    place(),
+                    format!("checkpoint {what} bitmap past the block"),
+                ));
             }
             Ok(set)
         };
         let known = bitmap(cp.known, "known")?;
         let error = bitmap(cp.error, "error")?;
         let check_runs = |runs: &[u8], count: u64, what: &str| -> Result<()> {
-            if runs.len() % SNAP_RUN_BYTES != 0 || (count > 0) != !runs.is_empty() {
+            if !runs.len().is_multiple_of(SNAP_RUN_BYTES) || (count > 0) == runs.is_empty() {
                 return Err(Error::corrupt(place(), format!("checkpoint {what} snaps malformed")));
             }
             let mut prev: Option<u32> = None;
@@ -482,14 +500,20 @@ impl<'a> ChunkView<'a> {
                     Some(p) => rank > p && u64::from(rank) < count,
                 };
                 if !ok {
-                    return Err(Error::corrupt(place(), format!("checkpoint {what} snap runs out of order")));
+                    return Err(Error::corrupt(
+                        place(),
+                        format!("checkpoint {what} snap runs out of order"),
+                    ));
                 }
                 prev = Some(rank);
             }
             Ok(())
         };
         if cp.values.len() as u64 != known.len() {
-            return Err(Error::corrupt(place(), "checkpoint values do not match its known bitmap"));
+            return Err(Error::corrupt(
+                place(),
+                "checkpoint values do not match its known bitmap",
+            ));
         }
         check_runs(cp.known_snaps, known.len(), "known")?;
         check_runs(cp.error_snaps, error.len(), "error")?;
@@ -524,6 +548,9 @@ impl<'a> ChunkView<'a> {
         let mut i = self.deltas_through(snap);
         while i > 0 && remaining > 0 {
             i -= 1;
+            if !self.may_overlap(i, first, last) {
+                continue;
+            }
             let delta = self.delta(i, place)?;
             for run in delta.runs() {
                 if run.last < first || run.first > last {

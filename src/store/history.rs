@@ -33,11 +33,13 @@ pub(crate) trait StoreRead {
     /// The block size of the database.
     fn block_size(&self) -> u32;
     /// The chunk of `(space, block)` with the greatest first snap in `[lo, hi]`.
-    fn chunk_at_or_before(&self, space: u32, block: u64, lo: Snap, hi: Snap) -> Result<Option<(Snap, LoadedChunk<'_>)>>;
+    fn chunk_at_or_before(&self, space: u32, block: u64, lo: Snap, hi: Snap)
+    -> Result<Option<(Snap, LoadedChunk<'_>)>>;
     /// The least block `>= from` and `<= to` of `space` that may have chunks.
     fn next_block(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>>;
     /// Calls `f(snap, block)` for every change of `space` with a snap in `[lo, hi]`, in order.
-    fn for_each_change(&self, space: u32, lo: Snap, hi: Snap, f: &mut dyn FnMut(Snap, u64) -> Result<()>) -> Result<()>;
+    fn for_each_change(&self, space: u32, lo: Snap, hi: Snap, f: &mut dyn FnMut(Snap, u64) -> Result<()>)
+    -> Result<()>;
     /// The id of the space named `name`.
     fn space_id(&self, name: &str) -> Result<Option<u32>>;
     /// Every space, (id, name), in id order.

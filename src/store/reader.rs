@@ -39,7 +39,13 @@ impl StoreRead for ReadStore {
         self.block_size
     }
 
-    fn chunk_at_or_before(&self, space: u32, block: u64, lo: Snap, hi: Snap) -> Result<Option<(Snap, LoadedChunk<'_>)>> {
+    fn chunk_at_or_before(
+        &self,
+        space: u32,
+        block: u64,
+        lo: Snap,
+        hi: Snap,
+    ) -> Result<Option<(Snap, LoadedChunk<'_>)>> {
         let mut range = self
             .chunks
             .range((space, block, lo)..=(space, block, hi))
@@ -64,7 +70,13 @@ impl StoreRead for ReadStore {
         }
     }
 
-    fn for_each_change(&self, space: u32, lo: Snap, hi: Snap, f: &mut dyn FnMut(Snap, u64) -> Result<()>) -> Result<()> {
+    fn for_each_change(
+        &self,
+        space: u32,
+        lo: Snap,
+        hi: Snap,
+        f: &mut dyn FnMut(Snap, u64) -> Result<()>,
+    ) -> Result<()> {
         let range = self
             .changes
             .range((space, bucket_of(lo))..=(space, bucket_of(hi)))

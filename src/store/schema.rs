@@ -31,8 +31,7 @@ pub(crate) const SPACE_IDS: TableDefinition<&str, u32> = TableDefinition::new("s
 /// Space id -> space name.
 pub(crate) const SPACE_NAMES: TableDefinition<u32, &str> = TableDefinition::new("space_names");
 /// (space id, block number, first snap) -> block-history chunk (see `chunk.rs`).
-pub(crate) const CHUNKS: TableDefinition<(u32, u64, i64), &[u8]> =
-    TableDefinition::new("block_chunks");
+pub(crate) const CHUNKS: TableDefinition<(u32, u64, i64), &[u8]> = TableDefinition::new("block_chunks");
 /// (space id, snap bucket) -> what changed at each snap of the bucket (see `changes.rs`).
 pub(crate) const CHANGES: TableDefinition<(u32, i64), &[u8]> = TableDefinition::new("changes");
 /// snap -> snapshot metadata (see `snaps.rs`).
@@ -77,18 +76,19 @@ pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path) -> Result<u32> {
         Err(e) => return Err(Error::storage("reading metadata", e)),
     };
     let get = |key: &str| -> Result<Option<Vec<u8>>> {
-        Ok(meta
-            .get(key)
-            .context("reading metadata")?
-            .map(|v| v.value().to_vec()))
+        Ok(meta.get(key).context("reading metadata")?.map(|v| v.value().to_vec()))
     };
     if get(META_MAGIC)?.as_deref() != Some(MAGIC) {
         return Err(not_ours("no tracemem magic in its metadata"));
     }
     let u32_field = |key: &str| -> Result<u32> {
-        let bytes = get(key)?.ok_or_else(|| Error::corrupt(path.display().to_string(), format!("metadata '{key}' is missing")))?;
+        let bytes = get(key)?
+            .ok_or_else(|| Error::corrupt(path.display().to_string(), format!("metadata '{key}' is missing")))?;
         let arr: [u8; 4] = bytes.as_slice().try_into().map_err(|_| {
-            Error::corrupt(path.display().to_string(), format!("metadata '{key}' is {} bytes, not 4", bytes.len()))
+            Error::corrupt(
+                path.display().to_string(),
+                format!("metadata '{key}' is {} bytes, not 4", bytes.len()),
+            )
         })?;
         Ok(u32::from_le_bytes(arr))
     };
@@ -110,13 +110,22 @@ pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path) -> Result<u32> {
             format!("stored block size {block_size} is not a power of two from 256 to 65536"),
         ));
     }
-    for table in [SPACE_IDS.name(), SPACE_NAMES.name(), CHUNKS.name(), CHANGES.name(), SNAPS.name()] {
+    for table in [
+        SPACE_IDS.name(),
+        SPACE_NAMES.name(),
+        CHUNKS.name(),
+        CHANGES.name(),
+        SNAPS.name(),
+    ] {
         let exists = txn
             .list_tables()
             .context("listing tables")?
             .any(|t| redb::TableHandle::name(&t) == table);
         if !exists {
-            return Err(Error::corrupt(path.display().to_string(), format!("table '{table}' is missing")));
+            return Err(Error::corrupt(
+                path.display().to_string(),
+                format!("table '{table}' is missing"),
+            ));
         }
     }
     Ok(block_size)

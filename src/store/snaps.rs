@@ -29,8 +29,12 @@ pub(crate) fn encode(meta: &SnapMeta) -> Vec<u8> {
 
 /// Deserializes the metadata of `snap`, checked.
 pub(crate) fn decode(snap: i64, bytes: &[u8]) -> Result<SnapMeta> {
-    let record = rkyv::from_bytes::<SnapRecord, rkyv::rancor::Error>(bytes)
-        .map_err(|e| Error::corrupt(format!("snaps table, snap {snap}"), format!("undecodable metadata: {e}")))?;
+    let record = rkyv::from_bytes::<SnapRecord, rkyv::rancor::Error>(bytes).map_err(|e| {
+        Error::corrupt(
+            format!("snaps table, snap {snap}"),
+            format!("undecodable metadata: {e}"),
+        )
+    })?;
     Ok(SnapMeta {
         description: record.description,
         timestamp_ns: record.timestamp_ns,

@@ -7,7 +7,7 @@
 //! grows large and at commit, within the same redb transaction, so a commit
 //! stays atomic.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -38,6 +38,8 @@ pub(crate) struct WriteStore {
     chunks: BTreeMap<ChunkKey, Option<ChunkRecord>>,
     /// Edited change buckets (an empty set deletes the bucket).
     changes: BTreeMap<(u32, i64), BTreeSet<(Snap, u64)>>,
+    /// Space ids looked up or created in this transaction (spaces are never deleted).
+    space_ids: HashMap<String, u32>,
 }
 
 fn is_full(view: &ChunkView<'_>, max_deltas: usize) -> bool {
@@ -59,12 +61,14 @@ impl WriteStore {
             max_deltas,
             chunks: BTreeMap::new(),
             changes: BTreeMap::new(),
+            space_ids: HashMap::new(),
         }
     }
 
     /// The id of `name`, creating the space if needed.
     pub fn create_space(&mut self, name: &str) -> Result<u32> {
         if let Some(id) = self.space_id(name)? {
+            self.space_ids.insert(name.to_string(), id);
             return Ok(id);
         }
         let mut names = self.txn.open_table(SPACE_NAMES).context("creating a space")?;
@@ -82,6 +86,7 @@ impl WriteStore {
             .context("creating a space")?
             .insert(name, id)
             .context("creating a space")?;
+        self.space_ids.insert(name.to_string(), id);
         Ok(id)
     }
 
@@ -111,7 +116,9 @@ impl WriteStore {
         for (key, chunk) in std::mem::take(&mut self.chunks) {
             match chunk {
                 Some(record) => {
-                    table.insert(key, record.to_bytes().as_slice()).context("writing chunks")?;
+                    table
+                        .insert(key, record.to_bytes().as_slice())
+                        .context("writing chunks")?;
                 }
                 None => {
                     table.remove(key).context("writing chunks")?;
@@ -151,21 +158,22 @@ impl WriteStore {
         let table = self.txn.open_table(CHUNKS).context("seeking a chunk")?;
         let range = table.range(bounds).context("seeking a chunk")?;
         let mut stored = None;
-        let mut visit = |entry: redb::Result<(redb::AccessGuard<'_, ChunkKey>, redb::AccessGuard<'_, &[u8]>)>| -> Result<bool> {
-            let key = entry.context("seeking a chunk")?.0.value();
-            // The overlay wins over the table for a key both hold, and a
-            // found overlay chunk beats any stored one past it.
-            if let Some(o) = overlay
-                && (if backward { key.2 <= o } else { key.2 >= o })
-            {
-                return Ok(true);
-            }
-            if self.chunks.contains_key(&key) {
-                return Ok(false);
-            }
-            stored = Some(key.2);
-            Ok(true)
-        };
+        let mut visit =
+            |entry: redb::Result<(redb::AccessGuard<'_, ChunkKey>, redb::AccessGuard<'_, &[u8]>)>| -> Result<bool> {
+                let key = entry.context("seeking a chunk")?.0.value();
+                // The overlay wins over the table for a key both hold, and a
+                // found overlay chunk beats any stored one past it.
+                if let Some(o) = overlay
+                    && (if backward { key.2 <= o } else { key.2 >= o })
+                {
+                    return Ok(true);
+                }
+                if self.chunks.contains_key(&key) {
+                    return Ok(false);
+                }
+                stored = Some(key.2);
+                Ok(true)
+            };
         if backward {
             for entry in range.rev() {
                 if visit(entry)? {
@@ -342,7 +350,15 @@ impl WriteStore {
         Ok(())
     }
 
-    fn patch_later(&mut self, space: u32, block: u64, p: Snap, side_lo: Snap, side_hi: Snap, edit: &Edit) -> Result<()> {
+    fn patch_later(
+        &mut self,
+        space: u32,
+        block: u64,
+        p: Snap,
+        side_lo: Snap,
+        side_hi: Snap,
+        edit: &Edit,
+    ) -> Result<()> {
         let bs = self.block_size;
         let lo = edit.first();
         let n = (edit.last() - lo + 1) as usize;
@@ -431,7 +447,10 @@ fn decode_checked(bytes: &[u8], block_size: u32, first: Snap, place: &dyn Fn() -
     ChunkView::of_bytes(bytes, block_size, place)?;
     let record = ChunkRecord::from_bytes(bytes, place)?;
     if record.first_snap != first {
-        return Err(Error::corrupt(place(), format!("chunk says it starts at snap {}", record.first_snap)));
+        return Err(Error::corrupt(
+            place(),
+            format!("chunk says it starts at snap {}", record.first_snap),
+        ));
     }
     Ok(record)
 }
@@ -441,7 +460,13 @@ impl StoreRead for WriteStore {
         self.block_size
     }
 
-    fn chunk_at_or_before(&self, space: u32, block: u64, lo: Snap, hi: Snap) -> Result<Option<(Snap, LoadedChunk<'_>)>> {
+    fn chunk_at_or_before(
+        &self,
+        space: u32,
+        block: u64,
+        lo: Snap,
+        hi: Snap,
+    ) -> Result<Option<(Snap, LoadedChunk<'_>)>> {
         match self.find_chunk(space, block, lo, hi, true)? {
             Some(first) => Ok(Some((first, self.load_chunk(space, block, first)?))),
             None => Ok(None),
@@ -450,7 +475,11 @@ impl StoreRead for WriteStore {
 
     fn next_block(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
         let bounds = (space, from, i64::MIN)..=(space, to, i64::MAX);
-        let overlay = self.chunks.range(bounds.clone()).find(|(_, c)| c.is_some()).map(|(k, _)| k.1);
+        let overlay = self
+            .chunks
+            .range(bounds.clone())
+            .find(|(_, c)| c.is_some())
+            .map(|(k, _)| k.1);
         let table = self.txn.open_table(CHUNKS).context("seeking a block")?;
         let stored = match table.range(bounds).context("seeking a block")?.next() {
             Some(entry) => Some(entry.context("seeking a block")?.0.value().1),
@@ -462,7 +491,13 @@ impl StoreRead for WriteStore {
         })
     }
 
-    fn for_each_change(&self, space: u32, lo: Snap, hi: Snap, f: &mut dyn FnMut(Snap, u64) -> Result<()>) -> Result<()> {
+    fn for_each_change(
+        &self,
+        space: u32,
+        lo: Snap,
+        hi: Snap,
+        f: &mut dyn FnMut(Snap, u64) -> Result<()>,
+    ) -> Result<()> {
         let buckets = (space, bucket_of(lo))..=(space, bucket_of(hi));
         let table = self.txn.open_table(CHANGES).context("reading changes")?;
         let mut keys: BTreeSet<i64> = self.changes.range(buckets.clone()).map(|(k, _)| k.1).collect();
@@ -491,6 +526,9 @@ impl StoreRead for WriteStore {
     }
 
     fn space_id(&self, name: &str) -> Result<Option<u32>> {
+        if let Some(&id) = self.space_ids.get(name) {
+            return Ok(Some(id));
+        }
         let table = self.txn.open_table(SPACE_IDS).context("reading spaces")?;
         Ok(table.get(name).context("reading spaces")?.map(|v| v.value()))
     }

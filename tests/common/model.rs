@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use tracemem::{AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, StatePredicate, StateRun};
+use tracemem::{
+    AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, StatePredicate, StateRun,
+};
 
 /// One record of one byte at one snap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,7 +153,9 @@ impl ModelSpace {
     pub fn most_recent_states(&self, snap: Snap, range: AddressRange) -> Vec<SourcedStateRun> {
         let mut runs: Vec<SourcedStateRun> = Vec::new();
         for &addr in self.bytes.range(range.min()..=range.max()).map(|(a, _)| a) {
-            let Some((source, state)) = self.most_recent_state(snap, addr) else { continue };
+            let Some((source, state)) = self.most_recent_state(snap, addr) else {
+                continue;
+            };
             match runs.last_mut() {
                 Some(run) if run.snap == source && run.state == state && run.range.max() + 1 == addr => {
                     run.range = AddressRange::new(run.range.min(), addr).unwrap();

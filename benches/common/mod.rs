@@ -1,0 +1,83 @@
+//! Shared by the benchmarks: loading W2 into tracemem, and query streams.
+
+#![allow(dead_code)]
+
+use tracemem::workloads::{Lcg, W2_HEAP, W2_HEAP_SIZE, W2_STACK_HIGH, W2_STACK_LOW, W2Config, W2Write, w2};
+use tracemem::{AddressRange, Database, MemState, Snap};
+
+/// Every W2 write, generated up front so that loaders time only loading.
+pub fn w2_writes(config: W2Config) -> Vec<W2Write> {
+    let mut out = Vec::new();
+    w2(config, |w| out.push(w));
+    out
+}
+
+pub fn snap_of(w: &W2Write) -> Snap {
+    match w {
+        W2Write::Put { snap, .. } | W2Write::Error { snap, .. } => *snap,
+    }
+}
+
+/// Loads `writes` into `db`, one write transaction per `snaps_per_txn` snaps.
+pub fn load_tracemem(db: &Database, writes: &[W2Write], snaps_per_txn: Snap) {
+    let mut txn = db.begin_write().unwrap();
+    let mut batch = 0;
+    for w in writes {
+        if snap_of(w) / snaps_per_txn != batch {
+            txn.commit().unwrap();
+            txn = db.begin_write().unwrap();
+            batch = snap_of(w) / snaps_per_txn;
+        }
+        match w {
+            W2Write::Put {
+                space,
+                snap,
+                address,
+                data,
+            } => {
+                txn.create_space(space)
+                    .unwrap()
+                    .put_bytes(*snap, *address, data)
+                    .unwrap();
+            }
+            W2Write::Error { snap, address, len } => {
+                let range = AddressRange::from_start_len(*address, *len).unwrap();
+                txn.create_space("ram")
+                    .unwrap()
+                    .set_state(*snap, range, MemState::Error)
+                    .unwrap();
+            }
+        }
+    }
+    txn.commit().unwrap();
+}
+
+/// Q1's stream: (snap, address) of 8-byte reads, half on the stack, half in the heap.
+pub fn q1_points(config: W2Config, count: usize, seed: u64) -> Vec<(Snap, u64)> {
+    let mut rng = Lcg::new(seed);
+    (0..count)
+        .map(|i| {
+            let snap = rng.below(config.snaps as u64 + 1) as Snap;
+            let addr = if i % 2 == 0 {
+                W2_STACK_LOW + 8 * rng.below((W2_STACK_HIGH - W2_STACK_LOW) / 8 + 1)
+            } else {
+                W2_HEAP + rng.below(W2_HEAP_SIZE - 8 + 1)
+            };
+            (snap, addr)
+        })
+        .collect()
+}
+
+/// The machine, for the figures' headers.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    format!("{cpu}, {cores} cores")
+}
