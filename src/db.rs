@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use redb::ReadableDatabase;
 
-use crate::error::{Error, Result, StorageContext};
+use crate::error::{Error, Result, StorageContext, guard};
 use crate::memory::{MemorySpace, MemorySpaceMut};
 use crate::snaps::SnapMeta;
 use crate::store::schema::{self, valid_block_size};
@@ -18,7 +18,8 @@ pub const DEFAULT_BLOCK_SIZE: u32 = 4096;
 
 /// A tracemem database: one file holding memory observations over time.
 pub struct Database {
-    db: redb::Database,
+    /// `None` once closed.
+    db: Option<redb::Database>,
     path: PathBuf,
     block_size: u32,
     max_chunk_deltas: usize,
@@ -30,6 +31,7 @@ pub struct DatabaseBuilder {
     block_size: u64,
     cache_size: Option<usize>,
     max_chunk_deltas: usize,
+    verify_on_open: bool,
 }
 
 impl Default for DatabaseBuilder {
@@ -38,6 +40,7 @@ impl Default for DatabaseBuilder {
             block_size: u64::from(DEFAULT_BLOCK_SIZE),
             cache_size: None,
             max_chunk_deltas: crate::store::DEFAULT_MAX_CHUNK_DELTAS,
+            verify_on_open: false,
         }
     }
 }
@@ -56,17 +59,27 @@ impl DatabaseBuilder {
         self
     }
 
-    /// How many deltas a block-history chunk takes before a new one starts
-    /// (default 256). A write-time policy, not part of the file format: tests
-    /// set it low to exercise chunk boundaries with few writes.
+    /// How many deltas a history chunk takes before a new one starts
+    /// (default and most 64). A write-time policy, not part of the file
+    /// format: tests set it low to exercise chunk boundaries with few writes.
     #[doc(hidden)]
     pub fn max_chunk_deltas(&mut self, deltas: usize) -> &mut Self {
-        self.max_chunk_deltas = deltas.max(1);
+        self.max_chunk_deltas = deltas.clamp(1, crate::store::DEFAULT_MAX_CHUNK_DELTAS);
+        self
+    }
+
+    /// Verifies the checksum of every page when opening (default off). A
+    /// file damaged at rest then fails to open with [`Error::Corrupt`]
+    /// instead of being trusted. Costs a read of the whole file; use it for
+    /// files of unknown provenance.
+    pub fn verify_on_open(&mut self, verify: bool) -> &mut Self {
+        self.verify_on_open = verify;
         self
     }
 
     fn redb(&self) -> redb::Builder {
         let mut builder = redb::Builder::new();
+        builder.set_check_integrity_on_open(self.verify_on_open);
         if let Some(bytes) = self.cache_size {
             builder.set_cache_size(bytes);
         }
@@ -92,7 +105,7 @@ impl DatabaseBuilder {
         schema::initialize(&txn, block_size)?;
         txn.commit().context("creating the database")?;
         Ok(Database {
-            db,
+            db: Some(db),
             path: path.to_path_buf(),
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
@@ -108,10 +121,14 @@ impl DatabaseBuilder {
                 source,
             });
         }
-        let db = self.redb().open(path).map_err(|e| open_error(path, e))?;
-        let block_size = schema::validate(&db, path)?;
+        let place = || path.display().to_string();
+        let (db, block_size) = guard(&place, || {
+            let db = self.redb().open(path).map_err(|e| open_error(path, e))?;
+            let block_size = schema::validate(&db, path)?;
+            Ok((db, block_size))
+        })?;
         Ok(Database {
-            db,
+            db: Some(db),
             path: path.to_path_buf(),
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
@@ -161,6 +178,28 @@ impl Database {
         DatabaseBuilder::default()
     }
 
+    fn redb(&self) -> Result<&redb::Database> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| Error::corrupt(self.path.display().to_string(), "the database is closed"))
+    }
+
+    /// Closes the database, reporting what its final write reports. Dropping
+    /// it closes it too, silently.
+    pub fn close(mut self) -> Result<()> {
+        self.close_inner()
+    }
+
+    fn close_inner(&mut self) -> Result<()> {
+        let Some(db) = self.db.take() else {
+            return Ok(());
+        };
+        let place = || self.path.display().to_string();
+        guard(&place, || {
+            db.close().map_err(|e| Error::storage("closing the database", e))
+        })
+    }
+
     /// The file of the database.
     pub fn path(&self) -> &Path {
         &self.path
@@ -174,20 +213,32 @@ impl Database {
     /// Starts a read transaction: a consistent snapshot that later commits do
     /// not change. Any number may be open, and they never block the writer.
     pub fn begin_read(&self) -> Result<ReadTransaction> {
-        let txn = self.db.begin_read().context("starting a read transaction")?;
-        let store = ReadStore::new(&txn, self.block_size)?;
-        Ok(ReadTransaction { _txn: txn, store })
+        guard(&|| "begin_read".to_string(), || {
+            let txn = self.redb()?.begin_read().context("starting a read transaction")?;
+            let store = ReadStore::new(&txn, self.block_size)?;
+            Ok(ReadTransaction { _txn: txn, store })
+        })
     }
 
     /// Starts a write transaction. One is open at a time; a second call waits
     /// for the first to commit or abort.
     pub fn begin_write(&self) -> Result<WriteTransaction> {
-        let mut txn = self.db.begin_write().context("starting a write transaction")?;
-        // Reopening after a crash then costs no walk over the whole file.
-        txn.set_quick_repair(true);
-        Ok(WriteTransaction {
-            store: WriteStore::new(txn, self.block_size, self.max_chunk_deltas),
+        guard(&|| "begin_write".to_string(), || {
+            let mut txn = self.redb()?.begin_write().context("starting a write transaction")?;
+            // Reopening after a crash then costs no walk over the whole file.
+            txn.set_quick_repair(true);
+            Ok(WriteTransaction {
+                store: WriteStore::new(txn, self.block_size, self.max_chunk_deltas),
+            })
         })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // redb's own close may assert on a damaged file: guarded, and ignored
+        // here because a drop cannot report (`close` does).
+        let _ = self.close_inner();
     }
 }
 
@@ -207,26 +258,32 @@ fn space_of(store: &dyn StoreRead, name: &str) -> Result<u32> {
 impl ReadTransaction {
     /// The space named `name`.
     pub fn space(&self, name: &str) -> Result<MemorySpace<'_>> {
-        Ok(MemorySpace {
-            store: &self.store,
-            space: space_of(&self.store, name)?,
-            name: name.to_string(),
+        guard(&|| "space".to_string(), || {
+            Ok(MemorySpace {
+                store: &self.store,
+                space: space_of(&self.store, name)?,
+                name: name.to_string(),
+            })
         })
     }
 
     /// The names of every space, in creation order.
     pub fn spaces(&self) -> Result<Vec<String>> {
-        Ok(self.store.spaces()?.into_iter().map(|(_, name)| name).collect())
+        guard(&|| "spaces".to_string(), || {
+            Ok(self.store.spaces()?.into_iter().map(|(_, name)| name).collect())
+        })
     }
 
     /// The metadata of `snap`, if any was stored.
     pub fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>> {
-        self.store.snap_meta(snap)
+        guard(&|| "snap_meta".to_string(), || self.store.snap_meta(snap))
     }
 
     /// The snaps of `lifespan` that carry metadata, in order.
     pub fn snaps_with_meta(&self, lifespan: Lifespan) -> Result<Vec<(Snap, SnapMeta)>> {
-        self.store.snap_metas(lifespan.min(), lifespan.max())
+        guard(&|| "snaps_with_meta".to_string(), || {
+            self.store.snap_metas(lifespan.min(), lifespan.max())
+        })
     }
 }
 
@@ -240,53 +297,59 @@ impl WriteTransaction {
     /// The space named `name`, created if it does not exist yet. Names are
     /// non-empty UTF-8 of at most 1024 bytes.
     pub fn create_space(&mut self, name: &str) -> Result<MemorySpaceMut<'_>> {
-        if name.is_empty() || name.len() > 1024 {
-            return Err(Error::InvalidSpaceName {
+        guard(&|| "create_space".to_string(), || {
+            if name.is_empty() || name.len() > 1024 {
+                return Err(Error::InvalidSpaceName {
+                    name: name.to_string(),
+                    reason: "names are 1 to 1024 bytes long",
+                });
+            }
+            let space = self.store.create_space(name)?;
+            Ok(MemorySpaceMut {
+                store: &mut self.store,
+                space,
                 name: name.to_string(),
-                reason: "names are 1 to 1024 bytes long",
-            });
-        }
-        let space = self.store.create_space(name)?;
-        Ok(MemorySpaceMut {
-            store: &mut self.store,
-            space,
-            name: name.to_string(),
+            })
         })
     }
 
     /// The existing space named `name`.
     pub fn space(&mut self, name: &str) -> Result<MemorySpaceMut<'_>> {
-        let space = space_of(&self.store, name)?;
-        Ok(MemorySpaceMut {
-            store: &mut self.store,
-            space,
-            name: name.to_string(),
+        guard(&|| "space".to_string(), || {
+            let space = space_of(&self.store, name)?;
+            Ok(MemorySpaceMut {
+                store: &mut self.store,
+                space,
+                name: name.to_string(),
+            })
         })
     }
 
     /// The names of every space, in creation order.
     pub fn spaces(&self) -> Result<Vec<String>> {
-        Ok(self.store.spaces()?.into_iter().map(|(_, name)| name).collect())
+        guard(&|| "spaces".to_string(), || {
+            Ok(self.store.spaces()?.into_iter().map(|(_, name)| name).collect())
+        })
     }
 
     /// Stores the metadata of `snap`, replacing any earlier.
     pub fn set_snap_meta(&mut self, snap: Snap, meta: &SnapMeta) -> Result<()> {
-        self.store.set_snap_meta(snap, meta)
+        guard(&|| "set_snap_meta".to_string(), || self.store.set_snap_meta(snap, meta))
     }
 
     /// The metadata of `snap`, including this transaction's writes.
     pub fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>> {
-        self.store.snap_meta(snap)
+        guard(&|| "snap_meta".to_string(), || self.store.snap_meta(snap))
     }
 
     /// Commits every write durably: when this returns, they survive a crash
     /// of the process (and a power loss where the disk honours fsync).
     pub fn commit(self) -> Result<()> {
-        self.store.commit()
+        guard(&|| "commit".to_string(), || self.store.commit())
     }
 
     /// Discards every write of the transaction.
     pub fn abort(self) -> Result<()> {
-        self.store.abort()
+        guard(&|| "abort".to_string(), || self.store.abort())
     }
 }

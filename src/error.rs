@@ -149,3 +149,24 @@ impl<T, E: Into<redb::Error>> StorageContext<T> for std::result::Result<T, E> {
         self.map_err(|e| Error::storage(context, e))
     }
 }
+
+/// Runs `f`, turning a panic raised inside it into [`Error::Corrupt`] at
+/// `place`. redb asserts on some damaged files instead of returning an error
+/// (its documentation says a plain open of an altered file "may panic"); every
+/// call from tracemem into redb goes through here, so damage is an error.
+pub(crate) fn guard<T>(place: &dyn Fn() -> String, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let why = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown failure".into());
+            Err(Error::corrupt(
+                place(),
+                format!("the storage engine failed on damaged data: {why}"),
+            ))
+        }
+    }
+}

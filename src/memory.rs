@@ -1,8 +1,8 @@
 //! The memory operations of one space (M1-M7, M9): [`MemoryRead`] answers
 //! queries in read and write transactions alike; [`MemorySpaceMut`] records.
 
-use crate::error::{Error, Result};
-use crate::store::{Edit, Need, StoreRead, WriteStore, delta_at, last_change, read_range};
+use crate::error::{Error, Result, guard};
+use crate::store::{Edit, GRANULE, Need, StoreRead, WriteStore, delta_at, last_change_in_block, read_range};
 use crate::types::{
     AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, StatePredicate, StateRun,
 };
@@ -85,67 +85,71 @@ pub trait MemoryRead: Sealed {
     /// value of its most recent KNOWN observation at or before `snap` (M2, M4).
     /// Bytes never observed are left untouched. Returns how many were filled.
     fn get_bytes(&self, snap: Snap, start: u64, buf: &mut [u8]) -> Result<usize> {
-        let Some(range) = query_range(start, buf.len())? else {
-            return Ok(0);
-        };
-        let src = self.source();
-        let mut filled = 0;
-        read_range(
-            src.store,
-            src.space,
-            snap,
-            range.min(),
-            range.len() as u64,
-            Need::KNOWN,
-            &mut |addr, bytes| {
-                let at = (addr - start) as usize;
-                for (slot, byte) in buf[at..at + bytes.len()].iter_mut().zip(bytes) {
-                    if byte.known.is_some() {
-                        *slot = byte.value;
-                        filled += 1;
+        guard(&|| "get_bytes".to_string(), || {
+            let Some(range) = query_range(start, buf.len())? else {
+                return Ok(0);
+            };
+            let src = self.source();
+            let mut filled = 0;
+            read_range(
+                src.store,
+                src.space,
+                snap,
+                range.min(),
+                range.len() as u64,
+                Need::KNOWN,
+                &mut |addr, bytes| {
+                    let at = (addr - start) as usize;
+                    for (slot, byte) in buf[at..at + bytes.len()].iter_mut().zip(bytes) {
+                        if byte.known.is_some() {
+                            *slot = byte.value;
+                            filled += 1;
+                        }
                     }
-                }
-                Ok(())
-            },
-        )?;
-        Ok(filled)
+                    Ok(())
+                },
+            )?;
+            Ok(filled)
+        })
     }
 
     /// As [`MemoryRead::get_bytes`], and reports each maximal filled run with
     /// the snap its bytes came from.
     fn get_bytes_with_sources(&self, snap: Snap, start: u64, buf: &mut [u8]) -> Result<Vec<FilledRange>> {
-        let Some(range) = query_range(start, buf.len())? else {
-            return Ok(Vec::new());
-        };
-        let src = self.source();
-        let mut runs: Vec<FilledRange> = Vec::new();
-        read_range(
-            src.store,
-            src.space,
-            snap,
-            range.min(),
-            range.len() as u64,
-            Need::KNOWN,
-            &mut |addr, bytes| {
-                let at = (addr - start) as usize;
-                for (i, byte) in bytes.iter().enumerate() {
-                    let Some(source) = byte.known else { continue };
-                    buf[at + i] = byte.value;
-                    let a = addr + i as u64;
-                    match runs.last_mut() {
-                        Some(run) if run.snap == source && run.range.max().checked_add(1) == Some(a) => {
-                            run.range = AddressRange::new(run.range.min(), a)?;
+        guard(&|| "get_bytes_with_sources".to_string(), || {
+            let Some(range) = query_range(start, buf.len())? else {
+                return Ok(Vec::new());
+            };
+            let src = self.source();
+            let mut runs: Vec<FilledRange> = Vec::new();
+            read_range(
+                src.store,
+                src.space,
+                snap,
+                range.min(),
+                range.len() as u64,
+                Need::KNOWN,
+                &mut |addr, bytes| {
+                    let at = (addr - start) as usize;
+                    for (i, byte) in bytes.iter().enumerate() {
+                        let Some(source) = byte.known else { continue };
+                        buf[at + i] = byte.value;
+                        let a = addr + i as u64;
+                        match runs.last_mut() {
+                            Some(run) if run.snap == source && run.range.max().checked_add(1) == Some(a) => {
+                                run.range = AddressRange::new(run.range.min(), a)?;
+                            }
+                            _ => runs.push(FilledRange {
+                                range: AddressRange::new(a, a)?,
+                                snap: source,
+                            }),
                         }
-                        _ => runs.push(FilledRange {
-                            range: AddressRange::new(a, a)?,
-                            snap: source,
-                        }),
                     }
-                }
-                Ok(())
-            },
-        )?;
-        Ok(runs)
+                    Ok(())
+                },
+            )?;
+            Ok(runs)
+        })
     }
 
     /// The state recorded at exactly `snap` for `addr` (M6).
@@ -157,36 +161,38 @@ pub trait MemoryRead: Sealed {
     /// The maximal runs of state recorded at exactly `snap` in `range`,
     /// UNKNOWN omitted (M6).
     fn states(&self, snap: Snap, range: AddressRange) -> Result<Vec<StateRun>> {
-        let src = self.source();
-        let bs = u64::from(src.store.block_size());
-        let mut blocks = Vec::new();
-        src.store.for_each_change(src.space, snap, snap, &mut |_, block| {
-            if (range.min() / bs..=range.max() / bs).contains(&block) {
-                blocks.push(block);
-            }
-            Ok(())
-        })?;
-        let mut out: Vec<StateRun> = Vec::new();
-        for block in blocks {
-            let Some(delta) = delta_at(src.store, src.space, block, snap)? else {
-                continue;
-            };
-            let base = block * bs;
-            for run in &delta.runs {
-                let run_range = AddressRange::new(base + u64::from(run.first), base + u64::from(run.last))?;
-                let Some(part) = run_range.intersect(&range) else {
+        guard(&|| "states".to_string(), || {
+            let src = self.source();
+            let gs = u64::from(GRANULE);
+            let mut granules = Vec::new();
+            src.store.for_each_change(src.space, snap, snap, &mut |_, granule| {
+                if (range.min() / gs..=range.max() / gs).contains(&granule) {
+                    granules.push(granule);
+                }
+                Ok(())
+            })?;
+            let mut out: Vec<StateRun> = Vec::new();
+            for granule in granules {
+                let Some(delta) = delta_at(src.store, src.space, granule, snap)? else {
                     continue;
                 };
-                let state = run.state();
-                match out.last_mut() {
-                    Some(prev) if prev.state == state && prev.range.max().checked_add(1) == Some(part.min()) => {
-                        prev.range = AddressRange::new(prev.range.min(), part.max())?;
+                let base = granule * gs;
+                for run in &delta.runs {
+                    let run_range = AddressRange::new(base + u64::from(run.first), base + u64::from(run.last))?;
+                    let Some(part) = run_range.intersect(&range) else {
+                        continue;
+                    };
+                    let state = run.state();
+                    match out.last_mut() {
+                        Some(prev) if prev.state == state && prev.range.max().checked_add(1) == Some(part.min()) => {
+                            prev.range = AddressRange::new(prev.range.min(), part.max())?;
+                        }
+                        _ => out.push(StateRun { range: part, state }),
                     }
-                    _ => out.push(StateRun { range: part, state }),
                 }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Whether every byte of `range` is KNOWN at exactly `snap` (M6).
@@ -198,27 +204,29 @@ pub trait MemoryRead: Sealed {
     /// The addresses with a state satisfying `predicate` recorded at some snap
     /// of `lifespan` (M6).
     fn addresses_with_state(&self, lifespan: Lifespan, predicate: StatePredicate) -> Result<RangeSet> {
-        let src = self.source();
-        let mut changes = Vec::new();
-        src.store
-            .for_each_change(src.space, lifespan.min(), lifespan.max(), &mut |snap, block| {
-                changes.push((snap, block));
-                Ok(())
-            })?;
-        let bs = u64::from(src.store.block_size());
-        let mut set = RangeSet::new();
-        for (snap, block) in changes {
-            let Some(delta) = delta_at(src.store, src.space, block, snap)? else {
-                continue;
-            };
-            for run in delta.runs.iter().filter(|r| predicate.matches(r.state())) {
-                set.insert(AddressRange::new(
-                    block * bs + u64::from(run.first),
-                    block * bs + u64::from(run.last),
-                )?);
+        guard(&|| "addresses_with_state".to_string(), || {
+            let src = self.source();
+            let mut changes = Vec::new();
+            src.store
+                .for_each_change(src.space, lifespan.min(), lifespan.max(), &mut |snap, granule| {
+                    changes.push((snap, granule));
+                    Ok(())
+                })?;
+            let gs = u64::from(GRANULE);
+            let mut set = RangeSet::new();
+            for (snap, granule) in changes {
+                let Some(delta) = delta_at(src.store, src.space, granule, snap)? else {
+                    continue;
+                };
+                for run in delta.runs.iter().filter(|r| predicate.matches(r.state())) {
+                    set.insert(AddressRange::new(
+                        granule * gs + u64::from(run.first),
+                        granule * gs + u64::from(run.last),
+                    )?);
+                }
             }
-        }
-        Ok(set)
+            Ok(set)
+        })
     }
 
     /// The latest state recorded for `addr` at or before `snap` (M2, M6), with
@@ -231,86 +239,92 @@ pub trait MemoryRead: Sealed {
     /// The maximal runs of `range` whose latest record at or before `snap` has
     /// one source snap and state, UNKNOWN omitted (M6).
     fn most_recent_states(&self, snap: Snap, range: AddressRange) -> Result<Vec<SourcedStateRun>> {
-        let src = self.source();
-        let bs = u64::from(src.store.block_size());
-        let (first_block, last_block) = (range.min() / bs, range.max() / bs);
-        let mut out: Vec<SourcedStateRun> = Vec::new();
-        let mut next = first_block;
-        while let Some(block) = src.store.next_block(src.space, next, last_block)? {
-            let part = AddressRange::new(block * bs, block * bs + (bs - 1))?
-                .intersect(&range)
-                .ok_or_else(|| Error::corrupt("most_recent_states", "block outside its range"))?;
-            read_range(
-                src.store,
-                src.space,
-                snap,
-                part.min(),
-                part.len() as u64,
-                Need::RECORD,
-                &mut |addr, bytes| {
-                    for (i, byte) in bytes.iter().enumerate() {
-                        let Some((state, source)) = byte.record else { continue };
-                        let a = addr + i as u64;
-                        match out.last_mut() {
-                            Some(run)
-                                if run.snap == source
-                                    && run.state == state
-                                    && run.range.max().checked_add(1) == Some(a) =>
-                            {
-                                run.range = AddressRange::new(run.range.min(), a)?;
+        guard(&|| "most_recent_states".to_string(), || {
+            let src = self.source();
+            let gs = u64::from(GRANULE);
+            let (first_granule, last_granule) = (range.min() / gs, range.max() / gs);
+            let mut out: Vec<SourcedStateRun> = Vec::new();
+            let mut next = first_granule;
+            while let Some(granule) = src.store.next_granule(src.space, next, last_granule)? {
+                let part = AddressRange::new(granule * gs, granule * gs + (gs - 1))?
+                    .intersect(&range)
+                    .ok_or_else(|| Error::corrupt("most_recent_states", "granule outside its range"))?;
+                read_range(
+                    src.store,
+                    src.space,
+                    snap,
+                    part.min(),
+                    part.len() as u64,
+                    Need::RECORD,
+                    &mut |addr, bytes| {
+                        for (i, byte) in bytes.iter().enumerate() {
+                            let Some((state, source)) = byte.record else { continue };
+                            let a = addr + i as u64;
+                            match out.last_mut() {
+                                Some(run)
+                                    if run.snap == source
+                                        && run.state == state
+                                        && run.range.max().checked_add(1) == Some(a) =>
+                                {
+                                    run.range = AddressRange::new(run.range.min(), a)?;
+                                }
+                                _ => out.push(SourcedStateRun {
+                                    range: AddressRange::new(a, a)?,
+                                    snap: source,
+                                    state,
+                                }),
                             }
-                            _ => out.push(SourcedStateRun {
-                                range: AddressRange::new(a, a)?,
-                                snap: source,
-                                state,
-                            }),
                         }
-                    }
-                    Ok(())
-                },
-            )?;
-            match block.checked_add(1) {
-                Some(n) if n <= last_block => next = n,
-                _ => break,
+                        Ok(())
+                    },
+                )?;
+                match granule.checked_add(1) {
+                    Some(n) if n <= last_granule => next = n,
+                    _ => break,
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
-    /// The latest snap at or before `snap` at which anything in the block
+    /// The latest snap at or before `snap` at which anything in the granule
     /// holding `addr` was recorded (M9).
     fn snap_of_most_recent_change_to_block(&self, snap: Snap, addr: u64) -> Result<Option<Snap>> {
-        let src = self.source();
-        last_change(src.store, src.space, addr / u64::from(src.store.block_size()), snap)
+        guard(&|| "snap_of_most_recent_change_to_block".to_string(), || {
+            let src = self.source();
+            last_change_in_block(src.store, src.space, addr, snap)
+        })
     }
 
     /// The ranges with records at snaps in `(from, to]` (M9).
     fn changes(&self, from: Snap, to: Snap) -> Result<RangeSet> {
-        let mut set = RangeSet::new();
-        let Some(lo) = from.checked_add(1) else {
-            return Ok(set);
-        };
-        if lo > to {
-            return Ok(set);
-        }
-        let src = self.source();
-        let mut changes = Vec::new();
-        src.store.for_each_change(src.space, lo, to, &mut |snap, block| {
-            changes.push((snap, block));
-            Ok(())
-        })?;
-        let bs = u64::from(src.store.block_size());
-        for (snap, block) in changes {
-            if let Some(delta) = delta_at(src.store, src.space, block, snap)? {
-                for run in &delta.runs {
-                    set.insert(AddressRange::new(
-                        block * bs + u64::from(run.first),
-                        block * bs + u64::from(run.last),
-                    )?);
+        guard(&|| "changes".to_string(), || {
+            let mut set = RangeSet::new();
+            let Some(lo) = from.checked_add(1) else {
+                return Ok(set);
+            };
+            if lo > to {
+                return Ok(set);
+            }
+            let src = self.source();
+            let mut changes = Vec::new();
+            src.store.for_each_change(src.space, lo, to, &mut |snap, granule| {
+                changes.push((snap, granule));
+                Ok(())
+            })?;
+            let gs = u64::from(GRANULE);
+            for (snap, granule) in changes {
+                if let Some(delta) = delta_at(src.store, src.space, granule, snap)? {
+                    for run in &delta.runs {
+                        set.insert(AddressRange::new(
+                            granule * gs + u64::from(run.first),
+                            granule * gs + u64::from(run.last),
+                        )?);
+                    }
                 }
             }
-        }
-        Ok(set)
+            Ok(set)
+        })
     }
 }
 
@@ -323,19 +337,24 @@ impl MemorySpaceMut<'_> {
         &self.name
     }
 
-    /// Visits the block pieces of `[start, last]`: `(block, first position, length)`.
+    /// Visits the granule pieces of `[start, last]`: `(granule, first position, length)`.
     fn for_each_piece(
         &mut self,
         start: u64,
         last: u64,
         mut f: impl FnMut(&mut WriteStore, u64, u32, usize) -> Result<()>,
     ) -> Result<()> {
-        let bs = u64::from(self.store.block_size());
+        let gs = u64::from(GRANULE);
         let mut addr = start;
         loop {
-            let block = addr / bs;
-            let piece_last = (block * bs + (bs - 1)).min(last);
-            f(self.store, block, (addr % bs) as u32, (piece_last - addr + 1) as usize)?;
+            let granule = addr / gs;
+            let piece_last = (granule * gs + (gs - 1)).min(last);
+            f(
+                self.store,
+                granule,
+                (addr % gs) as u32,
+                (piece_last - addr + 1) as usize,
+            )?;
             if piece_last == last {
                 return Ok(());
             }
@@ -347,70 +366,74 @@ impl MemorySpaceMut<'_> {
     /// `snap`, replacing what that snap recorded before (M3). A write past
     /// `u64::MAX` is truncated (M1). Returns the number of bytes written.
     pub fn put_bytes(&mut self, snap: Snap, start: u64, data: &[u8]) -> Result<usize> {
-        if data.is_empty() {
-            return Ok(0);
-        }
-        let room = u128::from(u64::MAX - start) + 1;
-        let written = (data.len() as u128).min(room) as usize;
-        let last = start + (written as u64 - 1);
-        let space = self.space;
-        self.for_each_piece(start, last, |store, block, first, len| {
-            let at = (block * u64::from(store.block_size()) + u64::from(first) - start) as usize;
-            let edit = Edit::Put {
-                first,
-                data: data[at..at + len].to_vec(),
-            };
-            store.apply_edit(space, block, snap, &edit)
-        })?;
-        Ok(written)
+        guard(&|| "put_bytes".to_string(), || {
+            if data.is_empty() {
+                return Ok(0);
+            }
+            let room = u128::from(u64::MAX - start) + 1;
+            let written = (data.len() as u128).min(room) as usize;
+            let last = start + (written as u64 - 1);
+            let space = self.space;
+            self.for_each_piece(start, last, |store, granule, first, len| {
+                let at = (granule * u64::from(GRANULE) + u64::from(first) - start) as usize;
+                let edit = Edit::Put {
+                    first,
+                    data: data[at..at + len].to_vec(),
+                };
+                store.apply_edit(space, granule, snap, &edit)
+            })?;
+            Ok(written)
+        })
     }
 
     /// Records `state` over `range` at `snap` (M5): `Error` marks a failed
     /// read, `Unknown` removes what `snap` recorded (M7), and `Known` is
     /// refused: KNOWN comes with the observed bytes, through `put_bytes`.
     pub fn set_state(&mut self, snap: Snap, range: AddressRange, state: MemState) -> Result<()> {
-        match state {
+        guard(&|| "set_state".to_string(), || match state {
             MemState::Known => Err(Error::KnownNeedsBytes { snap, range }),
             MemState::Unknown => self.remove_range(snap, range),
             MemState::Error => {
                 let space = self.space;
-                self.for_each_piece(range.min(), range.max(), |store, block, first, len| {
+                self.for_each_piece(range.min(), range.max(), |store, granule, first, len| {
                     let edit = Edit::Error {
                         first,
                         last: first + (len as u32 - 1),
                     };
-                    store.apply_edit(space, block, snap, &edit)
+                    store.apply_edit(space, granule, snap, &edit)
                 })
             }
-        }
+        })
     }
 
     /// Deletes every record made at exactly `snap` in `[start, start + len - 1]`
     /// (truncated at the end of the address space); reads fall back to
     /// earlier snaps (M7).
     pub fn remove_bytes(&mut self, snap: Snap, start: u64, len: u64) -> Result<()> {
-        if len == 0 {
-            return Ok(());
-        }
-        let last = start.saturating_add(len - 1);
-        self.remove_range(snap, AddressRange::new(start, last)?)
+        guard(&|| "remove_bytes".to_string(), || {
+            if len == 0 {
+                return Ok(());
+            }
+            let last = start.saturating_add(len - 1);
+            self.remove_range(snap, AddressRange::new(start, last)?)
+        })
     }
 
     fn remove_range(&mut self, snap: Snap, range: AddressRange) -> Result<()> {
-        let bs = u64::from(self.store.block_size());
-        let (first_block, last_block) = (range.min() / bs, range.max() / bs);
-        let mut next = first_block;
-        while let Some(block) = self.store.next_block(self.space, next, last_block)? {
-            let part = AddressRange::new(block * bs, block * bs + (bs - 1))?
+        let gs = u64::from(GRANULE);
+        let (first_granule, last_granule) = (range.min() / gs, range.max() / gs);
+        let mut next = first_granule;
+        while let Some(granule) = self.store.next_granule(self.space, next, last_granule)? {
+            let part = AddressRange::new(granule * gs, granule * gs + (gs - 1))?
                 .intersect(&range)
-                .ok_or_else(|| Error::corrupt("remove_bytes", "block outside its range"))?;
+                .ok_or_else(|| Error::corrupt("remove_bytes", "granule outside its range"))?;
             let edit = Edit::Remove {
-                first: (part.min() % bs) as u32,
-                last: (part.max() % bs) as u32,
+                first: (part.min() % gs) as u32,
+                last: (part.max() % gs) as u32,
             };
-            self.store.apply_edit(self.space, block, snap, &edit)?;
-            match block.checked_add(1) {
-                Some(n) if n <= last_block => next = n,
+            self.store.apply_edit(self.space, granule, snap, &edit)?;
+            match granule.checked_add(1) {
+                Some(n) if n <= last_granule => next = n,
                 _ => break,
             }
         }

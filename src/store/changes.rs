@@ -1,16 +1,17 @@
-//! The change index: which blocks have records at each snap, ordered by
-//! (space, snap, block) and chunked into buckets of 256 snaps, so that one
+//! The change index: which granules have records at each snap, ordered
+//! by (space, snap, granule) and chunked into buckets of 256 snaps, so that one
 //! redb row serves many changes.
 //!
 //! A bucket's value is a sequence of LEB128 varints over its entries in
-//! (snap, block) order: for the first entry, the snap's offset from the
-//! bucket's first snap and the block number; for each next entry, the snap
-//! delta `d` and then, if `d == 0`, the (positive) block delta, else the block
+//! (snap, granule) order: for the first entry, the snap's offset from the
+//! bucket's first snap and the granule number; for each next entry, the snap
+//! delta `d` and then, if `d == 0`, the (positive) granule delta, else the block
 //! number.
 
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
+use crate::store::varint;
 use crate::types::Snap;
 
 /// log2 of the snaps per bucket.
@@ -26,27 +27,6 @@ fn bucket_base(bucket: i64) -> Snap {
     bucket << BUCKET_SHIFT
 }
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *bytes.get(*at)?;
-        *at += 1;
-        value |= u64::from(byte & 0x7f).checked_shl(shift)?;
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
-}
-
 /// Encodes the entries of one bucket (all with snaps inside it).
 pub(crate) fn encode_bucket(bucket: i64, entries: &BTreeSet<(Snap, u64)>) -> Vec<u8> {
     let mut out = Vec::with_capacity(entries.len() * 3);
@@ -54,13 +34,13 @@ pub(crate) fn encode_bucket(bucket: i64, entries: &BTreeSet<(Snap, u64)>) -> Vec
     for &(snap, block) in entries {
         match prev {
             None => {
-                put_varint(&mut out, (snap - bucket_base(bucket)) as u64);
-                put_varint(&mut out, block);
+                varint::put(&mut out, (snap - bucket_base(bucket)) as u64);
+                varint::put(&mut out, block);
             }
             Some((psnap, pblock)) => {
                 let d = (snap - psnap) as u64;
-                put_varint(&mut out, d);
-                put_varint(&mut out, if d == 0 { block - pblock } else { block });
+                varint::put(&mut out, d);
+                varint::put(&mut out, if d == 0 { block - pblock } else { block });
             }
         }
         prev = Some((snap, block));
@@ -77,8 +57,8 @@ pub(crate) fn decode_bucket(bucket: i64, bytes: &[u8], place: &dyn Fn() -> Strin
     let mut at = 0;
     let mut prev: Option<(Snap, u64)> = None;
     while at < bytes.len() {
-        let a = get_varint(bytes, &mut at).ok_or_else(bad)?;
-        let b = get_varint(bytes, &mut at).ok_or_else(bad)?;
+        let a = varint::get(bytes, &mut at).ok_or_else(bad)?;
+        let b = varint::get(bytes, &mut at).ok_or_else(bad)?;
         let entry = match prev {
             None => (
                 base.checked_add(i64::try_from(a).map_err(|_| bad())?).ok_or_else(bad)?,

@@ -1,13 +1,16 @@
-//! Block-history chunks: the record of one block's history over a range of
-//! snaps, and everything that reads or edits one.
+//! Granule-history chunks: the record of one granule's history over a range
+//! of snaps, and everything that reads or edits one.
 //!
-//! A chunk of block `b` starting at `first_snap` holds a *checkpoint* (per
-//! byte: the most recent KNOWN value with its snap, and the most recent record
-//! with its snap, as of `first_snap - 1` on the same side of the timeline)
-//! followed by *deltas*: the records made at each snap of the chunk, in snap
-//! order. A read at snap `s` walks the deltas at or before `s` backwards and
-//! falls back to the checkpoint, so its cost is bounded by the chunk's size,
-//! never by the length of the block's history.
+//! Histories are kept per *granule* of 256 bytes (the smallest block size),
+//! whatever the database's block size, so that a checkpoint stays small and
+//! a read touches one small chunk. A chunk of granule `g` starting at
+//! `first_snap` holds a *checkpoint* (per byte: the most recent KNOWN value
+//! with its snap, and the most recent record with its snap, as of
+//! `first_snap - 1` on the same side of the timeline) followed by *deltas*:
+//! the records made at each snap of the chunk, in snap order. A read at snap
+//! `s` walks the deltas at or before `s` backwards and falls back to the
+//! checkpoint, so its cost is bounded by the chunk's size, never by the
+//! length of the granule's history.
 //!
 //! The record is an rkyv archive whose fields are byte columns in an explicit
 //! little-endian layout (see FORMAT.md); rkyv is built with `little_endian`,
@@ -17,16 +20,20 @@ use rkyv::{Archive, Deserialize, Serialize};
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
+use crate::store::varint;
 use crate::types::{MemState, Snap};
 
-/// Bytes of one run in [`ChunkRecord::runs`]: first u16, last u16, kind u8.
-const RUN_BYTES: usize = 5;
-/// Bytes of one snap run in a checkpoint: first rank u32, snap i64.
-const SNAP_RUN_BYTES: usize = 12;
+/// The bytes of one granule: the unit of history storage.
+pub(crate) const GRANULE: u32 = 256;
+
+/// Bytes of one run in [`ChunkRecord::runs`]: first u8, last u8, kind u8.
+const RUN_BYTES: usize = 3;
 /// Bytes per delta in [`ChunkRecord::delta_snaps`].
 const DELTA_SNAP_BYTES: usize = 4;
 /// Bytes per delta in [`ChunkRecord::delta_ends`].
-const DELTA_END_BYTES: usize = 8;
+const DELTA_END_BYTES: usize = 4;
+/// The most bytes of deltas a chunk may hold (its ends are u16).
+pub(crate) const MAX_CHUNK_DELTA_BYTES: usize = u16::MAX as usize;
 
 const KIND_KNOWN: u8 = 0;
 const KIND_ERROR: u8 = 1;
@@ -40,12 +47,12 @@ pub(crate) struct ChunkRecord {
     pub checkpoint: CheckpointRecord,
     /// Per delta, u32 LE: its snap minus `first_snap`, strictly increasing.
     pub delta_snaps: Vec<u8>,
-    /// Per delta, two u32 LE: the end (exclusive) of its runs in `runs`
+    /// Per delta, two u16 LE: the end (exclusive) of its runs in `runs`
     /// (counted in runs) and of its bytes in `data`.
     pub delta_ends: Vec<u8>,
-    /// Runs of 5 bytes: first position u16 LE, last position u16 LE, kind u8
-    /// (0 KNOWN with `last - first + 1` bytes in `data`, 1 ERROR with none).
-    /// Within a delta, runs are sorted and disjoint.
+    /// Runs of 3 bytes: first position u8, last position u8, kind u8 (0 KNOWN
+    /// with `last - first + 1` bytes in `data`, 1 ERROR with none). Within a
+    /// delta, runs are sorted and disjoint.
     pub runs: Vec<u8>,
     /// The observed bytes of the KNOWN runs, in order.
     pub data: Vec<u8>,
@@ -61,8 +68,10 @@ pub(crate) struct CheckpointRecord {
     pub error: Vec<u8>,
     /// The value of each known position, in position order.
     pub values: Vec<u8>,
-    /// Runs of 12 bytes, first rank u32 LE and snap i64 LE: the known
-    /// positions of rank `first..next first` were observed at `snap`.
+    /// Varint runs: per run, the first rank's distance from the previous
+    /// run's (LEB128; the first run starts at rank 0) and the snap's distance
+    /// from the previous run's (zigzag LEB128; from 0 for the first): the
+    /// known positions of ranks `first..next first` were observed at `snap`.
     pub known_snaps: Vec<u8>,
     /// The same for the error positions and the snap of their ERROR record.
     pub error_snaps: Vec<u8>,
@@ -212,18 +221,16 @@ fn u32_at(bytes: &[u8], index: usize) -> Option<u32> {
     Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-fn i64_at(bytes: &[u8], at: usize) -> Option<i64> {
-    let b = bytes.get(at..at + 8)?;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(b);
-    Some(i64::from_le_bytes(a))
+fn u16_at(bytes: &[u8], index: usize) -> Option<u16> {
+    let at = index.checked_mul(2)?;
+    let b = bytes.get(at..at + 2)?;
+    Some(u16::from_le_bytes([b[0], b[1]]))
 }
 
 /// A validated, borrowed view of a chunk, stored or owned.
 #[derive(Clone, Copy)]
 pub(crate) struct ChunkView<'a> {
     pub first_snap: Snap,
-    block_size: u32,
     checkpoint: CheckpointBytes<'a>,
     delta_snaps: &'a [u8],
     delta_ends: &'a [u8],
@@ -273,9 +280,9 @@ impl<'a> DeltaView<'a> {
         let data = self.data;
         let mut at = 0usize;
         self.runs.chunks_exact(RUN_BYTES).map(move |r| {
-            let first = u32::from(u16::from_le_bytes([r[0], r[1]]));
-            let last = u32::from(u16::from_le_bytes([r[2], r[3]]));
-            let run_data = if r[4] == KIND_KNOWN {
+            let first = u32::from(r[0]);
+            let last = u32::from(r[1]);
+            let run_data = if r[2] == KIND_KNOWN {
                 let len = (last - first + 1) as usize;
                 let d = &data[at..at + len];
                 at += len;
@@ -307,10 +314,9 @@ impl<'a> DeltaView<'a> {
 }
 
 impl<'a> ChunkView<'a> {
-    pub fn of_record(record: &'a ChunkRecord, block_size: u32) -> ChunkView<'a> {
+    pub fn of_record(record: &'a ChunkRecord) -> ChunkView<'a> {
         ChunkView {
             first_snap: record.first_snap,
-            block_size,
             checkpoint: CheckpointBytes {
                 known: &record.checkpoint.known,
                 error: &record.checkpoint.error,
@@ -327,12 +333,11 @@ impl<'a> ChunkView<'a> {
 
     /// Validates the archive in `bytes` and views it. `place` names the chunk
     /// in error messages.
-    pub fn of_bytes(bytes: &'a [u8], block_size: u32, place: &dyn Fn() -> String) -> Result<ChunkView<'a>> {
+    pub fn of_bytes(bytes: &'a [u8], place: &dyn Fn() -> String) -> Result<ChunkView<'a>> {
         let archived = rkyv::access::<ArchivedChunkRecord, rkyv::rancor::Error>(bytes)
             .map_err(|e| Error::corrupt(place(), format!("undecodable chunk: {e}")))?;
         let view = ChunkView {
             first_snap: archived.first_snap.to_native(),
-            block_size,
             checkpoint: CheckpointBytes {
                 known: archived.checkpoint.known.as_slice(),
                 error: archived.checkpoint.error.as_slice(),
@@ -393,9 +398,9 @@ impl<'a> ChunkView<'a> {
         if i == 0 {
             return (0, 0);
         }
-        let runs = u32_at(self.delta_ends, 2 * (i - 1)).unwrap_or(0);
-        let data = u32_at(self.delta_ends, 2 * (i - 1) + 1).unwrap_or(0);
-        (runs as usize, data as usize)
+        let runs = u16_at(self.delta_ends, 2 * (i - 1)).unwrap_or(0);
+        let data = u16_at(self.delta_ends, 2 * (i - 1) + 1).unwrap_or(0);
+        (usize::from(runs), usize::from(data))
     }
 
     /// Whether delta `i`'s runs may touch positions `[first, last]`: a cheap
@@ -407,11 +412,9 @@ impl<'a> ChunkView<'a> {
         if hi <= lo {
             return true;
         }
-        let position = |run: usize, at: usize| -> Option<u32> {
-            let b = self.runs.get(run * RUN_BYTES + at..run * RUN_BYTES + at + 2)?;
-            Some(u32::from(u16::from_le_bytes([b[0], b[1]])))
-        };
-        match (position(lo, 0), position(hi - 1, 2)) {
+        let position =
+            |run: usize, at: usize| -> Option<u32> { self.runs.get(run * RUN_BYTES + at).map(|&b| u32::from(b)) };
+        match (position(lo, 0), position(hi - 1, 1)) {
             (Some(delta_first), Some(delta_last)) => delta_first <= last && delta_last >= first,
             _ => true,
         }
@@ -442,13 +445,13 @@ impl<'a> ChunkView<'a> {
         let mut needed = 0usize;
         let mut next_free = 0u32;
         for r in runs.chunks_exact(RUN_BYTES) {
-            let first = u32::from(u16::from_le_bytes([r[0], r[1]]));
-            let last = u32::from(u16::from_le_bytes([r[2], r[3]]));
-            if first < next_free || last < first || last >= self.block_size || r[4] > KIND_ERROR {
-                return Err(bad("run out of order or out of the block"));
+            let first = u32::from(r[0]);
+            let last = u32::from(r[1]);
+            if first < next_free || last < first || r[2] > KIND_ERROR {
+                return Err(bad("run out of order"));
             }
             next_free = last + 1;
-            if r[4] == KIND_KNOWN {
+            if r[2] == KIND_KNOWN {
                 needed += (last - first + 1) as usize;
             }
         }
@@ -478,45 +481,22 @@ impl<'a> ChunkView<'a> {
             }
             let set = RoaringBitmap::deserialize_from(bytes)
                 .map_err(|e| Error::corrupt(place(), format!("checkpoint {what} bitmap: {e}")))?;
-            if set.max().is_some_and(|m| m >= self.block_size) {
+            if set.max().is_some_and(|m| m >= GRANULE) {
                 return Err(Error::corrupt(
                     place(),
-                    format!("checkpoint {what} bitmap past the block"),
+                    format!("checkpoint {what} bitmap past the granule"),
                 ));
             }
             Ok(set)
         };
         let known = bitmap(cp.known, "known")?;
         let error = bitmap(cp.error, "error")?;
-        let check_runs = |runs: &[u8], count: u64, what: &str| -> Result<()> {
-            if !runs.len().is_multiple_of(SNAP_RUN_BYTES) || (count > 0) == runs.is_empty() {
-                return Err(Error::corrupt(place(), format!("checkpoint {what} snaps malformed")));
-            }
-            let mut prev: Option<u32> = None;
-            for r in runs.chunks_exact(SNAP_RUN_BYTES) {
-                let rank = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
-                let ok = match prev {
-                    None => rank == 0,
-                    Some(p) => rank > p && u64::from(rank) < count,
-                };
-                if !ok {
-                    return Err(Error::corrupt(
-                        place(),
-                        format!("checkpoint {what} snap runs out of order"),
-                    ));
-                }
-                prev = Some(rank);
-            }
-            Ok(())
-        };
         if cp.values.len() as u64 != known.len() {
             return Err(Error::corrupt(
                 place(),
                 "checkpoint values do not match its known bitmap",
             ));
         }
-        check_runs(cp.known_snaps, known.len(), "known")?;
-        check_runs(cp.error_snaps, error.len(), "error")?;
         Ok(Checkpoint {
             known,
             error,
@@ -540,10 +520,12 @@ impl<'a> ChunkView<'a> {
     ) -> Result<()> {
         let last = first + out.len() as u32 - 1;
         let full: u8 = u8::from(need.known) | (u8::from(need.record) << 1);
-        let mut done = vec![0u8; out.len()];
-        // Parts not needed count as found.
-        let preset = !full & 0b11;
-        done.iter_mut().for_each(|d| *d = preset);
+        // Per entry, the needed parts found (bit 0 known, bit 1 record);
+        // parts not needed count as found. A granule has at most 256 bytes.
+        let mut done = [!full & 0b11; GRANULE as usize];
+        if out.len() > done.len() {
+            return Err(Error::corrupt(place(), "a read wider than a granule"));
+        }
         let mut remaining = out.len();
         let mut i = self.deltas_through(snap);
         while i > 0 && remaining > 0 {
@@ -608,7 +590,7 @@ impl<'a> ChunkView<'a> {
 
     /// The state of every byte of the block as of `snap` (within the chunk's span).
     pub fn image(&self, snap: Snap, place: &dyn Fn() -> String) -> Result<Vec<ByteAsOf>> {
-        let mut out = vec![ByteAsOf::default(); self.block_size as usize];
+        let mut out = vec![ByteAsOf::default(); GRANULE as usize];
         self.resolve(snap, 0, &mut out, Need::BOTH, place)?;
         Ok(out)
     }
@@ -638,57 +620,90 @@ pub(crate) struct Checkpoint<'a> {
     known: RoaringBitmap,
     error: RoaringBitmap,
     values: &'a [u8],
+    /// Varint runs of known snaps (see [`CheckpointRecord::known_snaps`]).
     known_snaps: &'a [u8],
+    /// Varint runs of error snaps.
     error_snaps: &'a [u8],
 }
 
-/// The snap of the run holding rank `rank`.
-fn snap_of_rank(runs: &[u8], rank: u32) -> Option<Snap> {
-    let n = runs.len() / SNAP_RUN_BYTES;
-    let (mut lo, mut hi) = (0usize, n);
-    // The last run whose first rank is <= rank.
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        let first = u32_at(runs, mid * 3)?;
-        if first <= rank {
-            lo = mid + 1;
-        } else {
-            hi = mid;
+/// The snap of rank `rank` in varint snap runs over `count` ranks, found by
+/// a scan that allocates nothing; `None` if the runs are malformed.
+fn scan_snap_runs(bytes: &[u8], count: u64, rank: u64) -> Option<Snap> {
+    let (mut at, mut first, mut snap) = (0usize, 0u64, 0i64);
+    let mut found = None;
+    while at < bytes.len() {
+        let step = varint::get(bytes, &mut at)?;
+        if found.is_some() && step == 0 || found.is_none() && step != 0 {
+            return None;
+        }
+        first = first.checked_add(step)?;
+        let next = snap.checked_add(varint::unzigzag(varint::get(bytes, &mut at)?))?;
+        if first >= count {
+            return None;
+        }
+        if first > rank {
+            return found;
+        }
+        snap = next;
+        found = Some(snap);
+    }
+    found
+}
+
+/// Decodes varint snap runs over `count` ranks: starts at rank 0, ranks
+/// strictly increasing and below `count`.
+fn decode_snap_runs(bytes: &[u8], count: u64) -> Option<Vec<(u32, Snap)>> {
+    let mut runs = Vec::new();
+    let (mut at, mut rank, mut snap) = (0usize, 0u64, 0i64);
+    while at < bytes.len() {
+        let step = varint::get(bytes, &mut at)?;
+        if !runs.is_empty() && step == 0 {
+            return None;
+        }
+        rank = rank.checked_add(step)?;
+        snap = snap.checked_add(varint::unzigzag(varint::get(bytes, &mut at)?))?;
+        if runs.is_empty() && rank != 0 || rank >= count {
+            return None;
+        }
+        runs.push((rank as u32, snap));
+    }
+    (runs.is_empty() == (count == 0)).then_some(runs)
+}
+
+fn encode_snap_run(out: &mut Vec<u8>, last: &mut Option<(u32, Snap)>, rank: u32, snap: Snap) {
+    match *last {
+        Some((_, s)) if s == snap => {}
+        _ => {
+            let (prev_rank, prev_snap) = last.unwrap_or((0, 0));
+            varint::put(out, u64::from(rank - prev_rank));
+            varint::put(out, varint::zigzag(snap.wrapping_sub(prev_snap)));
+            *last = Some((rank, snap));
         }
     }
-    let run = lo.checked_sub(1)?;
-    i64_at(runs, run * SNAP_RUN_BYTES + 4)
+}
+
+/// The snap of the run holding rank `rank`.
+fn snap_of_rank(runs: &[(u32, Snap)], rank: u32) -> Option<Snap> {
+    let after = runs.partition_point(|&(first, _)| first <= rank);
+    runs.get(after.checked_sub(1)?).map(|&(_, snap)| snap)
 }
 
 impl Checkpoint<'_> {
-    /// The whole block as the checkpoint records it.
-    pub fn to_image(&self, block_size: u32, place: &dyn Fn() -> String) -> Result<Vec<ByteAsOf>> {
+    /// The whole granule as the checkpoint records it.
+    pub fn to_image(&self, place: &dyn Fn() -> String) -> Result<Vec<ByteAsOf>> {
         let bad = || Error::corrupt(place(), "checkpoint does not decode");
-        let mut image = vec![ByteAsOf::default(); block_size as usize];
-        let mut runs = self.known_snaps.chunks_exact(SNAP_RUN_BYTES).peekable();
-        let mut snap = 0;
+        let known_runs = decode_snap_runs(self.known_snaps, self.known.len()).ok_or_else(bad)?;
+        let error_runs = decode_snap_runs(self.error_snaps, self.error.len()).ok_or_else(bad)?;
+        let mut image = vec![ByteAsOf::default(); GRANULE as usize];
         for (rank, pos) in self.known.iter().enumerate() {
-            while let Some(run) = runs.peek() {
-                if u32_at(run, 0).ok_or_else(bad)? as usize > rank {
-                    break;
-                }
-                snap = i64_at(run, 4).ok_or_else(bad)?;
-                runs.next();
-            }
+            let snap = snap_of_rank(&known_runs, rank as u32).ok_or_else(bad)?;
             let slot = image.get_mut(pos as usize).ok_or_else(bad)?;
             slot.value = *self.values.get(rank).ok_or_else(bad)?;
             slot.known = Some(snap);
             slot.record = Some((MemState::Known, snap));
         }
-        let mut runs = self.error_snaps.chunks_exact(SNAP_RUN_BYTES).peekable();
         for (rank, pos) in self.error.iter().enumerate() {
-            while let Some(run) = runs.peek() {
-                if u32_at(run, 0).ok_or_else(bad)? as usize > rank {
-                    break;
-                }
-                snap = i64_at(run, 4).ok_or_else(bad)?;
-                runs.next();
-            }
+            let snap = snap_of_rank(&error_runs, rank as u32).ok_or_else(bad)?;
             image.get_mut(pos as usize).ok_or_else(bad)?.record = Some((MemState::Error, snap));
         }
         Ok(image)
@@ -705,14 +720,15 @@ impl Checkpoint<'_> {
         let known = if self.known.contains(pos) {
             let rank = (self.known.rank(pos) - 1) as u32;
             let value = *self.values.get(rank as usize).ok_or_else(bad)?;
-            let snap = snap_of_rank(self.known_snaps, rank).ok_or_else(bad)?;
+            let snap = scan_snap_runs(self.known_snaps, self.known.len(), u64::from(rank)).ok_or_else(bad)?;
             Some((value, snap))
         } else {
             None
         };
         let record = if self.error.contains(pos) {
             let rank = (self.error.rank(pos) - 1) as u32;
-            Some((MemState::Error, snap_of_rank(self.error_snaps, rank).ok_or_else(bad)?))
+            let snap = scan_snap_runs(self.error_snaps, self.error.len(), u64::from(rank)).ok_or_else(bad)?;
+            Some((MemState::Error, snap))
         } else {
             known.map(|(_, snap)| (MemState::Known, snap))
         };
@@ -728,13 +744,6 @@ impl CheckpointRecord {
         let mut values = Vec::new();
         let mut known_snaps = Vec::new();
         let mut error_snaps = Vec::new();
-        let push_run = |runs: &mut Vec<u8>, last: &mut Option<Snap>, rank: u32, snap: Snap| {
-            if *last != Some(snap) {
-                runs.extend_from_slice(&rank.to_le_bytes());
-                runs.extend_from_slice(&snap.to_le_bytes());
-                *last = Some(snap);
-            }
-        };
         let (mut last_known, mut last_error) = (None, None);
         let (mut known_rank, mut error_rank) = (0u32, 0u32);
         for (pos, byte) in image.iter().enumerate() {
@@ -742,12 +751,12 @@ impl CheckpointRecord {
             if let Some(snap) = byte.known {
                 known.insert(pos);
                 values.push(byte.value);
-                push_run(&mut known_snaps, &mut last_known, known_rank, snap);
+                encode_snap_run(&mut known_snaps, &mut last_known, known_rank, snap);
                 known_rank += 1;
             }
             if let Some((MemState::Error, snap)) = byte.record {
                 error.insert(pos);
-                push_run(&mut error_snaps, &mut last_error, error_rank, snap);
+                encode_snap_run(&mut error_snaps, &mut last_error, error_rank, snap);
                 error_rank += 1;
             }
         }
@@ -781,8 +790,8 @@ impl ChunkRecord {
         }
     }
 
-    pub fn view(&self, block_size: u32) -> ChunkView<'_> {
-        ChunkView::of_record(self, block_size)
+    pub fn view(&self) -> ChunkView<'_> {
+        ChunkView::of_record(self)
     }
 
     pub fn delta_count(&self) -> usize {
@@ -800,8 +809,8 @@ impl ChunkRecord {
             (0, 0)
         } else {
             (
-                u32_at(&self.delta_ends, 2 * (n - 1)).unwrap_or(0) as usize,
-                u32_at(&self.delta_ends, 2 * (n - 1) + 1).unwrap_or(0) as usize,
+                usize::from(u16_at(&self.delta_ends, 2 * (n - 1)).unwrap_or(0)),
+                usize::from(u16_at(&self.delta_ends, 2 * (n - 1) + 1).unwrap_or(0)),
             )
         };
         self.delta_snaps.truncate(n * DELTA_SNAP_BYTES);
@@ -811,15 +820,16 @@ impl ChunkRecord {
     }
 
     /// Appends a delta after the last one. The caller guarantees the snap is
-    /// later than every delta, `can_hold` it, and the runs are sorted, disjoint
-    /// and inside the block.
+    /// later than every delta, `can_hold` it, the runs are sorted, disjoint
+    /// and inside the granule, and the chunk stays under
+    /// [`MAX_CHUNK_DELTA_BYTES`] of data.
     pub fn push_delta(&mut self, snap: Snap, runs: &[OwnedRun]) {
         debug_assert!(self.can_hold(snap) && !runs.is_empty());
         let offset = (snap - self.first_snap) as u32;
         self.delta_snaps.extend_from_slice(&offset.to_le_bytes());
         for run in runs {
-            self.runs.extend_from_slice(&(run.first as u16).to_le_bytes());
-            self.runs.extend_from_slice(&(run.last as u16).to_le_bytes());
+            self.runs.push(run.first as u8);
+            self.runs.push(run.last as u8);
             match &run.data {
                 Some(bytes) => {
                     self.runs.push(KIND_KNOWN);
@@ -828,10 +838,15 @@ impl ChunkRecord {
                 None => self.runs.push(KIND_ERROR),
             }
         }
-        let run_end = (self.runs.len() / RUN_BYTES) as u32;
-        let data_end = self.data.len() as u32;
+        let run_end = (self.runs.len() / RUN_BYTES) as u16;
+        let data_end = self.data.len() as u16;
         self.delta_ends.extend_from_slice(&run_end.to_le_bytes());
         self.delta_ends.extend_from_slice(&data_end.to_le_bytes());
+    }
+
+    /// The bytes of data its deltas hold.
+    pub fn delta_data_len(&self) -> usize {
+        self.data.len()
     }
 
     /// Serializes the record.
@@ -894,7 +909,7 @@ mod tests {
             }],
         );
         let bytes = chunk.to_bytes();
-        let view = ChunkView::of_bytes(&bytes, 256, &place).unwrap();
+        let view = ChunkView::of_bytes(&bytes, &place).unwrap();
         assert_eq!(view.delta_count(), 2);
         assert_eq!(view.delta_snap(1), 12);
         // As of snap 11: byte 3 from delta 10, byte 4 from the checkpoint.
@@ -928,9 +943,9 @@ mod tests {
         );
         chunk.data.pop();
         let bytes = chunk.to_bytes();
-        let view = ChunkView::of_bytes(&bytes, 256, &place).unwrap();
+        let view = ChunkView::of_bytes(&bytes, &place).unwrap();
         assert!(matches!(view.delta(0, &place), Err(Error::Corrupt { .. })));
-        assert!(ChunkView::of_bytes(&[1, 2, 3], 256, &place).is_err());
+        assert!(ChunkView::of_bytes(&[1, 2, 3], &place).is_err());
     }
 
     #[test]

@@ -1,10 +1,10 @@
-//! Reading block histories: the seam between the stores (a read
+//! Reading granule histories: the seam between the stores (a read
 //! transaction's tables, or a write transaction's tables under its buffered
 //! edits) and the algorithms that answer the memory contract from chunks.
 
 use crate::error::Result;
 use crate::snaps::SnapMeta;
-use crate::store::chunk::{ByteAsOf, ChunkRecord, ChunkView, Need, OwnedDelta};
+use crate::store::chunk::{ByteAsOf, ChunkRecord, ChunkView, GRANULE, Need, OwnedDelta};
 use crate::types::{Snap, side_of};
 
 /// A chunk as a store hands it out.
@@ -19,25 +19,30 @@ pub(crate) enum LoadedChunk<'a> {
 
 impl LoadedChunk<'_> {
     /// A checked view of the chunk.
-    pub fn view(&self, block_size: u32, place: &dyn Fn() -> String) -> Result<ChunkView<'_>> {
+    pub fn view(&self, place: &dyn Fn() -> String) -> Result<ChunkView<'_>> {
         match self {
-            LoadedChunk::Owned(record) => Ok(record.view(block_size)),
-            LoadedChunk::Stored(guard) => ChunkView::of_bytes(guard.value(), block_size, place),
-            LoadedChunk::Copied(bytes) => ChunkView::of_bytes(bytes, block_size, place),
+            LoadedChunk::Owned(record) => Ok(record.view()),
+            LoadedChunk::Stored(guard) => ChunkView::of_bytes(guard.value(), place),
+            LoadedChunk::Copied(bytes) => ChunkView::of_bytes(bytes, place),
         }
     }
 }
 
 /// What the memory operations need from a store.
 pub(crate) trait StoreRead {
-    /// The block size of the database.
+    /// The granule size of the database.
     fn block_size(&self) -> u32;
-    /// The chunk of `(space, block)` with the greatest first snap in `[lo, hi]`.
-    fn chunk_at_or_before(&self, space: u32, block: u64, lo: Snap, hi: Snap)
-    -> Result<Option<(Snap, LoadedChunk<'_>)>>;
-    /// The least block `>= from` and `<= to` of `space` that may have chunks.
-    fn next_block(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>>;
-    /// Calls `f(snap, block)` for every change of `space` with a snap in `[lo, hi]`, in order.
+    /// The chunk of `(space, granule)` with the greatest first snap in `[lo, hi]`.
+    fn chunk_at_or_before(
+        &self,
+        space: u32,
+        granule: u64,
+        lo: Snap,
+        hi: Snap,
+    ) -> Result<Option<(Snap, LoadedChunk<'_>)>>;
+    /// The least granule `>= from` and `<= to` of `space` that may have chunks.
+    fn next_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>>;
+    /// Calls `f(snap, granule)` for every change of `space` with a snap in `[lo, hi]`, in order.
     fn for_each_change(&self, space: u32, lo: Snap, hi: Snap, f: &mut dyn FnMut(Snap, u64) -> Result<()>)
     -> Result<()>;
     /// The id of the space named `name`.
@@ -50,32 +55,45 @@ pub(crate) trait StoreRead {
     fn snap_metas(&self, lo: Snap, hi: Snap) -> Result<Vec<(Snap, SnapMeta)>>;
 }
 
-/// Names a chunk in error messages.
-pub(crate) fn chunk_place(space: u32, block: u64, first: Snap) -> impl Fn() -> String {
-    move || format!("block_chunks table, space {space}, block {block:#x}, chunk at snap {first}")
+/// A chunk key a range lookup returned, checked to lie in `[lo, hi]`: a
+/// damaged B-tree can hand out keys outside the range asked for, and loops
+/// over keys rely on them to progress.
+pub(crate) fn checked_key(key: (u32, u64, i64), lo: (u32, u64, i64), hi: (u32, u64, i64)) -> Result<(u32, u64, i64)> {
+    if key < lo || key > hi {
+        return Err(crate::error::Error::corrupt(
+            "granule_chunks table",
+            format!("key {key:?} found when looking between {lo:?} and {hi:?}"),
+        ));
+    }
+    Ok(key)
 }
 
-/// Resolves positions `first..first + out.len()` of `block` as of `snap`.
-pub(crate) fn read_block(
+/// Names a chunk in error messages.
+pub(crate) fn chunk_place(space: u32, granule: u64, first: Snap) -> impl Fn() -> String {
+    move || format!("granule_chunks table, space {space}, granule {granule:#x}, chunk at snap {first}")
+}
+
+/// Resolves positions `first..first + out.len()` of `granule` as of `snap`.
+pub(crate) fn read_granule(
     store: &dyn StoreRead,
     space: u32,
-    block: u64,
+    granule: u64,
     snap: Snap,
     first: u32,
     out: &mut [ByteAsOf],
     need: Need,
 ) -> Result<()> {
     let (side_lo, _) = side_of(snap);
-    if let Some((chunk_first, chunk)) = store.chunk_at_or_before(space, block, side_lo, snap)? {
-        let place = chunk_place(space, block, chunk_first);
-        let view = chunk.view(store.block_size(), &place)?;
+    if let Some((chunk_first, chunk)) = store.chunk_at_or_before(space, granule, side_lo, snap)? {
+        let place = chunk_place(space, granule, chunk_first);
+        let view = chunk.view(&place)?;
         view.resolve(snap, first, out, need, &place)?;
     }
     Ok(())
 }
 
 /// Visits the blocks overlapping `[start, start + len - 1]` (the caller checks
-/// it does not wrap) with each block's state as of `snap`: `f(address of the
+/// it does not wrap) with each granule's state as of `snap`: `f(address of the
 /// first byte, states)`.
 pub(crate) fn read_range(
     store: &dyn StoreRead,
@@ -86,51 +104,51 @@ pub(crate) fn read_range(
     need: Need,
     f: &mut dyn FnMut(u64, &[ByteAsOf]) -> Result<()>,
 ) -> Result<()> {
-    let bs = u64::from(store.block_size());
+    let gs = u64::from(GRANULE);
     let last = start + (len - 1);
     let mut buf = Vec::new();
     let mut addr = start;
     loop {
-        let block = addr / bs;
-        let block_last = (block * bs).saturating_add(bs - 1).min(last);
-        let n = (block_last - addr + 1) as usize;
+        let granule = addr / gs;
+        let granule_last = (granule * gs).saturating_add(gs - 1).min(last);
+        let n = (granule_last - addr + 1) as usize;
         buf.clear();
         buf.resize(n, ByteAsOf::default());
-        read_block(store, space, block, snap, (addr % bs) as u32, &mut buf, need)?;
+        read_granule(store, space, granule, snap, (addr % gs) as u32, &mut buf, need)?;
         f(addr, &buf)?;
-        if block_last == last {
+        if granule_last == last {
             return Ok(());
         }
-        addr = block_last + 1;
+        addr = granule_last + 1;
     }
 }
 
-/// The records of `block` made at exactly `snap`.
-pub(crate) fn delta_at(store: &dyn StoreRead, space: u32, block: u64, snap: Snap) -> Result<Option<OwnedDelta>> {
+/// The records of `granule` made at exactly `snap`.
+pub(crate) fn delta_at(store: &dyn StoreRead, space: u32, granule: u64, snap: Snap) -> Result<Option<OwnedDelta>> {
     let (side_lo, _) = side_of(snap);
-    let Some((chunk_first, chunk)) = store.chunk_at_or_before(space, block, side_lo, snap)? else {
+    let Some((chunk_first, chunk)) = store.chunk_at_or_before(space, granule, side_lo, snap)? else {
         return Ok(None);
     };
-    let place = chunk_place(space, block, chunk_first);
-    let view = chunk.view(store.block_size(), &place)?;
+    let place = chunk_place(space, granule, chunk_first);
+    let view = chunk.view(&place)?;
     match view.find_delta(snap) {
         Some(i) => Ok(Some(view.delta(i, &place)?.to_owned())),
         None => Ok(None),
     }
 }
 
-/// The latest snap at or before `snap` (same side) with any record in `block`.
-pub(crate) fn last_change(store: &dyn StoreRead, space: u32, block: u64, snap: Snap) -> Result<Option<Snap>> {
+/// The latest snap at or before `snap` (same side) with any record in `granule`.
+pub(crate) fn last_change(store: &dyn StoreRead, space: u32, granule: u64, snap: Snap) -> Result<Option<Snap>> {
     let (side_lo, _) = side_of(snap);
     let mut hi = snap;
     // Every stored chunk has a delta, so at most two chunks are looked at: the
     // one holding `snap`, whose deltas may all be later, and the one before.
     loop {
-        let Some((chunk_first, chunk)) = store.chunk_at_or_before(space, block, side_lo, hi)? else {
+        let Some((chunk_first, chunk)) = store.chunk_at_or_before(space, granule, side_lo, hi)? else {
             return Ok(None);
         };
-        let place = chunk_place(space, block, chunk_first);
-        let view = chunk.view(store.block_size(), &place)?;
+        let place = chunk_place(space, granule, chunk_first);
+        let view = chunk.view(&place)?;
         let n = view.deltas_through(snap);
         if n > 0 {
             return Ok(Some(view.delta_snap(n - 1)));
@@ -140,4 +158,25 @@ pub(crate) fn last_change(store: &dyn StoreRead, space: u32, block: u64, snap: S
         }
         hi = chunk_first - 1;
     }
+}
+
+/// The latest snap at or before `snap` (same side) with any record in the
+/// block of `block_size` bytes holding `addr` (M9): the latest over its granules.
+pub(crate) fn last_change_in_block(store: &dyn StoreRead, space: u32, addr: u64, snap: Snap) -> Result<Option<Snap>> {
+    let bs = u64::from(store.block_size());
+    let gs = u64::from(GRANULE);
+    let first = addr / bs * bs / gs;
+    let last = first + (bs / gs - 1);
+    let mut latest = None;
+    let mut next = first;
+    while let Some(granule) = store.next_granule(space, next, last)? {
+        if let Some(s) = last_change(store, space, granule, snap)? {
+            latest = latest.max(Some(s));
+        }
+        match granule.checked_add(1) {
+            Some(n) if n <= last => next = n,
+            _ => break,
+        }
+    }
+    Ok(latest)
 }

@@ -1,4 +1,4 @@
-//! Private storage layers: the redb schema, block-history chunks, the change
+//! Private storage layers: the redb schema, granule-history chunks, the change
 //! index, snap metadata records, and the read and write stores over them.
 //! Nothing here calls up into the public layer.
 
@@ -8,9 +8,10 @@ mod history;
 mod reader;
 pub(crate) mod schema;
 mod snaps;
+mod varint;
 mod writer;
 
-pub(crate) use chunk::{Edit, Need};
-pub(crate) use history::{StoreRead, delta_at, last_change, read_range};
+pub(crate) use chunk::{Edit, GRANULE, Need};
+pub(crate) use history::{StoreRead, delta_at, last_change_in_block, read_range};
 pub(crate) use reader::ReadStore;
 pub(crate) use writer::{DEFAULT_MAX_CHUNK_DELTAS, WriteStore};

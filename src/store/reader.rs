@@ -5,7 +5,7 @@ use redb::ReadOnlyTable;
 use crate::error::{Result, StorageContext};
 use crate::snaps::SnapMeta;
 use crate::store::changes::{bucket_of, decode_bucket};
-use crate::store::history::{LoadedChunk, StoreRead};
+use crate::store::history::{LoadedChunk, StoreRead, checked_key};
 use crate::store::schema::{self, CHANGES, CHUNKS, SNAPS, SPACE_IDS, SPACE_NAMES};
 use crate::store::snaps;
 use crate::types::Snap;
@@ -42,30 +42,36 @@ impl StoreRead for ReadStore {
     fn chunk_at_or_before(
         &self,
         space: u32,
-        block: u64,
+        granule: u64,
         lo: Snap,
         hi: Snap,
     ) -> Result<Option<(Snap, LoadedChunk<'_>)>> {
         let mut range = self
             .chunks
-            .range((space, block, lo)..=(space, block, hi))
+            .range((space, granule, lo)..=(space, granule, hi))
             .context("seeking a chunk")?;
         match range.next_back() {
             Some(entry) => {
                 let (key, value) = entry.context("reading a chunk")?;
-                Ok(Some((key.value().2, LoadedChunk::Stored(value))))
+                let key = checked_key(key.value(), (space, granule, lo), (space, granule, hi))?;
+                Ok(Some((key.2, LoadedChunk::Stored(value))))
             }
             None => Ok(None),
         }
     }
 
-    fn next_block(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
+    fn next_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
         let mut range = self
             .chunks
             .range((space, from, i64::MIN)..=(space, to, i64::MAX))
-            .context("seeking a block")?;
+            .context("seeking a granule")?;
         match range.next() {
-            Some(entry) => Ok(Some(entry.context("seeking a block")?.0.value().1)),
+            Some(entry) => {
+                let key = entry.context("seeking a granule")?.0.value();
+                Ok(Some(
+                    checked_key(key, (space, from, i64::MIN), (space, to, i64::MAX))?.1,
+                ))
+            }
             None => Ok(None),
         }
     }
@@ -85,9 +91,9 @@ impl StoreRead for ReadStore {
             let (key, value) = entry.context("reading changes")?;
             let bucket = key.value().1;
             let place = || format!("changes table, space {space}, bucket {bucket}");
-            for (snap, block) in decode_bucket(bucket, value.value(), &place)? {
+            for (snap, granule) in decode_bucket(bucket, value.value(), &place)? {
                 if lo <= snap && snap <= hi {
-                    f(snap, block)?;
+                    f(snap, granule)?;
                 }
             }
         }

@@ -1,8 +1,8 @@
 //! The store of a write transaction: redb's tables under an overlay of the
 //! chunks and change buckets edited so far, and the algorithm that edits a
-//! block's history.
+//! granule's history.
 //!
-//! Edits land in the overlay (decoded, so appending to a block's open chunk
+//! Edits land in the overlay (decoded, so appending to a granule's open chunk
 //! costs no re-encoding); the overlay is written into redb's tables when it
 //! grows large and at commit, within the same redb transaction, so a commit
 //! stays atomic.
@@ -14,16 +14,16 @@ use redb::{ReadableTable, WriteTransaction};
 use crate::error::{Error, Result, StorageContext};
 use crate::snaps::SnapMeta;
 use crate::store::changes::{bucket_of, decode_bucket, encode_bucket};
-use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, Edit, Need};
-use crate::store::history::{LoadedChunk, StoreRead, chunk_place, read_block};
+use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, Edit, MAX_CHUNK_DELTA_BYTES, Need};
+use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule};
 use crate::store::schema::{self, CHANGES, CHUNKS, SNAPS, SPACE_IDS, SPACE_NAMES};
 use crate::store::snaps;
 use crate::types::{MemState, Snap, side_of};
 
 /// A chunk takes new deltas at its end until it holds this many (by default)...
-pub(crate) const DEFAULT_MAX_CHUNK_DELTAS: usize = 256;
-/// ...or its deltas take this many bytes (or as many as its checkpoint, if more).
-const DELTA_BYTES: usize = 3072;
+pub(crate) const DEFAULT_MAX_CHUNK_DELTAS: usize = 64;
+/// ...or its deltas take this many bytes (or twice its checkpoint, if more).
+const DELTA_BYTES: usize = 1536;
 /// Overlay entries beyond which edits are written into redb's tables early.
 const OVERLAY_LIMIT: usize = 4096;
 
@@ -44,13 +44,16 @@ pub(crate) struct WriteStore {
 
 fn is_full(view: &ChunkView<'_>, max_deltas: usize) -> bool {
     let checkpoint = view.checkpoint_len();
-    view.delta_count() >= max_deltas || view.stored_len() - checkpoint >= DELTA_BYTES.max(checkpoint)
+    view.delta_count() >= max_deltas || view.stored_len() - checkpoint >= DELTA_BYTES.max(2 * checkpoint)
 }
 
-fn is_oversized(view: &ChunkView<'_>, max_deltas: usize) -> bool {
+/// A chunk grown by writes into its past splits in two past this.
+fn is_oversized(view: &ChunkView<'_>, record: &ChunkRecord, max_deltas: usize) -> bool {
     let checkpoint = view.checkpoint_len();
     view.delta_count() >= 2
-        && (view.delta_count() > 2 * max_deltas || view.stored_len() - checkpoint > 4 * DELTA_BYTES.max(checkpoint))
+        && (view.delta_count() > 2 * max_deltas
+            || view.stored_len() - checkpoint > 4 * DELTA_BYTES.max(2 * checkpoint)
+            || record.delta_data_len() > MAX_CHUNK_DELTA_BYTES / 4)
 }
 
 impl WriteStore {
@@ -147,8 +150,8 @@ impl WriteStore {
     }
 
     /// The first snap of the chunk a lookup finds, from overlay or table.
-    fn find_chunk(&self, space: u32, block: u64, lo: Snap, hi: Snap, backward: bool) -> Result<Option<Snap>> {
-        let bounds = (space, block, lo)..=(space, block, hi);
+    fn find_chunk(&self, space: u32, granule: u64, lo: Snap, hi: Snap, backward: bool) -> Result<Option<Snap>> {
+        let bounds = (space, granule, lo)..=(space, granule, hi);
         let overlay = if backward {
             self.chunks.range(bounds.clone()).rev().find(|(_, c)| c.is_some())
         } else {
@@ -160,7 +163,11 @@ impl WriteStore {
         let mut stored = None;
         let mut visit =
             |entry: redb::Result<(redb::AccessGuard<'_, ChunkKey>, redb::AccessGuard<'_, &[u8]>)>| -> Result<bool> {
-                let key = entry.context("seeking a chunk")?.0.value();
+                let key = checked_key(
+                    entry.context("seeking a chunk")?.0.value(),
+                    (space, granule, lo),
+                    (space, granule, hi),
+                )?;
                 // The overlay wins over the table for a key both hold, and a
                 // found overlay chunk beats any stored one past it.
                 if let Some(o) = overlay
@@ -193,47 +200,47 @@ impl WriteStore {
         })
     }
 
-    fn load_chunk(&self, space: u32, block: u64, first: Snap) -> Result<LoadedChunk<'_>> {
-        let key = (space, block, first);
+    fn load_chunk(&self, space: u32, granule: u64, first: Snap) -> Result<LoadedChunk<'_>> {
+        let key = (space, granule, first);
         if let Some(entry) = self.chunks.get(&key) {
             return entry
                 .as_ref()
                 .map(LoadedChunk::Owned)
-                .ok_or_else(|| Error::corrupt(chunk_place(space, block, first)(), "chunk vanished"));
+                .ok_or_else(|| Error::corrupt(chunk_place(space, granule, first)(), "chunk vanished"));
         }
         let table = self.txn.open_table(CHUNKS).context("reading a chunk")?;
         let value = table
             .get(key)
             .context("reading a chunk")?
-            .ok_or_else(|| Error::corrupt(chunk_place(space, block, first)(), "chunk vanished"))?;
+            .ok_or_else(|| Error::corrupt(chunk_place(space, granule, first)(), "chunk vanished"))?;
         Ok(LoadedChunk::Copied(value.value().to_vec()))
     }
 
     /// The chunk as an owned record (a copy; the overlay is not touched).
-    fn owned_chunk(&self, space: u32, block: u64, first: Snap) -> Result<ChunkRecord> {
-        let place = chunk_place(space, block, first);
-        match self.load_chunk(space, block, first)? {
+    fn owned_chunk(&self, space: u32, granule: u64, first: Snap) -> Result<ChunkRecord> {
+        let place = chunk_place(space, granule, first);
+        match self.load_chunk(space, granule, first)? {
             LoadedChunk::Owned(record) => Ok(record.clone()),
-            LoadedChunk::Stored(guard) => decode_checked(guard.value(), self.block_size, first, &place),
-            LoadedChunk::Copied(bytes) => decode_checked(&bytes, self.block_size, first, &place),
+            LoadedChunk::Stored(guard) => decode_checked(guard.value(), first, &place),
+            LoadedChunk::Copied(bytes) => decode_checked(&bytes, first, &place),
         }
     }
 
     /// The chunk, moved into the overlay for editing.
-    fn chunk_mut(&mut self, space: u32, block: u64, first: Snap) -> Result<&mut ChunkRecord> {
-        let key = (space, block, first);
+    fn chunk_mut(&mut self, space: u32, granule: u64, first: Snap) -> Result<&mut ChunkRecord> {
+        let key = (space, granule, first);
         if !self.chunks.contains_key(&key) {
-            let record = self.owned_chunk(space, block, first)?;
+            let record = self.owned_chunk(space, granule, first)?;
             self.chunks.insert(key, Some(record));
         }
         match self.chunks.get_mut(&key) {
             Some(Some(record)) => Ok(record),
-            _ => Err(Error::corrupt(chunk_place(space, block, first)(), "chunk vanished")),
+            _ => Err(Error::corrupt(chunk_place(space, granule, first)(), "chunk vanished")),
         }
     }
 
-    fn put_chunk(&mut self, space: u32, block: u64, record: ChunkRecord) {
-        self.chunks.insert((space, block, record.first_snap), Some(record));
+    fn put_chunk(&mut self, space: u32, granule: u64, record: ChunkRecord) {
+        self.chunks.insert((space, granule, record.first_snap), Some(record));
     }
 
     fn change_bucket(&mut self, space: u32, bucket: i64) -> Result<&mut BTreeSet<(Snap, u64)>> {
@@ -251,37 +258,36 @@ impl WriteStore {
         Ok(self.changes.entry((space, bucket)).or_default())
     }
 
-    fn note_change(&mut self, space: u32, snap: Snap, block: u64, present: bool) -> Result<()> {
+    fn note_change(&mut self, space: u32, snap: Snap, granule: u64, present: bool) -> Result<()> {
         let bucket = self.change_bucket(space, bucket_of(snap))?;
         if present {
-            bucket.insert((snap, block));
+            bucket.insert((snap, granule));
         } else {
-            bucket.remove(&(snap, block));
+            bucket.remove(&(snap, granule));
         }
         Ok(())
     }
 
-    /// Applies `edit` to the records of `block` at snap `p`, keeping every
-    /// later checkpoint of the block's history true.
-    pub fn apply_edit(&mut self, space: u32, block: u64, p: Snap, edit: &Edit) -> Result<()> {
-        let bs = self.block_size;
+    /// Applies `edit` to the records of `granule` at snap `p`, keeping every
+    /// later checkpoint of the granule's history true.
+    pub fn apply_edit(&mut self, space: u32, granule: u64, p: Snap, edit: &Edit) -> Result<()> {
         let max_deltas = self.max_deltas;
         let (side_lo, side_hi) = side_of(p);
         let removing = matches!(edit, Edit::Remove { .. });
 
         // 1. The chunk that holds (or will hold) the records at p.
-        let host = match self.find_chunk(space, block, side_lo, p, true)? {
+        let host = match self.find_chunk(space, granule, side_lo, p, true)? {
             None => {
                 if removing {
                     return Ok(());
                 }
-                self.put_chunk(space, block, ChunkRecord::new(p, CheckpointRecord::default()));
+                self.put_chunk(space, granule, ChunkRecord::new(p, CheckpointRecord::default()));
                 p
             }
             Some(first) => {
-                let place = chunk_place(space, block, first);
-                let record = self.chunk_mut(space, block, first)?;
-                let view = record.view(bs);
+                let place = chunk_place(space, granule, first);
+                let record = self.chunk_mut(space, granule, first)?;
+                let view = record.view();
                 let appending = view.last_snap().is_none_or(|last| p > last);
                 if appending && (is_full(&view, max_deltas) || !record.can_hold(p)) {
                     if removing {
@@ -289,7 +295,7 @@ impl WriteStore {
                     }
                     let image = view.image(p - 1, &place)?;
                     let checkpoint = CheckpointRecord::from_image(&image);
-                    self.put_chunk(space, block, ChunkRecord::new(p, checkpoint));
+                    self.put_chunk(space, granule, ChunkRecord::new(p, checkpoint));
                     p
                 } else {
                     first
@@ -298,9 +304,9 @@ impl WriteStore {
         };
 
         // 2. Edit the delta at p.
-        let place = chunk_place(space, block, host);
-        let record = self.chunk_mut(space, block, host)?;
-        let view = record.view(bs);
+        let place = chunk_place(space, granule, host);
+        let record = self.chunk_mut(space, granule, host)?;
+        let view = record.view();
         let through = view.deltas_through(p);
         let exists = through > 0 && view.delta_snap(through - 1) == p;
         let index = if exists { through - 1 } else { through };
@@ -321,22 +327,21 @@ impl WriteStore {
         let has_records = !runs.is_empty();
         if record.delta_count() == 0 {
             // A chunk without deltas says nothing its predecessor does not.
-            self.chunks.insert((space, block, host), None);
-        } else if is_oversized(&record.view(bs), max_deltas) {
-            self.split(space, block, host)?;
+            self.chunks.insert((space, granule, host), None);
+        } else if is_oversized(&record.view(), record, max_deltas) {
+            self.split(space, granule, host)?;
         }
-        self.note_change(space, p, block, has_records)?;
+        self.note_change(space, p, granule, has_records)?;
 
         // 3. Patch the checkpoints of later chunks that still show the bytes.
-        self.patch_later(space, block, p, side_lo, side_hi, edit)?;
+        self.patch_later(space, granule, p, side_lo, side_hi, edit)?;
         self.maybe_flush()
     }
 
-    fn split(&mut self, space: u32, block: u64, first: Snap) -> Result<()> {
-        let bs = self.block_size;
-        let place = chunk_place(space, block, first);
-        let record = self.chunk_mut(space, block, first)?;
-        let view = record.view(bs);
+    fn split(&mut self, space: u32, granule: u64, first: Snap) -> Result<()> {
+        let place = chunk_place(space, granule, first);
+        let record = self.chunk_mut(space, granule, first)?;
+        let view = record.view();
         let mid = view.delta_count() / 2;
         let at = view.delta_snap(mid);
         let image = view.image(at - 1, &place)?;
@@ -346,20 +351,19 @@ impl WriteStore {
         for delta in &tail {
             second.push_delta(delta.snap, &delta.runs);
         }
-        self.put_chunk(space, block, second);
+        self.put_chunk(space, granule, second);
         Ok(())
     }
 
     fn patch_later(
         &mut self,
         space: u32,
-        block: u64,
+        granule: u64,
         p: Snap,
         side_lo: Snap,
         side_hi: Snap,
         edit: &Edit,
     ) -> Result<()> {
-        let bs = self.block_size;
         let lo = edit.first();
         let n = (edit.last() - lo + 1) as usize;
         let mut known_active = vec![true; n];
@@ -367,7 +371,7 @@ impl WriteStore {
         let mut fallback: Option<Vec<ByteAsOf>> = None;
         let mut after = p;
         while after < side_hi && known_active.iter().chain(&record_active).any(|&a| a) {
-            let Some(next) = self.find_chunk(space, block, after + 1, side_hi, false)? else {
+            let Some(next) = self.find_chunk(space, granule, after + 1, side_hi, false)? else {
                 break;
             };
             after = next;
@@ -375,13 +379,13 @@ impl WriteStore {
                 // What the bytes held before p, for records that p's removal uncovers.
                 let mut before = vec![ByteAsOf::default(); n];
                 if p > side_lo {
-                    read_block(self, space, block, p - 1, lo, &mut before, Need::BOTH)?;
+                    read_granule(self, space, granule, p - 1, lo, &mut before, Need::BOTH)?;
                 }
                 fallback = Some(before);
             }
-            let place = chunk_place(space, block, next);
-            let mut record = self.owned_chunk(space, block, next)?;
-            let mut image = record.view(bs).checkpoint(&place)?.to_image(bs, &place)?;
+            let place = chunk_place(space, granule, next);
+            let mut record = self.owned_chunk(space, granule, next)?;
+            let mut image = record.view().checkpoint(&place)?.to_image(&place)?;
             let mut changed = false;
             for k in 0..n {
                 let x = &mut image[lo as usize + k];
@@ -436,15 +440,15 @@ impl WriteStore {
             }
             if changed {
                 record.checkpoint = CheckpointRecord::from_image(&image);
-                self.put_chunk(space, block, record);
+                self.put_chunk(space, granule, record);
             }
         }
         Ok(())
     }
 }
 
-fn decode_checked(bytes: &[u8], block_size: u32, first: Snap, place: &dyn Fn() -> String) -> Result<ChunkRecord> {
-    ChunkView::of_bytes(bytes, block_size, place)?;
+fn decode_checked(bytes: &[u8], first: Snap, place: &dyn Fn() -> String) -> Result<ChunkRecord> {
+    ChunkView::of_bytes(bytes, place)?;
     let record = ChunkRecord::from_bytes(bytes, place)?;
     if record.first_snap != first {
         return Err(Error::corrupt(
@@ -463,26 +467,29 @@ impl StoreRead for WriteStore {
     fn chunk_at_or_before(
         &self,
         space: u32,
-        block: u64,
+        granule: u64,
         lo: Snap,
         hi: Snap,
     ) -> Result<Option<(Snap, LoadedChunk<'_>)>> {
-        match self.find_chunk(space, block, lo, hi, true)? {
-            Some(first) => Ok(Some((first, self.load_chunk(space, block, first)?))),
+        match self.find_chunk(space, granule, lo, hi, true)? {
+            Some(first) => Ok(Some((first, self.load_chunk(space, granule, first)?))),
             None => Ok(None),
         }
     }
 
-    fn next_block(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
+    fn next_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
         let bounds = (space, from, i64::MIN)..=(space, to, i64::MAX);
         let overlay = self
             .chunks
             .range(bounds.clone())
             .find(|(_, c)| c.is_some())
             .map(|(k, _)| k.1);
-        let table = self.txn.open_table(CHUNKS).context("seeking a block")?;
-        let stored = match table.range(bounds).context("seeking a block")?.next() {
-            Some(entry) => Some(entry.context("seeking a block")?.0.value().1),
+        let table = self.txn.open_table(CHUNKS).context("seeking a granule")?;
+        let stored = match table.range(bounds).context("seeking a granule")?.next() {
+            Some(entry) => {
+                let key = entry.context("seeking a granule")?.0.value();
+                Some(checked_key(key, (space, from, i64::MIN), (space, to, i64::MAX))?.1)
+            }
             None => None,
         };
         Ok(match (overlay, stored) {
@@ -518,8 +525,8 @@ impl StoreRead for WriteStore {
                     &decoded
                 }
             };
-            for &(snap, block) in entries.range((lo, 0)..=(hi, u64::MAX)) {
-                f(snap, block)?;
+            for &(snap, granule) in entries.range((lo, 0)..=(hi, u64::MAX)) {
+                f(snap, granule)?;
             }
         }
         Ok(())
