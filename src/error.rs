@@ -112,6 +112,14 @@ pub enum Error {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// A record too large for the file format (its lengths are 32-bit).
+    #[error("{what} of {len} bytes is too large to store")]
+    TooLarge {
+        /// What was being stored.
+        what: &'static str,
+        /// Its size.
+        len: u64,
+    },
     /// `set_state(Known)`: KNOWN always comes with the bytes observed.
     #[error("cannot set KNOWN at snap {snap} over {range}: KNOWN comes with the observed bytes, use put_bytes")]
     KnownNeedsBytes {

@@ -38,8 +38,8 @@
 //!
 //! The module tree follows the architecture: [`db`] (the database and its
 //! transactions) and [`memory`] (the memory operations) are the public layer;
-//! the private `store` layer holds the redb schema, the block-history chunk
-//! encoding and the change index. `FORMAT.md` documents the file format.
+//! the private `store` layer holds the redb schema, the history chunk
+//! encoding (per 256-byte granule) and the change index. `FORMAT.md` documents the file format.
 
 #![deny(missing_docs)]
 

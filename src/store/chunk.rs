@@ -850,12 +850,15 @@ impl ChunkRecord {
     }
 
     /// Serializes the record.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        match rkyv::to_bytes::<rkyv::rancor::Error>(self) {
-            Ok(bytes) => bytes.into_vec(),
-            // Serializing plain byte vectors into memory has no failure path.
-            Err(e) => unreachable!("serializing a chunk failed: {e}"),
-        }
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        // The only failure is a size past the format's 32-bit lengths, which
+        // the writer's chunk bounds keep far away.
+        rkyv::to_bytes::<rkyv::rancor::Error>(self)
+            .map(|bytes| bytes.into_vec())
+            .map_err(|_| Error::TooLarge {
+                what: "a history chunk",
+                len: (self.data.len() + self.runs.len()) as u64,
+            })
     }
 
     /// Deserializes a stored record, checked.
@@ -908,7 +911,7 @@ mod tests {
                 data: None,
             }],
         );
-        let bytes = chunk.to_bytes();
+        let bytes = chunk.to_bytes().unwrap();
         let view = ChunkView::of_bytes(&bytes, &place).unwrap();
         assert_eq!(view.delta_count(), 2);
         assert_eq!(view.delta_snap(1), 12);
@@ -942,7 +945,7 @@ mod tests {
             }],
         );
         chunk.data.pop();
-        let bytes = chunk.to_bytes();
+        let bytes = chunk.to_bytes().unwrap();
         let view = ChunkView::of_bytes(&bytes, &place).unwrap();
         assert!(matches!(view.delta(0, &place), Err(Error::Corrupt { .. })));
         assert!(ChunkView::of_bytes(&[1, 2, 3], &place).is_err());

@@ -161,22 +161,15 @@ pub(crate) fn last_change(store: &dyn StoreRead, space: u32, granule: u64, snap:
 }
 
 /// The latest snap at or before `snap` (same side) with any record in the
-/// block of `block_size` bytes holding `addr` (M9): the latest over its granules.
+/// block of `block_size` bytes holding `addr` (M9): the latest over its
+/// granules, one seek each.
 pub(crate) fn last_change_in_block(store: &dyn StoreRead, space: u32, addr: u64, snap: Snap) -> Result<Option<Snap>> {
     let bs = u64::from(store.block_size());
     let gs = u64::from(GRANULE);
     let first = addr / bs * bs / gs;
-    let last = first + (bs / gs - 1);
     let mut latest = None;
-    let mut next = first;
-    while let Some(granule) = store.next_granule(space, next, last)? {
-        if let Some(s) = last_change(store, space, granule, snap)? {
-            latest = latest.max(Some(s));
-        }
-        match granule.checked_add(1) {
-            Some(n) if n <= last => next = n,
-            _ => break,
-        }
+    for granule in first..first + bs / gs {
+        latest = latest.max(last_change(store, space, granule, snap)?);
     }
     Ok(latest)
 }

@@ -30,7 +30,7 @@ pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 pub(crate) const SPACE_IDS: TableDefinition<&str, u32> = TableDefinition::new("space_ids");
 /// Space id -> space name.
 pub(crate) const SPACE_NAMES: TableDefinition<u32, &str> = TableDefinition::new("space_names");
-/// (space id, block number, first snap) -> block-history chunk (see `chunk.rs`).
+/// (space id, granule number, first snap) -> history chunk (see `chunk.rs`).
 pub(crate) const CHUNKS: TableDefinition<(u32, u64, i64), &[u8]> = TableDefinition::new("granule_chunks");
 /// (space id, snap bucket) -> what changed at each snap of the bucket (see `changes.rs`).
 pub(crate) const CHANGES: TableDefinition<(u32, i64), &[u8]> = TableDefinition::new("changes");

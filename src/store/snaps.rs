@@ -14,17 +14,19 @@ struct SnapRecord {
 }
 
 /// Serializes the metadata of one snap.
-pub(crate) fn encode(meta: &SnapMeta) -> Vec<u8> {
+pub(crate) fn encode(meta: &SnapMeta) -> Result<Vec<u8>> {
     let record = SnapRecord {
         description: meta.description.clone(),
         timestamp_ns: meta.timestamp_ns,
         fork_of: meta.fork_of,
     };
-    match rkyv::to_bytes::<rkyv::rancor::Error>(&record) {
-        Ok(bytes) => bytes.into_vec(),
-        // Serializing a string and two integers into memory has no failure path.
-        Err(e) => unreachable!("serializing snap metadata failed: {e}"),
-    }
+    // The only failure is a description past the format's 32-bit lengths.
+    rkyv::to_bytes::<rkyv::rancor::Error>(&record)
+        .map(|bytes| bytes.into_vec())
+        .map_err(|_| Error::TooLarge {
+            what: "a snap description",
+            len: meta.description.len() as u64,
+        })
 }
 
 /// Deserializes the metadata of `snap`, checked.

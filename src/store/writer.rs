@@ -98,7 +98,7 @@ impl WriteStore {
         self.txn
             .open_table(SNAPS)
             .context("writing snap metadata")?
-            .insert(snap, snaps::encode(meta).as_slice())
+            .insert(snap, snaps::encode(meta)?.as_slice())
             .context("writing snap metadata")?;
         Ok(())
     }
@@ -120,7 +120,7 @@ impl WriteStore {
             match chunk {
                 Some(record) => {
                     table
-                        .insert(key, record.to_bytes().as_slice())
+                        .insert(key, record.to_bytes()?.as_slice())
                         .context("writing chunks")?;
                 }
                 None => {
