@@ -73,6 +73,38 @@ fn query_range(start: u64, len: usize) -> Result<Option<AddressRange>> {
     AddressRange::from_start_len(start, len as u64).map(Some)
 }
 
+/// Fills the KNOWN bytes of `buf` (at `start`) as of `snap`, calling
+/// `filled(address, source snap)` for each, in address order.
+fn fill_known(
+    src: Source<'_>,
+    snap: Snap,
+    start: u64,
+    buf: &mut [u8],
+    filled: &mut dyn FnMut(u64, Snap) -> Result<()>,
+) -> Result<()> {
+    let Some(range) = query_range(start, buf.len())? else {
+        return Ok(());
+    };
+    read_range(
+        src.store,
+        src.space,
+        snap,
+        range.min(),
+        range.len() as u64,
+        Need::KNOWN,
+        &mut |addr, bytes| {
+            let at = (addr - start) as usize;
+            for (i, byte) in bytes.iter().enumerate() {
+                if let Some(source) = byte.known {
+                    buf[at + i] = byte.value;
+                    filled(addr + i as u64, source)?;
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
 /// Queries of a space's memory (M4, M6, M9). Implemented by [`MemorySpace`]
 /// and [`MemorySpaceMut`].
 pub trait MemoryRead: Sealed {
@@ -86,29 +118,11 @@ pub trait MemoryRead: Sealed {
     /// Bytes never observed are left untouched. Returns how many were filled.
     fn get_bytes(&self, snap: Snap, start: u64, buf: &mut [u8]) -> Result<usize> {
         guard(&|| "get_bytes".to_string(), || {
-            let Some(range) = query_range(start, buf.len())? else {
-                return Ok(0);
-            };
-            let src = self.source();
             let mut filled = 0;
-            read_range(
-                src.store,
-                src.space,
-                snap,
-                range.min(),
-                range.len() as u64,
-                Need::KNOWN,
-                &mut |addr, bytes| {
-                    let at = (addr - start) as usize;
-                    for (slot, byte) in buf[at..at + bytes.len()].iter_mut().zip(bytes) {
-                        if byte.known.is_some() {
-                            *slot = byte.value;
-                            filled += 1;
-                        }
-                    }
-                    Ok(())
-                },
-            )?;
+            fill_known(self.source(), snap, start, buf, &mut |_, _| {
+                filled += 1;
+                Ok(())
+            })?;
             Ok(filled)
         })
     }
@@ -117,37 +131,19 @@ pub trait MemoryRead: Sealed {
     /// the snap its bytes came from.
     fn get_bytes_with_sources(&self, snap: Snap, start: u64, buf: &mut [u8]) -> Result<Vec<FilledRange>> {
         guard(&|| "get_bytes_with_sources".to_string(), || {
-            let Some(range) = query_range(start, buf.len())? else {
-                return Ok(Vec::new());
-            };
-            let src = self.source();
             let mut runs: Vec<FilledRange> = Vec::new();
-            read_range(
-                src.store,
-                src.space,
-                snap,
-                range.min(),
-                range.len() as u64,
-                Need::KNOWN,
-                &mut |addr, bytes| {
-                    let at = (addr - start) as usize;
-                    for (i, byte) in bytes.iter().enumerate() {
-                        let Some(source) = byte.known else { continue };
-                        buf[at + i] = byte.value;
-                        let a = addr + i as u64;
-                        match runs.last_mut() {
-                            Some(run) if run.snap == source && run.range.max().checked_add(1) == Some(a) => {
-                                run.range = AddressRange::new(run.range.min(), a)?;
-                            }
-                            _ => runs.push(FilledRange {
-                                range: AddressRange::new(a, a)?,
-                                snap: source,
-                            }),
-                        }
+            fill_known(self.source(), snap, start, buf, &mut |addr, source| {
+                match runs.last_mut() {
+                    Some(run) if run.snap == source && run.range.max().checked_add(1) == Some(addr) => {
+                        run.range = AddressRange::new(run.range.min(), addr)?;
                     }
-                    Ok(())
-                },
-            )?;
+                    _ => runs.push(FilledRange {
+                        range: AddressRange::new(addr, addr)?,
+                        snap: source,
+                    }),
+                }
+                Ok(())
+            })?;
             Ok(runs)
         })
     }
