@@ -120,6 +120,9 @@ pub enum Error {
         /// Its size.
         len: u64,
     },
+    /// A trace file that cannot be imported.
+    #[error(transparent)]
+    Trace(#[from] crate::record::TraceError),
     /// `set_state(Known)`: KNOWN always comes with the bytes observed.
     #[error("cannot set KNOWN at snap {snap} over {range}: KNOWN comes with the observed bytes, use put_bytes")]
     KnownNeedsBytes {

@@ -46,6 +46,7 @@
 pub mod db;
 pub mod error;
 pub mod memory;
+pub mod record;
 pub mod snaps;
 mod store;
 pub mod types;
