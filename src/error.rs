@@ -120,6 +120,12 @@ pub enum Error {
         /// Its size.
         len: u64,
     },
+    /// A flush policy other than `event`, `never` or a positive integer (R4).
+    #[error("flush must be 'event', 'never', or a positive int; got {given}")]
+    InvalidFlushPolicy {
+        /// The value as given: numbers as written, text in single quotes.
+        given: String,
+    },
     /// A trace file that cannot be imported.
     #[error(transparent)]
     Trace(#[from] crate::record::TraceError),

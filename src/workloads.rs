@@ -1,7 +1,11 @@
 //! The deterministic benchmark workloads of `shared/workloads/WORKLOADS.md`,
-//! generated in Rust so that benchmarks need not parse files. All draw from
-//! the same 64-bit LCG as `gen_soak.py`.
+//! generated in Rust so that benchmarks need not parse files: W1 (the
+//! register-bus soak, identical to `gen_soak.py`) and W2 (memory over time).
+//! All draw from the same 64-bit LCG as `gen_soak.py`.
 
+use std::collections::{HashMap, VecDeque};
+
+use crate::record::{Op, TraceEvent};
 use crate::types::Snap;
 
 /// The workloads' random source: `state = 2*seed + 1`; each step
@@ -40,6 +44,112 @@ impl Lcg {
             let word = self.next_u32().to_le_bytes();
             chunk.copy_from_slice(&word[..chunk.len()]);
         }
+    }
+}
+
+/// W1's peripherals: (name, base address, registers).
+const W1_PERIPHERALS: [(&str, u64, u64); 4] = [
+    ("uart", 0x4000_0000, 64),
+    ("timer", 0x4000_1000, 32),
+    ("dma", 0x4001_0000, 256),
+    ("gpio", 0x4002_0000, 16),
+];
+
+/// W1, the register-bus soak of `gen_soak.py`, as an endless iterator of
+/// events: the same events, in the same order, with the same timestamps, as
+/// `gen_soak.py N --seed S` writes (take the first N).
+#[derive(Clone, Debug)]
+pub struct W1 {
+    rng: Lcg,
+    regs: HashMap<u64, u64>,
+    time: f64,
+    pending: VecDeque<TraceEvent>,
+}
+
+impl W1 {
+    /// The soak for `seed` (`gen_soak.py`'s default is 1).
+    pub fn new(seed: u64) -> W1 {
+        W1 {
+            rng: Lcg::new(seed),
+            regs: HashMap::new(),
+            time: 0.0,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// One event; draws the timestamp step, then applies a write to (or
+    /// reads) the register file, exactly as `gen_soak.py`'s `ev`.
+    fn event(&mut self, op: Op, address: u64, value: u64, width: u8) {
+        self.time += (1 + self.rng.below(50)) as f64 * 1e-6;
+        let value = match op {
+            Op::Write => {
+                self.regs.insert(address, value & 0xffff_ffff);
+                value
+            }
+            Op::Read => self.regs.get(&address).copied().unwrap_or(0),
+        };
+        self.pending.push_back(TraceEvent {
+            op,
+            address,
+            value,
+            width: Some(width),
+            timestamp: self.time,
+            error: None,
+        });
+    }
+
+    /// One burst of the driver loop, drawing from the generator in the same
+    /// order as `gen_soak.py`.
+    fn burst(&mut self) {
+        let (name, base, count) = W1_PERIPHERALS[self.rng.below(4) as usize];
+        let kind = self.rng.below(10);
+        if kind < 5 {
+            // Poll a status register until it changes.
+            let address = base + 4 * self.rng.below(4);
+            for _ in 0..1 + self.rng.below(10) {
+                if self.rng.below(8) == 0 {
+                    let changed = u64::from(self.rng.next_u32());
+                    self.regs.insert(address, changed);
+                }
+                self.event(Op::Read, address, 0, 4);
+            }
+        } else if kind < 7 {
+            // Read-modify-write of a control register.
+            let address = base + 4 * (4 + self.rng.below(8));
+            self.event(Op::Read, address, 0, 4);
+            let old = self.regs.get(&address).copied().unwrap_or(0);
+            let value = old ^ (1 << self.rng.below(32));
+            self.event(Op::Write, address, value, 4);
+        } else if kind < 8 {
+            // FIFO data pushes.
+            let address = base + 4 * 12;
+            for _ in 0..1 + self.rng.below(8) {
+                let value = u64::from(self.rng.next_u32()) & 0xff;
+                self.event(Op::Write, address, value, if name == "uart" { 1 } else { 4 });
+            }
+        } else if kind < 9 {
+            // Descriptor block setup.
+            let start = base + 4 * (16 + 8 * self.rng.below(((count - 16) / 8).max(1)));
+            for i in 0..8 {
+                let value = u64::from(self.rng.next_u32());
+                self.event(Op::Write, start + 4 * i, value, 4);
+            }
+        } else {
+            // Write-one-to-clear interrupt.
+            let value = 1 << self.rng.below(8);
+            self.event(Op::Write, base + 4 * 3, value, 4);
+        }
+    }
+}
+
+impl Iterator for W1 {
+    type Item = TraceEvent;
+
+    fn next(&mut self) -> Option<TraceEvent> {
+        while self.pending.is_empty() {
+            self.burst();
+        }
+        self.pending.pop_front()
     }
 }
 
@@ -191,6 +301,28 @@ mod tests {
         let mut rng = Lcg::new(1);
         let state = 3u64.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         assert_eq!(rng.next_u32(), (state >> 32) as u32);
+    }
+
+    /// The Rust W1 is byte for byte the file `gen_soak.py` writes.
+    #[test]
+    fn w1_matches_gen_soak_py() {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/workloads/gen_soak.py");
+        for (events, seed) in [(20_000usize, 1u64), (5_000, 7)] {
+            let output = match std::process::Command::new("python3")
+                .args([script, &events.to_string(), "--seed", &seed.to_string()])
+                .output()
+            {
+                Ok(output) if output.status.success() => output.stdout,
+                other => {
+                    eprintln!("skipped: cannot run {script}: {other:?}");
+                    return;
+                }
+            };
+            let ours: Vec<TraceEvent> = W1::new(seed).take(events).collect();
+            let mut written = Vec::new();
+            crate::record::write_ndjson(&ours, &mut written).unwrap();
+            assert!(written == output, "W1 differs from gen_soak.py at seed {seed}");
+        }
     }
 
     #[test]

@@ -1,14 +1,22 @@
-//! Bus recording and replay (R1-R8). So far: the trace files of the seed
-//! recorder (PeakRDL-pybind11's `RecordingMaster`), read strictly and written
-//! byte for byte as it writes them.
+//! Bus recording and replay (R1-R8). So far: bus masters and the mock
+//! register file, flush policies, and the trace files of the seed recorder
+//! (PeakRDL-pybind11's `RecordingMaster`), read strictly and written byte for
+//! byte as it writes them.
 //!
+//! - [`master`]: the [`Master`] trait (R1) and [`MockMaster`].
+//! - [`policy`]: [`FlushPolicy`] (R4), parsed with the seed's exact message.
 //! - [`pyfloat`] prints a double exactly as Python's `repr` / `json.dumps` does.
 //! - [`trace_file`] holds the event model, the importer
 //!   ([`trace_file::parse_trace`]) and the exporters
 //!   ([`trace_file::write_ndjson`], [`trace_file::write_json_array`]).
 
+pub mod master;
+pub mod policy;
 pub mod pyfloat;
 pub mod trace_file;
+
+pub use master::{BusError, BusOp, Master, MockMaster};
+pub use policy::FlushPolicy;
 
 pub use trace_file::{
     Location, Op, ParsedTrace, Problem, TraceError, TraceEvent, TraceFormat, parse_trace, write_json_array,
