@@ -245,7 +245,7 @@ impl Drop for Database {
 /// A consistent, read-only snapshot of the database.
 pub struct ReadTransaction {
     _txn: redb::ReadTransaction,
-    store: ReadStore,
+    pub(crate) store: ReadStore,
 }
 
 /// Operations shared by both kinds of transaction.
@@ -290,7 +290,7 @@ impl ReadTransaction {
 /// A write transaction: everything in it commits atomically, or nothing does.
 /// Dropping it without [`WriteTransaction::commit`] aborts it.
 pub struct WriteTransaction {
-    store: WriteStore,
+    pub(crate) store: WriteStore,
 }
 
 impl WriteTransaction {

@@ -120,6 +120,37 @@ pub enum Error {
         /// Its size.
         len: u64,
     },
+    /// A write into a space that a capture owns (its recorder writes it).
+    #[error("space '{space}' is written by a capture's recorder only")]
+    CaptureSpace {
+        /// The space.
+        space: String,
+    },
+    /// A capture name that is taken.
+    #[error("a capture named '{name}' exists already")]
+    CaptureExists {
+        /// The name.
+        name: String,
+    },
+    /// A capture name that does not exist.
+    #[error("unknown capture '{name}'")]
+    UnknownCapture {
+        /// The name asked for.
+        name: String,
+    },
+    /// An event that cannot be recorded: a width outside 1..=8, or bytes
+    /// running past the end of the address space.
+    #[error("event {seq} of capture '{capture}' at {address:#x}: {reason}")]
+    BadEvent {
+        /// The capture.
+        capture: String,
+        /// The event's sequence number in it.
+        seq: u64,
+        /// Its address.
+        address: u64,
+        /// What is wrong.
+        reason: String,
+    },
     /// A flush policy other than `event`, `never` or a positive integer (R4).
     #[error("flush must be 'event', 'never', or a positive int; got {given}")]
     InvalidFlushPolicy {

@@ -43,6 +43,7 @@
 
 #![deny(missing_docs)]
 
+pub mod capture;
 pub mod db;
 pub mod error;
 pub mod memory;
@@ -52,6 +53,7 @@ mod store;
 pub mod types;
 pub mod workloads;
 
+pub use capture::{CaptureInfo, CaptureSpec, DEFAULT_CAPTURE_SPACE};
 pub use db::{DEFAULT_BLOCK_SIZE, Database, DatabaseBuilder, ReadTransaction, WriteTransaction};
 pub use error::{Error, Result};
 pub use memory::{MemoryRead, MemorySpace, MemorySpaceMut};

@@ -333,29 +333,15 @@ impl MemorySpaceMut<'_> {
         &self.name
     }
 
-    /// Visits the granule pieces of `[start, last]`: `(granule, first position, length)`.
-    fn for_each_piece(
-        &mut self,
-        start: u64,
-        last: u64,
-        mut f: impl FnMut(&mut WriteStore, u64, u32, usize) -> Result<()>,
-    ) -> Result<()> {
-        let gs = u64::from(GRANULE);
-        let mut addr = start;
-        loop {
-            let granule = addr / gs;
-            let piece_last = (granule * gs + (gs - 1)).min(last);
-            f(
-                self.store,
-                granule,
-                (addr % gs) as u32,
-                (piece_last - addr + 1) as usize,
-            )?;
-            if piece_last == last {
-                return Ok(());
-            }
-            addr = piece_last + 1;
+    /// Refuses writes into a space a capture owns: its memory is its event
+    /// log's values (FORMAT.md), written by its recorder only.
+    fn check_writable(&mut self) -> Result<()> {
+        if self.store.is_capture_space(self.space)? {
+            return Err(Error::CaptureSpace {
+                space: self.name.clone(),
+            });
         }
+        Ok(())
     }
 
     /// Records `data` observed at `start` at `snap`: each byte becomes KNOWN at
@@ -363,22 +349,8 @@ impl MemorySpaceMut<'_> {
     /// `u64::MAX` is truncated (M1). Returns the number of bytes written.
     pub fn put_bytes(&mut self, snap: Snap, start: u64, data: &[u8]) -> Result<usize> {
         guard(&|| "put_bytes".to_string(), || {
-            if data.is_empty() {
-                return Ok(0);
-            }
-            let room = u128::from(u64::MAX - start) + 1;
-            let written = (data.len() as u128).min(room) as usize;
-            let last = start + (written as u64 - 1);
-            let space = self.space;
-            self.for_each_piece(start, last, |store, granule, first, len| {
-                let at = (granule * u64::from(GRANULE) + u64::from(first) - start) as usize;
-                let edit = Edit::Put {
-                    first,
-                    data: data[at..at + len].to_vec(),
-                };
-                store.apply_edit(space, granule, snap, &edit)
-            })?;
-            Ok(written)
+            self.check_writable()?;
+            put_in(self.store, self.space, snap, start, data)
         })
     }
 
@@ -388,16 +360,13 @@ impl MemorySpaceMut<'_> {
     pub fn set_state(&mut self, snap: Snap, range: AddressRange, state: MemState) -> Result<()> {
         guard(&|| "set_state".to_string(), || match state {
             MemState::Known => Err(Error::KnownNeedsBytes { snap, range }),
-            MemState::Unknown => self.remove_range(snap, range),
+            MemState::Unknown => {
+                self.check_writable()?;
+                remove_in(self.store, self.space, snap, range)
+            }
             MemState::Error => {
-                let space = self.space;
-                self.for_each_piece(range.min(), range.max(), |store, granule, first, len| {
-                    let edit = Edit::Error {
-                        first,
-                        last: first + (len as u32 - 1),
-                    };
-                    store.apply_edit(space, granule, snap, &edit)
-                })
+                self.check_writable()?;
+                error_in(self.store, self.space, snap, range)
             }
         })
     }
@@ -410,29 +379,76 @@ impl MemorySpaceMut<'_> {
             if len == 0 {
                 return Ok(());
             }
+            self.check_writable()?;
             let last = start.saturating_add(len - 1);
-            self.remove_range(snap, AddressRange::new(start, last)?)
+            remove_in(self.store, self.space, snap, AddressRange::new(start, last)?)
         })
     }
+}
 
-    fn remove_range(&mut self, snap: Snap, range: AddressRange) -> Result<()> {
-        let gs = u64::from(GRANULE);
-        let (first_granule, last_granule) = (range.min() / gs, range.max() / gs);
-        let mut next = first_granule;
-        while let Some(granule) = self.store.next_granule(self.space, next, last_granule)? {
-            let part = AddressRange::new(granule * gs, granule * gs + (gs - 1))?
-                .intersect(&range)
-                .ok_or_else(|| Error::corrupt("remove_bytes", "granule outside its range"))?;
-            let edit = Edit::Remove {
-                first: (part.min() % gs) as u32,
-                last: (part.max() % gs) as u32,
-            };
-            self.store.apply_edit(self.space, granule, snap, &edit)?;
-            match granule.checked_add(1) {
-                Some(n) if n <= last_granule => next = n,
-                _ => break,
-            }
+/// Visits the granule pieces of `[start, last]`: `(granule, first position, length)`.
+fn for_each_piece(start: u64, last: u64, mut f: impl FnMut(u64, u32, usize) -> Result<()>) -> Result<()> {
+    let gs = u64::from(GRANULE);
+    let mut addr = start;
+    loop {
+        let granule = addr / gs;
+        let piece_last = (granule * gs + (gs - 1)).min(last);
+        f(granule, (addr % gs) as u32, (piece_last - addr + 1) as usize)?;
+        if piece_last == last {
+            return Ok(());
         }
-        Ok(())
+        addr = piece_last + 1;
     }
+}
+
+/// `put_bytes` without the capture check: also the recorder's path.
+pub(crate) fn put_in(store: &mut WriteStore, space: u32, snap: Snap, start: u64, data: &[u8]) -> Result<usize> {
+    if data.is_empty() {
+        return Ok(0);
+    }
+    let room = u128::from(u64::MAX - start) + 1;
+    let written = (data.len() as u128).min(room) as usize;
+    let last = start + (written as u64 - 1);
+    for_each_piece(start, last, |granule, first, len| {
+        let at = (granule * u64::from(GRANULE) + u64::from(first) - start) as usize;
+        let edit = Edit::Put {
+            first,
+            data: data[at..at + len].to_vec(),
+        };
+        store.apply_edit(space, granule, snap, &edit)
+    })?;
+    Ok(written)
+}
+
+/// `set_state(Error)` without the capture check: also the recorder's path.
+pub(crate) fn error_in(store: &mut WriteStore, space: u32, snap: Snap, range: AddressRange) -> Result<()> {
+    for_each_piece(range.min(), range.max(), |granule, first, len| {
+        let edit = Edit::Error {
+            first,
+            last: first + (len as u32 - 1),
+        };
+        store.apply_edit(space, granule, snap, &edit)
+    })
+}
+
+/// Removes what `snap` recorded in `range`, visiting only granules with data.
+fn remove_in(store: &mut WriteStore, space: u32, snap: Snap, range: AddressRange) -> Result<()> {
+    let gs = u64::from(GRANULE);
+    let (first_granule, last_granule) = (range.min() / gs, range.max() / gs);
+    let mut next = first_granule;
+    while let Some(granule) = store.next_granule(space, next, last_granule)? {
+        let part = AddressRange::new(granule * gs, granule * gs + (gs - 1))?
+            .intersect(&range)
+            .ok_or_else(|| Error::corrupt("remove_bytes", "granule outside its range"))?;
+        let edit = Edit::Remove {
+            first: (part.min() % gs) as u32,
+            last: (part.max() % gs) as u32,
+        };
+        store.apply_edit(space, granule, snap, &edit)?;
+        match granule.checked_add(1) {
+            Some(n) if n <= last_granule => next = n,
+            _ => break,
+        }
+    }
+    Ok(())
 }

@@ -5,16 +5,19 @@
 //!
 //! - [`master`]: the [`Master`] trait (R1) and [`MockMaster`].
 //! - [`policy`]: [`FlushPolicy`] (R4), parsed with the seed's exact message.
+//! - [`interchange`]: trace files into captures and back (R7, R8).
 //! - [`pyfloat`] prints a double exactly as Python's `repr` / `json.dumps` does.
 //! - [`trace_file`] holds the event model, the importer
 //!   ([`trace_file::parse_trace`]) and the exporters
 //!   ([`trace_file::write_ndjson`], [`trace_file::write_json_array`]).
 
+pub mod interchange;
 pub mod master;
 pub mod policy;
 pub mod pyfloat;
 pub mod trace_file;
 
+pub use interchange::{ExportFormat, ImportReport, export_trace, import_trace};
 pub use master::{BusError, BusOp, Master, MockMaster};
 pub use policy::FlushPolicy;
 

@@ -5,6 +5,7 @@
 use crate::error::Result;
 use crate::snaps::SnapMeta;
 use crate::store::chunk::{ByteAsOf, ChunkRecord, ChunkView, GRANULE, Need, OwnedDelta};
+use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::types::{Snap, side_of};
 
 /// A chunk as a store hands it out.
@@ -49,6 +50,20 @@ pub(crate) trait StoreRead {
     fn space_id(&self, name: &str) -> Result<Option<u32>>;
     /// Every space, (id, name), in id order.
     fn spaces(&self) -> Result<Vec<(u32, String)>>;
+    /// The capture named `name`, with its id.
+    fn capture(&self, name: &str) -> Result<Option<(u32, CaptureRecord)>>;
+    /// Every capture, in id (creation) order.
+    fn captures(&self) -> Result<Vec<(u32, CaptureRecord)>>;
+    /// Calls `f(first_seq, chunk)` for the event chunks of `capture` from the
+    /// one holding `from_seq` on, in order, while `f` returns true.
+    fn event_chunks(
+        &self,
+        capture: u32,
+        from_seq: u64,
+        f: &mut dyn FnMut(u64, EventChunkRecord) -> Result<bool>,
+    ) -> Result<()>;
+    /// The latest timeline snap (`>= 0`) with a change in `space`.
+    fn last_timeline_change(&self, space: u32) -> Result<Option<Snap>>;
     /// The metadata of `snap`.
     fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>>;
     /// The snaps with metadata in `[lo, hi]`.

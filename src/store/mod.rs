@@ -4,6 +4,7 @@
 
 mod changes;
 mod chunk;
+pub(crate) mod events;
 mod history;
 mod reader;
 pub(crate) mod schema;

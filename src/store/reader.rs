@@ -1,12 +1,13 @@
 //! The store of a read transaction: a consistent snapshot of every table.
 
-use redb::ReadOnlyTable;
+use redb::{ReadOnlyTable, ReadableTable};
 
-use crate::error::{Result, StorageContext};
+use crate::error::{Error, Result, StorageContext};
 use crate::snaps::SnapMeta;
 use crate::store::changes::{bucket_of, decode_bucket};
+use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::history::{LoadedChunk, StoreRead, checked_key};
-use crate::store::schema::{self, CHANGES, CHUNKS, SNAPS, SPACE_IDS, SPACE_NAMES};
+use crate::store::schema::{self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, SNAPS, SPACE_IDS, SPACE_NAMES};
 use crate::store::snaps;
 use crate::types::Snap;
 
@@ -18,6 +19,9 @@ pub(crate) struct ReadStore {
     space_ids: ReadOnlyTable<&'static str, u32>,
     space_names: ReadOnlyTable<u32, &'static str>,
     snaps: ReadOnlyTable<i64, &'static [u8]>,
+    capture_ids: ReadOnlyTable<&'static str, u32>,
+    captures: ReadOnlyTable<u32, &'static [u8]>,
+    events: ReadOnlyTable<(u32, u64), &'static [u8]>,
 }
 
 impl ReadStore {
@@ -30,6 +34,9 @@ impl ReadStore {
             space_ids: txn.open_table(SPACE_IDS).context("opening space_ids")?,
             space_names: txn.open_table(SPACE_NAMES).context("opening space_names")?,
             snaps: txn.open_table(SNAPS).context("opening snaps")?,
+            capture_ids: txn.open_table(CAPTURE_IDS).context("opening capture_ids")?,
+            captures: txn.open_table(CAPTURES).context("opening captures")?,
+            events: txn.open_table(EVENTS).context("opening events")?,
         })
     }
 }
@@ -106,6 +113,84 @@ impl StoreRead for ReadStore {
 
     fn spaces(&self) -> Result<Vec<(u32, String)>> {
         schema::list_spaces(&self.space_names)
+    }
+
+    fn capture(&self, name: &str) -> Result<Option<(u32, CaptureRecord)>> {
+        let Some(id) = self
+            .capture_ids
+            .get(name)
+            .context("reading captures")?
+            .map(|v| v.value())
+        else {
+            return Ok(None);
+        };
+        let place = || format!("captures table, capture {id}");
+        let bytes = self
+            .captures
+            .get(id)
+            .context("reading captures")?
+            .ok_or_else(|| Error::corrupt(place(), "capture named but missing"))?;
+        Ok(Some((id, CaptureRecord::from_bytes(bytes.value(), &place)?)))
+    }
+
+    fn captures(&self) -> Result<Vec<(u32, CaptureRecord)>> {
+        let mut out = Vec::new();
+        for entry in self.captures.iter().context("reading captures")? {
+            let (key, value) = entry.context("reading captures")?;
+            let id = key.value();
+            out.push((
+                id,
+                CaptureRecord::from_bytes(value.value(), &|| format!("captures table, capture {id}"))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn event_chunks(
+        &self,
+        capture: u32,
+        from_seq: u64,
+        f: &mut dyn FnMut(u64, EventChunkRecord) -> Result<bool>,
+    ) -> Result<()> {
+        let start = match self
+            .events
+            .range((capture, 0)..=(capture, from_seq))
+            .context("reading events")?
+            .next_back()
+        {
+            Some(entry) => entry.context("reading events")?.0.value().1,
+            None => from_seq,
+        };
+        for entry in self
+            .events
+            .range((capture, start)..=(capture, u64::MAX))
+            .context("reading events")?
+        {
+            let (key, value) = entry.context("reading events")?;
+            let first = key.value().1;
+            let place = || format!("events table, capture {capture}, chunk at event {first}");
+            if !f(first, EventChunkRecord::from_bytes(value.value(), &place)?)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn last_timeline_change(&self, space: u32) -> Result<Option<Snap>> {
+        let mut last = None;
+        let mut range = self
+            .changes
+            .range((space, 0)..=(space, i64::MAX))
+            .context("reading changes")?;
+        if let Some(entry) = range.next_back() {
+            let (key, value) = entry.context("reading changes")?;
+            let bucket = key.value().1;
+            let place = || format!("changes table, space {space}, bucket {bucket}");
+            last = decode_bucket(bucket, value.value(), &place)?
+                .last()
+                .map(|&(snap, _)| snap);
+        }
+        Ok(last)
     }
 
     fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>> {

@@ -36,6 +36,12 @@ pub(crate) const CHUNKS: TableDefinition<(u32, u64, i64), &[u8]> = TableDefiniti
 pub(crate) const CHANGES: TableDefinition<(u32, i64), &[u8]> = TableDefinition::new("changes");
 /// snap -> snapshot metadata (see `snaps.rs`).
 pub(crate) const SNAPS: TableDefinition<i64, &[u8]> = TableDefinition::new("snaps");
+/// Capture name -> capture id.
+pub(crate) const CAPTURE_IDS: TableDefinition<&str, u32> = TableDefinition::new("capture_ids");
+/// Capture id -> capture record (see `events.rs`).
+pub(crate) const CAPTURES: TableDefinition<u32, &[u8]> = TableDefinition::new("captures");
+/// (capture id, first sequence number) -> event chunk (see `events.rs`).
+pub(crate) const EVENTS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
 
 /// Smallest and largest block sizes a database may be created with.
 pub(crate) const MIN_BLOCK_SIZE: u32 = 256;
@@ -54,6 +60,9 @@ pub(crate) fn initialize(txn: &redb::WriteTransaction, block_size: u32) -> Resul
     txn.open_table(CHUNKS).context("creating tables")?;
     txn.open_table(CHANGES).context("creating tables")?;
     txn.open_table(SNAPS).context("creating tables")?;
+    txn.open_table(CAPTURE_IDS).context("creating tables")?;
+    txn.open_table(CAPTURES).context("creating tables")?;
+    txn.open_table(EVENTS).context("creating tables")?;
     Ok(())
 }
 
@@ -116,6 +125,9 @@ pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path) -> Result<u32> {
         CHUNKS.name(),
         CHANGES.name(),
         SNAPS.name(),
+        CAPTURE_IDS.name(),
+        CAPTURES.name(),
+        EVENTS.name(),
     ] {
         let exists = txn
             .list_tables()

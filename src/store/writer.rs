@@ -7,7 +7,7 @@
 //! grows large and at commit, within the same redb transaction, so a commit
 //! stays atomic.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -15,8 +15,9 @@ use crate::error::{Error, Result, StorageContext};
 use crate::snaps::SnapMeta;
 use crate::store::changes::{bucket_of, decode_bucket, encode_bucket};
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, Edit, MAX_CHUNK_DELTA_BYTES, Need};
+use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule};
-use crate::store::schema::{self, CHANGES, CHUNKS, SNAPS, SPACE_IDS, SPACE_NAMES};
+use crate::store::schema::{self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, SNAPS, SPACE_IDS, SPACE_NAMES};
 use crate::store::snaps;
 use crate::types::{MemState, Snap, side_of};
 
@@ -40,6 +41,8 @@ pub(crate) struct WriteStore {
     changes: BTreeMap<(u32, i64), BTreeSet<(Snap, u64)>>,
     /// Space ids looked up or created in this transaction (spaces are never deleted).
     space_ids: HashMap<String, u32>,
+    /// The spaces written by captures, loaded on first need.
+    capture_spaces: Option<HashSet<u32>>,
 }
 
 fn is_full(view: &ChunkView<'_>, max_deltas: usize) -> bool {
@@ -65,6 +68,7 @@ impl WriteStore {
             chunks: BTreeMap::new(),
             changes: BTreeMap::new(),
             space_ids: HashMap::new(),
+            capture_spaces: None,
         }
     }
 
@@ -101,6 +105,58 @@ impl WriteStore {
             .insert(snap, snaps::encode(meta)?.as_slice())
             .context("writing snap metadata")?;
         Ok(())
+    }
+
+    /// Stores a capture record, creating its name entry for a new id.
+    pub fn put_capture(&mut self, id: u32, record: &CaptureRecord) -> Result<()> {
+        self.txn
+            .open_table(CAPTURE_IDS)
+            .context("writing captures")?
+            .insert(record.name.as_str(), id)
+            .context("writing captures")?;
+        self.txn
+            .open_table(CAPTURES)
+            .context("writing captures")?
+            .insert(id, record.to_bytes()?.as_slice())
+            .context("writing captures")?;
+        self.capture_spaces = None;
+        Ok(())
+    }
+
+    /// The id a new capture gets.
+    pub fn next_capture_id(&self) -> Result<u32> {
+        let table = self.txn.open_table(CAPTURES).context("reading captures")?;
+        match table.last().context("reading captures")? {
+            Some((key, _)) => key.value().checked_add(1).ok_or_else(|| Error::TooLarge {
+                what: "the number of captures",
+                len: u64::from(u32::MAX),
+            }),
+            None => Ok(0),
+        }
+    }
+
+    /// Stores an event chunk.
+    pub fn put_event_chunk(&mut self, capture: u32, first_seq: u64, chunk: &EventChunkRecord) -> Result<()> {
+        self.txn
+            .open_table(EVENTS)
+            .context("writing events")?
+            .insert((capture, first_seq), chunk.to_bytes()?.as_slice())
+            .context("writing events")?;
+        Ok(())
+    }
+
+    /// Whether `space` is written by a capture (and so by its recorder only).
+    pub fn is_capture_space(&mut self, space: u32) -> Result<bool> {
+        if self.capture_spaces.is_none() {
+            let mut ids = HashSet::new();
+            for (_, capture) in self.captures()? {
+                if let Some(id) = self.space_id(&capture.space)? {
+                    ids.insert(id);
+                }
+            }
+            self.capture_spaces = Some(ids);
+        }
+        Ok(self.capture_spaces.as_ref().is_some_and(|ids| ids.contains(&space)))
     }
 
     /// Writes the overlay into redb and commits durably.
@@ -543,6 +599,88 @@ impl StoreRead for WriteStore {
     fn spaces(&self) -> Result<Vec<(u32, String)>> {
         let table = self.txn.open_table(SPACE_NAMES).context("reading spaces")?;
         schema::list_spaces(&table)
+    }
+
+    fn capture(&self, name: &str) -> Result<Option<(u32, CaptureRecord)>> {
+        let Some(id) = self
+            .txn
+            .open_table(CAPTURE_IDS)
+            .context("reading captures")?
+            .get(name)
+            .context("reading captures")?
+            .map(|v| v.value())
+        else {
+            return Ok(None);
+        };
+        let place = || format!("captures table, capture {id}");
+        let table = self.txn.open_table(CAPTURES).context("reading captures")?;
+        let bytes = table
+            .get(id)
+            .context("reading captures")?
+            .ok_or_else(|| Error::corrupt(place(), "capture named but missing"))?;
+        Ok(Some((id, CaptureRecord::from_bytes(bytes.value(), &place)?)))
+    }
+
+    fn captures(&self) -> Result<Vec<(u32, CaptureRecord)>> {
+        let mut out = Vec::new();
+        for entry in self
+            .txn
+            .open_table(CAPTURES)
+            .context("reading captures")?
+            .iter()
+            .context("reading captures")?
+        {
+            let (key, value) = entry.context("reading captures")?;
+            let id = key.value();
+            out.push((
+                id,
+                CaptureRecord::from_bytes(value.value(), &|| format!("captures table, capture {id}"))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn event_chunks(
+        &self,
+        capture: u32,
+        from_seq: u64,
+        f: &mut dyn FnMut(u64, EventChunkRecord) -> Result<bool>,
+    ) -> Result<()> {
+        let start = match self
+            .txn
+            .open_table(EVENTS)
+            .context("reading events")?
+            .range((capture, 0)..=(capture, from_seq))
+            .context("reading events")?
+            .next_back()
+        {
+            Some(entry) => entry.context("reading events")?.0.value().1,
+            None => from_seq,
+        };
+        for entry in self
+            .txn
+            .open_table(EVENTS)
+            .context("reading events")?
+            .range((capture, start)..=(capture, u64::MAX))
+            .context("reading events")?
+        {
+            let (key, value) = entry.context("reading events")?;
+            let first = key.value().1;
+            let place = || format!("events table, capture {capture}, chunk at event {first}");
+            if !f(first, EventChunkRecord::from_bytes(value.value(), &place)?)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn last_timeline_change(&self, space: u32) -> Result<Option<Snap>> {
+        let mut last = None;
+        self.for_each_change(space, 0, i64::MAX, &mut |snap, _| {
+            last = Some(snap);
+            Ok(())
+        })?;
+        Ok(last)
     }
 
     fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>> {

@@ -1,0 +1,327 @@
+//! Captures (R2, R3, R7): named recordings of bus events into a space. Each
+//! event gets the next snap of the database's timeline and is stored once:
+//! its bytes as the memory observation at its snap in the capture's space,
+//! the rest (op, address, width, timestamp, failure) in the capture's event
+//! log (FORMAT.md).
+
+use std::ops::Range;
+
+use crate::db::{ReadTransaction, WriteTransaction};
+use crate::error::{Error, Result, guard};
+use crate::memory::{MemoryRead, error_in, put_in};
+use crate::record::master::width_mask;
+use crate::record::{FlushPolicy, Op, TraceEvent};
+use crate::store::StoreRead;
+use crate::store::events::{CaptureRecord, EVENTS_PER_CHUNK, EventChunkRecord, LoggedEvent};
+use crate::types::{AddressRange, Snap};
+
+/// The default space of captures.
+pub const DEFAULT_CAPTURE_SPACE: &str = "bus";
+
+/// What a new capture is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureSpec {
+    /// Its name, unique in the database.
+    pub name: String,
+    /// The space its events observe (default [`DEFAULT_CAPTURE_SPACE`]).
+    pub space: String,
+    /// Whether values are laid out big-endian in memory (default little).
+    pub big_endian: bool,
+    /// Wall time of its start, nanoseconds since the Unix epoch.
+    pub start_wall_ns: i64,
+    /// Its flush policy (R4).
+    pub policy: FlushPolicy,
+}
+
+impl CaptureSpec {
+    /// A little-endian capture named `name` into [`DEFAULT_CAPTURE_SPACE`],
+    /// started now, flushing every event.
+    pub fn new(name: impl Into<String>) -> CaptureSpec {
+        let start_wall_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        CaptureSpec {
+            name: name.into(),
+            space: DEFAULT_CAPTURE_SPACE.to_string(),
+            big_endian: false,
+            start_wall_ns,
+            policy: FlushPolicy::Event,
+        }
+    }
+}
+
+/// A capture as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureInfo {
+    /// Its name.
+    pub name: String,
+    /// The space its events observe.
+    pub space: String,
+    /// Whether values are big-endian in memory.
+    pub big_endian: bool,
+    /// Wall time of its start, nanoseconds since the Unix epoch.
+    pub start_wall_ns: i64,
+    /// Its flush policy.
+    pub policy: FlushPolicy,
+    /// The snap of its first event; event `i` is at `first_snap + i`.
+    pub first_snap: Snap,
+    /// How many events it holds.
+    pub events: u64,
+}
+
+impl CaptureInfo {
+    fn from_record(record: CaptureRecord) -> Result<CaptureInfo> {
+        Ok(CaptureInfo {
+            policy: FlushPolicy::parse(&record.policy).map_err(|_| {
+                Error::corrupt(format!("captures table, capture '{}'", record.name), "bad flush policy")
+            })?,
+            name: record.name,
+            space: record.space,
+            big_endian: record.big_endian,
+            start_wall_ns: record.start_wall_ns,
+            first_snap: record.first_snap,
+            events: record.events,
+        })
+    }
+
+    /// The snap of event `seq`.
+    pub fn snap_of(&self, seq: u64) -> Snap {
+        self.first_snap.saturating_add_unsigned(seq)
+    }
+}
+
+/// The bytes of an event's memory observation: the width, or for an event
+/// without one (older traces) 4, or 8 if the value does not fit in 4 (R7).
+fn memory_width(event: &TraceEvent) -> u8 {
+    event
+        .width
+        .unwrap_or(if event.value > u64::from(u32::MAX) { 8 } else { 4 })
+}
+
+/// The first snap after everything on the timeline: after every capture and
+/// every change in any space.
+fn timeline_end(store: &dyn StoreRead) -> Result<Snap> {
+    let mut end: Snap = 0;
+    for (_, capture) in store.captures()? {
+        end = end.max(capture.first_snap.saturating_add_unsigned(capture.events));
+    }
+    for (space, _) in store.spaces()? {
+        if let Some(last) = store.last_timeline_change(space)? {
+            end = end.max(last.saturating_add(1));
+        }
+    }
+    Ok(end)
+}
+
+fn capture_of(store: &dyn StoreRead, name: &str) -> Result<(u32, CaptureRecord)> {
+    store
+        .capture(name)?
+        .ok_or_else(|| Error::UnknownCapture { name: name.to_string() })
+}
+
+impl WriteTransaction {
+    /// Creates a capture; its events start at the end of the timeline (R3).
+    pub fn create_capture(&mut self, spec: &CaptureSpec) -> Result<CaptureInfo> {
+        guard(&|| format!("creating capture '{}'", spec.name), || {
+            if spec.name.is_empty() {
+                return Err(Error::InvalidSpaceName {
+                    name: spec.name.clone(),
+                    reason: "a capture needs a name",
+                });
+            }
+            if self.store.capture(&spec.name)?.is_some() {
+                return Err(Error::CaptureExists {
+                    name: spec.name.clone(),
+                });
+            }
+            self.create_space(&spec.space)?;
+            let record = CaptureRecord {
+                name: spec.name.clone(),
+                space: spec.space.clone(),
+                big_endian: spec.big_endian,
+                start_wall_ns: spec.start_wall_ns,
+                policy: spec.policy.to_string(),
+                first_snap: timeline_end(&self.store)?,
+                events: 0,
+            };
+            let id = self.store.next_capture_id()?;
+            self.store.put_capture(id, &record)?;
+            CaptureInfo::from_record(record)
+        })
+    }
+
+    /// Appends events to a capture: each gets the next snap; its memory
+    /// observation (the low `width` bytes of the value in the capture's byte
+    /// order, or ERROR over them for a failed read) goes into the capture's
+    /// space, the rest into its event log.
+    pub fn append_events(&mut self, capture: &str, events: &[TraceEvent]) -> Result<()> {
+        guard(&|| format!("appending to capture '{capture}'"), || {
+            let (id, mut record) = capture_of(&self.store, capture)?;
+            let space = self.store.space_id(&record.space)?.ok_or_else(|| Error::UnknownSpace {
+                name: record.space.clone(),
+            })?;
+            // The open (last) chunk, and the time of its last event.
+            let mut chunk_start = record.events - record.events % EVENTS_PER_CHUNK as u64;
+            let mut chunk = EventChunkRecord::default();
+            let mut previous_time = None;
+            if record.events > chunk_start {
+                self.store.event_chunks(id, chunk_start, &mut |first, found| {
+                    if first == chunk_start {
+                        chunk = found;
+                    }
+                    Ok(false)
+                })?;
+                let place = || format!("events table, capture {id}, chunk at event {chunk_start}");
+                previous_time = chunk.decode(&place)?.last().map(|e| e.timestamp);
+            }
+            let mut logged = Vec::with_capacity(EVENTS_PER_CHUNK);
+            for event in events {
+                let seq = record.events;
+                let width = memory_width(event);
+                let bad = |reason: String| Error::BadEvent {
+                    capture: capture.to_string(),
+                    seq,
+                    address: event.address,
+                    reason,
+                };
+                if !(1..=8).contains(&width) {
+                    return Err(bad(format!("width {width} is not in 1..=8")));
+                }
+                let Some(last) = event.address.checked_add(u64::from(width) - 1) else {
+                    return Err(bad(format!("{width} bytes run past the end of the address space")));
+                };
+                if !event.timestamp.is_finite() {
+                    return Err(bad("the timestamp is not finite".into()));
+                }
+                let snap = record.first_snap.saturating_add_unsigned(seq);
+                let value_kept_in_memory = event.error.is_none() && event.value & !width_mask(width) == 0;
+                match (&event.error, event.op) {
+                    (None, _) => {
+                        let bytes = event.value.to_le_bytes();
+                        let mut observed = bytes[..usize::from(width)].to_vec();
+                        if record.big_endian {
+                            observed.reverse();
+                        }
+                        put_in(&mut self.store, space, snap, event.address, &observed)?;
+                    }
+                    (Some(_), Op::Read) => {
+                        error_in(&mut self.store, space, snap, AddressRange::new(event.address, last)?)?;
+                    }
+                    (Some(_), Op::Write) => {}
+                }
+                let failed_read_of_zero = event.error.is_some() && event.op == Op::Read && event.value == 0;
+                logged.push(LoggedEvent {
+                    op: event.op,
+                    address: event.address,
+                    width,
+                    has_width: event.width.is_some(),
+                    timestamp: event.timestamp,
+                    exception: (!value_kept_in_memory && !failed_read_of_zero).then_some(event.value),
+                    error: event.error.clone(),
+                });
+                record.events += 1;
+                if chunk.len() + logged.len() == EVENTS_PER_CHUNK {
+                    chunk.push(&logged, previous_time);
+                    self.store.put_event_chunk(id, chunk_start, &chunk)?;
+                    logged.clear();
+                    chunk = EventChunkRecord::default();
+                    chunk_start = record.events;
+                    previous_time = None;
+                }
+            }
+            if !logged.is_empty() {
+                chunk.push(&logged, previous_time);
+                self.store.put_event_chunk(id, chunk_start, &chunk)?;
+            }
+            self.store.put_capture(id, &record)
+        })
+    }
+}
+
+/// Reads the events `seqs` of a capture, their values from memory.
+fn read_events(store: &dyn StoreRead, name: &str, seqs: Range<u64>) -> Result<Vec<TraceEvent>> {
+    let (id, record) = capture_of(store, name)?;
+    let end = seqs.end.min(record.events);
+    let mut out = Vec::new();
+    if seqs.start >= end {
+        return Ok(out);
+    }
+    let space_id = store.space_id(&record.space)?.ok_or_else(|| Error::UnknownSpace {
+        name: record.space.clone(),
+    })?;
+    let space = crate::memory::MemorySpace {
+        store,
+        space: space_id,
+        name: record.space.clone(),
+    };
+    store.event_chunks(id, seqs.start, &mut |first, chunk| {
+        let place = || format!("events table, capture {id}, chunk at event {first}");
+        for (i, event) in chunk.decode(&place)?.into_iter().enumerate() {
+            let seq = first + i as u64;
+            if seq < seqs.start {
+                continue;
+            }
+            if seq >= end {
+                return Ok(false);
+            }
+            let value = match event.exception {
+                Some(value) => value,
+                None if event.error.is_some() => 0,
+                None => {
+                    let snap = record.first_snap.saturating_add_unsigned(seq);
+                    let mut bytes = [0u8; 8];
+                    let width = usize::from(event.width);
+                    let filled = space.get_bytes(snap, event.address, &mut bytes[..width])?;
+                    if filled != width {
+                        return Err(Error::corrupt(
+                            format!("capture '{name}', event {seq} at snap {snap}"),
+                            "its bytes are missing from memory",
+                        ));
+                    }
+                    if record.big_endian {
+                        bytes[..width].reverse();
+                    }
+                    u64::from_le_bytes(bytes)
+                }
+            };
+            out.push(TraceEvent {
+                op: event.op,
+                address: event.address,
+                value,
+                width: event.has_width.then_some(event.width),
+                timestamp: event.timestamp,
+                error: event.error,
+            });
+        }
+        Ok(true)
+    })?;
+    Ok(out)
+}
+
+impl ReadTransaction {
+    /// Every capture, in creation order.
+    pub fn captures(&self) -> Result<Vec<CaptureInfo>> {
+        guard(&|| "captures".to_string(), || {
+            self.store
+                .captures()?
+                .into_iter()
+                .map(|(_, r)| CaptureInfo::from_record(r))
+                .collect()
+        })
+    }
+
+    /// The capture named `name`.
+    pub fn capture(&self, name: &str) -> Result<CaptureInfo> {
+        guard(&|| format!("capture '{name}'"), || {
+            CaptureInfo::from_record(capture_of(&self.store, name)?.1)
+        })
+    }
+
+    /// The events `seqs` (sequence numbers, from 0) of a capture.
+    pub fn events(&self, capture: &str, seqs: Range<u64>) -> Result<Vec<TraceEvent>> {
+        guard(&|| format!("events of capture '{capture}'"), || {
+            read_events(&self.store, capture, seqs)
+        })
+    }
+}

@@ -1,0 +1,98 @@
+//! Trace files in and out of a database (R7, R8): an imported file becomes
+//! one capture per session (`NAME`, `NAME#2`, …); exporting `NAME` writes
+//! all of them, in order, byte for byte as the seed recorder would.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::capture::CaptureSpec;
+use crate::db::{Database, ReadTransaction};
+use crate::error::{Error, Result};
+use crate::record::trace_file::{TraceEvent, parse_trace, write_json_array, write_ndjson};
+
+/// What an import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// The captures created, one per session of the file.
+    pub captures: Vec<String>,
+    /// Events imported in all.
+    pub events: u64,
+    /// Warnings, such as a torn last line that was dropped.
+    pub warnings: Vec<String>,
+}
+
+/// The layout of an exported trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// One JSON object per line, as the seed recorder streams them.
+    Ndjson,
+    /// One JSON array, as Python's `json.dumps(events, indent=2)` writes it.
+    JsonArray,
+}
+
+/// The capture name of session `index` (from 0) of an import named `name`.
+pub fn session_name(name: &str, index: usize) -> String {
+    if index == 0 {
+        name.to_string()
+    } else {
+        format!("{name}#{}", index + 1)
+    }
+}
+
+/// Imports the trace file at `file` as captures `name`, `name#2`, … into
+/// `space`, in one transaction: on any error nothing is imported.
+pub fn import_trace(db: &Database, file: &Path, name: &str, space: &str) -> Result<ImportReport> {
+    let text = std::fs::read(file).map_err(|source| Error::Io {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let shown = file
+        .file_name()
+        .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let parsed = parse_trace(&shown, &text)?;
+    let mut txn = db.begin_write()?;
+    let mut report = ImportReport {
+        warnings: parsed.warnings.clone(),
+        ..ImportReport::default()
+    };
+    for (index, session) in parsed.sessions.iter().enumerate() {
+        let capture = session_name(name, index);
+        let mut spec = CaptureSpec::new(&capture);
+        spec.space = space.to_string();
+        txn.create_capture(&spec)?;
+        txn.append_events(&capture, session)?;
+        report.events += session.len() as u64;
+        report.captures.push(capture);
+    }
+    txn.commit()?;
+    Ok(report)
+}
+
+/// Every event of capture `name` and of its later sessions `name#2`, … in order.
+pub fn session_events(read: &ReadTransaction, name: &str) -> Result<Vec<TraceEvent>> {
+    let mut events = read.events(name, 0..u64::MAX)?;
+    for index in 1.. {
+        let session = session_name(name, index);
+        match read.events(&session, 0..u64::MAX) {
+            Ok(more) => events.extend(more),
+            Err(Error::UnknownCapture { .. }) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(events)
+}
+
+/// Writes capture `name` (with its later sessions) to `out`; returns the
+/// number of events written.
+pub fn export_trace(read: &ReadTransaction, name: &str, format: ExportFormat, out: &mut impl Write) -> Result<u64> {
+    let events = session_events(read, name)?;
+    let written = match format {
+        ExportFormat::Ndjson => write_ndjson(&events, out),
+        ExportFormat::JsonArray => write_json_array(&events, out),
+    };
+    written.map_err(|source| Error::Io {
+        path: format!("export of capture '{name}'").into(),
+        source,
+    })?;
+    Ok(events.len() as u64)
+}

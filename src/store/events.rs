@@ -1,0 +1,279 @@
+//! Event-log chunks: up to [`EVENTS_PER_CHUNK`] events of one capture in
+//! columns. The event's value bytes are not here: they are the memory
+//! observation at the event's snap in the capture's space (FORMAT.md), read
+//! back when the event is. What memory cannot give back is kept as an
+//! exception: a value wider than its width, a failed write's value, an error
+//! text.
+
+use rkyv::{Archive, Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::record::Op;
+use crate::store::varint;
+
+/// Events per chunk; a chunk's event indices fit a u16.
+pub(crate) const EVENTS_PER_CHUNK: usize = 4096;
+
+const FLAG_WRITE: u8 = 1;
+const FLAG_FAILED: u8 = 1 << 1;
+const FLAG_NO_WIDTH: u8 = 1 << 2;
+const FLAG_RAW_TIME: u8 = 1 << 3;
+const WIDTH_SHIFT: u8 = 4;
+
+/// One event as the log keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct LoggedEvent {
+    pub op: Op,
+    pub address: u64,
+    /// The width of the memory observation (`1..=8`).
+    pub width: u8,
+    /// Whether the event had a width of its own (imported traces may not).
+    pub has_width: bool,
+    pub timestamp: f64,
+    /// Set when memory cannot give the value back (see the module docs).
+    pub exception: Option<u64>,
+    /// The error text of a failed event.
+    pub error: Option<String>,
+}
+
+/// The stored form of an event chunk (all integers little-endian).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub(crate) struct EventChunkRecord {
+    /// Per event: bit 0 write, bit 1 failed, bit 2 no width of its own,
+    /// bit 3 raw timestamp, bits 4-6 memory width - 1.
+    pub flags: Vec<u8>,
+    /// The distinct addresses of the chunk, u64 each, in first-use order.
+    pub addresses: Vec<u8>,
+    /// Per event, u16: its address's index in `addresses`.
+    pub address_index: Vec<u8>,
+    /// Per event without a raw timestamp: LEB128 `k` with
+    /// `t[i] == t[i-1] + k * 1e-6` exactly (the first event is always raw).
+    pub time_steps: Vec<u8>,
+    /// Per event with a raw timestamp: its f64 bits, u64.
+    pub raw_times: Vec<u8>,
+    /// (u16 index, u64 value) per event whose value memory cannot give back.
+    pub exceptions: Vec<u8>,
+    /// (u16 index, LEB128 length, UTF-8 text) per failed event.
+    pub errors: Vec<u8>,
+}
+
+/// The step `k` with `previous + k * 1e-6 == t` exactly, if there is one.
+fn time_step(previous: f64, t: f64) -> Option<u64> {
+    let k = ((t - previous) / 1e-6).round();
+    ((0.0..1e15).contains(&k) && previous + k * 1e-6 == t).then_some(k as u64)
+}
+
+impl EventChunkRecord {
+    pub fn len(&self) -> usize {
+        self.flags.len()
+    }
+
+    /// Appends events; the caller keeps the chunk within [`EVENTS_PER_CHUNK`].
+    pub fn push(&mut self, events: &[LoggedEvent], previous_time: Option<f64>) {
+        // Rebuilding the address dictionary's lookup is cheap at 4096 events.
+        let mut dict: std::collections::HashMap<u64, u16> = self
+            .addresses
+            .chunks_exact(8)
+            .enumerate()
+            .filter_map(|(i, b)| Some((u64::from_le_bytes(b.try_into().ok()?), i as u16)))
+            .collect();
+        let mut previous = previous_time;
+        for event in events {
+            let index = self.flags.len() as u16;
+            let mut flags = (event.width.clamp(1, 8) - 1) << WIDTH_SHIFT;
+            if event.op == Op::Write {
+                flags |= FLAG_WRITE;
+            }
+            if event.error.is_some() {
+                flags |= FLAG_FAILED;
+            }
+            if !event.has_width {
+                flags |= FLAG_NO_WIDTH;
+            }
+            match previous
+                .filter(|_| index > 0)
+                .and_then(|p| time_step(p, event.timestamp))
+            {
+                Some(k) => varint::put(&mut self.time_steps, k),
+                None => {
+                    flags |= FLAG_RAW_TIME;
+                    self.raw_times
+                        .extend_from_slice(&event.timestamp.to_bits().to_le_bytes());
+                }
+            }
+            previous = Some(event.timestamp);
+            self.flags.push(flags);
+            let next = dict.len() as u16;
+            let slot = *dict.entry(event.address).or_insert_with(|| {
+                self.addresses.extend_from_slice(&event.address.to_le_bytes());
+                next
+            });
+            self.address_index.extend_from_slice(&slot.to_le_bytes());
+            if let Some(value) = event.exception {
+                self.exceptions.extend_from_slice(&index.to_le_bytes());
+                self.exceptions.extend_from_slice(&value.to_le_bytes());
+            }
+            if let Some(text) = &event.error {
+                self.errors.extend_from_slice(&index.to_le_bytes());
+                varint::put(&mut self.errors, text.len() as u64);
+                self.errors.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
+
+    /// Decodes every event, checked.
+    pub fn decode(&self, place: &dyn Fn() -> String) -> Result<Vec<LoggedEvent>> {
+        let bad = |what: &str| Error::corrupt(place(), format!("event chunk: {what}"));
+        let n = self.flags.len();
+        if self.address_index.len() != 2 * n || !self.addresses.len().is_multiple_of(8) {
+            return Err(bad("columns of inconsistent lengths"));
+        }
+        let address_of = |i: usize| -> Result<u64> {
+            let slot = usize::from(u16::from_le_bytes([
+                self.address_index[2 * i],
+                self.address_index[2 * i + 1],
+            ]));
+            let b = self
+                .addresses
+                .get(8 * slot..8 * slot + 8)
+                .ok_or_else(|| bad("address index out of range"))?;
+            Ok(u64::from_le_bytes(b.try_into().map_err(|_| bad("address"))?))
+        };
+        let mut exceptions = std::collections::HashMap::new();
+        for e in self.exceptions.chunks(10) {
+            let e: &[u8; 10] = e.try_into().map_err(|_| bad("exceptions truncated"))?;
+            let value = u64::from_le_bytes([e[2], e[3], e[4], e[5], e[6], e[7], e[8], e[9]]);
+            exceptions.insert(u16::from_le_bytes([e[0], e[1]]), value);
+        }
+        let mut errors = std::collections::HashMap::new();
+        let mut at = 0;
+        while at < self.errors.len() {
+            let index = self.errors.get(at..at + 2).ok_or_else(|| bad("errors truncated"))?;
+            let index = u16::from_le_bytes([index[0], index[1]]);
+            at += 2;
+            let len = varint::get(&self.errors, &mut at).ok_or_else(|| bad("errors truncated"))? as usize;
+            let text = self
+                .errors
+                .get(at..at.saturating_add(len))
+                .ok_or_else(|| bad("errors truncated"))?;
+            errors.insert(
+                index,
+                String::from_utf8(text.to_vec()).map_err(|_| bad("error text not UTF-8"))?,
+            );
+            at += len;
+        }
+        let mut out = Vec::with_capacity(n);
+        let (mut step_at, mut raw_at) = (0usize, 0usize);
+        let mut previous = 0.0f64;
+        for (i, &flags) in self.flags.iter().enumerate() {
+            let timestamp = if flags & FLAG_RAW_TIME != 0 {
+                let b = self
+                    .raw_times
+                    .get(raw_at..raw_at + 8)
+                    .ok_or_else(|| bad("raw times truncated"))?;
+                raw_at += 8;
+                f64::from_bits(u64::from_le_bytes(b.try_into().map_err(|_| bad("raw time"))?))
+            } else {
+                if i == 0 {
+                    return Err(bad("first event without a raw timestamp"));
+                }
+                let k = varint::get(&self.time_steps, &mut step_at).ok_or_else(|| bad("time steps truncated"))?;
+                previous + (k as f64) * 1e-6
+            };
+            previous = timestamp;
+            let index = i as u16;
+            out.push(LoggedEvent {
+                op: if flags & FLAG_WRITE != 0 { Op::Write } else { Op::Read },
+                address: address_of(i)?,
+                width: ((flags >> WIDTH_SHIFT) & 0x7) + 1,
+                has_width: flags & FLAG_NO_WIDTH == 0,
+                timestamp,
+                exception: exceptions.get(&index).copied(),
+                error: if flags & FLAG_FAILED != 0 {
+                    Some(errors.remove(&index).unwrap_or_default())
+                } else {
+                    None
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        rkyv::to_bytes::<rkyv::rancor::Error>(self)
+            .map(|bytes| bytes.into_vec())
+            .map_err(|_| Error::TooLarge {
+                what: "an event chunk",
+                len: self.flags.len() as u64,
+            })
+    }
+
+    pub fn from_bytes(bytes: &[u8], place: &dyn Fn() -> String) -> Result<EventChunkRecord> {
+        rkyv::from_bytes::<EventChunkRecord, rkyv::rancor::Error>(bytes)
+            .map_err(|e| Error::corrupt(place(), format!("undecodable event chunk: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_with_steps_raw_times_exceptions_and_errors() {
+        let mut t = 0.0;
+        let mut events = Vec::new();
+        for i in 0..100u64 {
+            t += (1 + i % 50) as f64 * 1e-6;
+            events.push(LoggedEvent {
+                op: if i % 3 == 0 { Op::Write } else { Op::Read },
+                address: 0x4000_0000 + 4 * (i % 7),
+                width: if i % 5 == 0 { 1 } else { 4 },
+                has_width: i % 11 != 0,
+                timestamp: if i == 50 { 0.123456789 } else { t },
+                exception: (i == 9).then_some(0x1_0000_0000),
+                error: (i == 42).then(|| "bus timeout \u{e9}".to_string()),
+            });
+        }
+        let mut chunk = EventChunkRecord::default();
+        chunk.push(&events[..60], None);
+        chunk.push(&events[60..], Some(events[59].timestamp));
+        let bytes = chunk.to_bytes().unwrap();
+        let back = EventChunkRecord::from_bytes(&bytes, &|| "t".into()).unwrap();
+        assert_eq!(back.decode(&|| "t".into()).unwrap(), events);
+        assert_eq!(chunk.addresses.len(), 7 * 8);
+        assert!(chunk.raw_times.len() <= 3 * 8, "steps are used where exact");
+    }
+}
+
+/// The stored record of a capture.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub(crate) struct CaptureRecord {
+    pub name: String,
+    /// The space its events observe.
+    pub space: String,
+    pub big_endian: bool,
+    /// Wall time of the start, nanoseconds since the Unix epoch.
+    pub start_wall_ns: i64,
+    /// The flush policy it was recorded with (`event`, `never`, or a number).
+    pub policy: String,
+    /// The snap of its first event; event `i` is at `first_snap + i`.
+    pub first_snap: i64,
+    /// How many events it holds.
+    pub events: u64,
+}
+
+impl CaptureRecord {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        rkyv::to_bytes::<rkyv::rancor::Error>(self)
+            .map(|bytes| bytes.into_vec())
+            .map_err(|_| Error::TooLarge {
+                what: "a capture record",
+                len: self.name.len() as u64,
+            })
+    }
+
+    pub fn from_bytes(bytes: &[u8], place: &dyn Fn() -> String) -> Result<CaptureRecord> {
+        rkyv::from_bytes::<CaptureRecord, rkyv::rancor::Error>(bytes)
+            .map_err(|e| Error::corrupt(place(), format!("undecodable capture: {e}")))
+    }
+}
