@@ -197,3 +197,35 @@ fn a_malformed_trace_imports_nothing() {
     assert!(err.to_string().contains("bad.ndjson:2"), "{err}");
     assert!(db.begin_read().unwrap().captures().unwrap().is_empty());
 }
+
+#[test]
+fn a_capture_replays_strictly_from_the_database_and_from_its_file() {
+    use tracemem::record::{Master, ReplayMaster, ReplayMode};
+    let dir = tempfile::tempdir().unwrap();
+    let Some(file) = generate(dir.path(), 5_000, 4, false) else {
+        return;
+    };
+    let db = Database::create(dir.path().join("t.tmdb")).unwrap();
+    import_trace(&db, &file, "soak", "bus").unwrap();
+    let read = db.begin_read().unwrap();
+    let events = read.events("soak", 0..u64::MAX).unwrap();
+    for mut replay in [
+        ReplayMaster::from_capture(&read, "soak", ReplayMode::Strict).unwrap(),
+        ReplayMaster::from_file(&file, ReplayMode::Strict).unwrap(),
+    ] {
+        for event in &events {
+            let width = event.width.unwrap();
+            match event.op {
+                Op::Read => assert_eq!(replay.read(event.address, width).unwrap(), event.value),
+                Op::Write => replay.write(event.address, event.value, width).unwrap(),
+            }
+        }
+        assert!(
+            replay
+                .read(0, 4)
+                .unwrap_err()
+                .message
+                .starts_with("replay log exhausted")
+        );
+    }
+}

@@ -6,6 +6,7 @@
 //! - [`master`]: the [`Master`] trait (R1) and [`MockMaster`].
 //! - [`policy`]: [`FlushPolicy`] (R4), parsed with the seed's exact message.
 //! - [`interchange`]: trace files into captures and back (R7, R8).
+//! - [`replay`]: [`ReplayMaster`], strict and loose (R6).
 //! - [`pyfloat`] prints a double exactly as Python's `repr` / `json.dumps` does.
 //! - [`trace_file`] holds the event model, the importer
 //!   ([`trace_file::parse_trace`]) and the exporters
@@ -15,11 +16,13 @@ pub mod interchange;
 pub mod master;
 pub mod policy;
 pub mod pyfloat;
+pub mod replay;
 pub mod trace_file;
 
 pub use interchange::{ExportFormat, ImportReport, export_trace, import_trace};
 pub use master::{BusError, BusOp, Master, MockMaster};
 pub use policy::FlushPolicy;
+pub use replay::{ReplayError, ReplayMaster, ReplayMismatchError, ReplayMode};
 
 pub use trace_file::{
     Location, Op, ParsedTrace, Problem, TraceError, TraceEvent, TraceFormat, parse_trace, write_json_array,
