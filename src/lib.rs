@@ -56,6 +56,8 @@ pub mod workloads;
 pub use capture::{CaptureInfo, CaptureSpec, DEFAULT_CAPTURE_SPACE};
 pub use db::{DEFAULT_BLOCK_SIZE, Database, DatabaseBuilder, ReadTransaction, WriteTransaction};
 pub use error::{Error, Result};
+/// The file format version this build writes (see FORMAT.md).
+pub const FORMAT_VERSION: u32 = store::schema::FORMAT_VERSION;
 pub use memory::{MemoryRead, MemorySpace, MemorySpaceMut};
 pub use snaps::SnapMeta;
 pub use types::{

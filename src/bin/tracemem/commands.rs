@@ -1,0 +1,428 @@
+//! One function per verb: open the database, call the library, print.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::json;
+use tracemem::record::{
+    ExportFormat, Op, ReplayError, ReplayMaster, ReplayMode, export_trace, import_trace, parse_trace,
+};
+use tracemem::{AddressRange, Database, Lifespan, MemState, MemoryRead, ReadTransaction, Snap};
+
+use crate::Failure;
+use crate::args::{At, Command};
+use crate::output::{Cell, hexdump_line, json_string};
+
+type Outcome = Result<(), Failure>;
+
+/// Runs one verb, printing to `out`.
+pub fn run(command: Command, out: &mut impl Write) -> Outcome {
+    match command {
+        Command::Info { db, json } => info(&db, json, out),
+        Command::Spaces { db, json } => spaces(&db, json, out),
+        Command::Captures { db, json } => captures(&db, json, out),
+        Command::Snaps { db, json } => snaps(&db, json, out),
+        Command::Read {
+            db,
+            space,
+            addr,
+            len,
+            at,
+            sources,
+            json,
+        } => read(&db, &space, addr, len, at, sources, json, out),
+        Command::States {
+            db,
+            space,
+            addr,
+            len,
+            snap,
+            most_recent,
+            json,
+        } => states(&db, &space, addr, len, snap, most_recent, json, out),
+        Command::Import {
+            file,
+            db,
+            capture,
+            space,
+        } => import(&file, &db, capture, &space, out),
+        Command::Export {
+            db,
+            capture,
+            output,
+            json,
+        } => export(&db, capture, output.as_deref(), json, out),
+        Command::ReplayCheck {
+            db,
+            capture,
+            file,
+            loose,
+        } => replay_check(&db, &capture, &file, loose, out),
+    }
+}
+
+fn open(path: &Path) -> Result<Database, Failure> {
+    Database::open(path).map_err(|e| Failure::error("opening the database", e))
+}
+
+fn begin_read(db: &Database) -> Result<ReadTransaction, Failure> {
+    db.begin_read().map_err(|e| Failure::error("reading", e))
+}
+
+fn io(e: std::io::Error) -> Failure {
+    Failure::error("writing", e)
+}
+
+fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let read = begin_read(&db)?;
+    let spaces = read.spaces().map_err(|e| Failure::error("info", e))?;
+    let captures = read.captures().map_err(|e| Failure::error("info", e))?;
+    let events: u64 = captures.iter().map(|c| c.events).sum();
+    let snaps = read
+        .snaps_with_meta(Lifespan::new(Snap::MIN, Snap::MAX).map_err(|e| Failure::error("info", e))?)
+        .map_err(|e| Failure::error("info", e))?
+        .len();
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let per_event = (events > 0).then(|| size as f64 / events as f64);
+    if as_json {
+        let doc = json!({
+            "path": path.display().to_string(),
+            "format_version": tracemem::FORMAT_VERSION,
+            "block_size": db.block_size(),
+            "spaces": spaces,
+            "captures": captures.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+            "events": events,
+            "snaps_with_metadata": snaps,
+            "bytes": size,
+            "bytes_per_event": per_event,
+        });
+        writeln!(out, "{doc}").map_err(io)?;
+        return Ok(());
+    }
+    writeln!(out, "database      {}", path.display()).map_err(io)?;
+    writeln!(out, "format        {}", tracemem::FORMAT_VERSION).map_err(io)?;
+    writeln!(out, "block size    {}", db.block_size()).map_err(io)?;
+    writeln!(out, "spaces        {} ({})", spaces.len(), spaces.join(", ")).map_err(io)?;
+    writeln!(out, "captures      {}", captures.len()).map_err(io)?;
+    writeln!(out, "events        {events}").map_err(io)?;
+    writeln!(out, "snaps w/ meta {snaps}").map_err(io)?;
+    writeln!(out, "size          {size} bytes").map_err(io)?;
+    if let Some(per_event) = per_event {
+        writeln!(out, "bytes/event   {per_event:.1}").map_err(io)?;
+    }
+    Ok(())
+}
+
+fn spaces(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let names = begin_read(&db)?.spaces().map_err(|e| Failure::error("spaces", e))?;
+    if names.is_empty() {
+        return Err(Failure::NothingFound("no spaces".into()));
+    }
+    if as_json {
+        writeln!(out, "{}", json!(names)).map_err(io)?;
+    } else {
+        for name in names {
+            writeln!(out, "{name}").map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+fn captures(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let captures = begin_read(&db)?.captures().map_err(|e| Failure::error("captures", e))?;
+    if captures.is_empty() {
+        return Err(Failure::NothingFound("no captures".into()));
+    }
+    for c in &captures {
+        if as_json {
+            let doc = json!({
+                "name": c.name, "space": c.space, "first_snap": c.first_snap, "events": c.events,
+                "policy": c.policy.to_string(), "big_endian": c.big_endian, "start_wall_ns": c.start_wall_ns,
+            });
+            writeln!(out, "{doc}").map_err(io)?;
+        } else {
+            writeln!(
+                out,
+                "{}\tspace {}\tsnaps {}..={}\t{} events\tflush {}\t{}",
+                c.name,
+                c.space,
+                c.first_snap,
+                c.first_snap + c.events as i64 - 1,
+                c.events,
+                c.policy,
+                if c.big_endian { "big-endian" } else { "little-endian" }
+            )
+            .map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+fn snaps(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let all = Lifespan::new(Snap::MIN, Snap::MAX).map_err(|e| Failure::error("snaps", e))?;
+    let snaps = begin_read(&db)?
+        .snaps_with_meta(all)
+        .map_err(|e| Failure::error("snaps", e))?;
+    if snaps.is_empty() {
+        return Err(Failure::NothingFound("no snaps carry metadata".into()));
+    }
+    for (snap, meta) in snaps {
+        if as_json {
+            let doc = json!({"snap": snap, "description": meta.description, "timestamp_ns": meta.timestamp_ns, "fork_of": meta.fork_of});
+            writeln!(out, "{doc}").map_err(io)?;
+        } else {
+            writeln!(out, "{snap}\t{}", meta.description).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+/// The snap a `--snap`/`--time` pair names for `space`: a snap as given; a
+/// time, the snap of the last event at or before it in the first capture of
+/// the space whose events reach it; neither, the newest.
+fn resolve_snap(read: &ReadTransaction, space: &str, at: At) -> Result<Snap, Failure> {
+    if let Some(snap) = at.snap {
+        return Ok(snap);
+    }
+    let Some(time) = at.time else {
+        return Ok(Snap::MAX);
+    };
+    let captures = read.captures().map_err(|e| Failure::error("--time", e))?;
+    let mut best = None;
+    for capture in captures.iter().filter(|c| c.space == space) {
+        let events = read
+            .events(&capture.name, 0..u64::MAX)
+            .map_err(|e| Failure::error("--time", e))?;
+        let count = events.partition_point(|e| e.timestamp <= time);
+        if count > 0 {
+            best = Some(capture.snap_of(count as u64 - 1));
+            if count < events.len() {
+                break;
+            }
+        }
+    }
+    best.ok_or_else(|| Failure::NothingFound(format!("no event of space '{space}' at or before {time} s")))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read(
+    path: &Path,
+    space: &str,
+    addr: u64,
+    len: u64,
+    at: At,
+    sources: bool,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Outcome {
+    let range = AddressRange::from_start_len(addr, len).map_err(|e| Failure::error("read", e))?;
+    let db = open(path)?;
+    let txn = begin_read(&db)?;
+    let snap = resolve_snap(&txn, space, at)?;
+    let mem = txn.space(space).map_err(|e| Failure::error("read", e))?;
+    let size = usize::try_from(len).map_err(|_| Failure::error("read", "the length does not fit in memory"))?;
+    let mut bytes = vec![0u8; size];
+    let filled = mem
+        .get_bytes_with_sources(snap, addr, &mut bytes)
+        .map_err(|e| Failure::error("read", e))?;
+    let states = mem
+        .most_recent_states(snap, range)
+        .map_err(|e| Failure::error("read", e))?;
+    if filled.is_empty() && states.is_empty() {
+        return Err(Failure::NothingFound(format!(
+            "nothing recorded in {range} of '{space}' at snap {snap}"
+        )));
+    }
+    let mut cells = vec![Cell::Unknown; size];
+    for run in &filled {
+        for a in run.range.min()..=run.range.max() {
+            let i = (a - addr) as usize;
+            cells[i] = Cell::Known(bytes[i]);
+        }
+    }
+    for run in states.iter().filter(|r| r.state == MemState::Error) {
+        for a in run.range.min()..=run.range.max() {
+            cells[(a - addr) as usize] = Cell::Error;
+        }
+    }
+    if as_json {
+        let doc = json!({
+            "space": space, "snap": snap, "address": addr, "length": len,
+            "bytes": cells.iter().map(|c| match c { Cell::Known(b) => json!(b), Cell::Unknown => json!(null), Cell::Error => json!("error") }).collect::<Vec<_>>(),
+            "sources": filled.iter().map(|r| json!({"first": r.range.min(), "last": r.range.max(), "snap": r.snap})).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{doc}").map_err(io)?;
+        return Ok(());
+    }
+    for (line, chunk) in cells.chunks(16).enumerate() {
+        writeln!(out, "{}", hexdump_line(addr + 16 * line as u64, chunk)).map_err(io)?;
+    }
+    if sources {
+        for run in &filled {
+            writeln!(
+                out,
+                "{:#x}..={:#x} from snap {}",
+                run.range.min(),
+                run.range.max(),
+                run.snap
+            )
+            .map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn states(
+    path: &Path,
+    space: &str,
+    addr: u64,
+    len: u64,
+    snap: Snap,
+    most_recent: bool,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Outcome {
+    let range = AddressRange::from_start_len(addr, len).map_err(|e| Failure::error("states", e))?;
+    let db = open(path)?;
+    let txn = begin_read(&db)?;
+    let mem = txn.space(space).map_err(|e| Failure::error("states", e))?;
+    let runs: Vec<(AddressRange, MemState, Option<Snap>)> = if most_recent {
+        mem.most_recent_states(snap, range)
+            .map_err(|e| Failure::error("states", e))?
+            .into_iter()
+            .map(|r| (r.range, r.state, Some(r.snap)))
+            .collect()
+    } else {
+        mem.states(snap, range)
+            .map_err(|e| Failure::error("states", e))?
+            .into_iter()
+            .map(|r| (r.range, r.state, None))
+            .collect()
+    };
+    if runs.is_empty() {
+        return Err(Failure::NothingFound(format!(
+            "nothing recorded in {range} at snap {snap}"
+        )));
+    }
+    for (range, state, source) in runs {
+        if as_json {
+            let doc = json!({"first": range.min(), "last": range.max(), "state": state.to_string(), "snap": source.unwrap_or(snap)});
+            writeln!(out, "{doc}").map_err(io)?;
+        } else {
+            let from = source.map(|s| format!(" (snap {s})")).unwrap_or_default();
+            writeln!(out, "{:#x}..={:#x} {state}{from}", range.min(), range.max()).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+fn import(file: &Path, path: &Path, capture: Option<String>, space: &str, out: &mut impl Write) -> Outcome {
+    let name = match capture {
+        Some(name) => name,
+        None => file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .ok_or_else(|| Failure::error("import", format!("{}: name the capture with --capture", file.display())))?,
+    };
+    let db = if path.exists() {
+        open(path)?
+    } else {
+        Database::create(path).map_err(|e| Failure::error("creating the database", e))?
+    };
+    let report = import_trace(&db, file, &name, space).map_err(|e| Failure::error("import", e))?;
+    for warning in &report.warnings {
+        eprintln!("tracemem: warning: {warning}");
+    }
+    writeln!(
+        out,
+        "imported {} events into {}",
+        report.events,
+        report.captures.join(", ")
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+/// The capture a verb works on: as named, or the only first session.
+fn pick_capture(read: &ReadTransaction, capture: Option<String>) -> Result<String, Failure> {
+    if let Some(name) = capture {
+        return Ok(name);
+    }
+    let names: Vec<String> = read
+        .captures()
+        .map_err(|e| Failure::error("captures", e))?
+        .into_iter()
+        .map(|c| c.name)
+        .filter(|n| !n.contains('#'))
+        .collect();
+    match names.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(Failure::NothingFound("no captures".into())),
+        many => Err(Failure::error("--capture", format!("name one of: {}", many.join(", ")))),
+    }
+}
+
+fn export(path: &Path, capture: Option<String>, output: Option<&Path>, array: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let read = begin_read(&db)?;
+    let name = pick_capture(&read, capture)?;
+    let format = if array {
+        ExportFormat::JsonArray
+    } else {
+        ExportFormat::Ndjson
+    };
+    match output {
+        Some(file) => {
+            let mut writer = std::io::BufWriter::new(
+                std::fs::File::create(file).map_err(|e| Failure::error(file.display().to_string(), e))?,
+            );
+            export_trace(&read, &name, format, &mut writer).map_err(|e| Failure::error("export", e))?;
+            writer
+                .flush()
+                .map_err(|e| Failure::error(file.display().to_string(), e))?;
+        }
+        None => {
+            export_trace(&read, &name, format, out).map_err(|e| Failure::error("export", e))?;
+        }
+    }
+    Ok(())
+}
+
+fn replay_check(path: &Path, capture: &str, file: &Path, loose: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let read = begin_read(&db)?;
+    let mode = if loose { ReplayMode::Loose } else { ReplayMode::Strict };
+    let mut replay = ReplayMaster::from_capture(&read, capture, mode).map_err(|e| Failure::error("replay-check", e))?;
+    let text = std::fs::read(file).map_err(|e| Failure::error(file.display().to_string(), e))?;
+    let shown = file
+        .file_name()
+        .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let run = parse_trace(&shown, &text).map_err(|e| Failure::error("replay-check", e))?;
+    let mut checked = 0u64;
+    for event in run.sessions.iter().flatten() {
+        let width = event.width.unwrap_or(4);
+        let result = match event.op {
+            Op::Read => replay.replay_read(event.address, width).map(|_| ()),
+            Op::Write => replay.replay_write(event.address, event.value, width),
+        };
+        match result {
+            Ok(()) | Err(ReplayError::Recorded(_)) => checked += 1,
+            Err(e) => {
+                writeln!(out, "event {checked}: {e}").map_err(io)?;
+                return Err(Failure::Mismatch);
+            }
+        }
+    }
+    writeln!(
+        out,
+        "{checked} events replayed against {} without a mismatch",
+        json_string(capture)
+    )
+    .map_err(io)?;
+    Ok(())
+}

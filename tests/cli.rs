@@ -1,0 +1,189 @@
+//! The `tracemem` executable, verb by verb, against temporary databases,
+//! including the error paths and exit statuses (0 done, 1 nothing found or a
+//! replay mismatch, 2 an error).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn tracemem(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tracemem"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the tracemem binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const EVENTS: &str = concat!(
+    "{\"op\": \"write\", \"address\": 1073745920, \"value\": 66, \"width\": 4, \"timestamp\": 1e-06}\n",
+    "{\"op\": \"read\", \"address\": 1073745924, \"value\": 0, \"width\": 4, \"timestamp\": 3e-06}\n",
+    "{\"op\": \"write\", \"address\": 1073745921, \"value\": 7, \"width\": 1, \"timestamp\": 4e-06}\n",
+);
+
+fn imported() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("run.ndjson"), EVENTS).unwrap();
+    let out = tracemem(&["import", "run.ndjson", "t.tmdb"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "imported 3 events into run\n");
+    dir
+}
+
+#[test]
+fn help_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tracemem(&["--version"], dir.path());
+    assert!(stdout(&out).starts_with("tracemem "));
+    for verb in [
+        "info",
+        "read",
+        "states",
+        "import",
+        "export",
+        "replay-check",
+        "spaces",
+        "captures",
+        "snaps",
+    ] {
+        let out = tracemem(&[verb, "--help"], dir.path());
+        assert!(out.status.success() && stdout(&out).contains("Usage"), "{verb}");
+    }
+}
+
+#[test]
+fn import_info_and_listings() {
+    let dir = imported();
+    let info = stdout(&tracemem(&["info", "t.tmdb"], dir.path()));
+    assert!(
+        info.contains("events        3") && info.contains("block size    4096"),
+        "{info}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&tracemem(&["info", "t.tmdb", "--json"], dir.path()))).unwrap();
+    assert_eq!(json["events"], 3);
+    assert_eq!(stdout(&tracemem(&["spaces", "t.tmdb"], dir.path())), "bus\n");
+    assert!(stdout(&tracemem(&["captures", "t.tmdb"], dir.path())).starts_with("run\tspace bus\tsnaps 0..=2"));
+    let snaps = tracemem(&["snaps", "t.tmdb"], dir.path());
+    assert_eq!(snaps.status.code(), Some(1), "no snap carries metadata: nothing found");
+}
+
+#[test]
+fn read_shows_xxd_with_unknown_bytes_and_sources() {
+    let dir = imported();
+    let out = tracemem(
+        &["read", "t.tmdb", "bus", "0x40001000", "8", "--snap", "2", "--sources"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "40001000: 4207 0000 0000 0000                      B.......");
+    assert_eq!(lines[1], "0x40001000..=0x40001000 from snap 0");
+    assert_eq!(lines[2], "0x40001001..=0x40001001 from snap 2");
+    // Before the reads, the second register was never observed.
+    let early = stdout(&tracemem(
+        &["read", "t.tmdb", "bus", "0x40001000", "8", "--snap", "0"],
+        dir.path(),
+    ));
+    assert!(early.starts_with("40001000: 4200 0000 .... ...."), "{early}");
+    // --time maps seconds to the last event at or before them.
+    let timed = stdout(&tracemem(
+        &["read", "t.tmdb", "bus", "0x40001000", "2", "--time", "0.0000035"],
+        dir.path(),
+    ));
+    assert!(timed.starts_with("40001000: 4200"), "{timed}");
+}
+
+#[test]
+fn states_and_nothing_found() {
+    let dir = imported();
+    let out = tracemem(
+        &["states", "t.tmdb", "bus", "0x40001000", "8", "--snap", "1"],
+        dir.path(),
+    );
+    assert_eq!(stdout(&out), "0x40001004..=0x40001007 KNOWN\n");
+    let none = tracemem(
+        &["states", "t.tmdb", "bus", "0x40001000", "8", "--snap", "-1"],
+        dir.path(),
+    );
+    assert_eq!(none.status.code(), Some(1));
+}
+
+#[test]
+fn export_is_byte_identical_and_replay_check_reports_mismatches() {
+    let dir = imported();
+    let out = tracemem(&["export", "t.tmdb"], dir.path());
+    assert_eq!(stdout(&out), EVENTS);
+    let out = tracemem(
+        &["export", "t.tmdb", "--capture", "run", "-o", "back.json", "--json"],
+        dir.path(),
+    );
+    assert!(out.status.success());
+    assert!(
+        std::fs::read_to_string(dir.path().join("back.json"))
+            .unwrap()
+            .starts_with("[\n  {\n    \"op\": \"write\",")
+    );
+    let ok = tracemem(
+        &["replay-check", "t.tmdb", "--capture", "run", "run.ndjson"],
+        dir.path(),
+    );
+    assert!(ok.status.success(), "{}", stdout(&ok));
+    std::fs::write(
+        dir.path().join("new.ndjson"),
+        EVENTS.replacen("1073745924", "1073745928", 1),
+    )
+    .unwrap();
+    let bad = tracemem(
+        &["replay-check", "t.tmdb", "--capture", "run", "new.ndjson"],
+        dir.path(),
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        stdout(&bad),
+        "event 1: replay mismatch: expected read @ 0x40001004 width=4, got read @ 0x40001008 width=4\n"
+    );
+    let loose = tracemem(
+        &["replay-check", "t.tmdb", "--capture", "run", "new.ndjson", "--loose"],
+        dir.path(),
+    );
+    assert!(loose.status.success());
+}
+
+#[test]
+fn errors_name_what_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = tracemem(&["info", "missing.tmdb"], dir.path());
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).starts_with("tracemem: opening the database: missing.tmdb:"),
+        "{}",
+        stderr(&missing)
+    );
+    std::fs::write(dir.path().join("notes.txt"), "not a database").unwrap();
+    let not_db = tracemem(&["info", "notes.txt"], dir.path());
+    assert_eq!(not_db.status.code(), Some(2));
+    assert!(
+        stderr(&not_db).contains("not a tracemem database"),
+        "{}",
+        stderr(&not_db)
+    );
+    let bad_hex = tracemem(&["read", "notes.txt", "bus", "0xzz", "4"], dir.path());
+    assert_eq!(bad_hex.status.code(), Some(2));
+    assert!(stderr(&bad_hex).contains("'0xzz' is not a number"));
+    let dir = imported();
+    let unknown = tracemem(&["read", "t.tmdb", "rom", "0", "4"], dir.path());
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("unknown space 'rom'"), "{}", stderr(&unknown));
+    std::fs::write(dir.path().join("bad.ndjson"), "{\"op\": \"rd\"}\n").unwrap();
+    let bad_trace = tracemem(&["import", "bad.ndjson", "t.tmdb"], dir.path());
+    assert_eq!(bad_trace.status.code(), Some(2));
+    assert!(stderr(&bad_trace).contains("bad.ndjson:1"), "{}", stderr(&bad_trace));
+}
