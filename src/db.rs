@@ -200,6 +200,19 @@ impl Database {
         })
     }
 
+    /// Checks the whole file: redb's page checksums and allocator (when the
+    /// database is opened with [`DatabaseBuilder::verify_on_open`], at open),
+    /// then every history chunk, change bucket and event chunk. Problems are
+    /// listed in the report, naming where; an `Err` means the check itself
+    /// could not run.
+    pub fn check(&self) -> Result<crate::store::check::CheckReport> {
+        let place = || self.path.display().to_string();
+        guard(&place, || {
+            let txn = self.redb()?.begin_read().context("checking")?;
+            crate::store::check::check(&txn)
+        })
+    }
+
     /// The file of the database.
     pub fn path(&self) -> &Path {
         &self.path

@@ -60,6 +60,7 @@ pub use error::{Error, Result};
 pub const FORMAT_VERSION: u32 = store::schema::FORMAT_VERSION;
 pub use memory::{MemoryRead, MemorySpace, MemorySpaceMut};
 pub use snaps::SnapMeta;
+pub use store::check::CheckReport;
 pub use types::{
     AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, StatePredicate, StateRun,
 };

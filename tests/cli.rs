@@ -187,3 +187,57 @@ fn errors_name_what_and_why() {
     assert_eq!(bad_trace.status.code(), Some(2));
     assert!(stderr(&bad_trace).contains("bad.ndjson:1"), "{}", stderr(&bad_trace));
 }
+
+#[test]
+fn log_history_changes_load_and_check() {
+    let dir = imported();
+    let log = stdout(&tracemem(&["log", "t.tmdb"], dir.path()));
+    assert_eq!(
+        log,
+        "wr @0x40001000 0x00000042\nrd @0x40001004 0x00000000\nwr @0x40001001 0x07\n"
+    );
+    let history = stdout(&tracemem(
+        &["history", "t.tmdb", "0x40001000", "--before", "2", "--limit", "1"],
+        dir.path(),
+    ));
+    assert!(history.starts_with("snap 0\trun\t"), "{history}");
+    let none = tracemem(&["history", "t.tmdb", "0x40001000", "--op", "read"], dir.path());
+    assert_eq!(none.status.code(), Some(1));
+    let changes = stdout(&tracemem(&["changes", "t.tmdb", "bus", "0", "2"], dir.path()));
+    assert_eq!(changes, "0x40001001..=0x40001001\n0x40001004..=0x40001007\n");
+    std::fs::write(dir.path().join("image.bin"), b"firmware").unwrap();
+    let load = tracemem(
+        &["load", "mem.tmdb", "rom", "0x100", "image.bin", "--snap", "0"],
+        dir.path(),
+    );
+    assert!(load.status.success(), "{}", stderr(&load));
+    let read = stdout(&tracemem(&["read", "mem.tmdb", "rom", "0x100", "8"], dir.path()));
+    assert!(read.ends_with("firmware\n"), "{read}");
+    let check = tracemem(&["check", "t.tmdb"], dir.path());
+    assert!(check.status.success(), "{}", stdout(&check));
+    assert!(stdout(&check).ends_with(": ok\n"));
+}
+
+#[test]
+fn check_reports_damaged_records() {
+    let dir = imported();
+    {
+        let db = redb::Database::open(dir.path().join("t.tmdb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let table: redb::TableDefinition<(u32, u64), &[u8]> = redb::TableDefinition::new("events");
+            txn.open_table(table)
+                .unwrap()
+                .insert((0u32, 0u64), [1u8, 2, 3].as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let check = tracemem(&["check", "t.tmdb"], dir.path());
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        stdout(&check).contains("problem: events table, capture 0"),
+        "{}",
+        stdout(&check)
+    );
+}

@@ -3,6 +3,7 @@
 //! Nothing here calls up into the public layer.
 
 mod changes;
+pub(crate) mod check;
 mod chunk;
 pub(crate) mod events;
 mod history;

@@ -132,6 +132,60 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Load a raw memory image from a file into a space at a snap.
+    ///
+    /// Example: tracemem load trace.tmdb ram 0x10000000 firmware.bin --snap 0
+    Load {
+        /// The database file (created if missing).
+        db: PathBuf,
+        /// The space (created if missing).
+        space: String,
+        /// Where the image starts.
+        #[arg(value_parser = parse_u64)]
+        addr: u64,
+        /// The image.
+        file: PathBuf,
+        /// The snap it was observed at.
+        #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
+        snap: i64,
+    },
+    /// List the address ranges with records at snaps in (FROM, TO].
+    Changes {
+        /// The database file.
+        db: PathBuf,
+        /// The space.
+        space: String,
+        /// Changes after this snap...
+        #[arg(value_parser = parse_i64, allow_hyphen_values = true)]
+        from: i64,
+        /// ...up to and including this one.
+        #[arg(value_parser = parse_i64, allow_hyphen_values = true)]
+        to: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a capture's events the way the seed's trace prints them
+    /// (`wr @0x40001000 0x00000042`).
+    Log {
+        /// The database file.
+        db: PathBuf,
+        /// The capture (default: all, in order).
+        #[arg(long)]
+        capture: Option<String>,
+        /// Print NDJSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the events at one address, e.g. the previous access before snap
+    /// 1000: `tracemem history trace.tmdb 0x40001000 --before 1000 --limit 1`.
+    History(HistoryArgs),
+    /// Verify the file and every invariant tracemem relies on; exit 1 if
+    /// anything is wrong.
+    Check {
+        /// The database file.
+        db: PathBuf,
+    },
     /// Replay a trace file against a recorded capture; report the first
     /// mismatch with the seed's message (exit 1 on a mismatch).
     ReplayCheck {
@@ -183,4 +237,44 @@ pub fn parse_i64(text: &str) -> Result<i64, String> {
         i128::from(magnitude)
     };
     i64::try_from(value).map_err(|_| format!("'{text}' is not a snap (a signed 64-bit number)"))
+}
+
+/// The arguments of `history`.
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// The database file.
+    pub db: PathBuf,
+    /// The address.
+    #[arg(value_parser = parse_u64)]
+    pub addr: u64,
+    /// Only this capture.
+    #[arg(long)]
+    pub capture: Option<String>,
+    /// Only reads or only writes.
+    #[arg(long, value_parser = ["read", "write"])]
+    pub op: Option<String>,
+    /// From this snap on.
+    #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
+    pub from: Option<i64>,
+    /// Up to this snap.
+    #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
+    pub to: Option<i64>,
+    /// From this many seconds into the capture on.
+    #[arg(long)]
+    pub from_time: Option<f64>,
+    /// Up to this many seconds into the capture.
+    #[arg(long)]
+    pub to_time: Option<f64>,
+    /// Only events before this snap, newest first.
+    #[arg(long, value_parser = parse_i64, allow_hyphen_values = true, conflicts_with = "after")]
+    pub before: Option<i64>,
+    /// Only events after this snap.
+    #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
+    pub after: Option<i64>,
+    /// At most this many events.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Print NDJSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -4,13 +4,14 @@ use std::io::Write;
 use std::path::Path;
 
 use serde_json::json;
+use tracemem::record::TraceEvent;
 use tracemem::record::{
     ExportFormat, Op, ReplayError, ReplayMaster, ReplayMode, export_trace, import_trace, parse_trace,
 };
-use tracemem::{AddressRange, Database, Lifespan, MemState, MemoryRead, ReadTransaction, Snap};
+use tracemem::{AddressRange, CaptureInfo, Database, Lifespan, MemState, MemoryRead, ReadTransaction, Snap};
 
 use crate::Failure;
-use crate::args::{At, Command};
+use crate::args::{At, Command, HistoryArgs};
 use crate::output::{Cell, hexdump_line, json_string};
 
 type Outcome = Result<(), Failure>;
@@ -52,6 +53,23 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             output,
             json,
         } => export(&db, capture, output.as_deref(), json, out),
+        Command::Load {
+            db,
+            space,
+            addr,
+            file,
+            snap,
+        } => load(&db, &space, addr, &file, snap, out),
+        Command::Changes {
+            db,
+            space,
+            from,
+            to,
+            json,
+        } => changes(&db, &space, from, to, json, out),
+        Command::Log { db, capture, json } => log(&db, capture, json, out),
+        Command::History(args) => history(&args, out),
+        Command::Check { db } => check(&db, out),
         Command::ReplayCheck {
             db,
             capture,
@@ -425,4 +443,204 @@ fn replay_check(path: &Path, capture: &str, file: &Path, loose: bool, out: &mut 
     )
     .map_err(io)?;
     Ok(())
+}
+
+fn open_or_create(path: &Path) -> Result<Database, Failure> {
+    if path.exists() {
+        open(path)
+    } else {
+        Database::create(path).map_err(|e| Failure::error("creating the database", e))
+    }
+}
+
+fn load(path: &Path, space: &str, addr: u64, file: &Path, snap: Snap, out: &mut impl Write) -> Outcome {
+    let image = std::fs::read(file).map_err(|e| Failure::error(file.display().to_string(), e))?;
+    let db = open_or_create(path)?;
+    let mut txn = db.begin_write().map_err(|e| Failure::error("load", e))?;
+    let written = txn
+        .create_space(space)
+        .and_then(|mut s| s.put_bytes(snap, addr, &image))
+        .map_err(|e| Failure::error("load", e))?;
+    txn.commit().map_err(|e| Failure::error("load", e))?;
+    writeln!(out, "loaded {written} bytes into '{space}' at {addr:#x}, snap {snap}").map_err(io)?;
+    Ok(())
+}
+
+fn changes(path: &Path, space: &str, from: Snap, to: Snap, as_json: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let txn = begin_read(&db)?;
+    let set = txn
+        .space(space)
+        .and_then(|s| s.changes(from, to))
+        .map_err(|e| Failure::error("changes", e))?;
+    if set.is_empty() {
+        return Err(Failure::NothingFound(format!(
+            "no changes in '{space}' after snap {from} up to {to}"
+        )));
+    }
+    for range in set.iter() {
+        if as_json {
+            writeln!(out, "{}", json!({"first": range.min(), "last": range.max()})).map_err(io)?;
+        } else {
+            writeln!(out, "{:#x}..={:#x}", range.min(), range.max()).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+/// An event as the seed's trace prints it: `wr @0x40001000 0x00000042`.
+fn event_line(event: &TraceEvent) -> String {
+    let op = match event.op {
+        Op::Read => "rd",
+        Op::Write => "wr",
+    };
+    let digits = 2 * usize::from(event.width.unwrap_or(4));
+    let mut line = format!("{op} @0x{:08x} 0x{:0digits$x}", event.address, event.value);
+    if let Some(error) = &event.error {
+        line.push_str(&format!(" FAILED: {error}"));
+    }
+    line
+}
+
+fn event_json(capture: &CaptureInfo, seq: u64, event: &TraceEvent) -> serde_json::Value {
+    json!({
+        "capture": capture.name, "seq": seq, "snap": capture.snap_of(seq), "op": event.op.as_str(),
+        "address": event.address, "value": event.value, "width": event.width, "timestamp": event.timestamp,
+        "error": event.error,
+    })
+}
+
+fn chosen_captures(read: &ReadTransaction, capture: Option<&str>) -> Result<Vec<CaptureInfo>, Failure> {
+    let all = read.captures().map_err(|e| Failure::error("captures", e))?;
+    let chosen: Vec<CaptureInfo> = match capture {
+        Some(name) => {
+            let base = all.iter().any(|c| c.name == name);
+            if !base {
+                return Err(Failure::error("--capture", format!("unknown capture '{name}'")));
+            }
+            all.into_iter()
+                .filter(|c| c.name == name || c.name.strip_prefix(name).is_some_and(|rest| rest.starts_with('#')))
+                .collect()
+        }
+        None => all,
+    };
+    Ok(chosen)
+}
+
+fn log(path: &Path, capture: Option<String>, as_json: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let read = begin_read(&db)?;
+    let captures = chosen_captures(&read, capture.as_deref())?;
+    let mut printed = 0u64;
+    for capture in &captures {
+        let events = read
+            .events(&capture.name, 0..u64::MAX)
+            .map_err(|e| Failure::error("log", e))?;
+        let marks = read
+            .snaps_with_meta(
+                Lifespan::new(capture.first_snap, capture.snap_of(capture.events.max(1) - 1))
+                    .map_err(|e| Failure::error("log", e))?,
+            )
+            .map_err(|e| Failure::error("log", e))?;
+        let mut marks = marks.into_iter().peekable();
+        for (seq, event) in events.iter().enumerate() {
+            let snap = capture.snap_of(seq as u64);
+            while let Some((mark_snap, meta)) = marks.peek() {
+                if *mark_snap > snap {
+                    break;
+                }
+                if !as_json && !meta.description.is_empty() {
+                    writeln!(out, "# {}", meta.description).map_err(io)?;
+                }
+                marks.next();
+            }
+            if as_json {
+                writeln!(out, "{}", event_json(capture, seq as u64, event)).map_err(io)?;
+            } else {
+                writeln!(out, "{}", event_line(event)).map_err(io)?;
+            }
+            printed += 1;
+        }
+    }
+    if printed == 0 {
+        return Err(Failure::NothingFound("no events".into()));
+    }
+    Ok(())
+}
+
+fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
+    let db = open(&args.db)?;
+    let read = begin_read(&db)?;
+    let mut found: Vec<(CaptureInfo, u64, TraceEvent)> = Vec::new();
+    for capture in chosen_captures(&read, args.capture.as_deref())? {
+        let events = read
+            .events(&capture.name, 0..u64::MAX)
+            .map_err(|e| Failure::error("history", e))?;
+        for (seq, event) in events.into_iter().enumerate() {
+            let snap = capture.snap_of(seq as u64);
+            let keep = event.address == args.addr
+                && args.op.as_deref().is_none_or(|op| op == event.op.as_str())
+                && args.from.is_none_or(|s| snap >= s)
+                && args.to.is_none_or(|s| snap <= s)
+                && args.from_time.is_none_or(|t| event.timestamp >= t)
+                && args.to_time.is_none_or(|t| event.timestamp <= t)
+                && args.before.is_none_or(|s| snap < s)
+                && args.after.is_none_or(|s| snap > s);
+            if keep {
+                found.push((capture.clone(), seq as u64, event));
+            }
+        }
+    }
+    if args.before.is_some() {
+        found.reverse();
+    }
+    found.truncate(args.limit.unwrap_or(usize::MAX));
+    if found.is_empty() {
+        return Err(Failure::NothingFound(format!("no events at {:#x}", args.addr)));
+    }
+    for (capture, seq, event) in &found {
+        if args.json {
+            writeln!(out, "{}", event_json(capture, *seq, event)).map_err(io)?;
+        } else {
+            let snap = capture.snap_of(*seq);
+            writeln!(
+                out,
+                "snap {snap}\t{}\t{:.6} s\t{}",
+                capture.name,
+                event.timestamp,
+                event_line(event)
+            )
+            .map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+fn check(path: &Path, out: &mut impl Write) -> Outcome {
+    let db = tracemem::DatabaseBuilder::default()
+        .verify_on_open(true)
+        .open(path)
+        .map_err(|e| Failure::error("check", e))?;
+    let report = db.check().map_err(|e| Failure::error("check", e))?;
+    for problem in &report.problems {
+        writeln!(out, "problem: {problem}").map_err(io)?;
+    }
+    writeln!(
+        out,
+        "checked {} history chunks, {} change buckets, {} events: {}",
+        report.chunks,
+        report.change_buckets,
+        report.events,
+        if report.problems.is_empty() {
+            "ok".to_string()
+        } else {
+            format!("{} problems", report.problems.len())
+        }
+    )
+    .map_err(io)?;
+    if report.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Mismatch)
+    }
 }

@@ -1,0 +1,115 @@
+//! The consistency check: every record decodes and every invariant the
+//! readers rely on holds. Used by `Database::check` and the `check` verb.
+
+use redb::ReadableTable;
+
+use crate::error::{Result, StorageContext};
+use crate::store::changes::decode_bucket;
+use crate::store::chunk::ChunkView;
+use crate::store::events::{CaptureRecord, EventChunkRecord};
+use crate::store::history::chunk_place;
+use crate::store::schema::{CAPTURES, CHANGES, CHUNKS, EVENTS};
+
+/// What a check looked at and what it found wrong.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// History chunks checked.
+    pub chunks: u64,
+    /// Change-index buckets checked.
+    pub change_buckets: u64,
+    /// Events checked.
+    pub events: u64,
+    /// Each problem found, naming where.
+    pub problems: Vec<String>,
+}
+
+/// Checks every history chunk, change bucket and event chunk of `txn`.
+pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
+    let mut report = CheckReport::default();
+    let chunks = txn.open_table(CHUNKS).context("checking chunks")?;
+    for entry in chunks.iter().context("checking chunks")? {
+        let (key, value) = entry.context("checking chunks")?;
+        let (space, granule, first) = key.value();
+        report.chunks += 1;
+        let place = chunk_place(space, granule, first);
+        let result = (|| -> Result<()> {
+            let view = ChunkView::of_bytes(value.value(), &place)?;
+            if view.first_snap != first {
+                return Err(crate::error::Error::corrupt(
+                    place(),
+                    format!("says it starts at snap {}", view.first_snap),
+                ));
+            }
+            if view.delta_count() == 0 {
+                return Err(crate::error::Error::corrupt(place(), "a chunk without deltas"));
+            }
+            for i in 0..view.delta_count() {
+                let delta = view.delta(i, &place)?;
+                if i > 0 && delta.snap <= view.delta_snap(i - 1) {
+                    return Err(crate::error::Error::corrupt(place(), "delta snaps out of order"));
+                }
+                if (first < 0) != (delta.snap < 0) {
+                    return Err(crate::error::Error::corrupt(
+                        place(),
+                        "a chunk spanning the scratch/timeline boundary",
+                    ));
+                }
+            }
+            view.checkpoint(&place)?.to_image(&place)?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            report.problems.push(e.to_string());
+        }
+    }
+    let changes = txn.open_table(CHANGES).context("checking changes")?;
+    for entry in changes.iter().context("checking changes")? {
+        let (key, value) = entry.context("checking changes")?;
+        let (space, bucket) = key.value();
+        report.change_buckets += 1;
+        if let Err(e) = decode_bucket(bucket, value.value(), &|| {
+            format!("changes table, space {space}, bucket {bucket}")
+        }) {
+            report.problems.push(e.to_string());
+        }
+    }
+    let captures = txn.open_table(CAPTURES).context("checking captures")?;
+    let events = txn.open_table(EVENTS).context("checking events")?;
+    for entry in captures.iter().context("checking captures")? {
+        let (key, value) = entry.context("checking captures")?;
+        let id = key.value();
+        let place = || format!("captures table, capture {id}");
+        let capture = match CaptureRecord::from_bytes(value.value(), &place) {
+            Ok(capture) => capture,
+            Err(e) => {
+                report.problems.push(e.to_string());
+                continue;
+            }
+        };
+        let mut counted = 0u64;
+        for chunk in events.range((id, 0)..=(id, u64::MAX)).context("checking events")? {
+            let (key, value) = chunk.context("checking events")?;
+            let first = key.value().1;
+            let place = || format!("events table, capture {id}, chunk at event {first}");
+            if first != counted {
+                report
+                    .problems
+                    .push(format!("{}: starts at event {first}, expected {counted}", place()));
+            }
+            match EventChunkRecord::from_bytes(value.value(), &place).and_then(|c| c.decode(&place)) {
+                Ok(decoded) => counted = first + decoded.len() as u64,
+                Err(e) => report.problems.push(e.to_string()),
+            }
+        }
+        if counted != capture.events {
+            report.problems.push(format!(
+                "{}: '{}' says {} events, its log holds {counted}",
+                place(),
+                capture.name,
+                capture.events
+            ));
+        }
+        report.events += counted;
+    }
+    Ok(report)
+}
