@@ -121,6 +121,46 @@ fn capture_of(store: &dyn StoreRead, name: &str) -> Result<(u32, CaptureRecord)>
 }
 
 impl WriteTransaction {
+    /// The id of capture `name`.
+    pub(crate) fn capture_id(&self, name: &str) -> Result<u32> {
+        Ok(capture_of(&self.store, name)?.0)
+    }
+
+    /// The journal's folded-through mark.
+    pub(crate) fn journal_mark(&self) -> Result<u64> {
+        self.store.journal_mark()
+    }
+
+    /// Stores the journal's folded-through mark with this transaction's writes.
+    pub(crate) fn set_journal_mark(&mut self, mark: u64) -> Result<()> {
+        self.store.set_journal_mark(mark)
+    }
+
+    /// Appends the events of capture `id` that follow what it holds, skipping
+    /// those it holds already (a replayed journal): `first_seq` is the
+    /// sequence number of `events[0]`.
+    pub(crate) fn append_replayed(&mut self, id: u32, first_seq: u64, events: &[TraceEvent]) -> Result<()> {
+        let record = self
+            .store
+            .captures()?
+            .into_iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, r)| r)
+            .ok_or_else(|| Error::corrupt("journal", format!("a record of unknown capture {id}")))?;
+        let skip = record.events.saturating_sub(first_seq);
+        if first_seq + skip != record.events {
+            return Err(Error::corrupt(
+                format!("journal, capture '{}'", record.name),
+                format!("events from {first_seq} on follow only {} recorded", record.events),
+            ));
+        }
+        let rest = events.get(skip as usize..).unwrap_or(&[]);
+        if rest.is_empty() {
+            return Ok(());
+        }
+        self.append_events(&record.name, rest)
+    }
+
     /// Creates a capture; its events start at the end of the timeline (R3).
     pub fn create_capture(&mut self, spec: &CaptureSpec) -> Result<CaptureInfo> {
         guard(&|| format!("creating capture '{}'", spec.name), || {

@@ -127,12 +127,14 @@ impl DatabaseBuilder {
             let block_size = schema::validate(&db, path)?;
             Ok((db, block_size))
         })?;
-        Ok(Database {
+        let database = Database {
             db: Some(db),
             path: path.to_path_buf(),
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
-        })
+        };
+        database.recover_journal()?;
+        Ok(database)
     }
 }
 
@@ -176,6 +178,61 @@ impl Database {
     /// Settings for creating or opening a database.
     pub fn builder() -> DatabaseBuilder {
         DatabaseBuilder::default()
+    }
+
+    /// Replays the journal of a recorder that did not close (R4): every
+    /// record past the database's mark, in one commit that moves the mark.
+    fn recover_journal(&self) -> Result<()> {
+        let path = crate::record::journal_path(&self.path);
+        let Ok(metadata) = std::fs::metadata(&path) else {
+            return Ok(());
+        };
+        let journal_error =
+            |e: crate::store::journal::JournalError| Error::corrupt(path.display().to_string(), e.to_string());
+        let mut txn = self.begin_write()?;
+        let mark = txn.journal_mark()?;
+        let capacity = metadata.len().max(crate::store::journal::MIN_CAPACITY);
+        let (mut journal, records) =
+            crate::store::journal::Journal::open(&path, capacity, mark).map_err(journal_error)?;
+        let Some(last) = records.last().map(|r| r.seq) else {
+            return txn.abort();
+        };
+        // Consecutive events of one capture replay as one batch.
+        let mut batch: Option<(u32, u64, Vec<crate::record::TraceEvent>)> = None;
+        for record in records {
+            let place = || format!("{}, record {}", path.display(), record.seq);
+            match crate::store::wal::JournalEntry::decode(&record.payload, &place)? {
+                crate::store::wal::JournalEntry::Event { capture, seq, event } => match &mut batch {
+                    Some((c, first, events)) if *c == capture && *first + events.len() as u64 == seq => {
+                        events.push(event);
+                    }
+                    _ => {
+                        if let Some((c, first, events)) = batch.take() {
+                            txn.append_replayed(c, first, &events)?;
+                        }
+                        batch = Some((capture, seq, vec![event]));
+                    }
+                },
+                crate::store::wal::JournalEntry::Mark { snap, text } => {
+                    if let Some((c, first, events)) = batch.take() {
+                        txn.append_replayed(c, first, &events)?;
+                    }
+                    let mut meta = txn.snap_meta(snap)?.unwrap_or_default();
+                    meta.description = if meta.description.is_empty() {
+                        text
+                    } else {
+                        format!("{}; {text}", meta.description)
+                    };
+                    txn.set_snap_meta(snap, &meta)?;
+                }
+            }
+        }
+        if let Some((c, first, events)) = batch.take() {
+            txn.append_replayed(c, first, &events)?;
+        }
+        txn.set_journal_mark(last)?;
+        txn.commit()?;
+        journal.folded(last).map_err(journal_error)
     }
 
     fn redb(&self) -> Result<&redb::Database> {

@@ -6,6 +6,7 @@
 //! - [`master`]: the [`Master`] trait (R1) and [`MockMaster`].
 //! - [`policy`]: [`FlushPolicy`] (R4), parsed with the seed's exact message.
 //! - [`interchange`]: trace files into captures and back (R7, R8).
+//! - [`recorder`]: [`RecordingMaster`] and its journal (R2-R5).
 //! - [`replay`]: [`ReplayMaster`], strict and loose (R6).
 //! - [`pyfloat`] prints a double exactly as Python's `repr` / `json.dumps` does.
 //! - [`trace_file`] holds the event model, the importer
@@ -16,12 +17,14 @@ pub mod interchange;
 pub mod master;
 pub mod policy;
 pub mod pyfloat;
+pub mod recorder;
 pub mod replay;
 pub mod trace_file;
 
 pub use interchange::{ExportFormat, ImportReport, export_trace, import_trace};
 pub use master::{BusError, BusOp, Master, MockMaster};
 pub use policy::FlushPolicy;
+pub use recorder::{RecorderOptions, RecordingMaster, SyncPolicy, journal_path};
 pub use replay::{ReplayError, ReplayMaster, ReplayMismatchError, ReplayMode};
 
 pub use trace_file::{

@@ -7,10 +7,12 @@ pub(crate) mod check;
 mod chunk;
 pub(crate) mod events;
 mod history;
+pub(crate) mod journal;
 mod reader;
 pub(crate) mod schema;
 mod snaps;
 mod varint;
+pub(crate) mod wal;
 mod writer;
 
 pub(crate) use chunk::{Edit, GRANULE, Need};

@@ -24,6 +24,10 @@ pub(crate) const META_FORMAT: &str = "format_version";
 /// Key of the block size (u32 LE) in [`META`].
 pub(crate) const META_BLOCK_SIZE: &str = "block_size";
 
+/// Key of the journal's folded-through mark (u64 LE) in [`META`]: every
+/// journal record up to it is in the database.
+pub(crate) const META_JOURNAL_MARK: &str = "journal_folded";
+
 /// Database-wide settings: name -> value bytes.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Space name -> space id.

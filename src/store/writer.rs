@@ -17,7 +17,9 @@ use crate::store::changes::{bucket_of, decode_bucket, encode_bucket};
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, Edit, MAX_CHUNK_DELTA_BYTES, Need};
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule};
-use crate::store::schema::{self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, SNAPS, SPACE_IDS, SPACE_NAMES};
+use crate::store::schema::{
+    self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, META_JOURNAL_MARK, SNAPS, SPACE_IDS, SPACE_NAMES,
+};
 use crate::store::snaps;
 use crate::types::{MemState, Snap, side_of};
 
@@ -142,6 +144,32 @@ impl WriteStore {
             .context("writing events")?
             .insert((capture, first_seq), chunk.to_bytes()?.as_slice())
             .context("writing events")?;
+        Ok(())
+    }
+
+    /// The journal's folded-through mark (0 if never set).
+    pub fn journal_mark(&self) -> Result<u64> {
+        let table = self.txn.open_table(META).context("reading metadata")?;
+        let value = table.get(META_JOURNAL_MARK).context("reading metadata")?;
+        match value {
+            Some(bytes) => {
+                let arr: [u8; 8] = bytes
+                    .value()
+                    .try_into()
+                    .map_err(|_| Error::corrupt(format!("meta table, '{META_JOURNAL_MARK}'"), "not 8 bytes"))?;
+                Ok(u64::from_le_bytes(arr))
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Stores the journal's folded-through mark, in this transaction.
+    pub fn set_journal_mark(&mut self, mark: u64) -> Result<()> {
+        self.txn
+            .open_table(META)
+            .context("writing metadata")?
+            .insert(META_JOURNAL_MARK, mark.to_le_bytes().as_slice())
+            .context("writing metadata")?;
         Ok(())
     }
 

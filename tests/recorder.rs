@@ -1,0 +1,291 @@
+//! The recorder (R2-R4) and the seed recorder's own behaviours, plus kill -9
+//! crash tests: a child process (this test binary, re-run) records W1 under a
+//! flush policy and prints `acked <n>` whenever the first n events are durable
+//! under it; the parent kills it at a random moment, reopens the database and
+//! checks what survived. `TRACEMEM_RECORD_KILLS` sets the kills per policy
+//! (default 30).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use tracemem::record::{
+    BusOp, ExportFormat, FlushPolicy, Master, MockMaster, Op, RecorderOptions, RecordingMaster, export_trace,
+    journal_path,
+};
+use tracemem::workloads::W1;
+use tracemem::{CaptureSpec, Database, MemState, MemoryRead};
+
+fn options(policy: FlushPolicy) -> RecorderOptions {
+    RecorderOptions {
+        policy,
+        journal_capacity: 4 << 20,
+        ..RecorderOptions::default()
+    }
+}
+
+#[test]
+fn reads_and_writes_are_recorded_with_their_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.tmdb");
+    let mut bus = RecordingMaster::create(
+        MockMaster::new(),
+        &path,
+        &CaptureSpec::new("seed"),
+        options(FlushPolicy::Event),
+    )
+    .unwrap();
+    assert_eq!(bus.read(0x4000_0000, 4).unwrap(), 0, "an unwritten address reads 0");
+    bus.write(0x4000_0000, 0x42, 4).unwrap();
+    assert_eq!(bus.read(0x4000_0000, 4).unwrap(), 0x42);
+    bus.mark("phase two").unwrap();
+    let ops = [
+        BusOp {
+            address: 0x10,
+            value: 1,
+            width: 1,
+        },
+        BusOp {
+            address: 0x11,
+            value: 2,
+            width: 1,
+        },
+    ];
+    bus.write_many(&ops).unwrap();
+    assert_eq!(bus.read_many(&ops).unwrap(), vec![1, 2]);
+    // Listed at once, before any commit.
+    let events = bus.events().unwrap();
+    assert_eq!(events.len(), 7);
+    assert_eq!((events[2].op, events[2].value), (Op::Read, 0x42));
+    assert!(events.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
+    bus.close().unwrap();
+    assert!(
+        !journal_path(&path).exists(),
+        "close leaves the database file complete on its own"
+    );
+    let db = Database::open(&path).unwrap();
+    let read = db.begin_read().unwrap();
+    assert_eq!(read.events("seed", 0..100).unwrap(), events);
+    assert_eq!(read.snap_meta(3).unwrap().unwrap().description, "phase two");
+    let mut out = Vec::new();
+    export_trace(&read, "seed", ExportFormat::Ndjson, &mut out).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 7);
+}
+
+#[test]
+fn a_failing_transaction_is_recorded_then_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.tmdb");
+    let mut inner = MockMaster::new();
+    inner.fail_at(0x20);
+    let mut bus = RecordingMaster::create(inner, &path, &CaptureSpec::new("f"), options(FlushPolicy::Event)).unwrap();
+    assert_eq!(bus.read(0x20, 4).unwrap_err().message, "bus error at 0x20");
+    assert!(bus.write(0x20, 5, 4).is_err());
+    assert!(
+        bus.read(0x10, 9).is_err(),
+        "a width outside 1..=8 never reaches the bus"
+    );
+    let events = bus.events().unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].error.as_deref(), Some("bus error at 0x20"));
+    drop(bus);
+    let db = Database::open(&path).unwrap();
+    let read = db.begin_read().unwrap();
+    let capture = read.capture("f").unwrap();
+    let bus_space = read.space("bus").unwrap();
+    assert_eq!(bus_space.state(capture.first_snap, 0x20).unwrap(), MemState::Error);
+    assert_eq!(read.events("f", 0..2).unwrap(), events);
+}
+
+#[test]
+fn a_new_capture_continues_the_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.tmdb");
+    for name in ["one", "two"] {
+        let mut bus = RecordingMaster::create(
+            MockMaster::new(),
+            &path,
+            &CaptureSpec::new(name),
+            options(FlushPolicy::Never),
+        )
+        .unwrap();
+        for event in W1::new(1).take(1000) {
+            match event.op {
+                Op::Read => drop(bus.read(event.address, event.width.unwrap())),
+                Op::Write => drop(bus.write(event.address, event.value, event.width.unwrap())),
+            }
+        }
+        bus.close().unwrap();
+    }
+    let db = Database::open(&path).unwrap();
+    let read = db.begin_read().unwrap();
+    assert_eq!(read.capture("two").unwrap().first_snap, 1000);
+    assert_eq!(read.events("two", 0..2000).unwrap().len(), 1000);
+}
+
+const CHILD_ENV: &str = "TRACEMEM_RECORD_CHILD";
+
+/// The child: records W1 until killed, printing `acked <n>` when the first n
+/// events are durable under its policy.
+#[test]
+fn crash_child_recorder() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+    let (path, policy) = spec.split_once('|').unwrap();
+    let policy = FlushPolicy::parse(policy).unwrap();
+    // Frequent commits, few pending events and a small journal: kills land
+    // in folds, after journal wraps, and when the journal is full.
+    let options = RecorderOptions {
+        commit_interval: std::time::Duration::from_millis(2),
+        max_pending: 700,
+        journal_capacity: 64 << 10,
+        ..options(policy)
+    };
+    let mut bus =
+        RecordingMaster::create(MockMaster::new(), Path::new(path), &CaptureSpec::new("soak"), options).unwrap();
+    let mut acked = 0;
+    for (i, event) in W1::new(1).enumerate() {
+        let n = i as u64 + 1;
+        match event.op {
+            Op::Read => drop(bus.read(event.address, event.width.unwrap())),
+            Op::Write => drop(bus.write(event.address, event.value, event.width.unwrap())),
+        }
+        if policy == FlushPolicy::Never && n.is_multiple_of(500) {
+            bus.flush().unwrap();
+        }
+        // The recorder's durability claim must honour the policy...
+        let durable = bus.durable();
+        match policy {
+            FlushPolicy::Event => assert_eq!(durable, n),
+            FlushPolicy::Every(k) => assert!(n - durable < k.get(), "{n} recorded, {durable} durable"),
+            FlushPolicy::Never => assert!(durable >= n / 500 * 500),
+        }
+        // ...and the parent checks that the claim survives the kill.
+        if durable > acked {
+            acked = durable;
+            println!("acked {acked}");
+        }
+    }
+}
+
+fn kill_rounds(policy: &str) {
+    let kills: u64 = std::env::var("TRACEMEM_RECORD_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let dir = tempfile::tempdir().unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ policy.len() as u64;
+    // What W1 driven through a plain MockMaster gives: its reads see the
+    // mock's registers, not W1's simulated hardware changes.
+    let mut mock = MockMaster::new();
+    let expected: Vec<_> = W1::new(1)
+        .take(20_000)
+        .map(|mut e| {
+            let width = e.width.unwrap();
+            match e.op {
+                Op::Read => e.value = mock.read(e.address, width).unwrap(),
+                Op::Write => mock.write(e.address, e.value, width).unwrap(),
+            }
+            e
+        })
+        .collect();
+    for round in 0..kills {
+        let path = dir.path().join(format!("{policy}-{round}.tmdb"));
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let kill_after = 1 + seed % 4000;
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "crash_child_recorder", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, format!("{}|{policy}", path.display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut acked = 0u64;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut killed = false;
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(n) = line.strip_prefix("acked ") {
+                acked = n.parse().unwrap();
+                if !killed && acked >= kill_after {
+                    child.kill().unwrap();
+                    killed = true;
+                }
+            }
+        }
+        child.wait().unwrap();
+        let ctx = format!("policy {policy}, round {round}, acked {acked}");
+        if !path.exists() {
+            assert_eq!(acked, 0, "{ctx}");
+            continue;
+        }
+        // Opening replays the journal.
+        let db = Database::open(&path).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        let read = db.begin_read().unwrap();
+        let Ok(capture) = read.capture("soak") else {
+            assert_eq!(acked, 0, "{ctx}");
+            continue;
+        };
+        let events = read
+            .events("soak", 0..u64::MAX)
+            .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        let held = events.len() as u64;
+        assert!(held >= acked, "{ctx}: only {held} events survived");
+        // In order, no gaps, no torn values: the W1 prefix as the mock saw it
+        // (timestamps are the recorder's own clock).
+        for (i, (got, want)) in events.iter().zip(&expected).enumerate() {
+            assert_eq!(
+                (got.op, got.address, got.value, got.width),
+                (want.op, want.address, want.value, want.width),
+                "{ctx}: event {i}"
+            );
+        }
+        // Memory agrees with the events.
+        let bus = read.space("bus").unwrap();
+        if let Some(last) = events.last() {
+            let mut buf = [0u8; 8];
+            let width = usize::from(last.width.unwrap());
+            let snap = capture.snap_of(held - 1);
+            assert_eq!(
+                bus.get_bytes(snap, last.address, &mut buf[..width]).unwrap(),
+                width,
+                "{ctx}"
+            );
+            assert_eq!(u64::from_le_bytes(buf), last.value, "{ctx}");
+        }
+        assert!(db.check().unwrap().problems.is_empty(), "{ctx}");
+        drop(read);
+        drop(db);
+        // A new capture can be appended afterwards.
+        let mut bus = RecordingMaster::create(
+            MockMaster::new(),
+            &path,
+            &CaptureSpec::new("after"),
+            options(FlushPolicy::Event),
+        )
+        .unwrap();
+        bus.write(0x10, 1, 4).unwrap();
+        bus.close().unwrap();
+        let db = Database::open(&path).unwrap();
+        assert_eq!(
+            db.begin_read().unwrap().capture("after").unwrap().first_snap,
+            capture.first_snap + held as i64,
+            "{ctx}"
+        );
+    }
+}
+
+#[test]
+fn kill_9_with_flush_event_loses_no_acknowledged_event() {
+    kill_rounds("event");
+}
+
+#[test]
+fn kill_9_with_flush_every_n_loses_at_most_n_minus_1() {
+    kill_rounds("100");
+}
+
+#[test]
+fn kill_9_with_flush_never_keeps_everything_up_to_the_last_flush() {
+    kill_rounds("never");
+}
