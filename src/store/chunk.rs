@@ -590,9 +590,29 @@ impl<'a> ChunkView<'a> {
 
     /// The state of every byte of the block as of `snap` (within the chunk's span).
     pub fn image(&self, snap: Snap, place: &dyn Fn() -> String) -> Result<Vec<ByteAsOf>> {
-        let mut out = vec![ByteAsOf::default(); GRANULE as usize];
-        self.resolve(snap, 0, &mut out, Need::BOTH, place)?;
-        Ok(out)
+        // The checkpoint decoded once, then every delta up to `snap` applied
+        // in order: linear in the chunk, where `resolve` looks each byte up.
+        let mut image = if self.checkpoint.known.is_empty() && self.checkpoint.error.is_empty() {
+            vec![ByteAsOf::default(); GRANULE as usize]
+        } else {
+            self.checkpoint(place)?.to_image(place)?
+        };
+        for i in 0..self.deltas_through(snap) {
+            let delta = self.delta(i, place)?;
+            for run in delta.runs() {
+                for pos in run.first..=run.last {
+                    let slot = image
+                        .get_mut(pos as usize)
+                        .ok_or_else(|| Error::corrupt(place(), "a run past the granule"))?;
+                    slot.record = Some((run.state(), delta.snap));
+                    if let Some(bytes) = run.data {
+                        slot.value = bytes[(pos - run.first) as usize];
+                        slot.known = Some(delta.snap);
+                    }
+                }
+            }
+        }
+        Ok(image)
     }
 
     /// An estimate of the stored size, for deciding when a chunk is full.

@@ -45,6 +45,10 @@ pub(crate) struct WriteStore {
     space_ids: HashMap<String, u32>,
     /// The spaces written by captures, loaded on first need.
     capture_spaces: Option<HashSet<u32>>,
+    /// Per (space, granule, timeline side): the first snap of the granule's
+    /// last chunk on that side (`None`: no chunk), as this transaction knows
+    /// it — so appending needs no seek.
+    tails: HashMap<(u32, u64, bool), Option<Snap>>,
 }
 
 fn is_full(view: &ChunkView<'_>, max_deltas: usize) -> bool {
@@ -71,6 +75,7 @@ impl WriteStore {
             changes: BTreeMap::new(),
             space_ids: HashMap::new(),
             capture_spaces: None,
+            tails: HashMap::new(),
         }
     }
 
@@ -324,7 +329,38 @@ impl WriteStore {
     }
 
     fn put_chunk(&mut self, space: u32, granule: u64, record: ChunkRecord) {
-        self.chunks.insert((space, granule, record.first_snap), Some(record));
+        let first = record.first_snap;
+        if let Some(tail) = self.tails.get_mut(&(space, granule, first >= 0))
+            && tail.is_none_or(|t| t < first)
+        {
+            *tail = Some(first);
+        }
+        self.chunks.insert((space, granule, first), Some(record));
+    }
+
+    fn delete_chunk(&mut self, space: u32, granule: u64, first: Snap) {
+        self.chunks.insert((space, granule, first), None);
+        self.tails.remove(&(space, granule, first >= 0));
+    }
+
+    /// The first snap of the chunk holding `p`: from the cached tail when `p`
+    /// is at or past it (an append), else by a seek.
+    fn host_chunk(&mut self, space: u32, granule: u64, p: Snap) -> Result<Option<Snap>> {
+        let (side_lo, side_hi) = side_of(p);
+        let key = (space, granule, p >= 0);
+        let tail = match self.tails.get(&key) {
+            Some(tail) => *tail,
+            None => {
+                let tail = self.find_chunk(space, granule, side_lo, side_hi, true)?;
+                self.tails.insert(key, tail);
+                tail
+            }
+        };
+        match tail {
+            None => Ok(None),
+            Some(t) if t <= p => Ok(Some(t)),
+            Some(_) => self.find_chunk(space, granule, side_lo, p, true),
+        }
     }
 
     fn change_bucket(&mut self, space: u32, bucket: i64) -> Result<&mut BTreeSet<(Snap, u64)>> {
@@ -360,7 +396,7 @@ impl WriteStore {
         let removing = matches!(edit, Edit::Remove { .. });
 
         // 1. The chunk that holds (or will hold) the records at p.
-        let host = match self.find_chunk(space, granule, side_lo, p, true)? {
+        let host = match self.host_chunk(space, granule, p)? {
             None => {
                 if removing {
                     return Ok(());
@@ -411,7 +447,7 @@ impl WriteStore {
         let has_records = !runs.is_empty();
         if record.delta_count() == 0 {
             // A chunk without deltas says nothing its predecessor does not.
-            self.chunks.insert((space, granule, host), None);
+            self.delete_chunk(space, granule, host);
         } else if is_oversized(&record.view(), record, max_deltas) {
             self.split(space, granule, host)?;
         }
