@@ -19,10 +19,25 @@ pub const DEFAULT_BLOCK_SIZE: u32 = 4096;
 /// A tracemem database: one file holding memory observations over time.
 pub struct Database {
     /// `None` once closed.
-    db: Option<redb::Database>,
+    db: Option<Handle>,
     path: PathBuf,
     block_size: u32,
     max_chunk_deltas: usize,
+}
+
+/// The redb handle: writable, or read-only beside a writer in another process.
+enum Handle {
+    Writable(redb::Database),
+    ReadOnly(redb::ReadOnlyDatabase),
+}
+
+impl Handle {
+    fn begin_read(&self) -> std::result::Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            Handle::Writable(db) => db.begin_read(),
+            Handle::ReadOnly(db) => db.begin_read(),
+        }
+    }
 }
 
 /// Settings for creating or opening a [`Database`].
@@ -32,6 +47,7 @@ pub struct DatabaseBuilder {
     cache_size: Option<usize>,
     max_chunk_deltas: usize,
     verify_on_open: bool,
+    shared: bool,
 }
 
 impl Default for DatabaseBuilder {
@@ -41,6 +57,7 @@ impl Default for DatabaseBuilder {
             cache_size: None,
             max_chunk_deltas: crate::store::DEFAULT_MAX_CHUNK_DELTAS,
             verify_on_open: false,
+            shared: false,
         }
     }
 }
@@ -77,9 +94,56 @@ impl DatabaseBuilder {
         self
     }
 
+    /// Lets other processes open the database read-only while this one
+    /// writes (R5): they see every commit. Commits then always fsync twice.
+    /// Default off: the writer holds the file alone.
+    pub fn shared(&mut self, shared: bool) -> &mut Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Opens a database read-only, beside a writer in another process that
+    /// opened it [`shared`](Self::shared): each read transaction sees the
+    /// writer's latest commit. Never replays a journal, never writes.
+    pub fn open_read_only(&self, path: impl AsRef<Path>) -> Result<Database> {
+        let path = path.as_ref();
+        if let Err(source) = std::fs::metadata(path) {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        let place = || path.display().to_string();
+        let mut builder = self.redb();
+        builder.set_concurrency_mode(redb::ConcurrencyMode::SingleWriter);
+        // Rather than fail a live reader on a refusal at once (a writer that
+        // is just starting or closing holds the file alone), retry for up to
+        // a second.
+        let mut attempts = 0;
+        let db = loop {
+            match guard(&place, || builder.open_read_only(path).map_err(|e| open_error(path, e))) {
+                Err(Error::Busy { .. }) if attempts < 100 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other?,
+            }
+        };
+        let block_size = guard(&place, || schema::validate(&db, path))?;
+        Ok(Database {
+            db: Some(Handle::ReadOnly(db)),
+            path: path.to_path_buf(),
+            block_size,
+            max_chunk_deltas: self.max_chunk_deltas,
+        })
+    }
+
     fn redb(&self) -> redb::Builder {
         let mut builder = redb::Builder::new();
         builder.set_check_integrity_on_open(self.verify_on_open);
+        if self.shared {
+            builder.set_concurrency_mode(redb::ConcurrencyMode::SingleWriter);
+        }
         if let Some(bytes) = self.cache_size {
             builder.set_cache_size(bytes);
         }
@@ -105,7 +169,7 @@ impl DatabaseBuilder {
         schema::initialize(&txn, block_size)?;
         txn.commit().context("creating the database")?;
         Ok(Database {
-            db: Some(db),
+            db: Some(Handle::Writable(db)),
             path: path.to_path_buf(),
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
@@ -128,7 +192,7 @@ impl DatabaseBuilder {
             Ok((db, block_size))
         })?;
         let database = Database {
-            db: Some(db),
+            db: Some(Handle::Writable(db)),
             path: path.to_path_buf(),
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
@@ -235,10 +299,19 @@ impl Database {
         journal.folded(last).map_err(journal_error)
     }
 
-    fn redb(&self) -> Result<&redb::Database> {
+    fn handle(&self) -> Result<&Handle> {
         self.db
             .as_ref()
             .ok_or_else(|| Error::corrupt(self.path.display().to_string(), "the database is closed"))
+    }
+
+    fn writable(&self) -> Result<&redb::Database> {
+        match self.handle()? {
+            Handle::Writable(db) => Ok(db),
+            Handle::ReadOnly(_) => Err(Error::ReadOnly {
+                path: self.path.clone(),
+            }),
+        }
     }
 
     /// Closes the database, reporting what its final write reports. Dropping
@@ -252,8 +325,9 @@ impl Database {
             return Ok(());
         };
         let place = || self.path.display().to_string();
-        guard(&place, || {
-            db.close().map_err(|e| Error::storage("closing the database", e))
+        guard(&place, || match db {
+            Handle::Writable(db) => db.close().map_err(|e| Error::storage("closing the database", e)),
+            Handle::ReadOnly(db) => db.close().map_err(|e| Error::storage("closing the database", e)),
         })
     }
 
@@ -265,7 +339,7 @@ impl Database {
     pub fn check(&self) -> Result<crate::store::check::CheckReport> {
         let place = || self.path.display().to_string();
         guard(&place, || {
-            let txn = self.redb()?.begin_read().context("checking")?;
+            let txn = self.handle()?.begin_read().context("checking")?;
             crate::store::check::check(&txn)
         })
     }
@@ -284,7 +358,7 @@ impl Database {
     /// not change. Any number may be open, and they never block the writer.
     pub fn begin_read(&self) -> Result<ReadTransaction> {
         guard(&|| "begin_read".to_string(), || {
-            let txn = self.redb()?.begin_read().context("starting a read transaction")?;
+            let txn = self.handle()?.begin_read().context("starting a read transaction")?;
             let store = ReadStore::new(&txn, self.block_size)?;
             Ok(ReadTransaction { _txn: txn, store })
         })
@@ -294,7 +368,7 @@ impl Database {
     /// for the first to commit or abort.
     pub fn begin_write(&self) -> Result<WriteTransaction> {
         guard(&|| "begin_write".to_string(), || {
-            let mut txn = self.redb()?.begin_write().context("starting a write transaction")?;
+            let mut txn = self.writable()?.begin_write().context("starting a write transaction")?;
             // Reopening after a crash then costs no walk over the whole file.
             txn.set_quick_repair(true);
             Ok(WriteTransaction {

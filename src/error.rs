@@ -44,6 +44,12 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// A write to a database opened read-only.
+    #[error("{path}: the database is open read-only")]
+    ReadOnly {
+        /// The file.
+        path: PathBuf,
+    },
     /// An operating-system error on a file.
     #[error("{path}: {source}")]
     Io {

@@ -47,7 +47,8 @@ pub struct RecorderOptions {
     /// When events become durable against a crash of the process (R4).
     pub policy: FlushPolicy,
     /// The longest time between two commits of recorded events into the
-    /// database, which is how far live readers lag (default 200 ms).
+    /// database, which is how far live readers (other processes that open the
+    /// database read-only while it records) lag behind (default 200 ms).
     pub commit_interval: Duration,
     /// The most events waiting in memory for a commit (default 65,536).
     pub max_pending: usize,
@@ -102,10 +103,13 @@ impl<M: Master> RecordingMaster<M> {
     /// Starts capture `spec` in the database at `path` (created if missing;
     /// in an existing one the capture continues the timeline, R3).
     pub fn create(inner: M, path: &Path, spec: &CaptureSpec, options: RecorderOptions) -> Result<RecordingMaster<M>> {
+        // Shared: other processes may open it read-only meanwhile (R5).
+        let mut builder = Database::builder();
+        builder.shared(true);
         let db = if path.exists() {
-            Database::open(path)?
+            builder.open(path)?
         } else {
-            Database::create(path)?
+            builder.create(path)?
         };
         let mut spec = spec.clone();
         spec.policy = options.policy;
