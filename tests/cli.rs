@@ -241,3 +241,54 @@ fn check_reports_damaged_records() {
         stdout(&check)
     );
 }
+
+#[test]
+fn demo_soak_and_record_from_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = tracemem(&["demo", "--events", "5000", "--quiet"], dir.path());
+    assert!(demo.status.success(), "{}", stderr(&demo));
+    let text = stdout(&demo);
+    assert!(
+        text.contains("bytes/event") && text.contains("at three times"),
+        "{text}"
+    );
+    assert!(dir.path().join("tracemem-demo.tmdb").exists());
+    let soak = tracemem(
+        &[
+            "soak", "s.tmdb", "--events", "300", "--flush", "100", "--ack", "--quiet",
+        ],
+        dir.path(),
+    );
+    assert!(soak.status.success(), "{}", stderr(&soak));
+    assert!(stdout(&soak).lines().all(|l| l.starts_with("acked ")));
+    assert_eq!(stdout(&soak).lines().last(), Some("acked 300"));
+    for (flush, shown) in [("evnt", "'evnt'"), ("0", "0"), ("-5", "-5"), ("true", "'true'")] {
+        let bad = tracemem(&["soak", "s.tmdb", "--events", "1", "--flush", flush], dir.path());
+        assert_eq!(bad.status.code(), Some(2));
+        assert_eq!(
+            stderr(&bad),
+            format!("tracemem: --flush: flush must be 'event', 'never', or a positive int; got {shown}\n")
+        );
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tracemem"))
+        .args(["record", "r.tmdb", "--ack", "--capture", "piped"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin.write_all(EVENTS.as_bytes()).unwrap();
+        stdin.write_all(b"#flush\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().last(), Some("acked 3"));
+    // Recorded as given: the export is the input again.
+    assert_eq!(
+        stdout(&tracemem(&["export", "r.tmdb", "--capture", "piped"], dir.path())),
+        EVENTS
+    );
+}

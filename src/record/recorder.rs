@@ -200,6 +200,20 @@ impl<M: Master> RecordingMaster<M> {
         Ok(events)
     }
 
+    /// Records an event observed elsewhere, as given (its timestamp too): how
+    /// a trace piped in from another recorder becomes a live capture.
+    pub fn record_event(&mut self, event: TraceEvent) -> Result<()> {
+        if let Some(width) = event.width {
+            check_request(event.address, width).map_err(|e| Error::BadEvent {
+                capture: self.capture().map(|c| c.name.clone()).unwrap_or_default(),
+                seq: self.len(),
+                address: event.address,
+                reason: e.message,
+            })?;
+        }
+        self.recording()?.record(event)
+    }
+
     /// Labels the snap of the next event (a test's start, a phase).
     pub fn mark(&mut self, text: &str) -> Result<()> {
         let r = self.recording()?;

@@ -16,6 +16,63 @@ pub struct Cli {
 /// The verbs.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Record a W1 soak (1,000,000 events) into a fresh database and tour it:
+    /// values at three times, a change history, changes between two snaps,
+    /// and the size against the same trace as NDJSON.
+    ///
+    /// Without DB, ./tracemem-demo.tmdb is created afresh; an existing DB
+    /// gets a new capture.
+    #[command(verbatim_doc_comment)]
+    Demo {
+        /// The database (default ./tracemem-demo.tmdb, recreated).
+        db: Option<PathBuf>,
+        /// How many events to record.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Record a W1 soak through the recorder (the workload of the demo).
+    Soak {
+        /// The database (created if missing).
+        db: PathBuf,
+        /// How many events.
+        #[arg(long)]
+        events: u64,
+        /// The flush policy: event, never, or N.
+        #[arg(long, default_value = "event", allow_hyphen_values = true)]
+        flush: String,
+        /// Print `acked <n>` whenever the first n events are durable.
+        #[arg(long)]
+        ack: bool,
+        /// The capture name (default soak, soak#2, …).
+        #[arg(long)]
+        capture: Option<String>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Record seed-format events (NDJSON) read from standard input as a live
+    /// capture; a line `#flush` flushes.
+    ///
+    /// A PeakRDL-pybind11 RecordingMaster(inner, file=FIFO) writing into a
+    /// named pipe this reads needs no code at all:
+    ///   mkfifo bus.fifo && tracemem record trace.tmdb < bus.fifo
+    #[command(verbatim_doc_comment)]
+    Record {
+        /// The database (created if missing).
+        db: PathBuf,
+        /// The capture name (default: stdin, stdin#2, …).
+        #[arg(long)]
+        capture: Option<String>,
+        /// The flush policy: event, never, or N.
+        #[arg(long, default_value = "event", allow_hyphen_values = true)]
+        flush: String,
+        /// Print `acked <n>` whenever the first n events are durable.
+        #[arg(long)]
+        ack: bool,
+    },
     /// Summarise a database: format, block size, spaces, captures, events, size.
     Info {
         /// The database file.

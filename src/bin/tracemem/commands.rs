@@ -19,6 +19,21 @@ type Outcome = Result<(), Failure>;
 /// Runs one verb, printing to `out`.
 pub fn run(command: Command, out: &mut impl Write) -> Outcome {
     match command {
+        Command::Demo { db, events, quiet } => crate::recording::demo(db, events, quiet, out),
+        Command::Soak {
+            db,
+            events,
+            flush,
+            ack,
+            capture,
+            quiet,
+        } => crate::recording::soak(&db, events, &flush, ack, capture, quiet, out),
+        Command::Record {
+            db,
+            capture,
+            flush,
+            ack,
+        } => crate::recording::record(&db, capture, &flush, ack, out),
         Command::Info { db, json } => info(&db, json, out),
         Command::Spaces { db, json } => spaces(&db, json, out),
         Command::Captures { db, json } => captures(&db, json, out),

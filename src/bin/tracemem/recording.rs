@@ -1,0 +1,288 @@
+//! The verbs that record: `demo`, `soak` and `record`.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracemem::record::{
+    ExportFormat, FlushPolicy, Master, MockMaster, Op, RecorderOptions, RecordingMaster, export_trace, journal_path,
+    parse_trace,
+};
+use tracemem::workloads::W1;
+use tracemem::{CaptureSpec, Database, MemoryRead};
+
+use crate::Failure;
+
+type Outcome = Result<(), Failure>;
+
+fn io(e: std::io::Error) -> Failure {
+    Failure::error("writing", e)
+}
+
+/// A capture name not taken yet: `base`, `base#2`, …
+fn free_capture_name(path: &Path, base: &str) -> Result<String, Failure> {
+    if !path.exists() {
+        return Ok(base.to_string());
+    }
+    let db = Database::open(path).map_err(|e| Failure::error("opening the database", e))?;
+    let taken: Vec<String> = db
+        .begin_read()
+        .and_then(|r| r.captures())
+        .map_err(|e| Failure::error("captures", e))?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    Ok((1..)
+        .map(|i| {
+            if i == 1 {
+                base.to_string()
+            } else {
+                format!("{base}#{i}")
+            }
+        })
+        .find(|name| !taken.contains(name))
+        .unwrap_or_else(|| base.to_string()))
+}
+
+fn progress(total: u64, quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events, {per_sec}, {eta} left")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Records `events` W1 events into capture `name`; returns the recorder closed.
+fn record_w1(
+    path: &Path,
+    name: &str,
+    events: u64,
+    policy: FlushPolicy,
+    ack: bool,
+    quiet: bool,
+    out: &mut impl Write,
+) -> Outcome {
+    let options = RecorderOptions {
+        policy,
+        ..RecorderOptions::default()
+    };
+    let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new(name), options)
+        .map_err(|e| Failure::error("starting the recorder", e))?;
+    let bar = progress(events, quiet);
+    let mut acked = 0;
+    for (i, event) in W1::new(1).take(events as usize).enumerate() {
+        let width = event.width.unwrap_or(4);
+        let result = match event.op {
+            Op::Read => bus.read(event.address, width).map(|_| ()),
+            Op::Write => bus.write(event.address, event.value, width),
+        };
+        result.map_err(|e| Failure::error("recording", e))?;
+        if ack && bus.durable() > acked {
+            acked = bus.durable();
+            writeln!(out, "acked {acked}").map_err(io)?;
+            out.flush().map_err(io)?;
+        }
+        if i % 4096 == 0 {
+            bar.set_position(i as u64);
+        }
+    }
+    bar.finish_and_clear();
+    bus.close().map_err(|e| Failure::error("closing the recorder", e))?;
+    if ack {
+        writeln!(out, "acked {events}").map_err(io)?;
+    }
+    Ok(())
+}
+
+pub fn soak(
+    path: &Path,
+    events: u64,
+    flush: &str,
+    ack: bool,
+    capture: Option<String>,
+    quiet: bool,
+    out: &mut impl Write,
+) -> Outcome {
+    let policy = FlushPolicy::parse(flush).map_err(|e| Failure::error("--flush", e))?;
+    let name = match capture {
+        Some(name) => name,
+        None => free_capture_name(path, "soak")?,
+    };
+    record_w1(path, &name, events, policy, ack, quiet, out)
+}
+
+pub fn record(path: &Path, capture: Option<String>, flush: &str, ack: bool, out: &mut impl Write) -> Outcome {
+    let policy = FlushPolicy::parse(flush).map_err(|e| Failure::error("--flush", e))?;
+    let name = match capture {
+        Some(name) => name,
+        None => free_capture_name(path, "stdin")?,
+    };
+    let options = RecorderOptions {
+        policy,
+        ..RecorderOptions::default()
+    };
+    let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new(&name), options)
+        .map_err(|e| Failure::error("starting the recorder", e))?;
+    let stdin = std::io::stdin();
+    let mut acked = 0;
+    for (number, line) in stdin.lock().lines().enumerate() {
+        let line = line.map_err(|e| Failure::error("standard input", e))?;
+        if line.trim() == "#flush" {
+            bus.flush().map_err(|e| Failure::error("flushing", e))?;
+        } else if !line.trim().is_empty() {
+            // One line, parsed as the trace format says, named by its line.
+            let mut text = line.into_bytes();
+            text.push(b'\n');
+            let parsed =
+                parse_trace(&format!("stdin:{}", number + 1), &text).map_err(|e| Failure::error("record", e))?;
+            for event in parsed.sessions.into_iter().flatten() {
+                bus.record_event(event).map_err(|e| Failure::error("recording", e))?;
+            }
+        }
+        if ack && bus.durable() > acked {
+            acked = bus.durable();
+            writeln!(out, "acked {acked}").map_err(io)?;
+            out.flush().map_err(io)?;
+        }
+    }
+    let total = bus.len();
+    bus.close().map_err(|e| Failure::error("closing the recorder", e))?;
+    if ack && total > acked {
+        writeln!(out, "acked {total}").map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Counts the bytes written through it.
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write) -> Outcome {
+    let path = match db {
+        Some(path) => path,
+        None => {
+            let path = PathBuf::from("tracemem-demo.tmdb");
+            for stale in [path.clone(), journal_path(&path)] {
+                if stale.exists() {
+                    std::fs::remove_file(&stale).map_err(|e| Failure::error(stale.display().to_string(), e))?;
+                }
+            }
+            path
+        }
+    };
+    let name = free_capture_name(&path, "demo")?;
+    writeln!(
+        out,
+        "recording {events} W1 events into {} (capture '{name}')...",
+        path.display()
+    )
+    .map_err(io)?;
+    let started = Instant::now();
+    record_w1(&path, &name, events, FlushPolicy::Event, false, quiet, out)?;
+    let seconds = started.elapsed().as_secs_f64();
+    writeln!(
+        out,
+        "recorded in {seconds:.2} s: {:.0} events/s, every event durable when its call returned",
+        events as f64 / seconds
+    )
+    .map_err(io)?;
+
+    let db = Database::open(&path).map_err(|e| Failure::error("opening the database", e))?;
+    let read = db.begin_read().map_err(|e| Failure::error("reading", e))?;
+    let capture = read.capture(&name).map_err(|e| Failure::error("reading", e))?;
+    let bus = read.space(&capture.space).map_err(|e| Failure::error("reading", e))?;
+    // Tour the register the driver wrote most (status registers stay 0 on
+    // the mock bus: W1's hardware changes never cross it).
+    let events_at = read
+        .events(&name, 0..capture.events.min(200_000))
+        .map_err(|e| Failure::error("reading", e))?;
+    let mut writes = std::collections::HashMap::<u64, u64>::new();
+    for event in events_at.iter().filter(|e| e.op == Op::Write) {
+        *writes.entry(event.address).or_default() += 1;
+    }
+    let register = writes
+        .iter()
+        .max_by_key(|(a, n)| (**n, std::cmp::Reverse(**a)))
+        .map_or(0x4000_0010, |(a, _)| *a);
+    writeln!(out, "\nregister {register:#x} at three times:").map_err(io)?;
+    for fraction in [0.1, 0.5, 0.9] {
+        let seq = (capture.events as f64 * fraction) as u64;
+        let snap = capture.snap_of(seq);
+        let mut buf = [0u8; 4];
+        let filled = bus
+            .get_bytes(snap, register, &mut buf)
+            .map_err(|e| Failure::error("reading", e))?;
+        let value = if filled == 4 {
+            format!("{:#010x}", u32::from_le_bytes(buf))
+        } else {
+            "never observed".into()
+        };
+        writeln!(out, "  snap {snap:>8}: {value}").map_err(io)?;
+    }
+    writeln!(out, "\nits change history (the first changes of value):").map_err(io)?;
+    let mut last = None;
+    let mut shown = 0;
+    for (seq, event) in events_at.iter().enumerate() {
+        if event.address == register && last != Some(event.value) {
+            writeln!(
+                out,
+                "  snap {:>8}  t={:.6} s  {} {:#010x}",
+                capture.snap_of(seq as u64),
+                event.timestamp,
+                event.op,
+                event.value
+            )
+            .map_err(io)?;
+            last = Some(event.value);
+            shown += 1;
+            if shown == 5 {
+                break;
+            }
+        }
+    }
+    let (a, b) = (
+        capture.snap_of(capture.events / 2),
+        capture.snap_of(capture.events / 2 + 50),
+    );
+    let changed = bus.changes(a, b).map_err(|e| Failure::error("reading", e))?;
+    writeln!(
+        out,
+        "\nwhat changed between snaps {a} and {b}: {} ranges",
+        changed.range_count()
+    )
+    .map_err(io)?;
+    for range in changed.iter().take(5) {
+        writeln!(out, "  {range}").map_err(io)?;
+    }
+    let mut ndjson = Counter(0);
+    export_trace(&read, &name, ExportFormat::Ndjson, &mut ndjson).map_err(|e| Failure::error("export", e))?;
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    writeln!(
+        out,
+        "\nsize: {size} bytes in the database = {:.1} bytes/event; the same trace as NDJSON: {:.1} bytes/event",
+        size as f64 / events as f64,
+        ndjson.0 as f64 / events as f64
+    )
+    .map_err(io)?;
+    writeln!(
+        out,
+        "\nnext: tracemem read {} bus {register:#x} 16 --snap {a} --sources",
+        path.display()
+    )
+    .map_err(io)?;
+    Ok(())
+}
