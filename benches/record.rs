@@ -1,0 +1,233 @@
+//! The recording comparison harness (issue 3): W1 recorded through the
+//! RecordingMaster over MockMaster, with `Every(10_000)` and with `Event`,
+//! timed from the first event until `close()` returns, against SQLite
+//! (bundled, WAL, synchronous=NORMAL, one row per event, index on (address,
+//! seq); batched in 10,000-row transactions, and autocommitted per event) and
+//! a Rust NDJSON writer that flushes per event (the seed's format and
+//! policy). Then the as-of point query on the capture against SQLite, with
+//! every answer checked equal.
+//!
+//! `cargo bench --bench record [-- --events N --autocommit-events M]`
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, params};
+use tracemem::record::{
+    FlushPolicy, Master, MockMaster, Op, RecorderOptions, RecordingMaster, TraceEvent, write_ndjson,
+};
+use tracemem::workloads::{Lcg, W1};
+use tracemem::{CaptureSpec, Database, MemoryRead};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// W1 as the mock bus sees it (reads return the mock's registers).
+fn workload(n: usize) -> Vec<TraceEvent> {
+    let mut mock = MockMaster::new();
+    W1::new(1)
+        .take(n)
+        .map(|mut e| {
+            let width = e.width.unwrap_or(4);
+            match e.op {
+                Op::Read => e.value = mock.read(e.address, width).unwrap_or(0),
+                Op::Write => mock.write(e.address, e.value, width).unwrap_or(()),
+            }
+            e
+        })
+        .collect()
+}
+
+fn record_tracemem(dir: &std::path::Path, name: &str, events: &[TraceEvent], policy: FlushPolicy) -> (Duration, u64) {
+    let path = dir.join(format!("{name}.tmdb"));
+    let options = RecorderOptions {
+        policy,
+        ..RecorderOptions::default()
+    };
+    let started = Instant::now();
+    let mut bus = RecordingMaster::create(MockMaster::new(), &path, &CaptureSpec::new("w1"), options).unwrap();
+    for e in events {
+        let width = e.width.unwrap_or(4);
+        match e.op {
+            Op::Read => drop(bus.read(e.address, width).unwrap()),
+            Op::Write => bus.write(e.address, e.value, width).unwrap(),
+        }
+    }
+    bus.close().unwrap();
+    (started.elapsed(), std::fs::metadata(&path).unwrap().len())
+}
+
+fn sqlite(dir: &std::path::Path, name: &str) -> Connection {
+    let conn = Connection::open(dir.join(format!("{name}.sqlite"))).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+         CREATE TABLE events (seq INTEGER PRIMARY KEY, op INTEGER NOT NULL, address INTEGER NOT NULL,
+                              value INTEGER NOT NULL, width INTEGER, timestamp REAL NOT NULL);
+         CREATE INDEX events_address ON events (address, seq);",
+    )
+    .unwrap();
+    conn
+}
+
+fn insert(conn: &Connection, seq: usize, e: &TraceEvent) {
+    let mut stmt = conn
+        .prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .unwrap();
+    stmt.execute(params![
+        seq as i64,
+        i64::from(e.op == Op::Write),
+        e.address as i64,
+        e.value as i64,
+        e.width.map(i64::from),
+        e.timestamp
+    ])
+    .unwrap();
+}
+
+fn sqlite_size(dir: &std::path::Path, name: &str) -> u64 {
+    let size = |ext: &str| {
+        std::fs::metadata(dir.join(format!("{name}.{ext}")))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
+    size("sqlite") + size("sqlite-wal")
+}
+
+fn main() {
+    let n = arg("--events", 1_000_000);
+    let n_auto = arg("--autocommit-events", 100_000).min(n);
+    let dir = tempfile::tempdir_in(".").unwrap();
+    let events = workload(n);
+    let rate = |count: usize, d: Duration| count as f64 / d.as_secs_f64();
+
+    eprintln!("tracemem Every(10000)...");
+    let (tm_batch, tm_size) = record_tracemem(dir.path(), "batch", &events, FlushPolicy::every(10_000).unwrap());
+    eprintln!("tracemem Event...");
+    let (tm_event, _) = record_tracemem(dir.path(), "event", &events, FlushPolicy::Event);
+
+    eprintln!("SQLite batched...");
+    let started = Instant::now();
+    let mut conn = sqlite(dir.path(), "batched");
+    for (i, chunk) in events.chunks(10_000).enumerate() {
+        let tx = conn.transaction().unwrap();
+        for (j, e) in chunk.iter().enumerate() {
+            insert(&tx, i * 10_000 + j, e);
+        }
+        tx.commit().unwrap();
+    }
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    let sq_batch = started.elapsed();
+    let sq_size = sqlite_size(dir.path(), "batched");
+
+    eprintln!("SQLite autocommit ({n_auto} events)...");
+    let started = Instant::now();
+    let auto = sqlite(dir.path(), "auto");
+    for (i, e) in events[..n_auto].iter().enumerate() {
+        insert(&auto, i, e);
+    }
+    let sq_auto = started.elapsed();
+
+    eprintln!("NDJSON flushed per event...");
+    let started = Instant::now();
+    let mut file = std::io::BufWriter::new(std::fs::File::create(dir.path().join("w1.ndjson")).unwrap());
+    for e in &events {
+        write_ndjson(std::slice::from_ref(e), &mut file).unwrap();
+        file.flush().unwrap();
+    }
+    drop(file);
+    let nd_event = started.elapsed();
+
+    eprintln!("as-of point queries...");
+    let db = Database::open(dir.path().join("batch.tmdb")).unwrap();
+    let read = db.begin_read().unwrap();
+    let capture = read.capture("w1").unwrap();
+    let bus = read.space("bus").unwrap();
+    let mut rng = Lcg::new(5);
+    let queries: Vec<(usize, u64, u8)> = (0..20_000)
+        .map(|_| {
+            let e = &events[rng.below(n as u64) as usize];
+            (rng.below(n as u64) as usize, e.address, e.width.unwrap_or(4))
+        })
+        .collect();
+    let started = Instant::now();
+    let tm_answers: Vec<Option<u64>> = queries
+        .iter()
+        .map(|&(seq, address, width)| {
+            let mut buf = [0u8; 8];
+            let filled = bus
+                .get_bytes(capture.snap_of(seq as u64), address, &mut buf[..usize::from(width)])
+                .unwrap();
+            (filled == usize::from(width)).then(|| u64::from_le_bytes(buf))
+        })
+        .collect();
+    let tm_query = started.elapsed();
+    let mut stmt = conn
+        .prepare("SELECT value, width FROM events WHERE address = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1")
+        .unwrap();
+    let started = Instant::now();
+    let sq_answers: Vec<Option<u64>> = queries
+        .iter()
+        .map(|&(seq, address, _)| {
+            stmt.query_row(params![address as i64, seq as i64], |row| row.get::<_, i64>(0))
+                .ok()
+                .map(|v| v as u64)
+        })
+        .collect();
+    let sq_query = started.elapsed();
+    // The same answer wherever the address's last event had the queried width.
+    let mismatches = queries
+        .iter()
+        .zip(tm_answers.iter().zip(&sq_answers))
+        .filter(|(_, (a, b))| a != b)
+        .count();
+
+    println!(
+        "W1 seed 1, {n} events (SQLite autocommit: {n_auto}), machine: {}",
+        common::machine()
+    );
+    println!("| figure | tracemem | peer | ratio | target |");
+    println!("|---|---:|---:|---:|---|");
+    println!(
+        "| ingest, Every(10000) vs SQLite batched (events/s) | {:.0} | {:.0} | {:.2}x | ≥ 5x |",
+        rate(n, tm_batch),
+        rate(n, sq_batch),
+        rate(n, tm_batch) / rate(n, sq_batch)
+    );
+    println!(
+        "| ingest, Event vs SQLite autocommit (events/s) | {:.0} | {:.0} | {:.2}x | ≥ 10x |",
+        rate(n, tm_event),
+        rate(n_auto, sq_auto),
+        rate(n, tm_event) / rate(n_auto, sq_auto)
+    );
+    println!(
+        "| ingest, Event vs NDJSON flushed per event (events/s) | {:.0} | {:.0} | {:.2}x | ≥ 1.5x |",
+        rate(n, tm_event),
+        rate(n, nd_event),
+        rate(n, tm_event) / rate(n, nd_event)
+    );
+    println!(
+        "| bytes per event on disk, before compaction | {:.1} | {:.1} (SQLite) | {:.2}x | ≤ 40 |",
+        tm_size as f64 / n as f64,
+        sq_size as f64 / n as f64,
+        tm_size as f64 / sq_size as f64
+    );
+    println!(
+        "| as-of point query (queries/s) | {:.0} | {:.0} | {:.2}x | ≥ 5x |",
+        rate(queries.len(), tm_query),
+        rate(queries.len(), sq_query),
+        rate(queries.len(), tm_query) / rate(queries.len(), sq_query)
+    );
+    println!(
+        "as-of answers differing from SQLite's: {mismatches} of {} (where an address's widths differ)",
+        queries.len()
+    );
+}
