@@ -79,6 +79,8 @@ struct Recording {
     journal: Journal,
     options: RecorderOptions,
     started: Instant,
+    /// The last timestamp given, and the whole microseconds it stands for.
+    clock: (f64, u64),
     /// Events already in the database.
     folded: u64,
     /// Events recorded since, in order (event `folded + i`).
@@ -137,6 +139,7 @@ impl<M: Master> RecordingMaster<M> {
                 journal,
                 options,
                 started: now,
+                clock: (0.0, 0),
                 folded: 0,
                 pending: Vec::new(),
                 unjournaled: 0,
@@ -265,11 +268,8 @@ impl<M: Master> RecordingMaster<M> {
             .map_err(|e| BusError::new(format!("recording failed: {e}")))
     }
 
-    fn completed(&self, op: Op, address: u64, value: u64, width: u8, error: Option<&BusError>) -> TraceEvent {
-        let timestamp = self
-            .recording
-            .as_ref()
-            .map_or(0.0, |r| r.started.elapsed().as_secs_f64());
+    fn completed(&mut self, op: Op, address: u64, value: u64, width: u8, error: Option<&BusError>) -> TraceEvent {
+        let timestamp = self.recording.as_mut().map_or(0.0, Recording::timestamp);
         TraceEvent {
             op,
             address,
@@ -353,6 +353,18 @@ impl<M: Master> Drop for RecordingMaster<M> {
 }
 
 impl Recording {
+    /// Seconds since the capture started, in whole microseconds accumulated
+    /// as the seed does (`t += k * 1e-6`), so that the event log stores each
+    /// as a one-byte step `k` (FORMAT.md) instead of a raw double.
+    fn timestamp(&mut self) -> f64 {
+        let micros = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let (time, last) = self.clock;
+        let step = micros.saturating_sub(last);
+        let time = time + step as f64 * 1e-6;
+        self.clock = (time, last + step);
+        time
+    }
+
     fn record(&mut self, event: TraceEvent) -> Result<()> {
         self.pending.push(event);
         self.unjournaled += 1;

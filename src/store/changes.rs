@@ -5,8 +5,8 @@
 //! A bucket's value is a sequence of LEB128 varints over its entries in
 //! (snap, granule) order: for the first entry, the snap's offset from the
 //! bucket's first snap and the granule number; for each next entry, the snap
-//! delta `d` and then, if `d == 0`, the (positive) granule delta, else the block
-//! number.
+//! delta and the zigzag-encoded difference from the previous entry's granule
+//! (LEB128).
 
 use std::collections::BTreeSet;
 
@@ -31,19 +31,18 @@ fn bucket_base(bucket: i64) -> Snap {
 pub(crate) fn encode_bucket(bucket: i64, entries: &BTreeSet<(Snap, u64)>) -> Vec<u8> {
     let mut out = Vec::with_capacity(entries.len() * 3);
     let mut prev: Option<(Snap, u64)> = None;
-    for &(snap, block) in entries {
+    for &(snap, granule) in entries {
         match prev {
             None => {
                 varint::put(&mut out, (snap - bucket_base(bucket)) as u64);
-                varint::put(&mut out, block);
+                varint::put(&mut out, granule);
             }
-            Some((psnap, pblock)) => {
-                let d = (snap - psnap) as u64;
-                varint::put(&mut out, d);
-                varint::put(&mut out, if d == 0 { block - pblock } else { block });
+            Some((psnap, pgranule)) => {
+                varint::put(&mut out, (snap - psnap) as u64);
+                varint::put(&mut out, varint::zigzag(granule.wrapping_sub(pgranule) as i64));
             }
         }
-        prev = Some((snap, block));
+        prev = Some((snap, granule));
     }
     out
 }
@@ -64,18 +63,15 @@ pub(crate) fn decode_bucket(bucket: i64, bytes: &[u8], place: &dyn Fn() -> Strin
                 base.checked_add(i64::try_from(a).map_err(|_| bad())?).ok_or_else(bad)?,
                 b,
             ),
-            Some((psnap, pblock)) => {
+            Some((psnap, pgranule)) => {
                 let snap = psnap
                     .checked_add(i64::try_from(a).map_err(|_| bad())?)
                     .ok_or_else(bad)?;
-                if a == 0 {
-                    if b == 0 {
-                        return Err(bad());
-                    }
-                    (snap, pblock.checked_add(b).ok_or_else(bad)?)
-                } else {
-                    (snap, b)
+                let granule = pgranule.wrapping_add(varint::unzigzag(b) as u64);
+                if a == 0 && granule <= pgranule {
+                    return Err(bad());
                 }
+                (snap, granule)
             }
         };
         if entry.0 < base || entry.0 - base >= span {

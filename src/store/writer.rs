@@ -343,6 +343,13 @@ impl WriteStore {
         self.tails.remove(&(space, granule, first >= 0));
     }
 
+    /// Whether no chunk of the granule starts after `p` (so an edit at `p`
+    /// has no later checkpoint to patch), as far as the cached tail tells.
+    fn nothing_after(&self, space: u32, granule: u64, p: Snap) -> bool {
+        matches!(self.tails.get(&(space, granule, p >= 0)), Some(None))
+            || matches!(self.tails.get(&(space, granule, p >= 0)), Some(Some(t)) if *t <= p)
+    }
+
     /// The first snap of the chunk holding `p`: from the cached tail when `p`
     /// is at or past it (an append), else by a seek.
     fn host_chunk(&mut self, space: u32, granule: u64, p: Snap) -> Result<Option<Snap>> {
@@ -454,7 +461,9 @@ impl WriteStore {
         self.note_change(space, p, granule, has_records)?;
 
         // 3. Patch the checkpoints of later chunks that still show the bytes.
-        self.patch_later(space, granule, p, side_lo, side_hi, edit)?;
+        if !self.nothing_after(space, granule, p) {
+            self.patch_later(space, granule, p, side_lo, side_hi, edit)?;
+        }
         self.maybe_flush()
     }
 
