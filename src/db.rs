@@ -107,12 +107,7 @@ impl DatabaseBuilder {
     /// writer's latest commit. Never replays a journal, never writes.
     pub fn open_read_only(&self, path: impl AsRef<Path>) -> Result<Database> {
         let path = path.as_ref();
-        if let Err(source) = std::fs::metadata(path) {
-            return Err(Error::Io {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
+        require_file(path)?;
         let place = || path.display().to_string();
         let mut builder = self.redb();
         builder.set_concurrency_mode(redb::ConcurrencyMode::SingleWriter);
@@ -179,12 +174,7 @@ impl DatabaseBuilder {
     /// Opens an existing database at `path`.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Database> {
         let path = path.as_ref();
-        if let Err(source) = std::fs::metadata(path) {
-            return Err(Error::Io {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
+        require_file(path)?;
         let place = || path.display().to_string();
         let (db, block_size) = guard(&place, || {
             let db = self.redb().open(path).map_err(|e| open_error(path, e))?;
@@ -200,6 +190,14 @@ impl DatabaseBuilder {
         database.recover_journal()?;
         Ok(database)
     }
+}
+
+/// An error naming `path` unless it exists.
+fn require_file(path: &Path) -> Result<()> {
+    std::fs::metadata(path).map(|_| ()).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Turns redb's refusal to open a file into an error naming the file.

@@ -7,7 +7,9 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use redb::ReadableTable;
+
+use crate::error::{Error, Result, StorageContext};
 use crate::record::Op;
 use crate::store::varint;
 
@@ -276,4 +278,65 @@ impl CaptureRecord {
         rkyv::from_bytes::<CaptureRecord, rkyv::rancor::Error>(bytes)
             .map_err(|e| Error::corrupt(place(), format!("undecodable capture: {e}")))
     }
+}
+
+/// The capture `name` names, read from the two capture tables.
+pub(crate) fn capture_in(
+    ids: &impl ReadableTable<&'static str, u32>,
+    captures: &impl ReadableTable<u32, &'static [u8]>,
+    name: &str,
+) -> Result<Option<(u32, CaptureRecord)>> {
+    let Some(id) = ids.get(name).context("reading captures")?.map(|v| v.value()) else {
+        return Ok(None);
+    };
+    let place = || format!("captures table, capture {id}");
+    let bytes = captures
+        .get(id)
+        .context("reading captures")?
+        .ok_or_else(|| Error::corrupt(place(), "capture named but missing"))?;
+    Ok(Some((id, CaptureRecord::from_bytes(bytes.value(), &place)?)))
+}
+
+/// Every capture of the captures table, in id order.
+pub(crate) fn captures_in(captures: &impl ReadableTable<u32, &'static [u8]>) -> Result<Vec<(u32, CaptureRecord)>> {
+    let mut out = Vec::new();
+    for entry in captures.iter().context("reading captures")? {
+        let (key, value) = entry.context("reading captures")?;
+        let id = key.value();
+        out.push((
+            id,
+            CaptureRecord::from_bytes(value.value(), &|| format!("captures table, capture {id}"))?,
+        ));
+    }
+    Ok(out)
+}
+
+/// Calls `f(first_seq, chunk)` for the event chunks of `capture` from the one
+/// holding `from_seq` on, in order, while `f` returns true.
+pub(crate) fn event_chunks_in(
+    events: &impl ReadableTable<(u32, u64), &'static [u8]>,
+    capture: u32,
+    from_seq: u64,
+    f: &mut dyn FnMut(u64, EventChunkRecord) -> Result<bool>,
+) -> Result<()> {
+    let start = match events
+        .range((capture, 0)..=(capture, from_seq))
+        .context("reading events")?
+        .next_back()
+    {
+        Some(entry) => entry.context("reading events")?.0.value().1,
+        None => from_seq,
+    };
+    for entry in events
+        .range((capture, start)..=(capture, u64::MAX))
+        .context("reading events")?
+    {
+        let (key, value) = entry.context("reading events")?;
+        let first = key.value().1;
+        let place = || format!("events table, capture {capture}, chunk at event {first}");
+        if !f(first, EventChunkRecord::from_bytes(value.value(), &place)?)? {
+            break;
+        }
+    }
+    Ok(())
 }

@@ -1,11 +1,11 @@
 //! The store of a read transaction: a consistent snapshot of every table.
 
-use redb::{ReadOnlyTable, ReadableTable};
+use redb::ReadOnlyTable;
 
-use crate::error::{Error, Result, StorageContext};
+use crate::error::{Result, StorageContext};
 use crate::snaps::SnapMeta;
 use crate::store::changes::{bucket_of, decode_bucket};
-use crate::store::events::{CaptureRecord, EventChunkRecord};
+use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
 use crate::store::history::{LoadedChunk, StoreRead, checked_key};
 use crate::store::schema::{self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, SNAPS, SPACE_IDS, SPACE_NAMES};
 use crate::store::snaps;
@@ -116,34 +116,11 @@ impl StoreRead for ReadStore {
     }
 
     fn capture(&self, name: &str) -> Result<Option<(u32, CaptureRecord)>> {
-        let Some(id) = self
-            .capture_ids
-            .get(name)
-            .context("reading captures")?
-            .map(|v| v.value())
-        else {
-            return Ok(None);
-        };
-        let place = || format!("captures table, capture {id}");
-        let bytes = self
-            .captures
-            .get(id)
-            .context("reading captures")?
-            .ok_or_else(|| Error::corrupt(place(), "capture named but missing"))?;
-        Ok(Some((id, CaptureRecord::from_bytes(bytes.value(), &place)?)))
+        capture_in(&self.capture_ids, &self.captures, name)
     }
 
     fn captures(&self) -> Result<Vec<(u32, CaptureRecord)>> {
-        let mut out = Vec::new();
-        for entry in self.captures.iter().context("reading captures")? {
-            let (key, value) = entry.context("reading captures")?;
-            let id = key.value();
-            out.push((
-                id,
-                CaptureRecord::from_bytes(value.value(), &|| format!("captures table, capture {id}"))?,
-            ));
-        }
-        Ok(out)
+        captures_in(&self.captures)
     }
 
     fn event_chunks(
@@ -152,28 +129,7 @@ impl StoreRead for ReadStore {
         from_seq: u64,
         f: &mut dyn FnMut(u64, EventChunkRecord) -> Result<bool>,
     ) -> Result<()> {
-        let start = match self
-            .events
-            .range((capture, 0)..=(capture, from_seq))
-            .context("reading events")?
-            .next_back()
-        {
-            Some(entry) => entry.context("reading events")?.0.value().1,
-            None => from_seq,
-        };
-        for entry in self
-            .events
-            .range((capture, start)..=(capture, u64::MAX))
-            .context("reading events")?
-        {
-            let (key, value) = entry.context("reading events")?;
-            let first = key.value().1;
-            let place = || format!("events table, capture {capture}, chunk at event {first}");
-            if !f(first, EventChunkRecord::from_bytes(value.value(), &place)?)? {
-                break;
-            }
-        }
-        Ok(())
+        event_chunks_in(&self.events, capture, from_seq, f)
     }
 
     fn last_timeline_change(&self, space: u32) -> Result<Option<Snap>> {

@@ -15,7 +15,7 @@ use crate::error::{Error, Result, StorageContext};
 use crate::snaps::SnapMeta;
 use crate::store::changes::{bucket_of, decode_bucket, encode_bucket};
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, Edit, MAX_CHUNK_DELTA_BYTES, Need};
-use crate::store::events::{CaptureRecord, EventChunkRecord};
+use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
 use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule};
 use crate::store::schema::{
     self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, META_JOURNAL_MARK, SNAPS, SPACE_IDS, SPACE_NAMES,
@@ -675,42 +675,13 @@ impl StoreRead for WriteStore {
     }
 
     fn capture(&self, name: &str) -> Result<Option<(u32, CaptureRecord)>> {
-        let Some(id) = self
-            .txn
-            .open_table(CAPTURE_IDS)
-            .context("reading captures")?
-            .get(name)
-            .context("reading captures")?
-            .map(|v| v.value())
-        else {
-            return Ok(None);
-        };
-        let place = || format!("captures table, capture {id}");
-        let table = self.txn.open_table(CAPTURES).context("reading captures")?;
-        let bytes = table
-            .get(id)
-            .context("reading captures")?
-            .ok_or_else(|| Error::corrupt(place(), "capture named but missing"))?;
-        Ok(Some((id, CaptureRecord::from_bytes(bytes.value(), &place)?)))
+        let ids = self.txn.open_table(CAPTURE_IDS).context("reading captures")?;
+        let captures = self.txn.open_table(CAPTURES).context("reading captures")?;
+        capture_in(&ids, &captures, name)
     }
 
     fn captures(&self) -> Result<Vec<(u32, CaptureRecord)>> {
-        let mut out = Vec::new();
-        for entry in self
-            .txn
-            .open_table(CAPTURES)
-            .context("reading captures")?
-            .iter()
-            .context("reading captures")?
-        {
-            let (key, value) = entry.context("reading captures")?;
-            let id = key.value();
-            out.push((
-                id,
-                CaptureRecord::from_bytes(value.value(), &|| format!("captures table, capture {id}"))?,
-            ));
-        }
-        Ok(out)
+        captures_in(&self.txn.open_table(CAPTURES).context("reading captures")?)
     }
 
     fn event_chunks(
@@ -719,32 +690,12 @@ impl StoreRead for WriteStore {
         from_seq: u64,
         f: &mut dyn FnMut(u64, EventChunkRecord) -> Result<bool>,
     ) -> Result<()> {
-        let start = match self
-            .txn
-            .open_table(EVENTS)
-            .context("reading events")?
-            .range((capture, 0)..=(capture, from_seq))
-            .context("reading events")?
-            .next_back()
-        {
-            Some(entry) => entry.context("reading events")?.0.value().1,
-            None => from_seq,
-        };
-        for entry in self
-            .txn
-            .open_table(EVENTS)
-            .context("reading events")?
-            .range((capture, start)..=(capture, u64::MAX))
-            .context("reading events")?
-        {
-            let (key, value) = entry.context("reading events")?;
-            let first = key.value().1;
-            let place = || format!("events table, capture {capture}, chunk at event {first}");
-            if !f(first, EventChunkRecord::from_bytes(value.value(), &place)?)? {
-                break;
-            }
-        }
-        Ok(())
+        event_chunks_in(
+            &self.txn.open_table(EVENTS).context("reading events")?,
+            capture,
+            from_seq,
+            f,
+        )
     }
 
     fn last_timeline_change(&self, space: u32) -> Result<Option<Snap>> {
