@@ -57,6 +57,8 @@ pub struct RecorderOptions {
     /// Forcing the journal to the disk, bounding loss on power failure
     /// (default none: durable against process crashes only).
     pub sync: Option<SyncPolicy>,
+    /// The database's page cache in bytes (default: redb's).
+    pub cache_size: Option<usize>,
 }
 
 impl Default for RecorderOptions {
@@ -67,6 +69,7 @@ impl Default for RecorderOptions {
             max_pending: 65_536,
             journal_capacity: 64 << 20,
             sync: None,
+            cache_size: None,
         }
     }
 }
@@ -108,6 +111,9 @@ impl<M: Master> RecordingMaster<M> {
         // Shared: other processes may open it read-only meanwhile (R5).
         let mut builder = Database::builder();
         builder.shared(true);
+        if let Some(bytes) = options.cache_size {
+            builder.cache_size(bytes);
+        }
         let db = if path.exists() {
             builder.open(path)?
         } else {

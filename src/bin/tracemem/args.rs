@@ -49,6 +49,9 @@ pub enum Command {
         /// The capture name (default soak, soak#2, …).
         #[arg(long)]
         capture: Option<String>,
+        /// The database's page cache, in MiB (default: the storage engine's).
+        #[arg(long)]
+        cache_mb: Option<usize>,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,

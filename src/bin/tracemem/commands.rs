@@ -26,8 +26,9 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             flush,
             ack,
             capture,
+            cache_mb,
             quiet,
-        } => crate::recording::soak(&db, events, &flush, ack, capture, quiet, out),
+        } => crate::recording::soak(&db, events, &flush, ack, capture, cache_mb, quiet, out),
         Command::Record {
             db,
             capture,

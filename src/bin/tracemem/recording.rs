@@ -57,18 +57,21 @@ fn progress(total: u64, quiet: bool) -> ProgressBar {
     bar
 }
 
-/// Records `events` W1 events into capture `name`; returns the recorder closed.
+/// Records `events` W1 events into capture `name`, then closes the recorder.
+#[allow(clippy::too_many_arguments)]
 fn record_w1(
     path: &Path,
     name: &str,
     events: u64,
     policy: FlushPolicy,
+    cache_mb: Option<usize>,
     ack: bool,
     quiet: bool,
     out: &mut impl Write,
 ) -> Outcome {
     let options = RecorderOptions {
         policy,
+        cache_size: cache_mb.map(|mb| mb << 20),
         ..RecorderOptions::default()
     };
     let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new(name), options)
@@ -99,12 +102,14 @@ fn record_w1(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn soak(
     path: &Path,
     events: u64,
     flush: &str,
     ack: bool,
     capture: Option<String>,
+    cache_mb: Option<usize>,
     quiet: bool,
     out: &mut impl Write,
 ) -> Outcome {
@@ -113,7 +118,7 @@ pub fn soak(
         Some(name) => name,
         None => free_capture_name(path, "soak")?,
     };
-    record_w1(path, &name, events, policy, ack, quiet, out)
+    record_w1(path, &name, events, policy, cache_mb, ack, quiet, out)
 }
 
 pub fn record(path: &Path, capture: Option<String>, flush: &str, ack: bool, out: &mut impl Write) -> Outcome {
@@ -192,7 +197,7 @@ pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write)
     )
     .map_err(io)?;
     let started = Instant::now();
-    record_w1(&path, &name, events, FlushPolicy::Event, false, quiet, out)?;
+    record_w1(&path, &name, events, FlushPolicy::Event, None, false, quiet, out)?;
     let seconds = started.elapsed().as_secs_f64();
     writeln!(
         out,
