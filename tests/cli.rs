@@ -292,3 +292,38 @@ fn demo_soak_and_record_from_standard_input() {
         EVENTS
     );
 }
+
+#[test]
+fn a_register_map_names_addresses_in_log_and_history() {
+    let dir = imported();
+    std::fs::write(
+        dir.path().join("regs.json"),
+        r#"{"uart.ctrl": {"address": 1073745920, "width": 4, "access": "rw"}, "uart.status": {"address": "0x40001004"}}"#,
+    )
+    .unwrap();
+    let log = stdout(&tracemem(&["log", "t.tmdb", "--regmap", "regs.json"], dir.path()));
+    assert_eq!(
+        log,
+        "wr uart.ctrl @0x40001000 0x00000042\nrd uart.status @0x40001004 0x00000000\nwr @0x40001001 0x07\n"
+    );
+    let history = tracemem(
+        &["history", "t.tmdb", "uart.status", "--regmap", "regs.json"],
+        dir.path(),
+    );
+    assert!(
+        stdout(&history).contains("rd uart.status @0x40001004"),
+        "{}",
+        stdout(&history)
+    );
+    let unknown = tracemem(&["history", "t.tmdb", "uart.nope", "--regmap", "regs.json"], dir.path());
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("nor a register of --regmap"),
+        "{}",
+        stderr(&unknown)
+    );
+    std::fs::write(dir.path().join("bad.json"), r#"{"x": {"width": 4}}"#).unwrap();
+    let bad = tracemem(&["log", "t.tmdb", "--regmap", "bad.json"], dir.path());
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("register 'x': no address"), "{}", stderr(&bad));
+}

@@ -233,6 +233,10 @@ pub enum Command {
         /// The capture (default: all, in order).
         #[arg(long)]
         capture: Option<String>,
+        /// Name addresses from a register map: a JSON object of register
+        /// paths to `{"address": …, "width": …}` (other keys ignored).
+        #[arg(long)]
+        regmap: Option<PathBuf>,
         /// Print NDJSON.
         #[arg(long)]
         json: bool,
@@ -304,9 +308,12 @@ pub fn parse_i64(text: &str) -> Result<i64, String> {
 pub struct HistoryArgs {
     /// The database file.
     pub db: PathBuf,
-    /// The address.
-    #[arg(value_parser = parse_u64)]
-    pub addr: u64,
+    /// The address (hex or decimal), or a register name of `--regmap`.
+    pub addr: String,
+    /// Name addresses from a register map: a JSON object of register paths
+    /// to `{"address": …, "width": …}` (other keys ignored).
+    #[arg(long)]
+    pub regmap: Option<PathBuf>,
     /// Only this capture.
     #[arg(long)]
     pub capture: Option<String>,

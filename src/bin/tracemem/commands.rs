@@ -83,7 +83,12 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             to,
             json,
         } => changes(&db, &space, from, to, json, out),
-        Command::Log { db, capture, json } => log(&db, capture, json, out),
+        Command::Log {
+            db,
+            capture,
+            regmap,
+            json,
+        } => log(&db, capture, regmap.as_deref(), json, out),
         Command::History(args) => history(&args, out),
         Command::Check { db } => check(&db, out),
         Command::ReplayCheck {
@@ -504,14 +509,44 @@ fn changes(path: &Path, space: &str, from: Snap, to: Snap, as_json: bool, out: &
     Ok(())
 }
 
-/// An event as the seed's trace prints it: `wr @0x40001000 0x00000042`.
-fn event_line(event: &TraceEvent) -> String {
+/// A register map: address -> register path.
+type RegisterMap = std::collections::BTreeMap<u64, String>;
+
+/// Reads a register map: a JSON object of register paths to objects with an
+/// `address` (a number, or a string in hex or decimal); other keys ignored.
+fn load_regmap(path: Option<&Path>) -> Result<RegisterMap, Failure> {
+    let Some(path) = path else {
+        return Ok(RegisterMap::new());
+    };
+    let what = || format!("--regmap {}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::error(what(), e))?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| Failure::error(what(), e))?;
+    let object = doc
+        .as_object()
+        .ok_or_else(|| Failure::error(what(), "not a JSON object of register paths"))?;
+    let mut map = RegisterMap::new();
+    for (name, register) in object {
+        let address = match register.get("address") {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(text)) => crate::args::parse_u64(text).ok(),
+            _ => None,
+        }
+        .ok_or_else(|| Failure::error(what(), format!("register '{name}': no address that fits 64 bits")))?;
+        map.entry(address).or_insert_with(|| name.clone());
+    }
+    Ok(map)
+}
+
+/// An event as the seed's trace prints it: `wr @0x40001000 0x00000042`, or
+/// with a register map `wr uart.ctrl @0x40001000 0x00000042`.
+fn event_line(event: &TraceEvent, names: &RegisterMap) -> String {
     let op = match event.op {
         Op::Read => "rd",
         Op::Write => "wr",
     };
     let digits = 2 * usize::from(event.width.unwrap_or(4));
-    let mut line = format!("{op} @0x{:08x} 0x{:0digits$x}", event.address, event.value);
+    let name = names.get(&event.address).map(|n| format!("{n} ")).unwrap_or_default();
+    let mut line = format!("{op} {name}@0x{:08x} 0x{:0digits$x}", event.address, event.value);
     if let Some(error) = &event.error {
         line.push_str(&format!(" FAILED: {error}"));
     }
@@ -543,7 +578,8 @@ fn chosen_captures(read: &ReadTransaction, capture: Option<&str>) -> Result<Vec<
     Ok(chosen)
 }
 
-fn log(path: &Path, capture: Option<String>, as_json: bool, out: &mut impl Write) -> Outcome {
+fn log(path: &Path, capture: Option<String>, regmap: Option<&Path>, as_json: bool, out: &mut impl Write) -> Outcome {
+    let names = load_regmap(regmap)?;
     let db = open(path)?;
     let read = begin_read(&db)?;
     let captures = chosen_captures(&read, capture.as_deref())?;
@@ -573,7 +609,7 @@ fn log(path: &Path, capture: Option<String>, as_json: bool, out: &mut impl Write
             if as_json {
                 writeln!(out, "{}", event_json(capture, seq as u64, event)).map_err(io)?;
             } else {
-                writeln!(out, "{}", event_line(event)).map_err(io)?;
+                writeln!(out, "{}", event_line(event, &names)).map_err(io)?;
             }
             printed += 1;
         }
@@ -585,6 +621,15 @@ fn log(path: &Path, capture: Option<String>, as_json: bool, out: &mut impl Write
 }
 
 fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
+    let names = load_regmap(args.regmap.as_deref())?;
+    let address = match crate::args::parse_u64(&args.addr) {
+        Ok(address) => address,
+        Err(not_a_number) => names
+            .iter()
+            .find(|(_, name)| **name == args.addr)
+            .map(|(address, _)| *address)
+            .ok_or_else(|| Failure::error("history", format!("{not_a_number}, nor a register of --regmap")))?,
+    };
     let db = open(&args.db)?;
     let read = begin_read(&db)?;
     let mut found: Vec<(CaptureInfo, u64, TraceEvent)> = Vec::new();
@@ -594,7 +639,7 @@ fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
             .map_err(|e| Failure::error("history", e))?;
         for (seq, event) in events.into_iter().enumerate() {
             let snap = capture.snap_of(seq as u64);
-            let keep = event.address == args.addr
+            let keep = event.address == address
                 && args.op.as_deref().is_none_or(|op| op == event.op.as_str())
                 && args.from.is_none_or(|s| snap >= s)
                 && args.to.is_none_or(|s| snap <= s)
@@ -612,7 +657,7 @@ fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
     }
     found.truncate(args.limit.unwrap_or(usize::MAX));
     if found.is_empty() {
-        return Err(Failure::NothingFound(format!("no events at {:#x}", args.addr)));
+        return Err(Failure::NothingFound(format!("no events at {address:#x}")));
     }
     for (capture, seq, event) in &found {
         if args.json {
@@ -624,7 +669,7 @@ fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
                 "snap {snap}\t{}\t{:.6} s\t{}",
                 capture.name,
                 event.timestamp,
-                event_line(event)
+                event_line(event, &names)
             )
             .map_err(io)?;
         }
