@@ -327,3 +327,32 @@ fn a_register_map_names_addresses_in_log_and_history() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("register 'x': no address"), "{}", stderr(&bad));
 }
+
+#[test]
+fn log_follow_tails_a_capture_while_it_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut soak = Command::new(env!("CARGO_BIN_EXE_tracemem"))
+        .args(["soak", "f.tmdb", "--events", "300000", "--quiet"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Follow from the moment the recorder's journal exists.
+    let journal = dir.path().join("f.tmdb.journal");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !journal.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let follow = Command::new(env!("CARGO_BIN_EXE_tracemem"))
+        .args(["log", "f.tmdb", "--follow"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(soak.wait().unwrap().success());
+    assert!(follow.status.success(), "{}", stderr(&follow));
+    let followed = stdout(&follow);
+    assert_eq!(followed.lines().count(), 300_000);
+    assert_eq!(followed, stdout(&tracemem(&["log", "f.tmdb"], dir.path())));
+    let missing = tracemem(&["log", "nothing.tmdb", "--follow"], dir.path());
+    assert_eq!(missing.status.code(), Some(2));
+}

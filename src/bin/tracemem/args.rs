@@ -237,6 +237,10 @@ pub enum Command {
         /// paths to `{"address": …, "width": …}` (other keys ignored).
         #[arg(long)]
         regmap: Option<PathBuf>,
+        /// Keep printing events as a running recorder commits them (every
+        /// 200 ms by default); ends when no recorder is running.
+        #[arg(long)]
+        follow: bool,
         /// Print NDJSON.
         #[arg(long)]
         json: bool,

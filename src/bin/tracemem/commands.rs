@@ -87,8 +87,16 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             db,
             capture,
             regmap,
+            follow: false,
             json,
         } => log(&db, capture, regmap.as_deref(), json, out),
+        Command::Log {
+            db,
+            capture,
+            regmap,
+            follow: true,
+            json,
+        } => follow(&db, capture, regmap.as_deref(), json, out),
         Command::History(args) => history(&args, out),
         Command::Check { db } => check(&db, out),
         Command::ReplayCheck {
@@ -703,5 +711,60 @@ fn check(path: &Path, out: &mut impl Write) -> Outcome {
         Ok(())
     } else {
         Err(Failure::Mismatch)
+    }
+}
+
+/// `log --follow`: prints each capture's events as they are committed,
+/// reading the database read-only beside its recorder (R5), until no
+/// recorder runs (its journal is gone) and nothing new arrived.
+fn follow(path: &Path, capture: Option<String>, regmap: Option<&Path>, as_json: bool, out: &mut impl Write) -> Outcome {
+    let names = load_regmap(regmap)?;
+    let journal = tracemem::record::journal_path(path);
+    if !path.exists() && !journal.exists() {
+        return Err(Failure::error(
+            "log --follow",
+            format!("{}: no such database, and no recorder writing it", path.display()),
+        ));
+    }
+    let mut printed: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    loop {
+        let recording = journal.exists();
+        let mut new_events = 0u64;
+        if path.exists() {
+            let db = Database::builder()
+                .open_read_only(path)
+                .map_err(|e| Failure::error("opening the database", e))?;
+            let read = begin_read(&db)?;
+            let captures = match capture.as_deref() {
+                Some(name) => match chosen_captures(&read, Some(name)) {
+                    Ok(found) => found,
+                    // The capture may not have been created yet.
+                    Err(_) if recording => Vec::new(),
+                    Err(e) => return Err(e),
+                },
+                None => read.captures().map_err(|e| Failure::error("log", e))?,
+            };
+            for capture in &captures {
+                let from = printed.get(&capture.name).copied().unwrap_or(0);
+                let events = read
+                    .events(&capture.name, from..u64::MAX)
+                    .map_err(|e| Failure::error("log", e))?;
+                for (i, event) in events.iter().enumerate() {
+                    let seq = from + i as u64;
+                    if as_json {
+                        writeln!(out, "{}", event_json(capture, seq, event)).map_err(io)?;
+                    } else {
+                        writeln!(out, "{}", event_line(event, &names)).map_err(io)?;
+                    }
+                }
+                new_events += events.len() as u64;
+                printed.insert(capture.name.clone(), from + events.len() as u64);
+            }
+            out.flush().map_err(io)?;
+        }
+        if !recording && new_events == 0 && path.exists() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
