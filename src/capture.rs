@@ -161,6 +161,17 @@ impl WriteTransaction {
         self.append_events(&record.name, rest)
     }
 
+    /// Labels `snap` with `text`, after any label it has already (`; `).
+    pub(crate) fn add_mark(&mut self, snap: Snap, text: &str) -> Result<()> {
+        let mut meta = self.snap_meta(snap)?.unwrap_or_default();
+        meta.description = if meta.description.is_empty() {
+            text.to_string()
+        } else {
+            format!("{}; {text}", meta.description)
+        };
+        self.set_snap_meta(snap, &meta)
+    }
+
     /// Creates a capture; its events start at the end of the timeline (R3).
     pub fn create_capture(&mut self, spec: &CaptureSpec) -> Result<CaptureInfo> {
         guard(&|| format!("creating capture '{}'", spec.name), || {

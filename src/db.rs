@@ -279,13 +279,7 @@ impl Database {
                     if let Some((c, first, events)) = batch.take() {
                         txn.append_replayed(c, first, &events)?;
                     }
-                    let mut meta = txn.snap_meta(snap)?.unwrap_or_default();
-                    meta.description = if meta.description.is_empty() {
-                        text
-                    } else {
-                        format!("{}; {text}", meta.description)
-                    };
-                    txn.set_snap_meta(snap, &meta)?;
+                    txn.add_mark(snap, &text)?;
                 }
             }
         }

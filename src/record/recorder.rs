@@ -20,7 +20,6 @@ use crate::error::{Error, Result};
 use crate::record::master::{BusError, BusOp, Master};
 use crate::record::policy::FlushPolicy;
 use crate::record::trace_file::{Op, TraceEvent};
-use crate::snaps::SnapMeta;
 use crate::store::journal::Journal;
 use crate::store::wal::JournalEntry;
 use crate::types::Snap;
@@ -399,18 +398,26 @@ impl Recording {
     /// everything into the database instead (which also frees the journal).
     fn journal_pending(&mut self) -> Result<()> {
         let start = self.pending.len() - self.unjournaled;
-        let mut payloads = Vec::with_capacity(self.unjournaled);
+        // All payloads in one buffer, cut at `ends`: no copy of an event,
+        // no allocation per event.
+        self.payload.clear();
+        let mut ends = Vec::with_capacity(self.unjournaled);
         for (i, event) in self.pending[start..].iter().enumerate() {
-            let mut payload = Vec::with_capacity(48);
-            JournalEntry::Event {
-                capture: self.capture_id,
-                seq: self.folded + (start + i) as u64,
-                event: event.clone(),
-            }
-            .encode(&mut payload);
-            payloads.push(payload);
+            JournalEntry::encode_event(
+                &mut self.payload,
+                self.capture_id,
+                self.folded + (start + i) as u64,
+                event,
+            );
+            ends.push(self.payload.len());
         }
-        match self.journal.append_batch(payloads.iter().map(Vec::as_slice)) {
+        let buffer = &self.payload;
+        let payloads = ends.iter().scan(0, |from, &end| {
+            let slice = &buffer[*from..end];
+            *from = end;
+            Some(slice)
+        });
+        match self.journal.append_batch(payloads) {
             Ok(_) => {
                 self.unjournaled = 0;
                 Ok(())
@@ -454,13 +461,7 @@ impl Recording {
         let mut txn = self.db.begin_write()?;
         txn.append_events(&self.capture.name, &self.pending)?;
         for (snap, text) in self.marks.drain(..) {
-            let mut meta = txn.snap_meta(snap)?.unwrap_or_else(SnapMeta::default);
-            if meta.description.is_empty() {
-                meta.description = text;
-            } else {
-                meta.description = format!("{}; {text}", meta.description);
-            }
-            txn.set_snap_meta(snap, &meta)?;
+            txn.add_mark(snap, &text)?;
         }
         txn.set_journal_mark(mark)?;
         txn.commit()?;

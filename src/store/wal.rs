@@ -32,28 +32,32 @@ impl JournalEntry {
     /// Appends the payload of the entry to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            JournalEntry::Event { capture, seq, event } => {
-                out.push(KIND_EVENT);
-                out.extend_from_slice(&capture.to_le_bytes());
-                out.extend_from_slice(&seq.to_le_bytes());
-                out.push(u8::from(event.op == Op::Write));
-                out.push(event.width.unwrap_or(0));
-                out.extend_from_slice(&event.address.to_le_bytes());
-                out.extend_from_slice(&event.value.to_le_bytes());
-                out.extend_from_slice(&event.timestamp.to_bits().to_le_bytes());
-                match &event.error {
-                    Some(text) => {
-                        out.push(1);
-                        put_text(out, text);
-                    }
-                    None => out.push(0),
-                }
-            }
+            JournalEntry::Event { capture, seq, event } => JournalEntry::encode_event(out, *capture, *seq, event),
             JournalEntry::Mark { snap, text } => {
                 out.push(KIND_MARK);
                 out.extend_from_slice(&snap.to_le_bytes());
                 put_text(out, text);
             }
+        }
+    }
+
+    /// Appends the payload of event `seq` of capture `capture` to `out`
+    /// (what `encode` writes for a [`JournalEntry::Event`], without owning it).
+    pub fn encode_event(out: &mut Vec<u8>, capture: u32, seq: u64, event: &TraceEvent) {
+        out.push(KIND_EVENT);
+        out.extend_from_slice(&capture.to_le_bytes());
+        out.extend_from_slice(&seq.to_le_bytes());
+        out.push(u8::from(event.op == Op::Write));
+        out.push(event.width.unwrap_or(0));
+        out.extend_from_slice(&event.address.to_le_bytes());
+        out.extend_from_slice(&event.value.to_le_bytes());
+        out.extend_from_slice(&event.timestamp.to_bits().to_le_bytes());
+        match &event.error {
+            Some(text) => {
+                out.push(1);
+                put_text(out, text);
+            }
+            None => out.push(0),
         }
     }
 

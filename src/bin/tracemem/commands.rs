@@ -569,6 +569,22 @@ fn event_json(capture: &CaptureInfo, seq: u64, event: &TraceEvent) -> serde_json
     })
 }
 
+/// One event of `log`: a JSON object, or the seed's trace line.
+fn print_log_event(
+    out: &mut impl Write,
+    capture: &CaptureInfo,
+    seq: u64,
+    event: &TraceEvent,
+    names: &RegisterMap,
+    as_json: bool,
+) -> Outcome {
+    if as_json {
+        writeln!(out, "{}", event_json(capture, seq, event)).map_err(io)
+    } else {
+        writeln!(out, "{}", event_line(event, names)).map_err(io)
+    }
+}
+
 fn chosen_captures(read: &ReadTransaction, capture: Option<&str>) -> Result<Vec<CaptureInfo>, Failure> {
     let all = read.captures().map_err(|e| Failure::error("captures", e))?;
     let chosen: Vec<CaptureInfo> = match capture {
@@ -614,11 +630,7 @@ fn log(path: &Path, capture: Option<String>, regmap: Option<&Path>, as_json: boo
                 }
                 marks.next();
             }
-            if as_json {
-                writeln!(out, "{}", event_json(capture, seq as u64, event)).map_err(io)?;
-            } else {
-                writeln!(out, "{}", event_line(event, &names)).map_err(io)?;
-            }
+            print_log_event(out, capture, seq as u64, event, &names, as_json)?;
             printed += 1;
         }
     }
@@ -750,12 +762,7 @@ fn follow(path: &Path, capture: Option<String>, regmap: Option<&Path>, as_json: 
                     .events(&capture.name, from..u64::MAX)
                     .map_err(|e| Failure::error("log", e))?;
                 for (i, event) in events.iter().enumerate() {
-                    let seq = from + i as u64;
-                    if as_json {
-                        writeln!(out, "{}", event_json(capture, seq, event)).map_err(io)?;
-                    } else {
-                        writeln!(out, "{}", event_line(event, &names)).map_err(io)?;
-                    }
+                    print_log_event(out, capture, from + i as u64, event, &names, as_json)?;
                 }
                 new_events += events.len() as u64;
                 printed.insert(capture.name.clone(), from + events.len() as u64);
