@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tracemem::workloads::{Lcg, W2_HEAP, W2_HEAP_SIZE, W2Config};
+use tracemem::workloads::{Lcg, W2_HEAP, W2_HEAP_SIZE, W2_IMAGE, W2Config};
 use tracemem::{Database, MemoryRead, Snap};
 
 fn ingest(c: &mut Criterion) {
@@ -60,6 +60,19 @@ fn queries(c: &mut Criterion) {
             let addr = W2_HEAP + rng.below(W2_HEAP_SIZE - (64 << 10) + 1);
             black_box(ram.get_bytes(snap, addr, &mut buf).unwrap());
         })
+    });
+    let mut image = vec![0u8; config.image_size as usize];
+    group.throughput(criterion::Throughput::Bytes(image.len() as u64));
+    group.bench_function("q2_image_16m", |b| {
+        b.iter(|| {
+            let snap = rng.below(config.snaps as u64 + 1) as Snap;
+            black_box(ram.get_bytes(snap, W2_IMAGE, &mut image).unwrap());
+        })
+    });
+    // The machine's limit for the same bytes: one copy of a flat buffer.
+    let flat = image.clone();
+    group.bench_function("q2_image_16m_memcpy_peer", |b| {
+        b.iter(|| image.copy_from_slice(black_box(&flat)))
     });
     group.throughput(criterion::Throughput::Elements(1));
     group.bench_function("q6_last_change_to_block", |b| {

@@ -163,6 +163,22 @@ pub enum Error {
         /// The value as given: numbers as written, text in single quotes.
         given: String,
     },
+    /// A search mask whose length differs from its pattern's (M8).
+    #[error("find_bytes: the mask has {mask} bytes but the pattern has {pattern}; they must be the same length")]
+    MaskLength {
+        /// Bytes in the pattern.
+        pattern: usize,
+        /// Bytes in the mask.
+        mask: usize,
+    },
+    /// A long operation was cancelled by its progress callback.
+    #[error("{operation} cancelled at {at:#x}")]
+    Cancelled {
+        /// What was cancelled.
+        operation: &'static str,
+        /// The address (or other position) it had reached.
+        at: u64,
+    },
     /// A trace file that cannot be imported.
     #[error(transparent)]
     Trace(#[from] crate::record::TraceError),

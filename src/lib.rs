@@ -46,6 +46,7 @@
 pub mod capture;
 pub mod db;
 pub mod error;
+pub mod find;
 pub mod memory;
 pub mod record;
 pub mod snaps;
@@ -56,6 +57,7 @@ pub mod workloads;
 pub use capture::{CaptureInfo, CaptureSpec, DEFAULT_CAPTURE_SPACE};
 pub use db::{DEFAULT_BLOCK_SIZE, Database, DatabaseBuilder, ReadTransaction, WriteTransaction};
 pub use error::{Error, Result};
+pub use find::{Direction, FindProgress};
 /// The file format version this build writes (see FORMAT.md).
 pub const FORMAT_VERSION: u32 = store::schema::FORMAT_VERSION;
 pub use memory::{MemoryRead, MemorySpace, MemorySpaceMut};

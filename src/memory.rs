@@ -2,7 +2,11 @@
 //! queries in read and write transactions alike; [`MemorySpaceMut`] records.
 
 use crate::error::{Error, Result, guard};
-use crate::store::{Edit, GRANULE, Need, StoreRead, WriteStore, delta_at, last_change_in_block, read_range};
+use crate::find::{Direction, FindProgress};
+use crate::store::{
+    Edit, FULL_MASK, GRANULE, Need, StoreRead, WriteStore, delta_at, for_each_granule_image, last_change_in_block,
+    mask_has, read_range,
+};
 use crate::types::{
     AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, StatePredicate, StateRun,
 };
@@ -73,6 +77,15 @@ fn query_range(start: u64, len: usize) -> Result<Option<AddressRange>> {
     AddressRange::from_start_len(start, len as u64).map(Some)
 }
 
+/// The first address of `granule`, and the first and last of its positions
+/// inside `range`.
+pub(crate) fn granule_overlap(granule: u64, range: AddressRange) -> (u64, usize, usize) {
+    let base = granule * u64::from(GRANULE);
+    let lo = base.max(range.min());
+    let hi = (base + u64::from(GRANULE - 1)).min(range.max());
+    (base, (lo - base) as usize, (hi - base) as usize)
+}
+
 /// Fills the KNOWN bytes of `buf` (at `start`) as of `snap`, calling
 /// `filled(address, source snap)` for each, in address order.
 fn fill_known(
@@ -108,6 +121,42 @@ fn fill_known(
 /// Queries of a space's memory (M4, M6, M9). Implemented by [`MemorySpace`]
 /// and [`MemorySpaceMut`].
 pub trait MemoryRead: Sealed {
+    /// The address of the lowest (forward) or highest (backward) window of
+    /// `pattern.len()` bytes lying wholly in `range` whose bytes all have
+    /// KNOWN as their most recent state at or before `snap` and match
+    /// `pattern` under `mask` (`(mem & mask) == (pattern & mask)` per byte;
+    /// no mask: every bit counts) (M8). An empty pattern, or one longer than
+    /// the range, matches nothing. A mask of another length is
+    /// [`Error::MaskLength`].
+    fn find_bytes(
+        &self,
+        snap: Snap,
+        range: AddressRange,
+        pattern: &[u8],
+        mask: Option<&[u8]>,
+        direction: Direction,
+    ) -> Result<Option<u64>> {
+        self.find_bytes_with_progress(snap, range, pattern, mask, direction, &mut |_| true)
+    }
+
+    /// As [`MemoryRead::find_bytes`], calling `progress` now and then (about
+    /// every MiB of memory with a history); when it returns false the search
+    /// stops with [`Error::Cancelled`].
+    fn find_bytes_with_progress(
+        &self,
+        snap: Snap,
+        range: AddressRange,
+        pattern: &[u8],
+        mask: Option<&[u8]>,
+        direction: Direction,
+        progress: &mut dyn FnMut(FindProgress) -> bool,
+    ) -> Result<Option<u64>> {
+        guard(&|| format!("find_bytes at snap {snap} in {range}"), || {
+            let src = self.source();
+            crate::find::find_bytes(src.store, src.space, snap, range, pattern, mask, direction, progress)
+        })
+    }
+
     /// The block size of the database (M9).
     fn block_size(&self) -> u32 {
         self.source().store.block_size()
@@ -118,11 +167,34 @@ pub trait MemoryRead: Sealed {
     /// Bytes never observed are left untouched. Returns how many were filled.
     fn get_bytes(&self, snap: Snap, start: u64, buf: &mut [u8]) -> Result<usize> {
         guard(&|| "get_bytes".to_string(), || {
+            let Some(range) = query_range(start, buf.len())? else {
+                return Ok(0);
+            };
+            let src = self.source();
             let mut filled = 0;
-            fill_known(self.source(), snap, start, buf, &mut |_, _| {
-                filled += 1;
-                Ok(())
-            })?;
+            for_each_granule_image(
+                src.store,
+                src.space,
+                snap,
+                (range.min(), range.max()),
+                false,
+                &mut |granule, image| {
+                    let (base, p0, p1) = granule_overlap(granule, range);
+                    let out = &mut buf[(base + p0 as u64 - start) as usize..=(base + p1 as u64 - start) as usize];
+                    if image.valued == FULL_MASK {
+                        out.copy_from_slice(&image.values[p0..=p1]);
+                        filled += p1 - p0 + 1;
+                    } else {
+                        for p in p0..=p1 {
+                            if mask_has(&image.valued, p) {
+                                out[p - p0] = image.values[p];
+                                filled += 1;
+                            }
+                        }
+                    }
+                    Ok(true)
+                },
+            )?;
             Ok(filled)
         })
     }

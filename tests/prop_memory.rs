@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use tracemem::{AddressRange, Database, Lifespan, MemState, MemoryRead, Snap, StatePredicate};
+use tracemem::{AddressRange, Database, Direction, Lifespan, MemState, MemoryRead, Snap, StatePredicate};
 
 use common::model::ModelSpace;
 
@@ -95,6 +95,18 @@ enum Query {
         from: Snap,
         to: Snap,
     },
+    /// `find_bytes` of a pattern read from memory at `source` (where known;
+    /// `pattern`'s bytes elsewhere), under `mask`, within `[addr, addr + len
+    /// - 1]` (or the whole space).
+    Find {
+        snap: Snap,
+        addr: u64,
+        len: Option<u64>,
+        source: u64,
+        pattern: Vec<u8>,
+        mask: Option<Vec<u8>>,
+        backward: bool,
+    },
 }
 
 /// Snaps: mostly a small window of the timeline and of the scratch snaps,
@@ -150,7 +162,43 @@ fn query() -> impl Strategy<Value = Query> {
         (snap(), addr(), len()).prop_map(|(snap, addr, len)| Query::MostRecentStates { snap, addr, len }),
         (snap(), addr()).prop_map(|(snap, addr)| Query::LastChange { snap, addr }),
         (snap(), snap()).prop_map(|(from, to)| Query::Changes { from, to }),
+        find(),
     ]
+}
+
+/// Masks of every kind: none, exact, wildcards, partial bits, all zero.
+fn mask(len: usize) -> impl Strategy<Value = Option<Vec<u8>>> {
+    let byte = prop_oneof![4 => Just(0xffu8), 2 => Just(0u8), 1 => Just(0x0fu8), 1 => any::<u8>()];
+    prop_oneof![
+        2 => Just(None),
+        3 => prop::collection::vec(byte, len).prop_map(Some),
+        1 => Just(Some(vec![0; len])),
+    ]
+}
+
+fn find() -> impl Strategy<Value = Query> {
+    (1usize..7)
+        .prop_flat_map(|n| (prop::collection::vec(any::<u8>(), n), mask(n)))
+        .prop_flat_map(|(pattern, mask)| {
+            (
+                snap(),
+                addr(),
+                prop_oneof![4 => (1u64..700).prop_map(Some), 1 => Just(None)],
+                addr(),
+                Just(pattern),
+                Just(mask),
+                any::<bool>(),
+            )
+        })
+        .prop_map(|(snap, addr, len, source, pattern, mask, backward)| Query::Find {
+            snap,
+            addr,
+            len,
+            source,
+            pattern,
+            mask,
+            backward,
+        })
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -229,6 +277,39 @@ fn check(space: &dyn MemoryRead, model: &ModelSpace, query: &Query) -> Result<()
         Query::Changes { from, to } => {
             prop_assert_eq!(space.changes(from, to).unwrap(), model.changes(from, to));
         }
+        Query::Find {
+            snap,
+            addr,
+            len,
+            source,
+            ref pattern,
+            ref mask,
+            backward,
+        } => {
+            let range = match len {
+                Some(len) => clip(addr, len),
+                None => AddressRange::new(0, u64::MAX).unwrap(),
+            };
+            let mut pattern = pattern.clone();
+            let n = (pattern.len() as u128).min(u128::from(u64::MAX - source) + 1) as usize;
+            model.get_bytes(snap, source, &mut pattern[..n]);
+            let direction = if backward {
+                Direction::Backward
+            } else {
+                Direction::Forward
+            };
+            prop_assert_eq!(
+                space
+                    .find_bytes(snap, range, &pattern, mask.as_deref(), direction)
+                    .unwrap(),
+                model.find_bytes(snap, range, &pattern, mask.as_deref(), backward),
+                "find {:x?} mask {:x?} in {} at snap {}",
+                pattern,
+                mask,
+                range,
+                snap
+            );
+        }
     }
     Ok(())
 }
@@ -249,6 +330,14 @@ fn sweep(db: &Database, model: &Model) -> Result<(), TestCaseError> {
         };
         let m = model.get(&index).unwrap_or(&empty);
         for snap in snaps.clone() {
+            // Reads of many granules go through a cursor over the chunks
+            // rather than a seek per granule.
+            for (addr, len) in [
+                (0u64, 4 * BLOCK as usize),
+                (u64::MAX - 5 * BLOCK + 1, 5 * BLOCK as usize),
+            ] {
+                check(&space, m, &Query::GetBytes { snap, addr, len })?;
+            }
             for (addr, len) in [(0u64, 48usize), (3 * BLOCK - 24, 48), (u64::MAX - 40, 41)] {
                 check(&space, m, &Query::GetBytes { snap, addr, len })?;
                 check(

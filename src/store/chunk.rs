@@ -888,6 +888,212 @@ impl ChunkRecord {
     }
 }
 
+/// One granule as of a snap, decoded for bulk reads (large `get_bytes`,
+/// `find_bytes`, `diff`): values in a flat array and per-position bit masks,
+/// without the per-byte source snaps that [`ChunkView::resolve`] finds.
+#[derive(Clone)]
+pub(crate) struct GranuleImage {
+    /// The most recent KNOWN value of each position (where `valued`).
+    pub values: [u8; GRANULE as usize],
+    /// Positions with a KNOWN value at or before the snap.
+    pub valued: Mask,
+    /// Positions with any record (KNOWN or ERROR) at or before the snap.
+    pub recorded: Mask,
+    /// Positions whose most recent record is KNOWN.
+    pub known_now: Mask,
+}
+
+/// A set of granule positions, bit `p % 64` of word `p / 64`.
+pub(crate) type Mask = [u64; 4];
+
+/// Every position of a granule.
+pub(crate) const FULL_MASK: Mask = [u64::MAX; 4];
+
+impl Default for GranuleImage {
+    fn default() -> GranuleImage {
+        GranuleImage {
+            values: [0; GRANULE as usize],
+            valued: [0; 4],
+            recorded: [0; 4],
+            known_now: [0; 4],
+        }
+    }
+}
+
+impl GranuleImage {
+    fn clear(&mut self) {
+        self.valued = [0; 4];
+        self.recorded = [0; 4];
+        self.known_now = [0; 4];
+    }
+}
+
+/// Whether position `pos` is in `mask`.
+pub(crate) fn mask_has(mask: &Mask, pos: usize) -> bool {
+    mask[pos / 64] >> (pos % 64) & 1 == 1
+}
+
+/// The positions of a checkpoint bitmap. Reads the two forms that
+/// [`CheckpointRecord::from_image`] writes (one roaring container of key 0,
+/// array or runs) directly; anything else goes through roaring itself.
+fn bitmap_mask(bytes: &[u8], place: &dyn Fn() -> String, what: &str) -> Result<Mask> {
+    let mut mask = [0u64; 4];
+    if bytes.is_empty() {
+        return Ok(mask);
+    }
+    let bad = || Error::corrupt(place(), format!("checkpoint {what} bitmap does not decode"));
+    let u16_le = |at: usize| bytes.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let set = |mask: &mut Mask, pos: u16| -> Result<()> {
+        if u32::from(pos) >= GRANULE {
+            return Err(Error::corrupt(
+                place(),
+                format!("checkpoint {what} bitmap past the granule"),
+            ));
+        }
+        mask[usize::from(pos) / 64] |= 1 << (pos % 64);
+        Ok(())
+    };
+    // Roaring's portable format: a cookie, container descriptions (key,
+    // cardinality - 1), offsets where required, then the containers.
+    const NO_RUNS: u32 = 12346;
+    const WITH_RUNS: u16 = 12347;
+    let cookie = u32::from_le_bytes(bytes.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
+    if cookie == NO_RUNS && bytes.get(4..8) == Some(&1u32.to_le_bytes()[..]) && u16_le(8) == Some(0) {
+        // One array container: key 0, its offset, then `cardinality` u16s.
+        let count = usize::from(u16_le(10).ok_or_else(bad)?) + 1;
+        if bytes.len() != 16 + 2 * count {
+            return Err(bad());
+        }
+        let mut previous = None;
+        for i in 0..count {
+            let pos = u16_le(16 + 2 * i).ok_or_else(bad)?;
+            if previous.is_some_and(|p| p >= pos) {
+                return Err(bad());
+            }
+            previous = Some(pos);
+            set(&mut mask, pos)?;
+        }
+        return Ok(mask);
+    }
+    if cookie == u32::from(WITH_RUNS) && bytes.get(4) == Some(&1) && u16_le(5) == Some(0) {
+        // One run container: key 0, no offsets, then the run count and
+        // (start, length - 1) pairs.
+        let cardinality = usize::from(u16_le(7).ok_or_else(bad)?) + 1;
+        let runs = usize::from(u16_le(9).ok_or_else(bad)?);
+        if bytes.len() != 11 + 4 * runs {
+            return Err(bad());
+        }
+        let (mut seen, mut next_free) = (0usize, 0u32);
+        for i in 0..runs {
+            let start = u32::from(u16_le(11 + 4 * i).ok_or_else(bad)?);
+            let len = u32::from(u16_le(13 + 4 * i).ok_or_else(bad)?) + 1;
+            if start < next_free || start + len > GRANULE {
+                return Err(bad());
+            }
+            next_free = start + len;
+            seen += len as usize;
+            let (lo, hi) = (start as usize, (start + len) as usize);
+            for (w, word) in mask.iter_mut().enumerate() {
+                let (wlo, whi) = (w * 64, w * 64 + 64);
+                let (a, b) = (lo.max(wlo), hi.min(whi));
+                if a < b {
+                    let bits = if b - a == 64 {
+                        u64::MAX
+                    } else {
+                        ((1u64 << (b - a)) - 1) << (a - wlo)
+                    };
+                    *word |= bits;
+                }
+            }
+        }
+        if seen != cardinality {
+            return Err(bad());
+        }
+        return Ok(mask);
+    }
+    let set_of = RoaringBitmap::deserialize_from(bytes)
+        .map_err(|e| Error::corrupt(place(), format!("checkpoint {what} bitmap: {e}")))?;
+    for pos in &set_of {
+        set(&mut mask, u16::try_from(pos).unwrap_or(u16::MAX))?;
+    }
+    Ok(mask)
+}
+
+impl ChunkView<'_> {
+    /// Decodes the granule as of `snap` (within the chunk's span) into `image`:
+    /// the deltas at or before `snap`, newest first, then the checkpoint, a
+    /// word of 64 positions at a time where it can.
+    pub fn fill_image(&self, snap: Snap, image: &mut GranuleImage, place: &dyn Fn() -> String) -> Result<()> {
+        image.clear();
+        let mut i = self.deltas_through(snap);
+        while i > 0 && (image.valued != FULL_MASK || image.recorded != FULL_MASK) {
+            i -= 1;
+            let delta = self.delta(i, place)?;
+            for run in delta.runs() {
+                let (first, last) = (run.first as usize, run.last as usize);
+                for w in first / 64..=last / 64 {
+                    let (lo, hi) = (first.max(w * 64) - w * 64, last.min(w * 64 + 63) - w * 64);
+                    let in_run = (u64::MAX >> (63 - hi)) & (u64::MAX << lo);
+                    let newly_recorded = in_run & !image.recorded[w];
+                    image.recorded[w] |= newly_recorded;
+                    let Some(data) = run.data else { continue };
+                    image.known_now[w] |= newly_recorded;
+                    let to_value = in_run & !image.valued[w];
+                    image.valued[w] |= to_value;
+                    if to_value == in_run {
+                        let (a, b) = (w * 64 + lo, w * 64 + hi);
+                        image.values[a..=b].copy_from_slice(&data[a - first..=b - first]);
+                    } else {
+                        let mut bits = to_value;
+                        while bits != 0 {
+                            let pos = w * 64 + bits.trailing_zeros() as usize;
+                            image.values[pos] = data[pos - first];
+                            bits &= bits - 1;
+                        }
+                    }
+                }
+            }
+        }
+        let cp = &self.checkpoint;
+        if image.valued == FULL_MASK && image.recorded == FULL_MASK || cp.known.is_empty() && cp.error.is_empty() {
+            return Ok(());
+        }
+        let known = bitmap_mask(cp.known, place, "known")?;
+        let error = bitmap_mask(cp.error, place, "error")?;
+        let count: u32 = known.iter().map(|w| w.count_ones()).sum();
+        if cp.values.len() != count as usize {
+            return Err(Error::corrupt(
+                place(),
+                "checkpoint values do not match its known bitmap",
+            ));
+        }
+        let mut rank = 0usize;
+        for w in 0..4 {
+            let (k, v) = (known[w], image.valued[w]);
+            if k == u64::MAX && v == 0 {
+                image.values[w * 64..w * 64 + 64].copy_from_slice(&cp.values[rank..rank + 64]);
+            } else {
+                let mut bits = k;
+                let mut r = rank;
+                while bits != 0 {
+                    let b = bits.trailing_zeros() as usize;
+                    if v >> b & 1 == 0 {
+                        image.values[w * 64 + b] = cp.values[r];
+                    }
+                    r += 1;
+                    bits &= bits - 1;
+                }
+            }
+            rank += k.count_ones() as usize;
+            let unrecorded = !image.recorded[w];
+            image.known_now[w] |= k & !error[w] & unrecorded;
+            image.recorded[w] |= (k | error[w]) & unrecorded;
+            image.valued[w] |= k;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -951,6 +1157,44 @@ mod tests {
         assert_eq!(out[1].record, Some((MemState::Error, 12)));
         assert_eq!(out[1].known, Some(2));
         assert_eq!(ChunkRecord::from_bytes(&bytes, &place).unwrap(), chunk);
+    }
+
+    #[test]
+    fn checkpoint_bitmaps_decode_without_roaring_as_with_it() {
+        // Sets of every shape a checkpoint holds: runs, scattered
+        // positions, one position, full, and both ends of a granule.
+        let mut sets: Vec<Vec<u32>> = vec![
+            vec![0],
+            vec![255],
+            (0..256).collect(),
+            (0..256).step_by(2).collect(),
+            (10..20).chain(100..101).chain(200..256).collect(),
+            (0..256).filter(|p| p % 7 == 3 || p / 64 == 2).collect(),
+        ];
+        let mut x = 12345u64;
+        for _ in 0..200 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let density = (x >> 60) + 1;
+            sets.push(
+                (0..256u32)
+                    .filter(|p| (x >> (p % 61)).wrapping_add(u64::from(*p)) % 16 < density)
+                    .collect(),
+            );
+        }
+        for set in sets {
+            let mut bitmap: RoaringBitmap = set.iter().copied().collect();
+            bitmap.optimize();
+            let mut bytes = Vec::new();
+            bitmap.serialize_into(&mut bytes).unwrap();
+            let mask = bitmap_mask(&bytes, &place, "known").unwrap();
+            let decoded: Vec<u32> = (0..256u32).filter(|&p| mask_has(&mask, p as usize)).collect();
+            assert_eq!(decoded, set);
+            // Cut short or lengthened, the same bytes are an error.
+            assert!(bitmap_mask(&bytes[..bytes.len() - 1], &place, "known").is_err());
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(bitmap_mask(&longer, &place, "known").is_err());
+        }
     }
 
     #[test]

@@ -43,6 +43,23 @@ pub(crate) trait StoreRead {
     ) -> Result<Option<(Snap, LoadedChunk<'_>)>>;
     /// The least granule `>= from` and `<= to` of `space` that may have chunks.
     fn next_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>>;
+    /// The greatest granule `>= from` and `<= to` of `space` that may have chunks.
+    fn prev_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>>;
+    /// Calls `f(granule, chunk)` for each granule in `granules` (inclusive)
+    /// of `space`, in ascending order (descending if `reverse`), with its
+    /// chunk of greatest first snap in `snaps` (inclusive), skipping
+    /// granules without one, while `f` returns true. Stores with a cursor
+    /// override this one-seek-per-granule walk.
+    fn for_each_latest_chunk(
+        &self,
+        space: u32,
+        granules: (u64, u64),
+        snaps: (Snap, Snap),
+        reverse: bool,
+        f: &mut dyn FnMut(u64, ChunkView<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        seek_latest_chunks(self, space, granules, snaps, reverse, f)
+    }
     /// Calls `f(snap, granule)` for every change of `space` with a snap in `[lo, hi]`, in order.
     fn for_each_change(&self, space: u32, lo: Snap, hi: Snap, f: &mut dyn FnMut(Snap, u64) -> Result<()>)
     -> Result<()>;
@@ -68,6 +85,47 @@ pub(crate) trait StoreRead {
     fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>>;
     /// The snaps with metadata in `[lo, hi]`.
     fn snap_metas(&self, lo: Snap, hi: Snap) -> Result<Vec<(Snap, SnapMeta)>>;
+}
+
+/// [`StoreRead::for_each_latest_chunk`] by one or two seeks per granule: the
+/// default, and the faster way for a few granules.
+pub(crate) fn seek_latest_chunks(
+    store: &(impl StoreRead + ?Sized),
+    space: u32,
+    granules: (u64, u64),
+    snaps: (Snap, Snap),
+    reverse: bool,
+    f: &mut dyn FnMut(u64, ChunkView<'_>) -> Result<bool>,
+) -> Result<()> {
+    let (mut from, mut to) = granules;
+    while from <= to {
+        let next = if reverse {
+            store.prev_granule(space, from, to)?
+        } else {
+            store.next_granule(space, from, to)?
+        };
+        let Some(granule) = next else {
+            return Ok(());
+        };
+        if let Some((first, chunk)) = store.chunk_at_or_before(space, granule, snaps.0, snaps.1)? {
+            let place = chunk_place(space, granule, first);
+            if !f(granule, chunk.view(&place)?)? {
+                return Ok(());
+            }
+        }
+        if reverse {
+            match granule.checked_sub(1) {
+                Some(below) => to = below,
+                None => return Ok(()),
+            }
+        } else {
+            match granule.checked_add(1) {
+                Some(above) => from = above,
+                None => return Ok(()),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A chunk key a range lookup returned, checked to lie in `[lo, hi]`: a

@@ -2,6 +2,7 @@
 //! index, snap metadata records, and the read and write stores over them.
 //! Nothing here calls up into the public layer.
 
+mod bulk;
 mod changes;
 pub(crate) mod check;
 mod chunk;
@@ -15,7 +16,8 @@ mod varint;
 pub(crate) mod wal;
 mod writer;
 
-pub(crate) use chunk::{Edit, GRANULE, Need};
+pub(crate) use bulk::for_each_granule_image;
+pub(crate) use chunk::{Edit, FULL_MASK, GRANULE, GranuleImage, Need, mask_has};
 pub(crate) use history::{StoreRead, delta_at, last_change_in_block, read_range};
 pub(crate) use reader::ReadStore;
 pub(crate) use writer::{DEFAULT_MAX_CHUNK_DELTAS, WriteStore};

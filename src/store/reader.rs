@@ -5,8 +5,9 @@ use redb::ReadOnlyTable;
 use crate::error::{Result, StorageContext};
 use crate::snaps::SnapMeta;
 use crate::store::changes::{bucket_of, decode_bucket};
+use crate::store::chunk::ChunkView;
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
-use crate::store::history::{LoadedChunk, StoreRead, checked_key};
+use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place};
 use crate::store::schema::{self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, SNAPS, SPACE_IDS, SPACE_NAMES};
 use crate::store::snaps;
 use crate::types::Snap;
@@ -41,6 +42,29 @@ impl ReadStore {
     }
 }
 
+/// A chunk's bytes, read in place.
+type StoredChunk = redb::AccessGuard<'static, &'static [u8]>;
+
+/// A granule being walked by a cursor: the granule, its latest chunk in the
+/// snaps asked for so far, and how many of its keys were passed.
+type Walking = (u64, Option<(Snap, StoredChunk)>, usize);
+
+impl ReadStore {
+    /// The least (or, if `last`, the greatest) granule in `[from, to]` of
+    /// `space` with chunks.
+    fn edge_granule(&self, space: u32, from: u64, to: u64, last: bool) -> Result<Option<u64>> {
+        let bounds = ((space, from, i64::MIN), (space, to, i64::MAX));
+        let mut range = self.chunks.range(bounds.0..=bounds.1).context("seeking a granule")?;
+        match if last { range.next_back() } else { range.next() } {
+            Some(entry) => {
+                let key = entry.context("seeking a granule")?.0.value();
+                Ok(Some(checked_key(key, bounds.0, bounds.1)?.1))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
 impl StoreRead for ReadStore {
     fn block_size(&self) -> u32 {
         self.block_size
@@ -68,18 +92,93 @@ impl StoreRead for ReadStore {
     }
 
     fn next_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
-        let mut range = self
-            .chunks
-            .range((space, from, i64::MIN)..=(space, to, i64::MAX))
-            .context("seeking a granule")?;
-        match range.next() {
-            Some(entry) => {
-                let key = entry.context("seeking a granule")?.0.value();
-                Ok(Some(
-                    checked_key(key, (space, from, i64::MIN), (space, to, i64::MAX))?.1,
-                ))
+        self.edge_granule(space, from, to, false)
+    }
+
+    fn prev_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
+        self.edge_granule(space, from, to, true)
+    }
+
+    fn for_each_latest_chunk(
+        &self,
+        space: u32,
+        granules: (u64, u64),
+        snaps: (Snap, Snap),
+        reverse: bool,
+        f: &mut dyn FnMut(u64, ChunkView<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        // One cursor over the keys of every granule in the range; a granule
+        // whose history holds many chunks outside `snaps` (a hot granule read
+        // at an old snap) is left by a fresh seek instead of a walk.
+        const WALK_LIMIT: usize = 2;
+        let (lo, hi) = snaps;
+        let (mut from, mut to) = granules;
+        'seek: loop {
+            if from > to {
+                return Ok(());
             }
-            None => Ok(None),
+            let bounds = ((space, from, i64::MIN), (space, to, i64::MAX));
+            let mut range = self.chunks.range(bounds.0..=bounds.1).context("reading chunks")?;
+            // The granule being walked, its latest chunk in `snaps` so far,
+            // and how many keys of it were passed over.
+            let mut current: Option<Walking> = None;
+            loop {
+                let entry = if reverse { range.next_back() } else { range.next() };
+                let next_key = match &entry {
+                    Some(Ok((key, _))) => Some(checked_key(key.value(), bounds.0, bounds.1)?),
+                    Some(Err(_)) | None => None,
+                };
+                let granule_done = match (&current, next_key) {
+                    (Some((g, _, _)), Some(key)) => key.1 != *g,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                if granule_done && let Some((g, Some((first, value)), _)) = current.take() {
+                    {
+                        let place = chunk_place(space, g, first);
+                        if !f(g, ChunkView::of_bytes(value.value(), &place)?)? {
+                            return Ok(());
+                        }
+                    }
+                }
+                let Some(entry) = entry else {
+                    return Ok(());
+                };
+                let (key, value) = entry.context("reading chunks")?;
+                let (_, g, first) = checked_key(key.value(), bounds.0, bounds.1)?;
+                let state = current.get_or_insert((g, None, 0));
+                state.2 += 1;
+                let wanted = lo <= first && first <= hi;
+                if wanted && !(reverse && state.1.is_some()) {
+                    state.1 = Some((first, value));
+                }
+                let answered = reverse && state.1.is_some();
+                if answered || state.2 > WALK_LIMIT {
+                    // Walking down, the first wanted key is the granule's
+                    // answer; a long walk is cut short by a seek. Either way
+                    // the cursor moves on past this granule.
+                    let found = current.take().and_then(|c| c.1);
+                    let chunk = if answered {
+                        found.map(|(first, value)| (first, LoadedChunk::Stored(value)))
+                    } else {
+                        self.chunk_at_or_before(space, g, lo, hi)?
+                    };
+                    if let Some((first, chunk)) = chunk {
+                        let place = chunk_place(space, g, first);
+                        if !f(g, chunk.view(&place)?)? {
+                            return Ok(());
+                        }
+                    }
+                    if reverse {
+                        let Some(below) = g.checked_sub(1) else { return Ok(()) };
+                        to = below;
+                    } else {
+                        let Some(above) = g.checked_add(1) else { return Ok(()) };
+                        from = above;
+                    }
+                    continue 'seek;
+                }
+            }
         }
     }
 

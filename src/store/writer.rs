@@ -239,6 +239,27 @@ impl WriteStore {
     }
 
     /// The first snap of the chunk a lookup finds, from overlay or table.
+    /// The least (or, if `last`, the greatest) granule in `[from, to]` of
+    /// `space` that may have chunks, in the overlay or the table.
+    fn edge_granule(&self, space: u32, from: u64, to: u64, last: bool) -> Result<Option<u64>> {
+        let bounds = (space, from, i64::MIN)..=(space, to, i64::MAX);
+        let mut overlay = self.chunks.range(bounds.clone()).filter(|(_, c)| c.is_some());
+        let overlay = if last { overlay.next_back() } else { overlay.next() }.map(|(k, _)| k.1);
+        let table = self.txn.open_table(CHUNKS).context("seeking a granule")?;
+        let mut range = table.range(bounds).context("seeking a granule")?;
+        let stored = match if last { range.next_back() } else { range.next() } {
+            Some(entry) => {
+                let key = entry.context("seeking a granule")?.0.value();
+                Some(checked_key(key, (space, from, i64::MIN), (space, to, i64::MAX))?.1)
+            }
+            None => None,
+        };
+        Ok(match (overlay, stored) {
+            (Some(a), Some(b)) => Some(if last { a.max(b) } else { a.min(b) }),
+            (a, b) => a.or(b),
+        })
+    }
+
     fn find_chunk(&self, space: u32, granule: u64, lo: Snap, hi: Snap, backward: bool) -> Result<Option<Snap>> {
         let bounds = (space, granule, lo)..=(space, granule, hi);
         let overlay = if backward {
@@ -607,24 +628,11 @@ impl StoreRead for WriteStore {
     }
 
     fn next_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
-        let bounds = (space, from, i64::MIN)..=(space, to, i64::MAX);
-        let overlay = self
-            .chunks
-            .range(bounds.clone())
-            .find(|(_, c)| c.is_some())
-            .map(|(k, _)| k.1);
-        let table = self.txn.open_table(CHUNKS).context("seeking a granule")?;
-        let stored = match table.range(bounds).context("seeking a granule")?.next() {
-            Some(entry) => {
-                let key = entry.context("seeking a granule")?.0.value();
-                Some(checked_key(key, (space, from, i64::MIN), (space, to, i64::MAX))?.1)
-            }
-            None => None,
-        };
-        Ok(match (overlay, stored) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
+        self.edge_granule(space, from, to, false)
+    }
+
+    fn prev_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
+        self.edge_granule(space, from, to, true)
     }
 
     fn for_each_change(

@@ -74,6 +74,37 @@ impl ModelSpace {
             .map(|(&s, &r)| (s, r))
     }
 
+    /// M8 by brute force: every start with a record, checked byte by byte.
+    pub fn find_bytes(
+        &self,
+        snap: Snap,
+        range: AddressRange,
+        pattern: &[u8],
+        mask: Option<&[u8]>,
+        backward: bool,
+    ) -> Option<u64> {
+        if pattern.is_empty() {
+            return None;
+        }
+        let n = pattern.len() as u64;
+        let fits = |start: u64| {
+            start.checked_add(n - 1).is_some_and(|end| end <= range.max())
+                && (0..n).all(|i| match self.most_recent(snap, start + i, false) {
+                    Some((_, Rec::Known(v))) => {
+                        let m = mask.map_or(0xff, |m| m[i as usize]);
+                        v & m == pattern[i as usize] & m
+                    }
+                    _ => false,
+                })
+        };
+        let mut starts = self.bytes.range(range.min()..=range.max()).map(|(&a, _)| a);
+        if backward {
+            starts.rev().find(|&a| fits(a))
+        } else {
+            starts.find(|&a| fits(a))
+        }
+    }
+
     pub fn get_bytes(&self, snap: Snap, start: u64, buf: &mut [u8]) -> usize {
         let mut filled = 0;
         for (addr, slot) in addrs(start, buf.len() as u64).zip(buf.iter_mut()) {

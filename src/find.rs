@@ -1,0 +1,280 @@
+//! Masked search of a space's memory as of a snap (M8): [`Direction`],
+//! [`FindProgress`], and the search itself, which streams granule images
+//! through a staging buffer and scans it with `memchr::memmem` for the
+//! longest fully-masked part of the pattern, checking each candidate
+//! window against the whole masked pattern.
+
+use memchr::memmem;
+
+use crate::error::{Error, Result};
+use crate::memory::granule_overlap;
+use crate::store::{GRANULE, GranuleImage, StoreRead, for_each_granule_image};
+use crate::types::{AddressRange, Snap};
+
+/// Which way [`crate::MemoryRead::find_bytes`] searches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// From the low end of the range up: the lowest match wins.
+    Forward,
+    /// From the high end of the range down: the highest match wins.
+    Backward,
+}
+
+/// How far a long search has come, passed to its progress callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FindProgress {
+    /// Bytes of KNOWN memory searched so far.
+    pub searched: u64,
+    /// The address the search has reached.
+    pub at: u64,
+}
+
+/// Bytes staged before a search pass: large enough that memmem runs at
+/// speed, small enough to stay in the CPU's caches.
+const STAGE: usize = 256 << 10;
+
+/// A pattern, its mask, and a prefilter on its longest fully-masked run.
+struct Matcher<'p> {
+    pattern: &'p [u8],
+    mask: Option<&'p [u8]>,
+    /// Offset of the prefilter run in the pattern, and the run's finders.
+    anchor: Option<(usize, memmem::Finder<'p>, memmem::FinderRev<'p>)>,
+}
+
+impl<'p> Matcher<'p> {
+    fn new(pattern: &'p [u8], mask: Option<&'p [u8]>) -> Matcher<'p> {
+        let (mut best, mut run_start) = ((0usize, 0usize), None);
+        for i in 0..=pattern.len() {
+            let exact = i < pattern.len() && mask.is_none_or(|m| m[i] == 0xff);
+            match (exact, run_start) {
+                (true, None) => run_start = Some(i),
+                (false, Some(start)) => {
+                    if i - start > best.1 - best.0 {
+                        best = (start, i);
+                    }
+                    run_start = None;
+                }
+                _ => {}
+            }
+        }
+        let anchor = (best.1 > best.0).then(|| {
+            let needle = &pattern[best.0..best.1];
+            (best.0, memmem::Finder::new(needle), memmem::FinderRev::new(needle))
+        });
+        Matcher { pattern, mask, anchor }
+    }
+
+    fn matches_at(&self, window: &[u8]) -> bool {
+        match self.mask {
+            None => window == self.pattern,
+            Some(mask) => window
+                .iter()
+                .zip(self.pattern)
+                .zip(mask)
+                .all(|((&m, &p), &k)| m & k == p & k),
+        }
+    }
+
+    /// The first (or last) start in `hay` of a whole matching window.
+    fn find(&self, hay: &[u8], direction: Direction) -> Option<usize> {
+        let n = self.pattern.len();
+        if hay.len() < n {
+            return None;
+        }
+        let fits = |start: usize| start + n <= hay.len() && self.matches_at(&hay[start..start + n]);
+        let Some((offset, forward, backward)) = &self.anchor else {
+            return match direction {
+                Direction::Forward => (0..=hay.len() - n).find(|&s| fits(s)),
+                Direction::Backward => (0..=hay.len() - n).rev().find(|&s| fits(s)),
+            };
+        };
+        let offset = *offset;
+        match direction {
+            Direction::Forward => forward
+                .find_iter(hay)
+                .filter_map(|at| at.checked_sub(offset))
+                .take_while(|&start| start + n <= hay.len())
+                .find(|&start| fits(start)),
+            Direction::Backward => {
+                let needle = backward.needle().len();
+                let mut end = hay.len();
+                while let Some(at) = backward.rfind(&hay[..end]) {
+                    if let Some(start) = at.checked_sub(offset)
+                        && fits(start)
+                    {
+                        return Some(start);
+                    }
+                    // The next occurrence ends before this one does.
+                    end = at + needle - 1;
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Bytes of contiguous KNOWN memory waiting to be searched: `data[lo..hi]`
+/// holds the bytes from address `first` on. Forward searches append at
+/// `hi`; backward ones prepend at `lo`.
+struct Stage {
+    data: Vec<u8>,
+    lo: usize,
+    hi: usize,
+    first: u64,
+}
+
+/// Searches `range` of `space` as of `snap` (see `MemoryRead::find_bytes`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn find_bytes(
+    store: &dyn StoreRead,
+    space: u32,
+    snap: Snap,
+    range: AddressRange,
+    pattern: &[u8],
+    mask: Option<&[u8]>,
+    direction: Direction,
+    progress: &mut dyn FnMut(FindProgress) -> bool,
+) -> Result<Option<u64>> {
+    if let Some(mask) = mask
+        && mask.len() != pattern.len()
+    {
+        return Err(Error::MaskLength {
+            pattern: pattern.len(),
+            mask: mask.len(),
+        });
+    }
+    if pattern.is_empty() || range.len() < pattern.len() as u128 {
+        return Ok(None);
+    }
+    let matcher = Matcher::new(pattern, mask);
+    let keep = pattern.len() - 1;
+    let capacity = STAGE + keep + GRANULE as usize;
+    let mut stage = Stage {
+        data: vec![0; capacity],
+        lo: 0,
+        hi: 0,
+        first: 0,
+    };
+    if direction == Direction::Backward {
+        (stage.lo, stage.hi) = (capacity, capacity);
+    }
+    let mut found = None;
+    let mut searched = 0u64;
+    let mut since_report = 0usize;
+    // Searches the staged bytes; if `carry`, keeps the bytes a window
+    // crossing into the next ones would need, else empties the stage.
+    let flush = |stage: &mut Stage, carry: bool| -> Option<u64> {
+        let staged = &stage.data[stage.lo..stage.hi];
+        if let Some(at) = matcher.find(staged, direction) {
+            return Some(stage.first + at as u64);
+        }
+        let len = staged.len();
+        let kept = if carry { keep.min(len) } else { 0 };
+        match direction {
+            Direction::Forward => {
+                stage.data.copy_within(stage.hi - kept..stage.hi, 0);
+                stage.first += (len - kept) as u64;
+                (stage.lo, stage.hi) = (0, kept);
+            }
+            Direction::Backward => {
+                stage.data.copy_within(stage.lo..stage.lo + kept, capacity - kept);
+                (stage.lo, stage.hi) = (capacity - kept, capacity);
+            }
+        }
+        None
+    };
+    let mut visit = |granule: u64, image: &GranuleImage| -> Result<bool> {
+        let (base, p0, p1) = granule_overlap(granule, range);
+        // Maximal runs of positions whose most recent record is KNOWN.
+        let mut runs = [(0usize, 0usize); GRANULE as usize / 2 + 1];
+        let mut count = 0;
+        let mut p = p0;
+        while p <= p1 {
+            if !crate::store::mask_has(&image.known_now, p) {
+                p += 1;
+                continue;
+            }
+            let start = p;
+            while p <= p1 && crate::store::mask_has(&image.known_now, p) {
+                p += 1;
+            }
+            runs[count] = (start, p - 1);
+            count += 1;
+        }
+        let runs = &runs[..count];
+        let take = |a: usize, b: usize, stage: &mut Stage| -> Option<u64> {
+            let addr = base + a as u64;
+            let n = b - a + 1;
+            let staged = (stage.hi - stage.lo) as u64;
+            match direction {
+                Direction::Forward => {
+                    if staged > 0
+                        && stage.first + staged != addr
+                        && let Some(at) = flush(stage, false)
+                    {
+                        return Some(at);
+                    }
+                    if stage.hi == stage.lo {
+                        stage.first = addr;
+                    }
+                    stage.data[stage.hi..stage.hi + n].copy_from_slice(&image.values[a..=b]);
+                    stage.hi += n;
+                    if stage.hi >= STAGE {
+                        return flush(stage, true);
+                    }
+                }
+                Direction::Backward => {
+                    if staged > 0
+                        && stage.first != addr + n as u64
+                        && let Some(at) = flush(stage, false)
+                    {
+                        return Some(at);
+                    }
+                    stage.data[stage.lo - n..stage.lo].copy_from_slice(&image.values[a..=b]);
+                    stage.lo -= n;
+                    stage.first = addr;
+                    if capacity - stage.lo >= STAGE {
+                        return flush(stage, true);
+                    }
+                }
+            }
+            None
+        };
+        let mut visit_run = |&(a, b): &(usize, usize)| -> Option<u64> {
+            searched += (b - a + 1) as u64;
+            take(a, b, &mut stage)
+        };
+        let hit = match direction {
+            Direction::Forward => runs.iter().find_map(&mut visit_run),
+            Direction::Backward => runs.iter().rev().find_map(&mut visit_run),
+        };
+        if hit.is_some() {
+            found = hit;
+            return Ok(false);
+        }
+        since_report += 1;
+        if since_report == 4096 {
+            since_report = 0;
+            if !progress(FindProgress { searched, at: base }) {
+                return Err(Error::Cancelled {
+                    operation: "find_bytes",
+                    at: base,
+                });
+            }
+        }
+        Ok(true)
+    };
+    for_each_granule_image(
+        store,
+        space,
+        snap,
+        (range.min(), range.max()),
+        direction == Direction::Backward,
+        &mut visit,
+    )?;
+    if found.is_none() {
+        found = flush(&mut stage, false);
+    }
+    Ok(found)
+}

@@ -1,0 +1,42 @@
+//! Bulk reads: many granules of a space as of one snap, decoded into flat
+//! [`GranuleImage`]s through one cursor over the chunk keys. Large
+//! `get_bytes`, `find_bytes` and `diff` read through here; point reads with
+//! per-byte source snaps go through [`super::history::read_range`].
+
+use crate::error::Result;
+use crate::store::chunk::{ChunkView, GRANULE, GranuleImage};
+use crate::store::history::{StoreRead, chunk_place, seek_latest_chunks};
+use crate::types::{Snap, side_of};
+
+/// Calls `f(granule, image)` with the image as of `snap` of every granule
+/// of `space` that overlaps `[first, last]` and has a history, ascending (or
+/// descending if `reverse`), while `f` returns true. Granules without any
+/// chunk at or before `snap` on its side of the timeline are skipped.
+pub(crate) fn for_each_granule_image(
+    store: &dyn StoreRead,
+    space: u32,
+    snap: Snap,
+    (first, last): (u64, u64),
+    reverse: bool,
+    f: &mut dyn FnMut(u64, &GranuleImage) -> Result<bool>,
+) -> Result<()> {
+    let gs = u64::from(GRANULE);
+    let (side_lo, _) = side_of(snap);
+    let mut image = GranuleImage::default();
+    let granules = (first / gs, last / gs);
+    let mut visit = |granule: u64, chunk: ChunkView<'_>| -> Result<bool> {
+        let place = chunk_place(space, granule, chunk.first_snap);
+        chunk.fill_image(snap, &mut image, &place)?;
+        f(granule, &image)
+    };
+    // A cursor pays off over many granules; a few are read by seeks, which
+    // never walk a hot granule's history.
+    if granules.1 - granules.0 < SEEK_GRANULES {
+        seek_latest_chunks(store, space, granules, (side_lo, snap), reverse, &mut visit)
+    } else {
+        store.for_each_latest_chunk(space, granules, (side_lo, snap), reverse, &mut visit)
+    }
+}
+
+/// Ranges of fewer granules than this are read by seeks.
+const SEEK_GRANULES: u64 = 4;
