@@ -1,6 +1,8 @@
 //! Criterion micro-benchmarks of the core engine on W2 (WORKLOADS.md):
-//! ingest of W2-small, Q1 point reads, Q2 64 KiB region reads and Q6 block
-//! change queries on W2 standard, and point reads of a block written 10
+//! ingest of W2-small; on W2 standard Q1 point reads, Q2 reads of 64 KiB of
+//! heap and of the 16 MiB image (beside a memcpy of the same bytes), Q3
+//! masked searches of the image (beside memchr::memmem over the same bytes
+//! flat), Q5 heap diffs and Q6 block change queries; and point reads of a block written 10
 //! times beside one written 1,000,000 and 10,000,000 times (the
 //! history-length check).
 //!
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tracemem::workloads::{Lcg, W2_HEAP, W2_HEAP_SIZE, W2_IMAGE, W2Config};
-use tracemem::{Database, MemoryRead, Snap};
+use tracemem::{AddressRange, Database, Direction, MemoryRead, Snap};
 
 fn ingest(c: &mut Criterion) {
     let writes = common::w2_writes(W2Config::SMALL);
@@ -74,7 +76,57 @@ fn queries(c: &mut Criterion) {
     group.bench_function("q2_image_16m_memcpy_peer", |b| {
         b.iter(|| image.copy_from_slice(black_box(&flat)))
     });
+    // Q3: masked search of the whole image, against memmem over the same
+    // bytes in one flat buffer (exact pattern: memmem has no masks).
+    let image_range = AddressRange::from_start_len(W2_IMAGE, config.image_size).unwrap();
+    let mask = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff];
+    let nowhere = *b"\x01\x23\x45\x67\x89\xab\xcd\xef";
+    assert!(memchr::memmem::find(&flat, &nowhere).is_none());
+    let somewhere: Vec<[u8; 8]> = (0..64)
+        .map(|_| {
+            loop {
+                let at = rng.below(config.image_size - 8) as usize;
+                if flat[at..at + 8].iter().all(|&b| b != 0) {
+                    break flat[at..at + 8].try_into().unwrap();
+                }
+            }
+        })
+        .collect();
+    let mut k = 0;
+    group.bench_function("q3_find_somewhere", |b| {
+        b.iter(|| {
+            let snap = rng.below(config.snaps as u64 + 1) as Snap;
+            k += 1;
+            let pattern = &somewhere[k % somewhere.len()];
+            let hit = ram.find_bytes(snap, image_range, pattern, Some(&mask), Direction::Forward);
+            assert!(black_box(hit.unwrap()).is_some());
+        })
+    });
+    group.bench_function("q3_find_somewhere_memmem_peer", |b| {
+        b.iter(|| {
+            k += 1;
+            assert!(black_box(memchr::memmem::find(&flat, &somewhere[k % somewhere.len()])).is_some());
+        })
+    });
+    group.bench_function("q3_find_nowhere", |b| {
+        b.iter(|| {
+            let snap = rng.below(config.snaps as u64 + 1) as Snap;
+            let hit = ram.find_bytes(snap, image_range, &nowhere, Some(&mask), Direction::Forward);
+            assert!(black_box(hit.unwrap()).is_none());
+        })
+    });
+    group.bench_function("q3_find_nowhere_memmem_peer", |b| {
+        b.iter(|| assert!(black_box(memchr::memmem::find(&flat, &nowhere)).is_none()))
+    });
     group.throughput(criterion::Throughput::Elements(1));
+    let heap = AddressRange::from_start_len(W2_HEAP, W2_HEAP_SIZE).unwrap();
+    group.bench_function("q5_diff_heap", |b| {
+        b.iter(|| {
+            let x = rng.below(config.snaps as u64 + 1) as Snap;
+            let y = rng.below(config.snaps as u64 + 1) as Snap;
+            black_box(ram.diff(x, y, heap).unwrap());
+        })
+    });
     group.bench_function("q6_last_change_to_block", |b| {
         b.iter(|| {
             let snap = rng.below(config.snaps as u64 + 1) as Snap;

@@ -8,7 +8,7 @@ use memchr::memmem;
 
 use crate::error::{Error, Result};
 use crate::memory::granule_overlap;
-use crate::store::{GRANULE, GranuleImage, StoreRead, for_each_granule_image};
+use crate::store::{GRANULE, GranuleImage, Mask, StoreRead, for_each_granule_image};
 use crate::types::{AddressRange, Snap};
 
 /// Which way [`crate::MemoryRead::find_bytes`] searches.
@@ -124,6 +124,36 @@ struct Stage {
     first: u64,
 }
 
+/// Appends to `runs` the maximal runs `(first, last)` of positions in
+/// `[p0, p1]` that `mask` holds, found a word at a time.
+fn known_runs(mask: &Mask, p0: usize, p1: usize, runs: &mut Vec<(usize, usize)>) {
+    let mut p = p0;
+    while p <= p1 {
+        let bits = mask[p / 64] >> (p % 64);
+        if bits & 1 == 0 {
+            p += if bits == 0 {
+                64 - p % 64
+            } else {
+                bits.trailing_zeros() as usize
+            };
+            continue;
+        }
+        let first = p;
+        // Trailing ones of the shifted word stop at the word's end, where
+        // the run may go on in the next word.
+        loop {
+            let ones = (!(mask[p / 64] >> (p % 64))).trailing_zeros() as usize;
+            p += ones;
+            if ones == 0 || p % 64 != 0 || p > p1 {
+                break;
+            }
+        }
+        let last = (p - 1).min(p1);
+        runs.push((first, last));
+        p = last + 2;
+    }
+}
+
 /// Searches `range` of `space` as of `snap` (see `MemoryRead::find_bytes`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn find_bytes(
@@ -184,25 +214,10 @@ pub(crate) fn find_bytes(
         }
         None
     };
+    let mut runs = Vec::with_capacity(GRANULE as usize / 2 + 1);
     let mut visit = |granule: u64, image: &GranuleImage| -> Result<bool> {
         let (base, p0, p1) = granule_overlap(granule, range);
-        // Maximal runs of positions whose most recent record is KNOWN.
-        let mut runs = [(0usize, 0usize); GRANULE as usize / 2 + 1];
-        let mut count = 0;
-        let mut p = p0;
-        while p <= p1 {
-            if !crate::store::mask_has(&image.known_now, p) {
-                p += 1;
-                continue;
-            }
-            let start = p;
-            while p <= p1 && crate::store::mask_has(&image.known_now, p) {
-                p += 1;
-            }
-            runs[count] = (start, p - 1);
-            count += 1;
-        }
-        let runs = &runs[..count];
+        known_runs(&image.known_now, p0, p1, &mut runs);
         let take = |a: usize, b: usize, stage: &mut Stage| -> Option<u64> {
             let addr = base + a as u64;
             let n = b - a + 1;
@@ -249,6 +264,7 @@ pub(crate) fn find_bytes(
             Direction::Forward => runs.iter().find_map(&mut visit_run),
             Direction::Backward => runs.iter().rev().find_map(&mut visit_run),
         };
+        runs.clear();
         if hit.is_some() {
             found = hit;
             return Ok(false);

@@ -45,6 +45,7 @@
 
 pub mod capture;
 pub mod db;
+mod diff;
 pub mod error;
 pub mod find;
 pub mod memory;

@@ -364,6 +364,18 @@ pub trait MemoryRead: Sealed {
         })
     }
 
+    /// The addresses of `range` whose most recent bytes or most recent
+    /// states (M6) differ between snaps `a` and `b` (M9): a KNOWN value that
+    /// differs, or a different state (KNOWN, ERROR, none). The same value
+    /// recorded again at another snap is no difference. Granules whose last
+    /// change is the same at both snaps are skipped unread.
+    fn diff(&self, a: Snap, b: Snap, range: AddressRange) -> Result<RangeSet> {
+        guard(&|| format!("diff of {range} between snaps {a} and {b}"), || {
+            let src = self.source();
+            crate::diff::diff(src.store, src.space, a, b, range)
+        })
+    }
+
     /// The ranges with records at snaps in `(from, to]` (M9).
     fn changes(&self, from: Snap, to: Snap) -> Result<RangeSet> {
         guard(&|| "changes".to_string(), || {

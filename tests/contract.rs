@@ -2,7 +2,7 @@
 //! named test each, plus the bad inputs of the core engine.
 
 use tracemem::{
-    AddressRange, Database, Error, FilledRange, Lifespan, MemState, MemoryRead, SnapMeta, SourcedStateRun,
+    AddressRange, Database, Direction, Error, FilledRange, Lifespan, MemState, MemoryRead, SnapMeta, SourcedStateRun,
     StatePredicate, StateRun,
 };
 
@@ -407,4 +407,94 @@ fn bad_arguments_are_typed_errors_carrying_the_value() {
         Database::open(dir.path().join("missing")),
         Err(Error::Io { .. })
     ));
+}
+
+#[test]
+fn find_bytes_matches_only_bytes_known_now_in_either_direction() {
+    let (_dir, db) = new_db();
+    let mut txn = db.begin_write().unwrap();
+    let mut ram = txn.create_space("ram").unwrap();
+    // The same pattern at three places; the middle one later fails a read.
+    for at in [0x100u64, 0x2ff, 0x5000] {
+        ram.put_bytes(1, at, b"\xde\xad\xbe\xef").unwrap();
+    }
+    ram.set_state(2, r(0x300, 0x300), MemState::Error).unwrap();
+    ram.put_bytes(1, u64::MAX - 3, b"\xde\xad\xbe\xef").unwrap();
+    let all = r(0, u64::MAX);
+    let find = |snap, range, mask: Option<&[u8]>, dir| ram.find_bytes(snap, range, b"\xde\xad\xbe\xef", mask, dir);
+    assert_eq!(find(1, all, None, Direction::Forward).unwrap(), Some(0x100));
+    assert_eq!(find(1, all, None, Direction::Backward).unwrap(), Some(u64::MAX - 3));
+    // At snap 2 the window across the granule boundary holds an ERROR byte.
+    assert_eq!(find(2, r(0x200, 0x4fff), None, Direction::Forward).unwrap(), None);
+    assert_eq!(
+        find(1, r(0x200, 0x4fff), None, Direction::Forward).unwrap(),
+        Some(0x2ff)
+    );
+    // A window must lie wholly in the range.
+    assert_eq!(find(1, r(0x100, 0x102), None, Direction::Forward).unwrap(), None);
+    // Wildcards: a zero mask byte matches anything known.
+    let masked = ram
+        .find_bytes(
+            1,
+            all,
+            b"\xde\x00\xbe\xef",
+            Some(&[0xff, 0, 0xff, 0xff]),
+            Direction::Forward,
+        )
+        .unwrap();
+    assert_eq!(masked, Some(0x100));
+    assert_eq!(ram.find_bytes(1, all, b"", None, Direction::Forward).unwrap(), None);
+    assert!(matches!(
+        ram.find_bytes(1, all, b"\xde\xad", Some(&[0xff]), Direction::Forward),
+        Err(Error::MaskLength { pattern: 2, mask: 1 })
+    ));
+}
+
+#[test]
+fn a_long_find_reports_progress_and_can_be_cancelled() {
+    let (_dir, db) = new_db();
+    let mut txn = db.begin_write().unwrap();
+    let mut ram = txn.create_space("ram").unwrap();
+    ram.put_bytes(0, 0x1000_0000, &vec![7u8; 4 << 20]).unwrap();
+    let range = r(0x1000_0000, 0x1000_0000 + (4 << 20) - 1);
+    let mut reports = Vec::new();
+    let found = ram
+        .find_bytes_with_progress(0, range, b"\x01", None, Direction::Forward, &mut |p| {
+            reports.push(p.searched);
+            true
+        })
+        .unwrap();
+    assert_eq!(found, None);
+    assert!(
+        reports.len() >= 3 && reports.windows(2).all(|w| w[0] < w[1]),
+        "{reports:?}"
+    );
+    let cancelled = ram.find_bytes_with_progress(0, range, b"\x01", None, Direction::Backward, &mut |_| false);
+    assert!(matches!(
+        cancelled,
+        Err(Error::Cancelled {
+            operation: "find_bytes",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn diff_reports_changed_bytes_and_states_not_rewrites_of_the_same_value() {
+    let (_dir, db) = new_db();
+    let mut txn = db.begin_write().unwrap();
+    let mut ram = txn.create_space("ram").unwrap();
+    ram.put_bytes(1, 0x100, &[1, 2, 3, 4]).unwrap();
+    ram.put_bytes(5, 0x100, &[1, 9, 3, 4]).unwrap();
+    ram.set_state(6, r(0x103, 0x103), MemState::Error).unwrap();
+    ram.put_bytes(7, 0x9000, &[5]).unwrap();
+    let mut want = tracemem::RangeSet::new();
+    want.insert(r(0x101, 0x101));
+    want.insert(r(0x103, 0x103));
+    want.insert(r(0x9000, 0x9000));
+    assert_eq!(ram.diff(1, 7, r(0, u64::MAX)).unwrap(), want);
+    assert_eq!(ram.diff(7, 1, r(0, u64::MAX)).unwrap(), want);
+    assert!(ram.diff(5, 5, r(0, u64::MAX)).unwrap().is_empty());
+    // The same bytes again at snap 5 is no difference from snap 1 there.
+    assert!(ram.diff(1, 5, r(0x100, 0x100)).unwrap().is_empty());
 }

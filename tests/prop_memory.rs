@@ -95,6 +95,12 @@ enum Query {
         from: Snap,
         to: Snap,
     },
+    Diff {
+        a: Snap,
+        b: Snap,
+        addr: u64,
+        len: Option<u64>,
+    },
     /// `find_bytes` of a pattern read from memory at `source` (where known;
     /// `pattern`'s bytes elsewhere), under `mask`, within `[addr, addr + len
     /// - 1]` (or the whole space).
@@ -163,6 +169,13 @@ fn query() -> impl Strategy<Value = Query> {
         (snap(), addr()).prop_map(|(snap, addr)| Query::LastChange { snap, addr }),
         (snap(), snap()).prop_map(|(from, to)| Query::Changes { from, to }),
         find(),
+        (
+            snap(),
+            snap(),
+            addr(),
+            prop_oneof![3 => (1u64..700).prop_map(Some), 1 => Just(None)]
+        )
+            .prop_map(|(a, b, addr, len)| Query::Diff { a, b, addr, len }),
     ]
 }
 
@@ -276,6 +289,13 @@ fn check(space: &dyn MemoryRead, model: &ModelSpace, query: &Query) -> Result<()
         }
         Query::Changes { from, to } => {
             prop_assert_eq!(space.changes(from, to).unwrap(), model.changes(from, to));
+        }
+        Query::Diff { a, b, addr, len } => {
+            let range = match len {
+                Some(len) => clip(addr, len),
+                None => AddressRange::new(0, u64::MAX).unwrap(),
+            };
+            prop_assert_eq!(space.diff(a, b, range).unwrap(), model.diff(a, b, range));
         }
         Query::Find {
             snap,

@@ -40,3 +40,26 @@ pub(crate) fn for_each_granule_image(
 
 /// Ranges of fewer granules than this are read by seeks.
 const SEEK_GRANULES: u64 = 4;
+
+/// Fills `image` with `granule` of `space` as of `snap`; false (and an empty
+/// image) if the granule has no history there.
+pub(crate) fn granule_image(
+    store: &dyn StoreRead,
+    space: u32,
+    granule: u64,
+    snap: Snap,
+    image: &mut GranuleImage,
+) -> Result<bool> {
+    let (side_lo, _) = side_of(snap);
+    match store.chunk_at_or_before(space, granule, side_lo, snap)? {
+        Some((first, chunk)) => {
+            let place = chunk_place(space, granule, first);
+            chunk.view(&place)?.fill_image(snap, image, &place)?;
+            Ok(true)
+        }
+        None => {
+            *image = GranuleImage::default();
+            Ok(false)
+        }
+    }
+}

@@ -16,8 +16,8 @@ mod varint;
 pub(crate) mod wal;
 mod writer;
 
-pub(crate) use bulk::for_each_granule_image;
-pub(crate) use chunk::{Edit, FULL_MASK, GRANULE, GranuleImage, Need, mask_has};
+pub(crate) use bulk::{for_each_granule_image, granule_image};
+pub(crate) use chunk::{Edit, FULL_MASK, GRANULE, GranuleImage, Mask, Need, mask_has};
 pub(crate) use history::{StoreRead, delta_at, last_change_in_block, read_range};
 pub(crate) use reader::ReadStore;
 pub(crate) use writer::{DEFAULT_MAX_CHUNK_DELTAS, WriteStore};

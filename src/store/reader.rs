@@ -53,6 +53,9 @@ impl ReadStore {
     /// The least (or, if `last`, the greatest) granule in `[from, to]` of
     /// `space` with chunks.
     fn edge_granule(&self, space: u32, from: u64, to: u64, last: bool) -> Result<Option<u64>> {
+        if from > to {
+            return Ok(None);
+        }
         let bounds = ((space, from, i64::MIN), (space, to, i64::MAX));
         let mut range = self.chunks.range(bounds.0..=bounds.1).context("seeking a granule")?;
         match if last { range.next_back() } else { range.next() } {

@@ -242,6 +242,9 @@ impl WriteStore {
     /// The least (or, if `last`, the greatest) granule in `[from, to]` of
     /// `space` that may have chunks, in the overlay or the table.
     fn edge_granule(&self, space: u32, from: u64, to: u64, last: bool) -> Result<Option<u64>> {
+        if from > to {
+            return Ok(None);
+        }
         let bounds = (space, from, i64::MIN)..=(space, to, i64::MAX);
         let mut overlay = self.chunks.range(bounds.clone()).filter(|(_, c)| c.is_some());
         let overlay = if last { overlay.next_back() } else { overlay.next() }.map(|(k, _)| k.1);

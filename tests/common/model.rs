@@ -181,6 +181,20 @@ impl ModelSpace {
         self.most_recent(snap, addr, false).map(|(s, r)| (s, r.state()))
     }
 
+    /// M9's diff, address by address: the most recent KNOWN value, or the
+    /// most recent state, differs between `a` and `b`.
+    pub fn diff(&self, a: Snap, b: Snap, range: AddressRange) -> RangeSet {
+        let mut set = RangeSet::new();
+        for &addr in self.bytes.range(range.min()..=range.max()).map(|(a, _)| a) {
+            let value = |s| self.most_recent(s, addr, true).map(|(_, r)| r);
+            let state = |s| self.most_recent_state(s, addr).map(|(_, state)| state);
+            if value(a) != value(b) || state(a) != state(b) {
+                set.insert(AddressRange::new(addr, addr).unwrap());
+            }
+        }
+        set
+    }
+
     pub fn most_recent_states(&self, snap: Snap, range: AddressRange) -> Vec<SourcedStateRun> {
         let mut runs: Vec<SourcedStateRun> = Vec::new();
         for &addr in self.bytes.range(range.min()..=range.max()).map(|(a, _)| a) {
