@@ -2,9 +2,9 @@
 //! ingest of W2-small; on W2 standard Q1 point reads, Q2 reads of 64 KiB of
 //! heap and of the 16 MiB image (beside a memcpy of the same bytes), Q3
 //! masked searches of the image (beside memchr::memmem over the same bytes
-//! flat), Q5 heap diffs and Q6 block change queries; and point reads of a block written 10
-//! times beside one written 1,000,000 and 10,000,000 times (the
-//! history-length check).
+//! flat), Q5 heap diffs and Q6 block change queries; and point reads of a
+//! block written 10 times beside one written 1,000,000 and 10,000,000 times
+//! (the history-length check).
 //!
 //! `cargo bench --bench memory` (set `TRACEMEM_HISTORY_WRITES` to change the
 //! long history's length).

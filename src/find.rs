@@ -144,7 +144,7 @@ fn known_runs(mask: &Mask, p0: usize, p1: usize, runs: &mut Vec<(usize, usize)>)
         loop {
             let ones = (!(mask[p / 64] >> (p % 64))).trailing_zeros() as usize;
             p += ones;
-            if ones == 0 || p % 64 != 0 || p > p1 {
+            if ones == 0 || !p.is_multiple_of(64) || p > p1 {
                 break;
             }
         }
