@@ -306,6 +306,11 @@ impl Database {
         }
     }
 
+    /// A read transaction of the storage engine itself, for whole-file work.
+    pub(crate) fn redb_read(&self) -> Result<redb::ReadTransaction> {
+        self.handle()?.begin_read().context("reading the database")
+    }
+
     /// Closes the database, reporting what its final write reports. Dropping
     /// it closes it too, silently.
     pub fn close(mut self) -> Result<()> {

@@ -91,11 +91,23 @@ impl<'p> Matcher<'p> {
         };
         let offset = *offset;
         match direction {
-            Direction::Forward => forward
-                .find_iter(hay)
-                .filter_map(|at| at.checked_sub(offset))
-                .take_while(|&start| start + n <= hay.len())
-                .find(|&start| fits(start)),
+            Direction::Forward => {
+                // Occurrences may overlap (`find_iter` would skip those).
+                let mut from = 0;
+                while let Some(found) = forward.find(&hay[from..]) {
+                    let at = from + found;
+                    if let Some(start) = at.checked_sub(offset) {
+                        if start + n > hay.len() {
+                            return None;
+                        }
+                        if fits(start) {
+                            return Some(start);
+                        }
+                    }
+                    from = at + 1;
+                }
+                None
+            }
             Direction::Backward => {
                 let needle = backward.needle().len();
                 let mut end = hay.len();

@@ -49,6 +49,7 @@ mod diff;
 pub mod error;
 pub mod find;
 pub mod memory;
+pub mod pack;
 pub mod record;
 pub mod snaps;
 mod store;
@@ -62,6 +63,7 @@ pub use find::{Direction, FindProgress};
 /// The file format version this build writes (see FORMAT.md).
 pub const FORMAT_VERSION: u32 = store::schema::FORMAT_VERSION;
 pub use memory::{MemoryRead, MemorySpace, MemorySpaceMut};
+pub use pack::{PackPhase, PackProgress, PackReport, pack};
 pub use snaps::SnapMeta;
 pub use store::check::CheckReport;
 pub use types::{

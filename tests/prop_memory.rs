@@ -44,7 +44,10 @@ enum Op {
     },
     Commit,
     Abort,
-    Reopen,
+    /// Close and open again, packing the file in between if `pack`.
+    Reopen {
+        pack: bool,
+    },
     Query {
         space: usize,
         query: Query,
@@ -224,7 +227,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (any::<usize>(), 0u8..3, any::<u8>()).prop_map(|(index, kind, value)| Op::Revisit { index, kind, value }),
         1 => Just(Op::Commit),
         1 => Just(Op::Abort),
-        1 => Just(Op::Reopen),
+        1 => any::<bool>().prop_map(|pack| Op::Reopen { pack }),
         8 => (space, query(), any::<bool>()).prop_map(|(space, query, committed)| Op::Query { space, query, committed }),
     ]
 }
@@ -431,7 +434,7 @@ fn run(ops: Vec<Op>, chunk_deltas: usize) -> Result<(), TestCaseError> {
             Op::Revisit { .. } => continue,
             op => op,
         };
-        if txn.is_none() && !matches!(op, Op::Reopen) {
+        if txn.is_none() && !matches!(op, Op::Reopen { .. }) {
             txn = Some(db.as_ref().unwrap().begin_write().unwrap());
         }
         match op {
@@ -476,11 +479,16 @@ fn run(ops: Vec<Op>, chunk_deltas: usize) -> Result<(), TestCaseError> {
                 txn.take().unwrap().abort().unwrap();
                 current = committed.clone();
             }
-            Op::Reopen => {
+            Op::Reopen { pack } => {
                 // An uncommitted transaction dies with the process.
                 drop(txn.take());
                 current = committed.clone();
                 drop(db.take());
+                if pack {
+                    // Pack changes no answer: the sweep and every later
+                    // query run against the packed file.
+                    tracemem::pack(&path, &mut |_| {}).unwrap();
+                }
                 db = Some(open(&path, false, chunk_deltas));
                 sweep(db.as_ref().unwrap(), &committed)?;
             }

@@ -6,6 +6,7 @@ mod bulk;
 mod changes;
 pub(crate) mod check;
 mod chunk;
+pub(crate) mod compact;
 pub(crate) mod events;
 mod history;
 pub(crate) mod journal;

@@ -1,0 +1,187 @@
+//! Rewriting every table of a database into a fresh file (the storage half
+//! of `pack`, M14): granule histories are merged into fewer, fuller chunks
+//! (one checkpoint per [`PACK_MAX_DELTAS`] deltas or [`PACK_DELTA_BYTES`]
+//! bytes of deltas, where writing keeps chunks at half that), every other
+//! table is copied record by record. Written into a new file, nothing is
+//! left of pages freed by earlier rewrites.
+
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use crate::error::{Result, StorageContext};
+use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, GRANULE, OwnedDelta};
+use crate::store::history::chunk_place;
+use crate::store::schema::{CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, SNAPS, SPACE_IDS, SPACE_NAMES};
+use crate::types::{MemState, Snap, side_of};
+
+/// The most deltas in a packed chunk.
+pub(crate) const PACK_MAX_DELTAS: usize = 128;
+/// A packed chunk closes once its deltas hold this many bytes (or twice its
+/// checkpoint, if that is more).
+pub(crate) const PACK_DELTA_BYTES: usize = 3072;
+
+/// What a rewrite did.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Rewritten {
+    pub chunks_before: u64,
+    pub chunks_after: u64,
+}
+
+/// Copies every table of `src` into `dst` (a new, empty file), merging
+/// granule histories. `progress(done, total)` counts source chunks.
+pub(crate) fn rewrite(
+    src: &redb::ReadTransaction,
+    dst: &redb::WriteTransaction,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Rewritten> {
+    copy_table(src, dst, META)?;
+    copy_table(src, dst, SPACE_IDS)?;
+    copy_table(src, dst, SPACE_NAMES)?;
+    copy_table(src, dst, CHANGES)?;
+    copy_table(src, dst, SNAPS)?;
+    copy_table(src, dst, CAPTURE_IDS)?;
+    copy_table(src, dst, CAPTURES)?;
+    copy_table(src, dst, EVENTS)?;
+
+    let chunks = src.open_table(CHUNKS).context("packing: reading chunks")?;
+    let mut out = dst.open_table(CHUNKS).context("packing: writing chunks")?;
+    let total = chunks.len().context("packing: counting chunks")?;
+    let mut done = Rewritten::default();
+    // The history being merged: (space, granule, side) and its deltas.
+    let mut history: Option<((u32, u64, Snap), History)> = None;
+    for entry in chunks.iter().context("packing: reading chunks")? {
+        let (key, value) = entry.context("packing: reading chunks")?;
+        let (space, granule, first) = key.value();
+        let place = chunk_place(space, granule, first);
+        let view = ChunkView::of_bytes(value.value(), &place)?;
+        let id = (space, granule, side_of(first).0);
+        if history.as_ref().is_none_or(|(h, _)| *h != id) {
+            if let Some(((space, granule, _), h)) = history.take() {
+                done.chunks_after += h.finish(&mut |first, record| put(&mut out, space, granule, first, record))?;
+            }
+            history = Some((id, History::starting_from(&view, &place)?));
+        }
+        if let Some((_, h)) = history.as_mut() {
+            for delta in view.owned_deltas(0, &place)? {
+                done.chunks_after +=
+                    h.push(delta, &mut |first, record| put(&mut out, space, granule, first, record))?;
+            }
+        }
+        done.chunks_before += 1;
+        if done.chunks_before % 4096 == 0 {
+            progress(done.chunks_before, total);
+        }
+    }
+    if let Some(((space, granule, _), h)) = history.take() {
+        done.chunks_after += h.finish(&mut |first, record| put(&mut out, space, granule, first, record))?;
+    }
+    progress(done.chunks_before, total);
+    Ok(done)
+}
+
+fn put(
+    table: &mut redb::Table<(u32, u64, i64), &[u8]>,
+    space: u32,
+    granule: u64,
+    first: Snap,
+    record: &ChunkRecord,
+) -> Result<()> {
+    table
+        .insert((space, granule, first), record.to_bytes()?.as_slice())
+        .context("packing: writing a chunk")?;
+    Ok(())
+}
+
+fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    src: &redb::ReadTransaction,
+    dst: &redb::WriteTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<()> {
+    const WHAT: &str = "packing: copying a table";
+    let from = src.open_table(table).context(WHAT)?;
+    let mut to = dst.open_table(table).context(WHAT)?;
+    for entry in from.iter().context(WHAT)? {
+        let (key, value) = entry.context(WHAT)?;
+        to.insert(key.value(), value.value()).context(WHAT)?;
+    }
+    Ok(())
+}
+
+/// One granule's history on one side of the timeline, being rewritten: the
+/// chunk being filled and the granule's state as of its last delta.
+struct History {
+    image: Vec<ByteAsOf>,
+    open: Option<ChunkRecord>,
+    last: Option<Snap>,
+}
+
+impl History {
+    /// Starts from the checkpoint of the side's first chunk (empty unless
+    /// writes into the past made it otherwise).
+    fn starting_from(view: &ChunkView<'_>, place: &dyn Fn() -> String) -> Result<History> {
+        let image = if view.checkpoint_len() == 0 {
+            vec![ByteAsOf::default(); GRANULE as usize]
+        } else {
+            view.checkpoint(place)?.to_image(place)?
+        };
+        Ok(History {
+            image,
+            open: None,
+            last: None,
+        })
+    }
+
+    /// Adds the next delta (in snap order); returns how many chunks it wrote.
+    fn push(&mut self, delta: OwnedDelta, write: &mut dyn FnMut(Snap, &ChunkRecord) -> Result<()>) -> Result<u64> {
+        let mut written = 0;
+        if self.last.is_some_and(|last| delta.snap <= last) {
+            return Err(crate::error::Error::corrupt(
+                "packing",
+                format!("delta at snap {} after one at snap {:?}", delta.snap, self.last),
+            ));
+        }
+        self.last = Some(delta.snap);
+        if let Some(open) = &self.open
+            && (open.delta_count() >= PACK_MAX_DELTAS
+                || open.delta_data_len() + delta_len(&delta) > PACK_DELTA_BYTES.max(2 * checkpoint_len(open))
+                || !open.can_hold(delta.snap))
+        {
+            write(open.first_snap, open)?;
+            written += 1;
+            self.open = None;
+        }
+        let open = self
+            .open
+            .get_or_insert_with(|| ChunkRecord::new(delta.snap, CheckpointRecord::from_image(&self.image)));
+        open.push_delta(delta.snap, &delta.runs);
+        for run in &delta.runs {
+            for pos in run.first..=run.last {
+                let slot = &mut self.image[pos as usize];
+                match &run.data {
+                    Some(bytes) => {
+                        slot.value = bytes[(pos - run.first) as usize];
+                        slot.known = Some(delta.snap);
+                        slot.record = Some((MemState::Known, delta.snap));
+                    }
+                    None => slot.record = Some((MemState::Error, delta.snap)),
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Writes the last chunk; returns how many chunks it wrote.
+    fn finish(self, write: &mut dyn FnMut(Snap, &ChunkRecord) -> Result<()>) -> Result<u64> {
+        match self.open {
+            Some(open) => write(open.first_snap, &open).map(|()| 1),
+            None => Ok(0),
+        }
+    }
+}
+
+fn delta_len(delta: &OwnedDelta) -> usize {
+    delta.runs.iter().map(|r| r.data.as_ref().map_or(0, Vec::len)).sum()
+}
+
+fn checkpoint_len(record: &ChunkRecord) -> usize {
+    record.view().checkpoint_len()
+}
