@@ -62,6 +62,11 @@ impl RegionFlags {
     pub const VOLATILE: RegionFlags = RegionFlags(8);
     const ALL: u8 = 15;
 
+    /// The flags of both.
+    pub const fn union(self, other: RegionFlags) -> RegionFlags {
+        RegionFlags(self.0 | other.0)
+    }
+
     /// Whether every flag of `other` is set here.
     pub fn contains(self, other: RegionFlags) -> bool {
         self.0 & other.0 == other.0
@@ -82,7 +87,7 @@ impl BitOr for RegionFlags {
     type Output = RegionFlags;
 
     fn bitor(self, rhs: RegionFlags) -> RegionFlags {
-        RegionFlags(self.0 | rhs.0)
+        self.union(rhs)
     }
 }
 
