@@ -264,3 +264,36 @@ fn bad_regions_are_typed_errors_naming_the_region() {
     assert!(Lifespan::new(3, 2).is_err());
     txn.commit().unwrap();
 }
+
+#[test]
+fn damaged_region_and_register_records_are_errors_not_panics() {
+    let (dir, db, _) = with_text_region();
+    drop(db);
+    let path = dir.path().join("regions.tmdb");
+    {
+        let raw = redb::Database::open(&path).unwrap();
+        let txn = raw.begin_write().unwrap();
+        {
+            let regions: redb::TableDefinition<(u32, &str, i64), &[u8]> = redb::TableDefinition::new("regions");
+            let mut table = txn.open_table(regions).unwrap();
+            table.insert((0u32, "bad", 3i64), [9u8, 1, 2].as_slice()).unwrap();
+            let map: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("register_map");
+            txn.open_table(map).unwrap().insert("r1", [1u8].as_slice()).unwrap();
+            let meta: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+            txn.open_table(meta)
+                .unwrap()
+                .insert("register_scope", [7u8].as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let db = Database::open(&path).unwrap();
+    let read = db.begin_read().unwrap();
+    assert!(matches!(read.regions("ram").unwrap().all(), Err(Error::Corrupt { .. })));
+    assert!(matches!(read.register_map(), Err(Error::Corrupt { .. })));
+    assert!(matches!(read.register_scope(), Err(Error::Corrupt { .. })));
+    let report = db.check().unwrap();
+    assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
+    assert!(report.problems[0].contains("register 'r1'"), "{:?}", report.problems);
+    assert!(report.problems[1].contains("region 'bad'"), "{:?}", report.problems);
+}
