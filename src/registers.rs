@@ -39,7 +39,8 @@
 //! regs.set_value(1, "r0h", 0x7654_3210)?;         // merges into r0
 //! regs.set_value(1, "zf", 1)?;                    // the byte holding bit 6 becomes KNOWN
 //! assert_eq!(regs.get_value(1, "r0")?, Some(0x7654_3210_89ab_cdef));
-//! assert_eq!(regs.register_state(1, "r0")?, RegisterState::Known);
+//! assert_eq!(regs.register_state(1, "r0h")?, RegisterState::Known);
+//! assert_eq!(regs.register_state(1, "r0")?, RegisterState::Stale { snap: 0 }); // r0l is from snap 0
 //! assert_eq!(regs.get_value(1, "flags")?, None);  // three of its bytes were never observed
 //! txn.commit()?;
 //!
