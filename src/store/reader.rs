@@ -28,8 +28,11 @@ pub(crate) struct ReadStore {
     meta: ReadOnlyTable<&'static str, &'static [u8]>,
     /// Optional tables: `None` in a file written before they existed.
     register_map: Option<ReadOnlyTable<&'static str, &'static [u8]>>,
-    regions: Option<ReadOnlyTable<(u32, &'static str, i64), &'static [u8]>>,
+    regions: Option<RegionsTable>,
 }
+
+/// The regions table of a read snapshot.
+type RegionsTable = ReadOnlyTable<(u32, &'static str, i64), &'static [u8]>;
 
 /// Opens a table that older files may lack.
 fn optional<K: redb::Key + 'static, V: redb::Value + 'static>(
