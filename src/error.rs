@@ -190,6 +190,86 @@ pub enum Error {
         /// The range given.
         range: crate::types::AddressRange,
     },
+    /// A register name the register map does not define.
+    #[error("unknown register '{register}'")]
+    UnknownRegister {
+        /// The name asked for.
+        register: String,
+    },
+    /// A register definition the register map refuses: a bad name, size,
+    /// bit range or parent.
+    #[error("register '{register}': {reason}")]
+    InvalidRegister {
+        /// The register.
+        register: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Two top-level registers sharing bytes of the register space.
+    #[error("register '{register}' overlaps register '{other}'; only a sub-register may share its parent's bytes")]
+    RegisterOverlap {
+        /// The register.
+        register: String,
+        /// The register it overlaps.
+        other: String,
+    },
+    /// A sub-register whose bytes do not lie inside its parent's.
+    #[error("register '{register}' does not lie inside its parent '{parent}'")]
+    RegisterOutsideParent {
+        /// The sub-register.
+        register: String,
+        /// Its parent.
+        parent: String,
+    },
+    /// A value with bits set beyond the register's width.
+    #[error("value {value:#x} is wider than register '{register}' ({bits} bits)")]
+    ValueTooWide {
+        /// The register.
+        register: String,
+        /// The value given.
+        value: u128,
+        /// The register's width in bits.
+        bits: u32,
+    },
+    /// No region of that name is alive at that snap.
+    #[error("no region '{region}' in space '{space}' at snap {snap}")]
+    UnknownRegion {
+        /// The region's name.
+        region: String,
+        /// The space.
+        space: String,
+        /// The snap asked for.
+        snap: Snap,
+    },
+    /// A region that cannot be stored: an empty or too long name, or a
+    /// reversed address range.
+    #[error("region '{region}': {reason}")]
+    InvalidRegion {
+        /// The region's name.
+        region: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A second region of one name alive at the same snap.
+    #[error("a region '{region}' already exists in space '{space}' at snap {snap}")]
+    RegionExists {
+        /// The region's name.
+        region: String,
+        /// The space.
+        space: String,
+        /// The first snap both would be alive at.
+        snap: Snap,
+    },
+    /// Two regions alive at a common snap sharing addresses.
+    #[error("region '{region}' overlaps region '{other}' in space '{space}'")]
+    RegionOverlap {
+        /// The region added or changed.
+        region: String,
+        /// The region it overlaps.
+        other: String,
+        /// The space.
+        space: String,
+    },
 }
 
 impl Error {

@@ -37,7 +37,9 @@
 //! ```
 //!
 //! The module tree follows the architecture: [`db`] (the database and its
-//! transactions) and [`memory`] (the memory operations) are the public layer;
+//! transactions), [`memory`] (the memory operations), [`views`] (reads
+//! through schedule forks), [`registers`] (register spaces by name) and
+//! [`regions`] (the memory map over time) are the public layer;
 //! the private `store` layer holds the redb schema, the history chunk
 //! encoding (per 256-byte granule) and the change index. `FORMAT.md` documents the file format.
 
@@ -51,9 +53,12 @@ pub mod find;
 pub mod memory;
 pub mod pack;
 pub mod record;
+pub mod regions;
+pub mod registers;
 pub mod snaps;
 mod store;
 pub mod types;
+pub mod views;
 pub mod workloads;
 
 pub use capture::{CaptureInfo, CaptureSpec, DEFAULT_CAPTURE_SPACE};
@@ -64,11 +69,16 @@ pub use find::{Direction, FindProgress};
 pub const FORMAT_VERSION: u32 = store::schema::FORMAT_VERSION;
 pub use memory::{MemoryRead, MemorySpace, MemorySpaceMut};
 pub use pack::{PackPhase, PackProgress, PackReport, pack};
+pub use regions::{Region, RegionFlags, RegionRead, Regions, RegionsMut};
+pub use registers::{
+    MAX_REGISTER_SIZE, RegisterDef, RegisterMap, RegisterRead, RegisterScope, RegisterState, Registers, RegistersMut,
+};
 pub use snaps::SnapMeta;
 pub use store::check::CheckReport;
 pub use types::{
     AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, StatePredicate, StateRun,
 };
+pub use views::MemoryView;
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

@@ -11,7 +11,7 @@ use crate::types::{
     AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, StatePredicate, StateRun,
 };
 
-mod private {
+pub(crate) mod private {
     use crate::store::StoreRead;
 
     /// What a query runs against.

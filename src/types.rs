@@ -198,6 +198,26 @@ impl RangeSet {
         self.ranges.insert(min, max);
     }
 
+    /// Removes every address of `range`, splitting ranges it cuts.
+    pub fn remove(&mut self, range: AddressRange) {
+        let mut cut = Vec::new();
+        for (&lo, &hi) in self.ranges.range(..=range.max).rev() {
+            if hi < range.min {
+                break;
+            }
+            cut.push((lo, hi));
+        }
+        for (lo, hi) in cut {
+            self.ranges.remove(&lo);
+            if lo < range.min {
+                self.ranges.insert(lo, range.min - 1);
+            }
+            if hi > range.max {
+                self.ranges.insert(range.max + 1, hi);
+            }
+        }
+    }
+
     /// Adds every range of `other`.
     pub fn extend(&mut self, other: &RangeSet) {
         for range in other.iter() {
@@ -304,6 +324,23 @@ mod tests {
         );
         assert!(set.contains(39) && !set.contains(40) && set.contains(u64::MAX));
         assert_eq!(set.address_count(), 6 + 30 + 6);
+    }
+
+    #[test]
+    fn range_set_removal_splits_and_trims() {
+        let mut set: RangeSet = [r(0, 9), r(20, 29), r(40, 49)].into_iter().collect();
+        set.remove(r(5, 22));
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![r(0, 4), r(23, 29), r(40, 49)]);
+        set.remove(r(42, 45));
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            vec![r(0, 4), r(23, 29), r(40, 41), r(46, 49)]
+        );
+        set.remove(r(30, 39));
+        assert_eq!(set.range_count(), 4);
+        set.insert(r(u64::MAX - 3, u64::MAX));
+        set.remove(AddressRange::full());
+        assert!(set.is_empty());
     }
 
     #[test]

@@ -51,6 +51,8 @@ fn help_and_version() {
         "spaces",
         "captures",
         "snaps",
+        "regs",
+        "regions",
     ] {
         let out = tracemem(&[verb, "--help"], dir.path());
         assert!(out.status.success() && stdout(&out).contains("Usage"), "{verb}");
@@ -355,4 +357,199 @@ fn log_follow_tails_a_capture_while_it_records() {
     assert_eq!(followed, stdout(&tracemem(&["log", "f.tmdb"], dir.path())));
     let missing = tracemem(&["log", "nothing.tmdb", "--follow"], dir.path());
     assert_eq!(missing.status.code(), Some(2));
+}
+
+/// A database made through the library: a register map and thread 1's
+/// registers, regions in two spaces, and a scratch snap forked from snap 100.
+fn registers_regions_and_a_fork() -> tempfile::TempDir {
+    use tracemem::{Lifespan, RegionFlags, RegisterDef, RegisterMap, SnapMeta};
+    let dir = tempfile::tempdir().unwrap();
+    let db = tracemem::Database::create(dir.path().join("e.tmdb")).unwrap();
+    let mut txn = db.begin_write().unwrap();
+    let map = RegisterMap::new([
+        RegisterDef::new("r0", 0, 8),
+        RegisterDef::new("r0l", 0, 4).parent("r0"),
+        RegisterDef::new("r0h", 4, 4).parent("r0"),
+        RegisterDef::new("pc", 8, 8),
+        RegisterDef::new("flags", 16, 4),
+        RegisterDef::new("zf", 16, 4).parent("flags").bits(6, 6),
+    ])
+    .unwrap();
+    txn.set_register_map(&map).unwrap();
+    let mut regs = txn.registers("1").unwrap();
+    regs.set_value(100, "r0", 0x0123_4567_89ab_cdef).unwrap();
+    regs.set_value(120, "r0h", 0x7654_3210).unwrap();
+    regs.set_value(120, "pc", 0x1000).unwrap();
+    regs.set_error(120, "flags").unwrap();
+    let mut regions = txn.regions("ram").unwrap();
+    let rx = RegionFlags::READ | RegionFlags::EXECUTE;
+    regions
+        .add(".text", Lifespan::new(0, i64::MAX).unwrap(), 0x1000, 0x1fff, rx)
+        .unwrap();
+    let rw = RegionFlags::READ | RegionFlags::WRITE;
+    regions
+        .add("heap", Lifespan::new(5, 9).unwrap(), 0x2000, 0x2fff, rw)
+        .unwrap();
+    let rv = RegionFlags::READ | RegionFlags::VOLATILE;
+    txn.regions("bus")
+        .unwrap()
+        .add("uart", Lifespan::new(0, 0).unwrap(), 0x4000_0000, 0x4000_00ff, rv)
+        .unwrap();
+    let mut ram = txn.space("ram").unwrap();
+    ram.put_bytes(100, 0x2000, b"snap-100").unwrap();
+    ram.put_bytes(-1, 0x2002, b"SCR").unwrap();
+    txn.set_snap_meta(
+        -1,
+        &SnapMeta {
+            description: "what if".into(),
+            fork_of: Some(100),
+            ..SnapMeta::default()
+        },
+    )
+    .unwrap();
+    txn.commit().unwrap();
+    dir
+}
+
+#[test]
+fn regs_shows_values_and_states_by_the_stored_map() {
+    let dir = registers_regions_and_a_fork();
+    let out = tracemem(&["regs", "e.tmdb", "1", "--snap", "120"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        concat!(
+            "regs/1 at snap 120\n",
+            "r0     0x7654321089abcdef  stale (snap 100)\n",
+            "  r0l  0x89abcdef          stale (snap 100)\n",
+            "  r0h  0x76543210          KNOWN\n",
+            "pc     0x0000000000001000  KNOWN\n",
+            "flags  ..                  ERROR (snap 120)\n",
+            "  zf   ..                  ERROR (snap 120)\n",
+        )
+    );
+    let early = stdout(&tracemem(
+        &["regs", "e.tmdb", "1", "--snap", "100", "--json"],
+        dir.path(),
+    ));
+    let lines: Vec<serde_json::Value> = early.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 6);
+    assert_eq!(lines[0]["name"], "r0");
+    assert_eq!(lines[0]["value"], "0x123456789abcdef");
+    assert_eq!(lines[0]["state"], "known");
+    assert_eq!(lines[3]["state"], "unknown");
+    assert_eq!(lines[3]["value"], serde_json::Value::Null);
+    // Frames share the thread's space unless the database keeps registers per frame.
+    let frame = stdout(&tracemem(
+        &["regs", "e.tmdb", "1", "--frame", "2", "--snap", "120"],
+        dir.path(),
+    ));
+    assert!(frame.starts_with("regs/1 at snap 120\n"), "{frame}");
+    let unknown = tracemem(&["regs", "e.tmdb", "9"], dir.path());
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("unknown space 'regs/9'"),
+        "{}",
+        stderr(&unknown)
+    );
+    let imported = imported();
+    let no_map = tracemem(&["regs", "t.tmdb", "1"], imported.path());
+    assert_eq!(no_map.status.code(), Some(2), "no register space at all");
+}
+
+#[test]
+fn regions_lists_by_snap_and_space() {
+    let dir = registers_regions_and_a_fork();
+    let all = stdout(&tracemem(&["regions", "e.tmdb"], dir.path()));
+    assert_eq!(
+        all,
+        concat!(
+            "ram\t.text\t0x1000..=0x1fff\tsnaps 0..\tr-x-\n",
+            "ram\theap\t0x2000..=0x2fff\tsnaps 5..=9\trw--\n",
+            "bus\tuart\t0x40000000..=0x400000ff\tsnaps 0..=0\tr--v\n",
+        )
+    );
+    let at_10 = stdout(&tracemem(
+        &["regions", "e.tmdb", "--snap", "10", "--space", "ram"],
+        dir.path(),
+    ));
+    assert_eq!(at_10, "ram\t.text\t0x1000..=0x1fff\tsnaps 0..\tr-x-\n");
+    let json = stdout(&tracemem(&["regions", "e.tmdb", "--snap", "0", "--json"], dir.path()));
+    let names: Vec<String> = json
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(names, vec![".text", "uart"]);
+    let before = tracemem(&["regions", "e.tmdb", "--snap", "-1"], dir.path());
+    assert_eq!(before.status.code(), Some(1), "nothing is alive before snap 0");
+    let unknown = tracemem(&["regions", "e.tmdb", "--space", "rom"], dir.path());
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn read_and_states_follow_forks_with_view() {
+    let dir = registers_regions_and_a_fork();
+    let view = tracemem(
+        &[
+            "read",
+            "e.tmdb",
+            "ram",
+            "0x2000",
+            "8",
+            "--snap",
+            "-1",
+            "--view",
+            "--sources",
+        ],
+        dir.path(),
+    );
+    assert!(view.status.success(), "{}", stderr(&view));
+    let text = stdout(&view);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("00002000: 736e 5343 5231 3030 "), "{text}");
+    assert!(lines[0].ends_with("  snSCR100"), "{text}");
+    assert_eq!(
+        lines[1..],
+        [
+            "0x2000..=0x2001 from snap 100",
+            "0x2002..=0x2004 from snap -1",
+            "0x2005..=0x2007 from snap 100"
+        ]
+    );
+    // Without --view, the scratch snap shows only its own bytes.
+    let plain = stdout(&tracemem(
+        &["read", "e.tmdb", "ram", "0x2000", "8", "--snap", "-1"],
+        dir.path(),
+    ));
+    assert!(plain.starts_with("00002000: .... 5343 52.. .... "), "{plain}");
+    let states = stdout(&tracemem(
+        &["states", "e.tmdb", "ram", "0x2000", "8", "--snap", "-1", "--view"],
+        dir.path(),
+    ));
+    assert_eq!(
+        states,
+        "0x2000..=0x2001 KNOWN (snap 100)\n0x2002..=0x2004 KNOWN (snap -1)\n0x2005..=0x2007 KNOWN (snap 100)\n"
+    );
+    let recent = stdout(&tracemem(
+        &[
+            "states",
+            "e.tmdb",
+            "ram",
+            "0x2000",
+            "8",
+            "--snap",
+            "-1",
+            "--view",
+            "--most-recent",
+        ],
+        dir.path(),
+    ));
+    assert_eq!(recent, states);
+    let snaps = stdout(&tracemem(&["snaps", "e.tmdb"], dir.path()));
+    assert_eq!(snaps, "-1\twhat if\t(fork of 100)\n");
 }

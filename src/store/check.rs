@@ -8,7 +8,8 @@ use crate::store::changes::decode_bucket;
 use crate::store::chunk::ChunkView;
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::history::chunk_place;
-use crate::store::schema::{CAPTURES, CHANGES, CHUNKS, EVENTS};
+use crate::store::schema::{CAPTURES, CHANGES, CHUNKS, EVENTS, REGIONS, REGISTER_MAP};
+use crate::store::{regions, regmap};
 
 /// What a check looked at and what it found wrong.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,7 +24,8 @@ pub struct CheckReport {
     pub problems: Vec<String>,
 }
 
-/// Checks every history chunk, change bucket and event chunk of `txn`.
+/// Checks every history chunk, change bucket, event chunk, register
+/// definition and region record of `txn`.
 pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
     let mut report = CheckReport::default();
     let chunks = txn.open_table(CHUNKS).context("checking chunks")?;
@@ -111,5 +113,55 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
         }
         report.events += counted;
     }
+    check_registers_and_regions(txn, &mut report)?;
     Ok(report)
+}
+
+/// Checks the optional register map and region tables: every record
+/// decodes, the map obeys its rules, and no two records of one region name
+/// in one space are alive at a common snap.
+fn check_registers_and_regions(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<()> {
+    match txn.open_table(REGISTER_MAP) {
+        Ok(table) => {
+            let mut defs = Vec::new();
+            for (name, record) in regmap::records_in(&table)? {
+                match regmap::decode(&name, &record) {
+                    Ok(def) => defs.push(def),
+                    Err(e) => report.problems.push(e.to_string()),
+                }
+            }
+            if let Err(e) = crate::registers::RegisterMap::new(defs) {
+                report.problems.push(format!("register_map table: an invalid map: {e}"));
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(crate::error::Error::storage("checking the register map", e)),
+    }
+    match txn.open_table(REGIONS) {
+        Ok(table) => {
+            let mut last: Option<(u32, String, i64)> = None;
+            for entry in table.iter().context("checking regions")? {
+                let (key, value) = entry.context("checking regions")?;
+                let (space, name, first) = key.value();
+                match regions::decode(space, name, first, value.value()) {
+                    Ok(record) => {
+                        if let Some((s, n, end)) = &last
+                            && *s == space
+                            && n == name
+                            && *end >= first
+                        {
+                            report.problems.push(format!(
+                                "regions table, space {space}: two records of region '{name}' alive at snap {first}"
+                            ));
+                        }
+                        last = Some((space, name.to_string(), record.lifespan.max()));
+                    }
+                    Err(e) => report.problems.push(e.to_string()),
+                }
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(crate::error::Error::storage("checking regions", e)),
+    }
+    Ok(())
 }

@@ -5,12 +5,14 @@
 //! table is copied record by record. Written into a new file, nothing is
 //! left of pages freed by earlier rewrites.
 
-use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
 use crate::error::{Result, StorageContext};
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, GRANULE, OwnedDelta};
 use crate::store::history::chunk_place;
-use crate::store::schema::{CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, SNAPS, SPACE_IDS, SPACE_NAMES};
+use crate::store::schema::{
+    CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
+};
 use crate::types::{MemState, Snap, side_of};
 
 /// The most deltas in a packed chunk.
@@ -41,6 +43,13 @@ pub(crate) fn rewrite(
     copy_table(src, dst, CAPTURE_IDS)?;
     copy_table(src, dst, CAPTURES)?;
     copy_table(src, dst, EVENTS)?;
+    // Tables that files written before them do not have.
+    if has_table(src, REGISTER_MAP.name())? {
+        copy_table(src, dst, REGISTER_MAP)?;
+    }
+    if has_table(src, REGIONS.name())? {
+        copy_table(src, dst, REGIONS)?;
+    }
 
     let chunks = src.open_table(CHUNKS).context("packing: reading chunks")?;
     let mut out = dst.open_table(CHUNKS).context("packing: writing chunks")?;
@@ -89,6 +98,13 @@ fn put(
         .insert((space, granule, first), record.to_bytes()?.as_slice())
         .context("packing: writing a chunk")?;
     Ok(())
+}
+
+fn has_table(src: &redb::ReadTransaction, name: &str) -> Result<bool> {
+    Ok(src
+        .list_tables()
+        .context("packing: listing tables")?
+        .any(|t| redb::TableHandle::name(&t) == name))
 }
 
 fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(

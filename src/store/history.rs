@@ -85,6 +85,15 @@ pub(crate) trait StoreRead {
     fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>>;
     /// The snaps with metadata in `[lo, hi]`.
     fn snap_metas(&self, lo: Snap, hi: Snap) -> Result<Vec<(Snap, SnapMeta)>>;
+    /// Calls `f(snap, metadata)` for the snaps with metadata in `[lo, hi]`,
+    /// newest first, while `f` returns true.
+    fn snap_metas_rev(&self, lo: Snap, hi: Snap, f: &mut dyn FnMut(Snap, SnapMeta) -> Result<bool>) -> Result<()>;
+    /// The value stored under `key` in the `meta` table.
+    fn meta_value(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Every (name, record) of the register map, in name order.
+    fn register_records(&self) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Every (name, first snap, record) of the regions of `space`, in key order.
+    fn region_records(&self, space: u32) -> Result<Vec<(String, Snap, Vec<u8>)>>;
 }
 
 /// [`StoreRead::for_each_latest_chunk`] by one or two seeks per granule: the

@@ -1,6 +1,7 @@
 //! Private storage layers: the redb schema, granule-history chunks, the change
-//! index, snap metadata records, and the read and write stores over them.
-//! Nothing here calls up into the public layer.
+//! index, snap metadata, register map and region records, and the read and
+//! write stores over them. Nothing here calls up into the public layer (it
+//! encodes the public layer's plain data types).
 
 mod bulk;
 mod changes;
@@ -11,6 +12,8 @@ pub(crate) mod events;
 mod history;
 pub(crate) mod journal;
 mod reader;
+pub(crate) mod regions;
+pub(crate) mod regmap;
 pub(crate) mod schema;
 mod snaps;
 mod varint;

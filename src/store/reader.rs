@@ -8,8 +8,11 @@ use crate::store::changes::{bucket_of, decode_bucket};
 use crate::store::chunk::ChunkView;
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
 use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place};
-use crate::store::schema::{self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, SNAPS, SPACE_IDS, SPACE_NAMES};
+use crate::store::schema::{
+    self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
+};
 use crate::store::snaps;
+use crate::store::{regions, regmap};
 use crate::types::Snap;
 
 /// The tables of one read snapshot.
@@ -23,6 +26,25 @@ pub(crate) struct ReadStore {
     capture_ids: ReadOnlyTable<&'static str, u32>,
     captures: ReadOnlyTable<u32, &'static [u8]>,
     events: ReadOnlyTable<(u32, u64), &'static [u8]>,
+    meta: ReadOnlyTable<&'static str, &'static [u8]>,
+    /// Optional tables: `None` in a file written before they existed.
+    register_map: Option<ReadOnlyTable<&'static str, &'static [u8]>>,
+    regions: Option<RegionsTable>,
+}
+
+/// The regions table of a read snapshot.
+type RegionsTable = ReadOnlyTable<(u32, &'static str, i64), &'static [u8]>;
+
+/// Opens a table that older files may lack.
+fn optional<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    table: redb::TableDefinition<K, V>,
+) -> Result<Option<ReadOnlyTable<K, V>>> {
+    match txn.open_table(table) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(crate::error::Error::storage("opening an optional table", e)),
+    }
 }
 
 impl ReadStore {
@@ -38,6 +60,9 @@ impl ReadStore {
             capture_ids: txn.open_table(CAPTURE_IDS).context("opening capture_ids")?,
             captures: txn.open_table(CAPTURES).context("opening captures")?,
             events: txn.open_table(EVENTS).context("opening events")?,
+            meta: txn.open_table(META).context("opening meta")?,
+            register_map: optional(txn, REGISTER_MAP)?,
+            regions: optional(txn, REGIONS)?,
         })
     }
 }
@@ -265,5 +290,37 @@ impl StoreRead for ReadStore {
             out.push((key.value(), snaps::decode(key.value(), value.value())?));
         }
         Ok(out)
+    }
+
+    fn snap_metas_rev(&self, lo: Snap, hi: Snap, f: &mut dyn FnMut(Snap, SnapMeta) -> Result<bool>) -> Result<()> {
+        for entry in self.snaps.range(lo..=hi).context("reading snap metadata")?.rev() {
+            let (key, value) = entry.context("reading snap metadata")?;
+            if !f(key.value(), snaps::decode(key.value(), value.value())?)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn meta_value(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .meta
+            .get(key)
+            .context("reading metadata")?
+            .map(|v| v.value().to_vec()))
+    }
+
+    fn register_records(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        match &self.register_map {
+            Some(table) => regmap::records_in(table),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn region_records(&self, space: u32) -> Result<Vec<(String, Snap, Vec<u8>)>> {
+        match &self.regions {
+            Some(table) => regions::records_in(table, space),
+            None => Ok(Vec::new()),
+        }
     }
 }

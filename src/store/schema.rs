@@ -47,6 +47,16 @@ pub(crate) const CAPTURES: TableDefinition<u32, &[u8]> = TableDefinition::new("c
 /// (capture id, first sequence number) -> event chunk (see `events.rs`).
 pub(crate) const EVENTS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
 
+/// Key of the register scope (one byte: 0 per thread, 1 per frame) in
+/// [`META`]; absent means per thread.
+pub(crate) const META_REGISTER_SCOPE: &str = "register_scope";
+/// Register name -> register definition (see `regmap.rs`). Optional: a file
+/// without it has no register map.
+pub(crate) const REGISTER_MAP: TableDefinition<&str, &[u8]> = TableDefinition::new("register_map");
+/// (space id, region name, first snap) -> region record (see `regions.rs`).
+/// Optional: a file without it has no regions.
+pub(crate) const REGIONS: TableDefinition<(u32, &str, i64), &[u8]> = TableDefinition::new("regions");
+
 /// Smallest and largest block sizes a database may be created with.
 pub(crate) const MIN_BLOCK_SIZE: u32 = 256;
 pub(crate) const MAX_BLOCK_SIZE: u32 = 65536;
@@ -67,6 +77,8 @@ pub(crate) fn initialize(txn: &redb::WriteTransaction, block_size: u32) -> Resul
     txn.open_table(CAPTURE_IDS).context("creating tables")?;
     txn.open_table(CAPTURES).context("creating tables")?;
     txn.open_table(EVENTS).context("creating tables")?;
+    txn.open_table(REGISTER_MAP).context("creating tables")?;
+    txn.open_table(REGIONS).context("creating tables")?;
     Ok(())
 }
 

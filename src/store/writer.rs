@@ -18,9 +18,11 @@ use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, Ed
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
 use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule};
 use crate::store::schema::{
-    self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, META_JOURNAL_MARK, SNAPS, SPACE_IDS, SPACE_NAMES,
+    self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, META_JOURNAL_MARK, REGIONS, REGISTER_MAP, SNAPS,
+    SPACE_IDS, SPACE_NAMES,
 };
 use crate::store::snaps;
+use crate::store::{regions, regmap};
 use crate::types::{MemState, Snap, side_of};
 
 /// A chunk takes new deltas at its end until it holds this many (by default)...
@@ -175,6 +177,48 @@ impl WriteStore {
             .context("writing metadata")?
             .insert(META_JOURNAL_MARK, mark.to_le_bytes().as_slice())
             .context("writing metadata")?;
+        Ok(())
+    }
+
+    /// Stores `value` under `key` in the `meta` table.
+    pub fn set_meta_value(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        self.txn
+            .open_table(META)
+            .context("writing metadata")?
+            .insert(key, value)
+            .context("writing metadata")?;
+        Ok(())
+    }
+
+    /// Replaces the whole register map with `records` (name, record).
+    pub fn replace_register_records(&mut self, records: &[(String, Vec<u8>)]) -> Result<()> {
+        let mut table = self.txn.open_table(REGISTER_MAP).context("writing the register map")?;
+        table.retain(|_, _| false).context("writing the register map")?;
+        for (name, record) in records {
+            table
+                .insert(name.as_str(), record.as_slice())
+                .context("writing the register map")?;
+        }
+        Ok(())
+    }
+
+    /// Stores the record of region `name` of `space` starting at `first`.
+    pub fn put_region_record(&mut self, space: u32, name: &str, first: Snap, record: &[u8]) -> Result<()> {
+        self.txn
+            .open_table(REGIONS)
+            .context("writing regions")?
+            .insert((space, name, first), record)
+            .context("writing regions")?;
+        Ok(())
+    }
+
+    /// Deletes the record of region `name` of `space` starting at `first`.
+    pub fn delete_region_record(&mut self, space: u32, name: &str, first: Snap) -> Result<()> {
+        self.txn
+            .open_table(REGIONS)
+            .context("writing regions")?
+            .remove((space, name, first))
+            .context("writing regions")?;
         Ok(())
     }
 
@@ -734,5 +778,29 @@ impl StoreRead for WriteStore {
             out.push((key.value(), snaps::decode(key.value(), value.value())?));
         }
         Ok(out)
+    }
+
+    fn snap_metas_rev(&self, lo: Snap, hi: Snap, f: &mut dyn FnMut(Snap, SnapMeta) -> Result<bool>) -> Result<()> {
+        let table = self.txn.open_table(SNAPS).context("reading snap metadata")?;
+        for entry in table.range(lo..=hi).context("reading snap metadata")?.rev() {
+            let (key, value) = entry.context("reading snap metadata")?;
+            if !f(key.value(), snaps::decode(key.value(), value.value())?)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn meta_value(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let table = self.txn.open_table(META).context("reading metadata")?;
+        Ok(table.get(key).context("reading metadata")?.map(|v| v.value().to_vec()))
+    }
+
+    fn register_records(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        regmap::records_in(&self.txn.open_table(REGISTER_MAP).context("reading the register map")?)
+    }
+
+    fn region_records(&self, space: u32) -> Result<Vec<(String, Snap, Vec<u8>)>> {
+        regions::records_in(&self.txn.open_table(REGIONS).context("reading regions")?, space)
     }
 }

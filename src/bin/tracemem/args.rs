@@ -133,6 +133,10 @@ pub enum Command {
         /// Also show the snap each byte came from.
         #[arg(long)]
         sources: bool,
+        /// Read through the fork chain of the snap (M10): what a forked
+        /// (scratch) snap did not observe is read at the snap it forks from.
+        #[arg(long)]
+        view: bool,
         /// Print JSON (bytes, states and sources per address run).
         #[arg(long)]
         json: bool,
@@ -155,7 +159,49 @@ pub enum Command {
         /// The most recent states at or before the snap instead.
         #[arg(long)]
         most_recent: bool,
+        /// Through the fork chain of the snap (M10): the states at the snap,
+        /// else at the snap it forks from, and so on.
+        #[arg(long)]
+        view: bool,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the registers of a thread at a snap, by the database's register
+    /// map: value and state (KNOWN at the snap, stale with the snap of the
+    /// oldest byte, ERROR with the snap of the failed read, or UNKNOWN).
+    ///
+    /// Example: tracemem regs trace.tmdb 1 --snap 120
+    #[command(verbatim_doc_comment)]
+    Regs {
+        /// The database file.
+        db: PathBuf,
+        /// The thread.
+        thread: String,
+        /// The stack frame (0 is the innermost).
+        #[arg(long, default_value_t = 0)]
+        frame: u32,
+        /// The snap (default: the newest).
+        #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
+        snap: Option<i64>,
+        /// Print JSON, one register per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the memory regions (name, range, lifespan, flags rwxv).
+    ///
+    /// Example: tracemem regions trace.tmdb --snap 120 --space ram
+    #[command(verbatim_doc_comment)]
+    Regions {
+        /// The database file.
+        db: PathBuf,
+        /// Only the regions alive at this snap.
+        #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
+        snap: Option<i64>,
+        /// Only the regions of this space.
+        #[arg(long)]
+        space: Option<String>,
+        /// Print JSON, one region per line.
         #[arg(long)]
         json: bool,
     },

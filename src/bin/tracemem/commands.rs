@@ -8,7 +8,10 @@ use tracemem::record::TraceEvent;
 use tracemem::record::{
     ExportFormat, Op, ReplayError, ReplayMaster, ReplayMode, export_trace, import_trace, parse_trace,
 };
-use tracemem::{AddressRange, CaptureInfo, Database, Lifespan, MemState, MemoryRead, ReadTransaction, Snap};
+use tracemem::{
+    AddressRange, CaptureInfo, Database, FilledRange, Lifespan, MemState, MemoryRead, MemoryView, ReadTransaction,
+    Snap, SourcedStateRun,
+};
 
 use crate::Failure;
 use crate::args::{At, Command, HistoryArgs};
@@ -46,8 +49,9 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             len,
             at,
             sources,
+            view,
             json,
-        } => read(&db, &space, addr, len, at, sources, json, out),
+        } => read(&db, &space, addr, len, at, Flags { sources, view, json }, out),
         Command::States {
             db,
             space,
@@ -55,8 +59,29 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             len,
             snap,
             most_recent,
+            view,
             json,
-        } => states(&db, &space, addr, len, snap, most_recent, json, out),
+        } => states(
+            &db,
+            &space,
+            addr,
+            len,
+            snap,
+            Flags {
+                sources: most_recent,
+                view,
+                json,
+            },
+            out,
+        ),
+        Command::Regs {
+            db,
+            thread,
+            frame,
+            snap,
+            json,
+        } => crate::registers::regs(&db, &thread, frame, snap.unwrap_or(Snap::MAX), json, out),
+        Command::Regions { db, snap, space, json } => crate::registers::regions(&db, snap, space.as_deref(), json, out),
         Command::Import {
             file,
             db,
@@ -108,15 +133,26 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
     }
 }
 
-fn open(path: &Path) -> Result<Database, Failure> {
+/// The switches of `read` and `states`.
+#[derive(Clone, Copy, Debug)]
+struct Flags {
+    /// `read --sources`, or `states --most-recent`.
+    sources: bool,
+    /// Through the fork chain (M10).
+    view: bool,
+    /// Print JSON.
+    json: bool,
+}
+
+pub fn open(path: &Path) -> Result<Database, Failure> {
     Database::open(path).map_err(|e| Failure::error("opening the database", e))
 }
 
-fn begin_read(db: &Database) -> Result<ReadTransaction, Failure> {
+pub fn begin_read(db: &Database) -> Result<ReadTransaction, Failure> {
     db.begin_read().map_err(|e| Failure::error("reading", e))
 }
 
-fn io(e: std::io::Error) -> Failure {
+pub fn io(e: std::io::Error) -> Failure {
     Failure::error("writing", e)
 }
 
@@ -222,7 +258,8 @@ fn snaps(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
             let doc = json!({"snap": snap, "description": meta.description, "timestamp_ns": meta.timestamp_ns, "fork_of": meta.fork_of});
             writeln!(out, "{doc}").map_err(io)?;
         } else {
-            writeln!(out, "{snap}\t{}", meta.description).map_err(io)?;
+            let fork = meta.fork_of.map(|p| format!("\t(fork of {p})")).unwrap_or_default();
+            writeln!(out, "{snap}\t{}{fork}", meta.description).map_err(io)?;
         }
     }
     Ok(())
@@ -255,17 +292,12 @@ fn resolve_snap(read: &ReadTransaction, space: &str, at: At) -> Result<Snap, Fai
     best.ok_or_else(|| Failure::NothingFound(format!("no event of space '{space}' at or before {time} s")))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn read(
-    path: &Path,
-    space: &str,
-    addr: u64,
-    len: u64,
-    at: At,
-    sources: bool,
-    as_json: bool,
-    out: &mut impl Write,
-) -> Outcome {
+fn read(path: &Path, space: &str, addr: u64, len: u64, at: At, flags: Flags, out: &mut impl Write) -> Outcome {
+    let Flags {
+        sources,
+        view,
+        json: as_json,
+    } = flags;
     let range = AddressRange::from_start_len(addr, len).map_err(|e| Failure::error("read", e))?;
     let db = open(path)?;
     let txn = begin_read(&db)?;
@@ -273,12 +305,21 @@ fn read(
     let mem = txn.space(space).map_err(|e| Failure::error("read", e))?;
     let size = usize::try_from(len).map_err(|_| Failure::error("read", "the length does not fit in memory"))?;
     let mut bytes = vec![0u8; size];
-    let filled = mem
-        .get_bytes_with_sources(snap, addr, &mut bytes)
-        .map_err(|e| Failure::error("read", e))?;
-    let states = mem
-        .most_recent_states(snap, range)
-        .map_err(|e| Failure::error("read", e))?;
+    let (filled, states): (Vec<FilledRange>, Vec<SourcedStateRun>) = if view {
+        (
+            mem.view_bytes_with_sources(snap, addr, &mut bytes)
+                .map_err(|e| Failure::error("read", e))?,
+            mem.view_most_recent_states(snap, range)
+                .map_err(|e| Failure::error("read", e))?,
+        )
+    } else {
+        (
+            mem.get_bytes_with_sources(snap, addr, &mut bytes)
+                .map_err(|e| Failure::error("read", e))?,
+            mem.most_recent_states(snap, range)
+                .map_err(|e| Failure::error("read", e))?,
+        )
+    };
     if filled.is_empty() && states.is_empty() {
         return Err(Failure::NothingFound(format!(
             "nothing recorded in {range} of '{space}' at snap {snap}"
@@ -323,27 +364,31 @@ fn read(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn states(
-    path: &Path,
-    space: &str,
-    addr: u64,
-    len: u64,
-    snap: Snap,
-    most_recent: bool,
-    as_json: bool,
-    out: &mut impl Write,
-) -> Outcome {
+fn states(path: &Path, space: &str, addr: u64, len: u64, snap: Snap, flags: Flags, out: &mut impl Write) -> Outcome {
+    let Flags {
+        sources: most_recent,
+        view,
+        json: as_json,
+    } = flags;
     let range = AddressRange::from_start_len(addr, len).map_err(|e| Failure::error("states", e))?;
     let db = open(path)?;
     let txn = begin_read(&db)?;
     let mem = txn.space(space).map_err(|e| Failure::error("states", e))?;
-    let runs: Vec<(AddressRange, MemState, Option<Snap>)> = if most_recent {
-        mem.most_recent_states(snap, range)
-            .map_err(|e| Failure::error("states", e))?
-            .into_iter()
-            .map(|r| (r.range, r.state, Some(r.snap)))
-            .collect()
+    let sourced = |runs: Vec<SourcedStateRun>| -> Vec<(AddressRange, MemState, Option<Snap>)> {
+        runs.into_iter().map(|r| (r.range, r.state, Some(r.snap))).collect()
+    };
+    let runs: Vec<(AddressRange, MemState, Option<Snap>)> = if view && most_recent {
+        sourced(
+            mem.view_most_recent_states(snap, range)
+                .map_err(|e| Failure::error("states", e))?,
+        )
+    } else if view {
+        sourced(mem.view_states(snap, range).map_err(|e| Failure::error("states", e))?)
+    } else if most_recent {
+        sourced(
+            mem.most_recent_states(snap, range)
+                .map_err(|e| Failure::error("states", e))?,
+        )
     } else {
         mem.states(snap, range)
             .map_err(|e| Failure::error("states", e))?

@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod output;
 mod recording;
+mod registers;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -1,0 +1,160 @@
+//! The verbs over registers and regions: `regs` (a thread's registers by the
+//! stored register map) and `regions` (the memory map over time).
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::json;
+use tracemem::{Lifespan, Region, RegionRead, RegisterDef, RegisterMap, RegisterRead, RegisterState, Snap};
+
+use crate::Failure;
+use crate::commands::{begin_read, io, open};
+
+type Outcome = Result<(), Failure>;
+
+/// How deep `def` sits under top-level registers (0 for a top-level one).
+fn depth(map: &RegisterMap, def: &RegisterDef) -> usize {
+    let mut depth = 0;
+    let mut up = def.parent.as_deref();
+    while let Some(name) = up {
+        depth += 1;
+        // The map refuses loops; the bound only guards a damaged one.
+        if depth > map.len() {
+            break;
+        }
+        up = map.get(name).ok().and_then(|p| p.parent.as_deref());
+    }
+    depth
+}
+
+/// A state as the table shows it.
+fn state_text(state: RegisterState) -> String {
+    match state {
+        RegisterState::Known => "KNOWN".into(),
+        RegisterState::Stale { snap } => format!("stale (snap {snap})"),
+        RegisterState::Error { snap } => format!("ERROR (snap {snap})"),
+        RegisterState::Unknown => "UNKNOWN".into(),
+    }
+}
+
+/// A value in hex, as many digits as the register's width needs.
+fn value_text(def: &RegisterDef, value: Option<u128>) -> String {
+    match value {
+        Some(v) => format!("0x{v:0digits$x}", digits = def.width().div_ceil(4) as usize),
+        None => "..".into(),
+    }
+}
+
+/// `regs DB THREAD [--frame F] [--snap S]`.
+pub fn regs(path: &Path, thread: &str, frame: u32, snap: Snap, as_json: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let read = begin_read(&db)?;
+    let regs = read
+        .registers_in_frame(thread, frame)
+        .map_err(|e| Failure::error("regs", e))?;
+    let map = regs.map();
+    if map.is_empty() {
+        return Err(Failure::NothingFound(
+            "the database has no register map (set one with WriteTransaction::set_register_map)".into(),
+        ));
+    }
+    let defs = map.in_layout_order();
+    let name_width = defs.iter().map(|d| d.name.len() + 2 * depth(map, d)).max().unwrap_or(0);
+    let value_width = defs
+        .iter()
+        .map(|d| 2 + d.width().div_ceil(4) as usize)
+        .max()
+        .unwrap_or(0);
+    if !as_json {
+        writeln!(out, "{} at snap {snap}", regs.space_name()).map_err(io)?;
+    }
+    for def in defs {
+        let value = regs.get_value(snap, &def.name).map_err(|e| Failure::error("regs", e))?;
+        let state = regs
+            .register_state(snap, &def.name)
+            .map_err(|e| Failure::error("regs", e))?;
+        if as_json {
+            let (state_name, source) = match state {
+                RegisterState::Known => ("known", Some(snap)),
+                RegisterState::Stale { snap } => ("stale", Some(snap)),
+                RegisterState::Error { snap } => ("error", Some(snap)),
+                RegisterState::Unknown => ("unknown", None),
+            };
+            let doc = json!({
+                "name": def.name, "offset": def.offset, "size": def.size, "parent": def.parent,
+                "value": value.map(|v| format!("{v:#x}")), "state": state_name, "snap": source,
+            });
+            writeln!(out, "{doc}").map_err(io)?;
+        } else {
+            let name = format!("{}{}", "  ".repeat(depth(map, def)), def.name);
+            writeln!(
+                out,
+                "{name:<name_width$}  {:<value_width$}  {}",
+                value_text(def, value),
+                state_text(state)
+            )
+            .map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+/// A lifespan as `0..`, `0..=49` or `..=-1`.
+fn lifespan_text(lifespan: Lifespan) -> String {
+    let lo = if lifespan.min() == Snap::MIN {
+        String::new()
+    } else {
+        lifespan.min().to_string()
+    };
+    if lifespan.max() == Snap::MAX {
+        format!("{lo}..")
+    } else {
+        format!("{lo}..={}", lifespan.max())
+    }
+}
+
+/// `regions DB [--snap S] [--space NAME]`.
+pub fn regions(path: &Path, snap: Option<Snap>, space: Option<&str>, as_json: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let read = begin_read(&db)?;
+    let spaces = match space {
+        Some(name) => vec![name.to_string()],
+        None => read.spaces().map_err(|e| Failure::error("regions", e))?,
+    };
+    let mut found: Vec<Region> = Vec::new();
+    for name in &spaces {
+        let regions = read.regions(name).map_err(|e| Failure::error("regions", e))?;
+        let listed = match snap {
+            Some(snap) => regions.at(snap),
+            None => regions.all(),
+        }
+        .map_err(|e| Failure::error("regions", e))?;
+        found.extend(listed);
+    }
+    if found.is_empty() {
+        let when = snap.map(|s| format!(" at snap {s}")).unwrap_or_default();
+        return Err(Failure::NothingFound(format!("no regions{when}")));
+    }
+    for region in &found {
+        if as_json {
+            let doc = json!({
+                "space": region.space, "name": region.name, "first": region.range.min(), "last": region.range.max(),
+                "from_snap": region.lifespan.min(), "to_snap": region.lifespan.max(), "flags": region.flags.to_string(),
+            });
+            writeln!(out, "{doc}").map_err(io)?;
+        } else {
+            writeln!(
+                out,
+                "{}\t{}\t{:#x}..={:#x}\tsnaps {}\t{}",
+                region.space,
+                region.name,
+                region.range.min(),
+                region.range.max(),
+                lifespan_text(region.lifespan),
+                region.flags
+            )
+            .map_err(io)?;
+        }
+    }
+    Ok(())
+}
