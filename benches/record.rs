@@ -147,6 +147,25 @@ fn main() {
     drop(file);
     let nd_event = started.elapsed();
 
+    eprintln!("packing a copy, and zstd -19 of the NDJSON...");
+    let packed_path = dir.path().join("packed.tmdb");
+    std::fs::copy(dir.path().join("batch.tmdb"), &packed_path).unwrap();
+    let started = Instant::now();
+    tracemem::pack(&packed_path, &mut |_| {}).unwrap();
+    let pack_time = started.elapsed();
+    let packed_size = std::fs::metadata(&packed_path).unwrap().len();
+    let ndjson_size = std::fs::metadata(dir.path().join("w1.ndjson")).unwrap().len();
+    let zstd_out = dir.path().join("w1.ndjson.zst");
+    let zstd_size = std::process::Command::new("zstd")
+        .args(["-19", "-T2", "-q", "-f"])
+        .arg(dir.path().join("w1.ndjson"))
+        .arg("-o")
+        .arg(&zstd_out)
+        .status()
+        .ok()
+        .filter(|s| s.success())
+        .map(|_| std::fs::metadata(&zstd_out).unwrap().len());
+
     eprintln!("as-of point queries...");
     let db = Database::open(dir.path().join("batch.tmdb")).unwrap();
     let read = db.begin_read().unwrap();
@@ -255,6 +274,20 @@ fn main() {
         sq_size as f64 / n as f64,
         tm_size as f64 / sq_size as f64
     );
+    match zstd_size {
+        Some(z) => println!(
+            "| bytes per event after pack (pack took {:.1} s) | {:.2} | {:.2} (NDJSON under zstd -19; NDJSON {:.1}) | {:.2}x | ≤ 1x |",
+            pack_time.as_secs_f64(),
+            packed_size as f64 / n as f64,
+            z as f64 / n as f64,
+            ndjson_size as f64 / n as f64,
+            packed_size as f64 / z as f64
+        ),
+        None => println!(
+            "| bytes per event after pack | {:.2} | (zstd not found) | | |",
+            packed_size as f64 / n as f64
+        ),
+    }
     println!(
         "| as-of point query (queries/s) | {:.0} | {:.0} | {:.2}x | ≥ 5x |",
         rate(queries.len(), tm_query),
