@@ -553,3 +553,53 @@ fn read_and_states_follow_forks_with_view() {
     let snaps = stdout(&tracemem(&["snaps", "e.tmdb"], dir.path()));
     assert_eq!(snaps, "-1\twhat if\t(fork of 100)\n");
 }
+
+#[test]
+fn find_diff_and_pack() {
+    let dir = imported();
+    // The imported events: 0x42 written at 0x40001000 (snap 0), 0 read at
+    // 0x40001004 (snap 1), 7 written at 0x40001001 (snap 2).
+    let found = tracemem(&["find", "t.tmdb", "bus", "42 ?? 00 00", "--limit", "5"], dir.path());
+    assert_eq!(stdout(&found), "0x40001000\n", "{}", stderr(&found));
+    let early = tracemem(&["find", "t.tmdb", "bus", "42 00", "--snap", "0"], dir.path());
+    assert_eq!(stdout(&early), "0x40001000\n");
+    // At snap 2 the byte after 0x42 is 7.
+    let late = tracemem(&["find", "t.tmdb", "bus", "42 07", "--snap", "2", "--json"], dir.path());
+    assert_eq!(stdout(&late), "{\"address\":1073745920,\"snap\":2}\n");
+    let zeros = tracemem(
+        &["find", "t.tmdb", "bus", "00", "--backward", "--limit", "2"],
+        dir.path(),
+    );
+    assert_eq!(stdout(&zeros), "0x40001007\n0x40001006\n");
+    let nowhere = tracemem(&["find", "t.tmdb", "bus", "ab cd"], dir.path());
+    assert_eq!(nowhere.status.code(), Some(1));
+    let bad = tracemem(&["find", "t.tmdb", "bus", "4 2"], dir.path());
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).starts_with("tracemem: find: '4 2' is not a hex byte pattern"));
+    let short_mask = tracemem(&["find", "t.tmdb", "bus", "42 00", "--mask", "ff"], dir.path());
+    assert_eq!(short_mask.status.code(), Some(2));
+    assert!(stderr(&short_mask).contains("the mask has 1 bytes but the pattern has 2"));
+
+    let diff = stdout(&tracemem(&["diff", "t.tmdb", "bus", "0", "2"], dir.path()));
+    assert_eq!(
+        diff,
+        "0x40001001..=0x40001001  0: 00  2: 07\n0x40001004..=0x40001007  0: .. .. .. ..  2: 00 00 00 00\n"
+    );
+    let same = tracemem(&["diff", "t.tmdb", "bus", "1", "1"], dir.path());
+    assert_eq!(same.status.code(), Some(1));
+
+    let packed = tracemem(&["pack", "t.tmdb", "--json"], dir.path());
+    assert!(packed.status.success(), "{}", stderr(&packed));
+    assert!(stdout(&packed).starts_with("{\"bytes_after\":"), "{}", stdout(&packed));
+    assert_eq!(
+        stdout(&tracemem(&["diff", "t.tmdb", "bus", "0", "2"], dir.path())),
+        diff
+    );
+    let missing = tracemem(&["pack", "nothing.tmdb"], dir.path());
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).starts_with("tracemem: packing nothing.tmdb:"),
+        "{}",
+        stderr(&missing)
+    );
+}

@@ -37,11 +37,17 @@ fn build(path: &Path) {
             address,
             data,
         } => {
-            txn.create_space(space).unwrap().put_bytes(snap, address, &data).unwrap();
+            txn.create_space(space)
+                .unwrap()
+                .put_bytes(snap, address, &data)
+                .unwrap();
         }
         W2Write::Error { snap, address, len } => {
             let range = AddressRange::from_start_len(address, len).unwrap();
-            txn.create_space("ram").unwrap().set_state(snap, range, MemState::Error).unwrap();
+            txn.create_space("ram")
+                .unwrap()
+                .set_state(snap, range, MemState::Error)
+                .unwrap();
         }
     });
     txn.commit().unwrap();
@@ -61,20 +67,35 @@ fn digest(db: &Database) -> u64 {
     for name in read.spaces().unwrap() {
         let space = read.space(&name).unwrap();
         for snap in (0..=CONFIG.snaps).step_by(97).chain([CONFIG.snaps + 25_000, -1]) {
-            for (start, len) in [(0x1000_0000u64, 1usize << 16), (0x2000_0000, 1 << 16), (0x7fff_f000, 4096), (0, 4096)] {
+            for (start, len) in [
+                (0x1000_0000u64, 1usize << 16),
+                (0x2000_0000, 1 << 16),
+                (0x7fff_f000, 4096),
+                (0, 4096),
+            ] {
                 let mut buf = vec![0u8; len];
                 let filled = space.get_bytes(snap, start, &mut buf).unwrap();
                 (filled, &buf).hash(&mut h);
                 let range = AddressRange::from_start_len(start, len as u64).unwrap();
                 format!("{:?}", space.most_recent_states(snap, range).unwrap()).hash(&mut h);
-                space.find_bytes(snap, range, &[0, 0, 0, 1], None, Direction::Forward).unwrap().hash(&mut h);
+                space
+                    .find_bytes(snap, range, &[0, 0, 0, 1], None, Direction::Forward)
+                    .unwrap()
+                    .hash(&mut h);
                 format!("{:?}", space.diff(snap, snap / 2, range).unwrap()).hash(&mut h);
             }
-            space.snap_of_most_recent_change_to_block(snap, 0x2000_0000).unwrap().hash(&mut h);
+            space
+                .snap_of_most_recent_change_to_block(snap, 0x2000_0000)
+                .unwrap()
+                .hash(&mut h);
         }
         format!("{:?}", space.changes(100, 2_000).unwrap()).hash(&mut h);
         let all = Lifespan::new(i64::MIN, i64::MAX).unwrap();
-        format!("{:?}", space.addresses_with_state(all, StatePredicate::IsError).unwrap()).hash(&mut h);
+        format!(
+            "{:?}",
+            space.addresses_with_state(all, StatePredicate::IsError).unwrap()
+        )
+        .hash(&mut h);
     }
     format!("{:?}", read.events("w1", 0..20_000).unwrap()).hash(&mut h);
     h.finish()
@@ -176,8 +197,39 @@ fn pack_changes_no_answer_and_survives_kill_9() {
         }
         // A later pack finishes the job, whatever the kill left behind.
         tracemem::pack(&path, &mut |_| {}).unwrap();
-        assert_eq!(digest(&Database::open(&path).unwrap()), want, "round {round}, packed again");
+        assert_eq!(
+            digest(&Database::open(&path).unwrap()),
+            want,
+            "round {round}, packed again"
+        );
         std::fs::remove_file(&path).unwrap();
     }
     eprintln!("{kills} kills during pack: {old} left the old file, {new} the new one");
+}
+
+#[test]
+fn pack_of_a_database_held_by_a_recorder_is_refused_and_touches_nothing() {
+    use tracemem::record::{Master, MockMaster, RecorderOptions, RecordingMaster};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.tmdb");
+    let mut recorder = RecordingMaster::create(
+        MockMaster::new(),
+        &path,
+        &CaptureSpec::new("live"),
+        RecorderOptions::default(),
+    )
+    .unwrap();
+    recorder.write(0x4000_0000, 7, 4).unwrap();
+    recorder.flush().unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let refused = tracemem::pack(&path, &mut |_| {});
+    assert!(matches!(refused, Err(tracemem::Error::Busy { .. })), "{refused:?}");
+    assert!(!tracemem::pack::packing_path(&path).exists());
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    // The recording goes on, and once it is closed the pack goes through.
+    recorder.write(0x4000_0004, 8, 4).unwrap();
+    recorder.close().unwrap();
+    tracemem::pack(&path, &mut |_| {}).unwrap();
+    let db = Database::open(&path).unwrap();
+    assert_eq!(db.begin_read().unwrap().capture("live").unwrap().events, 2);
 }

@@ -294,6 +294,55 @@ pub enum Command {
     /// List the events at one address, e.g. the previous access before snap
     /// 1000: `tracemem history trace.tmdb 0x40001000 --before 1000 --limit 1`.
     History(HistoryArgs),
+    /// Search memory as of a snap for a byte pattern (hex, `??` for any
+    /// byte), matching only bytes whose most recent state is KNOWN; prints
+    /// each match's address (exit 1 if none).
+    ///
+    /// Examples:
+    ///   tracemem find trace.tmdb ram "de ad be ef" --snap 100
+    ///   tracemem find trace.tmdb ram "7f 45 4c 46 ?? 01" --from 0x10000000 --to 0x10ffffff --limit 10
+    ///   tracemem find trace.tmdb ram 4000 --mask f00f --backward
+    #[command(verbatim_doc_comment)]
+    Find(FindArgs),
+    /// List the address ranges whose most recent bytes or states differ
+    /// between snaps A and B, with their first bytes at both (exit 1 if none).
+    ///
+    /// Example: tracemem diff trace.tmdb ram 100 2000 --from 0x20000000 --to 0x200fffff
+    #[command(verbatim_doc_comment)]
+    Diff {
+        /// The database file.
+        db: PathBuf,
+        /// The space.
+        space: String,
+        /// One snap.
+        #[arg(value_parser = parse_i64, allow_hyphen_values = true)]
+        a: i64,
+        /// The other snap.
+        #[arg(value_parser = parse_i64, allow_hyphen_values = true)]
+        b: i64,
+        /// The first address compared (default 0).
+        #[arg(long, value_parser = parse_u64, default_value = "0")]
+        from: u64,
+        /// The last address compared (default the top of the space).
+        #[arg(long, value_parser = parse_u64, default_value = "0xffffffffffffffff")]
+        to: u64,
+        /// Print JSON, one range per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compact a database offline: merge histories into fuller chunks and
+    /// rewrite the file without its free pages; answers stay the same. The
+    /// database must not be open elsewhere (a recording is refused).
+    ///
+    /// Example: tracemem pack soak.tmdb
+    #[command(verbatim_doc_comment)]
+    Pack {
+        /// The database file.
+        db: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Verify the file and every invariant tracemem relies on; exit 1 if
     /// anything is wrong.
     Check {
@@ -353,8 +402,40 @@ pub fn parse_i64(text: &str) -> Result<i64, String> {
     i64::try_from(value).map_err(|_| format!("'{text}' is not a snap (a signed 64-bit number)"))
 }
 
-/// The arguments of `history`.
+/// The arguments of `find`.
 #[derive(Args, Debug)]
+pub struct FindArgs {
+    /// The database file.
+    pub db: PathBuf,
+    /// The space.
+    pub space: String,
+    /// The pattern: hex bytes, spaces allowed, `??` for a byte that matches anything.
+    pub pattern: String,
+    /// A mask in hex, as long as the pattern: only the bits set must match.
+    #[arg(long)]
+    pub mask: Option<String>,
+    /// The snap (default: the newest).
+    #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
+    pub snap: Option<i64>,
+    /// The lowest address a match may start at.
+    #[arg(long, value_parser = parse_u64, default_value = "0")]
+    pub from: u64,
+    /// The highest address a match may end at.
+    #[arg(long, value_parser = parse_u64, default_value = "0xffffffffffffffff")]
+    pub to: u64,
+    /// Search down from the top: the highest match first.
+    #[arg(long)]
+    pub backward: bool,
+    /// The most matches to print.
+    #[arg(long, default_value_t = 1)]
+    pub limit: usize,
+    /// Print JSON, one match per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The arguments of `history`.
+#[derive(clap::Args, Debug)]
 pub struct HistoryArgs {
     /// The database file.
     pub db: PathBuf,

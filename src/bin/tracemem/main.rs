@@ -7,6 +7,7 @@ mod commands;
 mod output;
 mod recording;
 mod registers;
+mod search;
 
 use std::io::Write;
 use std::process::ExitCode;

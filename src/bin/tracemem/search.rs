@@ -1,0 +1,219 @@
+//! The verbs that search and compare memory and compact the file: `find`
+//! (M8), `diff` (M9) and `pack` (M14), with progress bars on standard error
+//! for the long ones (shown only on a terminal).
+
+use std::io::Write;
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use tracemem::{AddressRange, Direction, MemoryRead, PackPhase, Snap};
+
+use crate::Failure;
+use crate::args::FindArgs;
+use crate::commands::{begin_read, io, open};
+
+type Outcome = Result<(), Failure>;
+
+/// A pattern in hex, bytes separated by spaces or not, `??` for a byte
+/// that matches anything: its bytes, and a mask if it has wildcards.
+pub fn parse_pattern(text: &str) -> Result<(Vec<u8>, Option<Vec<u8>>), String> {
+    let bad = || format!("'{text}' is not a hex byte pattern (two hex digits or ?? per byte)");
+    let (mut bytes, mut mask) = (Vec::new(), Vec::new());
+    for token in text.split_whitespace() {
+        let token = token.strip_prefix("0x").unwrap_or(token).replace('_', "");
+        if token.is_empty() || token.len() % 2 != 0 {
+            return Err(bad());
+        }
+        for pair in token.as_bytes().chunks(2) {
+            let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
+            if pair == "??" {
+                bytes.push(0);
+                mask.push(0);
+            } else {
+                bytes.push(u8::from_str_radix(pair, 16).map_err(|_| {
+                    format!(
+                        "'{text}': byte {} ('{pair}') is not two hex digits or ??",
+                        bytes.len() + 1
+                    )
+                })?);
+                mask.push(0xff);
+            }
+        }
+    }
+    if bytes.is_empty() {
+        return Err(bad());
+    }
+    let wild = mask.iter().any(|&m| m != 0xff);
+    Ok((bytes, wild.then_some(mask)))
+}
+
+/// A bar on standard error, hidden unless it is a terminal.
+fn bar(total: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar
+}
+
+pub fn find(args: &FindArgs, out: &mut impl Write) -> Outcome {
+    let (pattern, wildcards) = parse_pattern(&args.pattern).map_err(|e| Failure::error("find", e))?;
+    let mask = match &args.mask {
+        Some(text) => {
+            let (mask, wild) = parse_pattern(text).map_err(|e| Failure::error("find --mask", e))?;
+            if wild.is_some() {
+                return Err(Failure::error("find --mask", "a mask has no ?? bytes"));
+            }
+            Some(mask)
+        }
+        None => wildcards,
+    };
+    let range = AddressRange::new(args.from, args.to).map_err(|e| Failure::error("find", e))?;
+    let db = open(&args.db)?;
+    let txn = begin_read(&db)?;
+    let space = txn.space(&args.space).map_err(|e| Failure::error("find", e))?;
+    let snap = args.snap.unwrap_or(Snap::MAX);
+    let direction = if args.backward {
+        Direction::Backward
+    } else {
+        Direction::Forward
+    };
+    let progress = bar(0, "{spinner} searched {bytes} of known memory, at {msg}");
+    let mut found = Vec::new();
+    let mut search = range;
+    while found.len() < args.limit {
+        let hit = space
+            .find_bytes_with_progress(snap, search, &pattern, mask.as_deref(), direction, &mut |p| {
+                progress.set_position(p.searched);
+                progress.set_message(format!("{:#x}", p.at));
+                true
+            })
+            .map_err(|e| Failure::error("find", e))?;
+        let Some(at) = hit else { break };
+        found.push(at);
+        // The next match starts past (or ends before) this one.
+        let next = match direction {
+            Direction::Forward => at
+                .checked_add(1)
+                .and_then(|lo| AddressRange::new(lo, search.max()).ok()),
+            Direction::Backward => at
+                .checked_add(pattern.len() as u64 - 1)
+                .and_then(|end| end.checked_sub(1))
+                .and_then(|hi| AddressRange::new(search.min(), hi).ok()),
+        };
+        match next {
+            Some(next) => search = next,
+            None => break,
+        }
+    }
+    progress.finish_and_clear();
+    if found.is_empty() {
+        return Err(Failure::NothingFound(format!(
+            "no match for {} in {range} of '{}' at snap {snap}",
+            args.pattern, args.space
+        )));
+    }
+    for at in found {
+        if args.json {
+            writeln!(out, "{}", json!({"address": at, "snap": snap})).map_err(io)?;
+        } else {
+            writeln!(out, "{at:#x}").map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn diff(
+    path: &Path,
+    space: &str,
+    a: Snap,
+    b: Snap,
+    range: (u64, u64),
+    as_json: bool,
+    out: &mut impl Write,
+) -> Outcome {
+    let range = AddressRange::new(range.0, range.1).map_err(|e| Failure::error("diff", e))?;
+    let db = open(path)?;
+    let txn = begin_read(&db)?;
+    let mem = txn.space(space).map_err(|e| Failure::error("diff", e))?;
+    let set = mem.diff(a, b, range).map_err(|e| Failure::error("diff", e))?;
+    if set.is_empty() {
+        return Err(Failure::NothingFound(format!(
+            "'{space}' is the same in {range} at snaps {a} and {b}"
+        )));
+    }
+    // Each range with (up to 16 of) its bytes at both snaps; `..` where a
+    // byte is unknown.
+    for r in set.iter() {
+        let shown = (r.len().min(16)) as usize;
+        let bytes_at = |snap: Snap| -> Result<String, Failure> {
+            let mut buf = vec![0u8; shown];
+            let sources = mem
+                .get_bytes_with_sources(snap, r.min(), &mut buf)
+                .map_err(|e| Failure::error("diff", e))?;
+            let known = |addr: u64| sources.iter().any(|s| s.range.contains(addr));
+            Ok((0..shown)
+                .map(|i| {
+                    if known(r.min() + i as u64) {
+                        format!("{:02x}", buf[i])
+                    } else {
+                        "..".into()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" "))
+        };
+        let (left, right) = (bytes_at(a)?, bytes_at(b)?);
+        let more = if r.len() > 16 { " …" } else { "" };
+        if as_json {
+            let line = json!({"first": r.min(), "last": r.max(), "a": left, "b": right});
+            writeln!(out, "{line}").map_err(io)?;
+        } else {
+            writeln!(
+                out,
+                "{:#x}..={:#x}  {a}: {left}{more}  {b}: {right}{more}",
+                r.min(),
+                r.max()
+            )
+            .map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn pack(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
+    let progress = bar(0, "{bar:40} {pos}/{len} history chunks {msg}");
+    let report = tracemem::pack(path, &mut |p| {
+        progress.set_length(p.total);
+        progress.set_position(p.done);
+        progress.set_message(match p.phase {
+            PackPhase::Rewriting => "rewriting",
+            PackPhase::Compacting => "compacting",
+            _ => "replacing the file",
+        });
+    })
+    .map_err(|e| Failure::error(format!("packing {}", path.display()), e))?;
+    progress.finish_and_clear();
+    if as_json {
+        let line = json!({
+            "bytes_before": report.bytes_before,
+            "bytes_after": report.bytes_after,
+            "chunks_before": report.chunks_before,
+            "chunks_after": report.chunks_after,
+        });
+        writeln!(out, "{line}").map_err(io)?;
+    } else {
+        writeln!(
+            out,
+            "packed {}: {} -> {} bytes ({:.1}%), {} -> {} history chunks",
+            path.display(),
+            report.bytes_before,
+            report.bytes_after,
+            100.0 * report.bytes_after as f64 / report.bytes_before.max(1) as f64,
+            report.chunks_before,
+            report.chunks_after
+        )
+        .map_err(io)?;
+    }
+    Ok(())
+}
