@@ -210,7 +210,11 @@ fn main() {
             for (i, &(snap, addr)) in points.iter().enumerate() {
                 let mut buf = [0u8; 8];
                 let n = ram.get_bytes(snap, addr, &mut buf).unwrap();
-                assert_eq!((n, buf), tm_answers[i], "packed answers differ at snap {snap} addr {addr:#x}");
+                assert_eq!(
+                    (n, buf),
+                    tm_answers[i],
+                    "packed answers differ at snap {snap} addr {addr:#x}"
+                );
             }
             *best = (*best).min(started.elapsed());
         }
