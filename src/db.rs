@@ -306,6 +306,13 @@ impl Database {
         }
     }
 
+    /// How much of the file each table takes: entries, bytes of keys and
+    /// values, and pages, per table (to see where the space goes).
+    pub fn table_usage(&self) -> Result<Vec<TableUsage>> {
+        let txn = self.redb_read()?;
+        crate::store::schema::table_usage(&txn)
+    }
+
     /// A read transaction of the storage engine itself, for whole-file work.
     pub(crate) fn redb_read(&self) -> Result<redb::ReadTransaction> {
         self.handle()?.begin_read().context("reading the database")
@@ -381,6 +388,22 @@ impl Drop for Database {
         // here because a drop cannot report (`close` does).
         let _ = self.close_inner();
     }
+}
+
+/// How much of the file one table takes ([`Database::table_usage`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableUsage {
+    /// The table's name (FORMAT.md).
+    pub name: String,
+    /// Its entries.
+    pub entries: u64,
+    /// Bytes of its keys and values.
+    pub stored_bytes: u64,
+    /// Bytes of B-tree structure and of unused space in its pages.
+    pub overhead_bytes: u64,
+    /// Pages of its B-tree.
+    pub pages: u64,
 }
 
 /// A consistent, read-only snapshot of the database.

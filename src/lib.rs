@@ -62,7 +62,7 @@ pub mod views;
 pub mod workloads;
 
 pub use capture::{CaptureInfo, CaptureSpec, DEFAULT_CAPTURE_SPACE};
-pub use db::{DEFAULT_BLOCK_SIZE, Database, DatabaseBuilder, ReadTransaction, WriteTransaction};
+pub use db::{DEFAULT_BLOCK_SIZE, Database, DatabaseBuilder, ReadTransaction, TableUsage, WriteTransaction};
 pub use error::{Error, Result};
 pub use find::{Direction, FindProgress};
 /// The file format version this build writes (see FORMAT.md).

@@ -1,8 +1,8 @@
 //! Rewriting every table of a database into a fresh file (the storage half
 //! of `pack`, M14): granule histories are merged into fewer, fuller chunks
-//! (one checkpoint per [`PACK_MAX_DELTAS`] deltas or [`PACK_DELTA_BYTES`]
-//! bytes of deltas, where writing keeps chunks at half that), every other
-//! table is copied record by record. Written into a new file, nothing is
+//! (up to [`PACK_MAX_DELTAS`] deltas in a chunk of at most
+//! [`PACK_CHUNK_BYTES`], one B-tree page, where writing keeps chunks at a
+//! quarter of that), every other table is copied record by record. Written into a new file, nothing is
 //! left of pages freed by earlier rewrites.
 
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
@@ -15,11 +15,14 @@ use crate::store::schema::{
 };
 use crate::types::{MemState, Snap, side_of};
 
-/// The most deltas in a packed chunk.
-pub(crate) const PACK_MAX_DELTAS: usize = 128;
-/// A packed chunk closes once its deltas hold this many bytes (or twice its
-/// checkpoint, if that is more).
-pub(crate) const PACK_DELTA_BYTES: usize = 3072;
+/// The most deltas in a packed chunk: bounds the walk of a read.
+pub(crate) const PACK_MAX_DELTAS: usize = 512;
+/// The largest packed chunk, in bytes: one chunk fills one 4 KiB B-tree
+/// leaf (with its key and the page's header) instead of leaving half of it
+/// unused, as chunks of 2-3 KiB would.
+pub(crate) const PACK_CHUNK_BYTES: usize = 3968;
+/// The archive's envelope around a chunk's columns (rkyv, 32-bit lengths).
+const CHUNK_ENVELOPE_BYTES: usize = 96;
 
 /// What a rewrite did.
 #[derive(Clone, Copy, Debug, Default)]
@@ -158,7 +161,7 @@ impl History {
         self.last = Some(delta.snap);
         if let Some(open) = &self.open
             && (open.delta_count() >= PACK_MAX_DELTAS
-                || open.delta_data_len() + delta_len(&delta) > PACK_DELTA_BYTES.max(2 * checkpoint_len(open))
+                || open.view().stored_len() + CHUNK_ENVELOPE_BYTES + delta_len(&delta) > PACK_CHUNK_BYTES
                 || !open.can_hold(delta.snap))
         {
             write(open.first_snap, open)?;
@@ -194,10 +197,12 @@ impl History {
     }
 }
 
+/// The bytes a delta adds to a chunk: its snap, its ends, its runs and
+/// their data.
 fn delta_len(delta: &OwnedDelta) -> usize {
-    delta.runs.iter().map(|r| r.data.as_ref().map_or(0, Vec::len)).sum()
-}
-
-fn checkpoint_len(record: &ChunkRecord) -> usize {
-    record.view().checkpoint_len()
+    8 + delta
+        .runs
+        .iter()
+        .map(|r| 3 + r.data.as_ref().map_or(0, Vec::len))
+        .sum::<usize>()
 }

@@ -175,3 +175,22 @@ pub(crate) fn list_spaces(table: &impl ReadableTable<u32, &'static str>) -> Resu
 }
 
 use redb::TableHandle;
+
+/// Entries, stored bytes and pages of every table of `txn`.
+pub(crate) fn table_usage(txn: &redb::ReadTransaction) -> Result<Vec<crate::db::TableUsage>> {
+    use redb::ReadableTableMetadata;
+    let mut out = Vec::new();
+    for handle in txn.list_tables().context("listing tables")? {
+        let name = handle.name().to_string();
+        let table = txn.open_untyped_table(handle).context("opening a table")?;
+        let stats = table.stats().context("reading table statistics")?;
+        out.push(crate::db::TableUsage {
+            entries: table.len().context("reading table statistics")?,
+            stored_bytes: stats.stored_bytes(),
+            overhead_bytes: stats.metadata_bytes() + stats.fragmented_bytes(),
+            pages: stats.leaf_pages() + stats.branch_pages(),
+            name,
+        });
+    }
+    Ok(out)
+}

@@ -179,6 +179,7 @@ fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
         .len();
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let per_event = (events > 0).then(|| size as f64 / events as f64);
+    let tables = db.table_usage().map_err(|e| Failure::error("info", e))?;
     if as_json {
         let doc = json!({
             "path": path.display().to_string(),
@@ -190,6 +191,13 @@ fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
             "snaps_with_metadata": snaps,
             "bytes": size,
             "bytes_per_event": per_event,
+            "tables": tables.iter().map(|t| json!({
+                "name": t.name,
+                "entries": t.entries,
+                "stored_bytes": t.stored_bytes,
+                "overhead_bytes": t.overhead_bytes,
+                "pages": t.pages,
+            })).collect::<Vec<_>>(),
         });
         writeln!(out, "{doc}").map_err(io)?;
         return Ok(());
@@ -204,6 +212,15 @@ fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
     writeln!(out, "size          {size} bytes").map_err(io)?;
     if let Some(per_event) = per_event {
         writeln!(out, "bytes/event   {per_event:.1}").map_err(io)?;
+    }
+    writeln!(out, "tables        entries  stored bytes  overhead bytes  pages").map_err(io)?;
+    for t in tables.iter().filter(|t| t.entries > 0) {
+        writeln!(
+            out,
+            "  {:<14} {:>9} {:>13} {:>15} {:>6}",
+            t.name, t.entries, t.stored_bytes, t.overhead_bytes, t.pages
+        )
+        .map_err(io)?;
     }
     Ok(())
 }
