@@ -580,6 +580,23 @@ fn find_diff_and_pack() {
     assert_eq!(short_mask.status.code(), Some(2));
     assert!(stderr(&short_mask).contains("the mask has 1 bytes but the pattern has 2"));
 
+    let ranged = tracemem(
+        &["find", "t.tmdb", "bus", "00 00", "--range", "0x40001004:0x40001006"],
+        dir.path(),
+    );
+    assert_eq!(stdout(&ranged), "0x40001004\n", "{}", stderr(&ranged));
+    let reversed = tracemem(&["find", "t.tmdb", "bus", "00", "--range", "5:1"], dir.path());
+    assert_eq!(reversed.status.code(), Some(2));
+    assert!(
+        stderr(&reversed).contains("'5:1': the range is reversed"),
+        "{}",
+        stderr(&reversed)
+    );
+    let narrow = stdout(&tracemem(
+        &["diff", "t.tmdb", "bus", "0", "2", "--range", "0x40001004:0x40001005"],
+        dir.path(),
+    ));
+    assert_eq!(narrow, "0x40001004..=0x40001005  0: .. ..  2: 00 00\n");
     let diff = stdout(&tracemem(&["diff", "t.tmdb", "bus", "0", "2"], dir.path()));
     assert_eq!(
         diff,

@@ -42,6 +42,18 @@ pub fn session_name(name: &str, index: usize) -> String {
 /// Imports the trace file at `file` as captures `name`, `name#2`, … into
 /// `space`, in one transaction: on any error nothing is imported.
 pub fn import_trace(db: &Database, file: &Path, name: &str, space: &str) -> Result<ImportReport> {
+    import_trace_with_progress(db, file, name, space, &mut |_, _| {})
+}
+
+/// As [`import_trace`], calling `progress(events stored, events parsed)`
+/// as the events go in.
+pub fn import_trace_with_progress(
+    db: &Database,
+    file: &Path,
+    name: &str,
+    space: &str,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ImportReport> {
     let text = std::fs::read(file).map_err(|source| Error::Io {
         path: file.to_path_buf(),
         source,
@@ -55,13 +67,17 @@ pub fn import_trace(db: &Database, file: &Path, name: &str, space: &str) -> Resu
         warnings: parsed.warnings.clone(),
         ..ImportReport::default()
     };
+    let total: u64 = parsed.sessions.iter().map(|s| s.len() as u64).sum();
     for (index, session) in parsed.sessions.iter().enumerate() {
         let capture = session_name(name, index);
         let mut spec = CaptureSpec::new(&capture);
         spec.space = space.to_string();
         txn.create_capture(&spec)?;
-        txn.append_events(&capture, session)?;
-        report.events += session.len() as u64;
+        for part in session.chunks(65_536) {
+            txn.append_events(&capture, part)?;
+            report.events += part.len() as u64;
+            progress(report.events, total);
+        }
         report.captures.push(capture);
     }
     txn.commit()?;

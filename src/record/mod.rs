@@ -21,7 +21,7 @@ pub mod recorder;
 pub mod replay;
 pub mod trace_file;
 
-pub use interchange::{ExportFormat, ImportReport, export_trace, import_trace};
+pub use interchange::{ExportFormat, ImportReport, export_trace, import_trace, import_trace_with_progress};
 pub use master::{BusError, BusOp, Master, MockMaster};
 pub use policy::FlushPolicy;
 pub use recorder::{RecorderOptions, RecordingMaster, SyncPolicy, journal_path};

@@ -220,6 +220,9 @@ pub enum Command {
         /// The space the events observe.
         #[arg(long, default_value = tracemem::DEFAULT_CAPTURE_SPACE)]
         space: String,
+        /// No progress bar (it is shown only when standard error is a terminal).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Export a capture (and its later sessions) byte for byte as the seed
     /// recorder writes it.
@@ -237,6 +240,9 @@ pub enum Command {
         /// One JSON array (Python's `json.dumps(indent=2)`) instead of NDJSON.
         #[arg(long)]
         json: bool,
+        /// No progress bar (it is shown only when standard error is a terminal).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Load a raw memory image from a file into a space at a snap.
     ///
@@ -300,14 +306,14 @@ pub enum Command {
     ///
     /// Examples:
     ///   tracemem find trace.tmdb ram "de ad be ef" --snap 100
-    ///   tracemem find trace.tmdb ram "7f 45 4c 46 ?? 01" --from 0x10000000 --to 0x10ffffff --limit 10
+    ///   tracemem find trace.tmdb ram "7f 45 4c 46 ?? 01" --range 0x10000000:0x10ffffff --limit 10
     ///   tracemem find trace.tmdb ram 4000 --mask f00f --backward
     #[command(verbatim_doc_comment)]
     Find(FindArgs),
     /// List the address ranges whose most recent bytes or states differ
     /// between snaps A and B, with their first bytes at both (exit 1 if none).
     ///
-    /// Example: tracemem diff trace.tmdb ram 100 2000 --from 0x20000000 --to 0x200fffff
+    /// Example: tracemem diff trace.tmdb ram 100 2000 --range 0x20000000:0x200fffff
     #[command(verbatim_doc_comment)]
     Diff {
         /// The database file.
@@ -320,12 +326,9 @@ pub enum Command {
         /// The other snap.
         #[arg(value_parser = parse_i64, allow_hyphen_values = true)]
         b: i64,
-        /// The first address compared (default 0).
-        #[arg(long, value_parser = parse_u64, default_value = "0")]
-        from: u64,
-        /// The last address compared (default the top of the space).
-        #[arg(long, value_parser = parse_u64, default_value = "0xffffffffffffffff")]
-        to: u64,
+        /// The addresses compared, `LO:HI` inclusive (default: all).
+        #[arg(long, value_parser = parse_range, default_value = "0:0xffffffffffffffff")]
+        range: (u64, u64),
         /// Print JSON, one range per line.
         #[arg(long)]
         json: bool,
@@ -342,6 +345,9 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// No progress bar (it is shown only when standard error is a terminal).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Verify the file and every invariant tracemem relies on; exit 1 if
     /// anything is wrong.
@@ -387,6 +393,18 @@ pub fn parse_u64(text: &str) -> Result<u64, String> {
     parsed.map_err(|_| format!("'{text}' is not a number (hex with 0x, or decimal, up to 2^64-1)"))
 }
 
+/// An inclusive address range `LO:HI`, each in hex or decimal.
+pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
+    let (lo, hi) = text
+        .split_once(':')
+        .ok_or_else(|| format!("'{text}' is not a range LO:HI (inclusive, hex with 0x or decimal)"))?;
+    let (lo, hi) = (parse_u64(lo.trim())?, parse_u64(hi.trim())?);
+    if lo > hi {
+        return Err(format!("'{text}': the range is reversed ({lo:#x} > {hi:#x})"));
+    }
+    Ok((lo, hi))
+}
+
 /// A signed number in hex (`0x…`, `-0x…`) or decimal.
 pub fn parse_i64(text: &str) -> Result<i64, String> {
     let (negative, rest) = match text.strip_prefix('-') {
@@ -417,12 +435,10 @@ pub struct FindArgs {
     /// The snap (default: the newest).
     #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
     pub snap: Option<i64>,
-    /// The lowest address a match may start at.
-    #[arg(long, value_parser = parse_u64, default_value = "0")]
-    pub from: u64,
-    /// The highest address a match may end at.
-    #[arg(long, value_parser = parse_u64, default_value = "0xffffffffffffffff")]
-    pub to: u64,
+    /// The addresses searched, `LO:HI` inclusive (default: all); a match
+    /// lies wholly inside.
+    #[arg(long, value_parser = parse_range, default_value = "0:0xffffffffffffffff")]
+    pub range: (u64, u64),
     /// Search down from the top: the highest match first.
     #[arg(long)]
     pub backward: bool,

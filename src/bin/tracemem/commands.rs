@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::json;
 use tracemem::record::TraceEvent;
 use tracemem::record::{
-    ExportFormat, Op, ReplayError, ReplayMaster, ReplayMode, export_trace, import_trace, parse_trace,
+    ExportFormat, Op, ReplayError, ReplayMaster, ReplayMode, export_trace, import_trace_with_progress, parse_trace,
 };
 use tracemem::{
     AddressRange, CaptureInfo, Database, FilledRange, Lifespan, MemState, MemoryRead, MemoryView, ReadTransaction,
@@ -15,7 +15,7 @@ use tracemem::{
 
 use crate::Failure;
 use crate::args::{At, Command, HistoryArgs};
-use crate::output::{Cell, hexdump_line, json_string};
+use crate::output::{Cell, hexdump_line, json_string, progress_bar};
 
 type Outcome = Result<(), Failure>;
 
@@ -45,11 +45,10 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             space,
             a,
             b,
-            from,
-            to,
+            range,
             json,
-        } => crate::search::diff(&db, &space, a, b, (from, to), json, out),
-        Command::Pack { db, json } => crate::search::pack(&db, json, out),
+        } => crate::search::diff(&db, &space, a, b, range, json, out),
+        Command::Pack { db, json, quiet } => crate::search::pack(&db, json, quiet, out),
         Command::Spaces { db, json } => spaces(&db, json, out),
         Command::Captures { db, json } => captures(&db, json, out),
         Command::Snaps { db, json } => snaps(&db, json, out),
@@ -98,13 +97,15 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             db,
             capture,
             space,
-        } => import(&file, &db, capture, &space, out),
+            quiet,
+        } => import(&file, &db, capture, &space, quiet, out),
         Command::Export {
             db,
             capture,
             output,
             json,
-        } => export(&db, capture, output.as_deref(), json, out),
+            quiet,
+        } => export(&db, capture, output.as_deref(), json, quiet, out),
         Command::Load {
             db,
             space,
@@ -441,7 +442,14 @@ fn states(path: &Path, space: &str, addr: u64, len: u64, snap: Snap, flags: Flag
     Ok(())
 }
 
-fn import(file: &Path, path: &Path, capture: Option<String>, space: &str, out: &mut impl Write) -> Outcome {
+fn import(
+    file: &Path,
+    path: &Path,
+    capture: Option<String>,
+    space: &str,
+    quiet: bool,
+    out: &mut impl Write,
+) -> Outcome {
     let name = match capture {
         Some(name) => name,
         None => file
@@ -454,7 +462,13 @@ fn import(file: &Path, path: &Path, capture: Option<String>, space: &str, out: &
     } else {
         Database::create(path).map_err(|e| Failure::error("creating the database", e))?
     };
-    let report = import_trace(&db, file, &name, space).map_err(|e| Failure::error("import", e))?;
+    let bar = progress_bar("{bar:40} {pos}/{len} events stored, {per_sec}", quiet);
+    let report = import_trace_with_progress(&db, file, &name, space, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .map_err(|e| Failure::error("import", e))?;
+    bar.finish_and_clear();
     for warning in &report.warnings {
         eprintln!("tracemem: warning: {warning}");
     }
@@ -487,7 +501,14 @@ fn pick_capture(read: &ReadTransaction, capture: Option<String>) -> Result<Strin
     }
 }
 
-fn export(path: &Path, capture: Option<String>, output: Option<&Path>, array: bool, out: &mut impl Write) -> Outcome {
+fn export(
+    path: &Path,
+    capture: Option<String>,
+    output: Option<&Path>,
+    array: bool,
+    quiet: bool,
+    out: &mut impl Write,
+) -> Outcome {
     let db = open(path)?;
     let read = begin_read(&db)?;
     let name = pick_capture(&read, capture)?;
@@ -496,20 +517,21 @@ fn export(path: &Path, capture: Option<String>, output: Option<&Path>, array: bo
     } else {
         ExportFormat::Ndjson
     };
+    let bar = progress_bar("{spinner} {bytes} written, {bytes_per_sec}", quiet);
     match output {
         Some(file) => {
-            let mut writer = std::io::BufWriter::new(
-                std::fs::File::create(file).map_err(|e| Failure::error(file.display().to_string(), e))?,
-            );
+            let file_out = std::fs::File::create(file).map_err(|e| Failure::error(file.display().to_string(), e))?;
+            let mut writer = std::io::BufWriter::new(bar.wrap_write(file_out));
             export_trace(&read, &name, format, &mut writer).map_err(|e| Failure::error("export", e))?;
             writer
                 .flush()
                 .map_err(|e| Failure::error(file.display().to_string(), e))?;
         }
         None => {
-            export_trace(&read, &name, format, out).map_err(|e| Failure::error("export", e))?;
+            export_trace(&read, &name, format, &mut bar.wrap_write(out)).map_err(|e| Failure::error("export", e))?;
         }
     }
+    bar.finish_and_clear();
     Ok(())
 }
 

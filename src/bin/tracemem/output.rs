@@ -65,3 +65,16 @@ mod tests {
         );
     }
 }
+
+/// A progress bar on standard error with `template`: drawn only when
+/// standard error is a terminal, never with `quiet`.
+pub fn progress_bar(template: &str, quiet: bool) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    if quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}

@@ -10,7 +10,7 @@ use tracemem::record::{
     parse_trace,
 };
 use tracemem::workloads::W1;
-use tracemem::{CaptureSpec, Database, MemoryRead};
+use tracemem::{AddressRange, CaptureSpec, Database, Direction, MemoryRead};
 
 use crate::Failure;
 
@@ -263,15 +263,60 @@ pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write)
         capture.snap_of(capture.events / 2),
         capture.snap_of(capture.events / 2 + 50),
     );
-    let changed = bus.changes(a, b).map_err(|e| Failure::error("reading", e))?;
+    let everything = AddressRange::new(0, u64::MAX).map_err(|e| Failure::error("diff", e))?;
+    let differ = bus.diff(a, b, everything).map_err(|e| Failure::error("diff", e))?;
     writeln!(
         out,
-        "\nwhat changed between snaps {a} and {b}: {} ranges",
-        changed.range_count()
+        "\nwhat differs between snaps {a} and {b} (diff): {} ranges",
+        differ.range_count()
     )
     .map_err(io)?;
-    for range in changed.iter().take(5) {
-        writeln!(out, "  {range}").map_err(io)?;
+    for range in differ.iter().take(5) {
+        let mut before = vec![0u8; range.len().min(8) as usize];
+        let mut after = before.clone();
+        bus.get_bytes(a, range.min(), &mut before)
+            .and_then(|_| bus.get_bytes(b, range.min(), &mut after))
+            .map_err(|e| Failure::error("diff", e))?;
+        writeln!(out, "  {range}  {} -> {}", hex(&before), hex(&after)).map_err(io)?;
+    }
+    // A masked search: the register's value at the last of the three
+    // times, its high byte a wildcard, anywhere on the bus.
+    let snap = capture.snap_of((capture.events as f64 * 0.9) as u64);
+    let mut value = [0u8; 4];
+    if bus
+        .get_bytes(snap, register, &mut value)
+        .map_err(|e| Failure::error("find", e))?
+        == 4
+    {
+        let mask = [0xff, 0xff, 0xff, 0x00];
+        let mut search = everything;
+        let mut hits = Vec::new();
+        while hits.len() < 3 {
+            match bus
+                .find_bytes(snap, search, &value, Some(&mask), Direction::Forward)
+                .map_err(|e| Failure::error("find", e))?
+            {
+                Some(at) => {
+                    hits.push(format!("{at:#x}"));
+                    match at.checked_add(1).map(|lo| AddressRange::new(lo, u64::MAX)) {
+                        Some(Ok(next)) => search = next,
+                        _ => break,
+                    }
+                }
+                None => break,
+            }
+        }
+        writeln!(
+            out,
+            "\nwhere \"{} ??\" is in memory at snap {snap} (find, masked): {}",
+            hex(&value[..3]),
+            if hits.is_empty() {
+                "nowhere".to_string()
+            } else {
+                hits.join(", ")
+            }
+        )
+        .map_err(io)?;
     }
     let mut ndjson = Counter(0);
     export_trace(&read, &name, ExportFormat::Ndjson, &mut ndjson).map_err(|e| Failure::error("export", e))?;
@@ -290,4 +335,9 @@ pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write)
     )
     .map_err(io)?;
     Ok(())
+}
+
+/// Bytes as hex pairs separated by spaces.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
 }

@@ -5,13 +5,13 @@
 use std::io::Write;
 use std::path::Path;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tracemem::{AddressRange, Direction, MemoryRead, PackPhase, Snap};
 
 use crate::Failure;
 use crate::args::FindArgs;
 use crate::commands::{begin_read, io, open};
+use crate::output::progress_bar;
 
 type Outcome = Result<(), Failure>;
 
@@ -48,13 +48,6 @@ pub fn parse_pattern(text: &str) -> Result<(Vec<u8>, Option<Vec<u8>>), String> {
     Ok((bytes, wild.then_some(mask)))
 }
 
-/// A bar on standard error, hidden unless it is a terminal.
-fn bar(total: u64, template: &str) -> ProgressBar {
-    let bar = ProgressBar::new(total);
-    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
-    bar
-}
-
 pub fn find(args: &FindArgs, out: &mut impl Write) -> Outcome {
     let (pattern, wildcards) = parse_pattern(&args.pattern).map_err(|e| Failure::error("find", e))?;
     let mask = match &args.mask {
@@ -67,7 +60,7 @@ pub fn find(args: &FindArgs, out: &mut impl Write) -> Outcome {
         }
         None => wildcards,
     };
-    let range = AddressRange::new(args.from, args.to).map_err(|e| Failure::error("find", e))?;
+    let range = AddressRange::new(args.range.0, args.range.1).map_err(|e| Failure::error("find", e))?;
     let db = open(&args.db)?;
     let txn = begin_read(&db)?;
     let space = txn.space(&args.space).map_err(|e| Failure::error("find", e))?;
@@ -77,7 +70,7 @@ pub fn find(args: &FindArgs, out: &mut impl Write) -> Outcome {
     } else {
         Direction::Forward
     };
-    let progress = bar(0, "{spinner} searched {bytes} of known memory, at {msg}");
+    let progress = progress_bar("{spinner} searched {bytes} of known memory, at {msg}", false);
     let mut found = Vec::new();
     let mut search = range;
     while found.len() < args.limit {
@@ -181,8 +174,8 @@ pub fn diff(
     Ok(())
 }
 
-pub fn pack(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
-    let progress = bar(0, "{bar:40} {pos}/{len} history chunks {msg}");
+pub fn pack(path: &Path, as_json: bool, quiet: bool, out: &mut impl Write) -> Outcome {
+    let progress = progress_bar("{bar:40} {pos}/{len} history chunks {msg}", quiet);
     let report = tracemem::pack(path, &mut |p| {
         progress.set_length(p.total);
         progress.set_position(p.done);
