@@ -48,6 +48,19 @@ pub fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
 }
 
+/// A progress bar on standard error with `template`: drawn only when
+/// standard error is a terminal, never with `quiet`.
+pub fn progress_bar(template: &str, quiet: bool) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    if quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,17 +77,4 @@ mod tests {
             "40000000: 42.. !!                                  B.."
         );
     }
-}
-
-/// A progress bar on standard error with `template`: drawn only when
-/// standard error is a terminal, never with `quiet`.
-pub fn progress_bar(template: &str, quiet: bool) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(0);
-    if quiet {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar
 }
