@@ -77,6 +77,31 @@ fn query_range(start: u64, len: usize) -> Result<Option<AddressRange>> {
     AddressRange::from_start_len(start, len as u64).map(Some)
 }
 
+/// For each address of `range`, the runs `query(span, part)` finds in the
+/// first viewport span (newest first) that has any: spans are asked only
+/// for the parts earlier spans left unanswered. Sorted and merged.
+fn first_in_viewport(
+    spans: Vec<Lifespan>,
+    range: AddressRange,
+    mut query: impl FnMut(Lifespan, AddressRange) -> Result<Vec<SourcedStateRun>>,
+) -> Result<Vec<SourcedStateRun>> {
+    let mut remaining = RangeSet::from_iter([range]);
+    let mut found = Vec::new();
+    for span in spans {
+        let parts: Vec<AddressRange> = remaining.iter().collect();
+        for part in parts {
+            for run in query(span, part)? {
+                remaining.remove(run.range);
+                found.push(run);
+            }
+        }
+        if remaining.is_empty() {
+            break;
+        }
+    }
+    merge_runs(found)
+}
+
 /// Sorts runs by address and merges adjacent runs of one snap and state.
 fn merge_runs(mut runs: Vec<SourcedStateRun>) -> Result<Vec<SourcedStateRun>> {
     runs.sort_by_key(|r| r.range.min());
@@ -163,26 +188,17 @@ pub trait MemoryView: MemoryRead {
     /// UNKNOWN omitted.
     fn view_states(&self, snap: Snap, range: AddressRange) -> Result<Vec<SourcedStateRun>> {
         guard(&|| "view_states".to_string(), || {
-            let spans = viewport_in(self.source().store, snap)?;
-            let mut remaining = RangeSet::from_iter([range]);
-            let mut found = Vec::new();
-            for span in spans {
-                let parts: Vec<AddressRange> = remaining.iter().collect();
-                for part in parts {
-                    for run in self.states(span.max(), part)? {
-                        remaining.remove(run.range);
-                        found.push(SourcedStateRun {
-                            range: run.range,
-                            snap: span.max(),
-                            state: run.state,
-                        });
-                    }
-                }
-                if remaining.is_empty() {
-                    break;
-                }
-            }
-            merge_runs(found)
+            first_in_viewport(viewport_in(self.source().store, snap)?, range, |span, part| {
+                Ok(self
+                    .states(span.max(), part)?
+                    .into_iter()
+                    .map(|run| SourcedStateRun {
+                        range: run.range,
+                        snap: span.max(),
+                        state: run.state,
+                    })
+                    .collect())
+            })
         })
     }
 
@@ -197,24 +213,10 @@ pub trait MemoryView: MemoryRead {
     /// [`MemoryView::view_most_recent_state`], UNKNOWN omitted.
     fn view_most_recent_states(&self, snap: Snap, range: AddressRange) -> Result<Vec<SourcedStateRun>> {
         guard(&|| "view_most_recent_states".to_string(), || {
-            let spans = viewport_in(self.source().store, snap)?;
-            let mut remaining = RangeSet::from_iter([range]);
-            let mut found = Vec::new();
-            for span in spans {
-                let parts: Vec<AddressRange> = remaining.iter().collect();
-                for part in parts {
-                    for run in self.most_recent_states(span.max(), part)? {
-                        if run.snap >= span.min() {
-                            remaining.remove(run.range);
-                            found.push(run);
-                        }
-                    }
-                }
-                if remaining.is_empty() {
-                    break;
-                }
-            }
-            merge_runs(found)
+            first_in_viewport(viewport_in(self.source().store, snap)?, range, |span, part| {
+                let runs = self.most_recent_states(span.max(), part)?;
+                Ok(runs.into_iter().filter(|run| run.snap >= span.min()).collect())
+            })
         })
     }
 }
