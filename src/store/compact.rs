@@ -9,6 +9,7 @@ use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
 use crate::error::{Result, StorageContext};
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, GRANULE, OwnedDelta};
+use crate::store::events::{EVENTS_PER_CHUNK, EventChunkRecord};
 use crate::store::history::chunk_place;
 use crate::store::schema::{
     CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
@@ -21,6 +22,10 @@ pub(crate) const PACK_MAX_DELTAS: usize = 512;
 /// leaf (with its key and the page's header) instead of leaving half of it
 /// unused, as chunks of 2-3 KiB would.
 pub(crate) const PACK_CHUNK_BYTES: usize = 3968;
+/// The largest packed event chunk, in bytes: one 16 KiB B-tree leaf with
+/// its key. A full chunk of 4,096 events is ~18 KiB on W1, which takes a
+/// 32 KiB page.
+pub(crate) const PACK_EVENT_CHUNK_BYTES: usize = 16_256;
 /// The archive's envelope around a chunk's columns (rkyv, 32-bit lengths).
 const CHUNK_ENVELOPE_BYTES: usize = 96;
 
@@ -45,7 +50,7 @@ pub(crate) fn rewrite(
     copy_table(src, dst, SNAPS)?;
     copy_table(src, dst, CAPTURE_IDS)?;
     copy_table(src, dst, CAPTURES)?;
-    copy_table(src, dst, EVENTS)?;
+    rewrite_events(src, dst)?;
     // Tables that files written before them do not have.
     if has_table(src, REGISTER_MAP.name())? {
         copy_table(src, dst, REGISTER_MAP)?;
@@ -88,6 +93,47 @@ pub(crate) fn rewrite(
     }
     progress(done.chunks_before, total);
     Ok(done)
+}
+
+/// Copies the event log, cutting each full chunk larger than
+/// [`PACK_EVENT_CHUNK_BYTES`] into pieces that fit. A capture's open (last,
+/// partial) chunk stays whole: appends continue it at its 4,096-aligned key.
+fn rewrite_events(src: &redb::ReadTransaction, dst: &redb::WriteTransaction) -> Result<()> {
+    const WHAT: &str = "packing: rewriting the event log";
+    let from = src.open_table(EVENTS).context(WHAT)?;
+    let mut to = dst.open_table(EVENTS).context(WHAT)?;
+    for entry in from.iter().context(WHAT)? {
+        let (key, value) = entry.context(WHAT)?;
+        let (capture, first) = key.value();
+        let bytes = value.value();
+        let place = || format!("events table, capture {capture}, chunk at event {first}");
+        let chunk = EventChunkRecord::from_bytes(bytes, &place)?;
+        if chunk.len() < EVENTS_PER_CHUNK || bytes.len() <= PACK_EVENT_CHUNK_BYTES {
+            to.insert((capture, first), bytes).context(WHAT)?;
+            continue;
+        }
+        let events = chunk.decode(&place)?;
+        let mut at = 0;
+        while at < events.len() {
+            // Start from the chunk's average size per event, then shrink
+            // until the piece fits (once or twice).
+            let rest = events.len() - at;
+            let mut n = (PACK_EVENT_CHUNK_BYTES * events.len() / bytes.len()).clamp(1, rest);
+            let piece = loop {
+                let mut piece = EventChunkRecord::default();
+                piece.push(&events[at..at + n], None);
+                let encoded = piece.to_bytes()?;
+                if encoded.len() <= PACK_EVENT_CHUNK_BYTES || n == 1 {
+                    break encoded;
+                }
+                n = (n * PACK_EVENT_CHUNK_BYTES / encoded.len()).min(n - 1).max(1);
+            };
+            to.insert((capture, first + at as u64), piece.as_slice())
+                .context(WHAT)?;
+            at += n;
+        }
+    }
+    Ok(())
 }
 
 fn put(
