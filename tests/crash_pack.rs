@@ -129,6 +129,64 @@ fn crash_child_packer() {
     println!("packed");
 }
 
+/// The child of the full-disk test: packs under a file size limit, with
+/// SIGXFSZ ignored so that writes past it fail with EFBIG, as on a full disk.
+#[test]
+fn full_disk_child_packer() {
+    let (Ok(path), Ok(limit)) = (std::env::var(CHILD_ENV), std::env::var("TRACEMEM_PACK_FSIZE")) else {
+        return;
+    };
+    let limit: u64 = limit.parse().unwrap();
+    // SAFETY: plain libc calls on this process's own limits and signals.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        let rlimit = libc::rlimit {
+            rlim_cur: limit,
+            rlim_max: limit,
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &rlimit), 0);
+    }
+    match tracemem::pack(&path, &mut |_| {}) {
+        Ok(_) => println!("packed"),
+        Err(e) => println!("refused: {e}"),
+    }
+}
+
+#[test]
+fn pack_on_a_full_disk_fails_cleanly_and_keeps_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.tmdb");
+    build(&path);
+    let want = digest(&Database::open(&path).unwrap());
+    // Room for a little of the new file only.
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "full_disk_child_packer", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, &path)
+        .env("TRACEMEM_PACK_FSIZE", (256 * 1024).to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("refused: ") || l.ends_with("packed"));
+    let line = line.unwrap_or_else(|| panic!("the child said nothing: {stdout}"));
+    assert!(line.contains("refused: "), "{line}");
+    assert!(line.contains("File too large") || line.contains("too large"), "{line}");
+    assert!(
+        !tracemem::pack::packing_path(&path).exists(),
+        "the partial new file stayed"
+    );
+    // The database answers as before (opening it rewrites redb's header, so
+    // its bytes are not compared).
+    let db = Database::open(&path).unwrap();
+    assert_eq!(digest(&db), want, "the database changed");
+    assert!(db.check().unwrap().problems.is_empty());
+    drop(db);
+    // With room again, the pack goes through.
+    tracemem::pack(&path, &mut |_| {}).unwrap();
+    assert_eq!(digest(&Database::open(&path).unwrap()), want);
+}
+
 #[test]
 fn pack_changes_no_answer_and_survives_kill_9() {
     let kills: u64 = std::env::var("TRACEMEM_PACK_KILLS")
