@@ -330,7 +330,7 @@ pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write)
     .map_err(io)?;
     writeln!(
         out,
-        "\nnext: tracemem read {} bus {register:#x} 16 --snap {a} --sources",
+        "\nnext: tracemem read {0} bus {register:#x} 16 --snap {a} --sources\n      tracemem pack {0}   (then tracemem info {0})",
         path.display()
     )
     .map_err(io)?;
