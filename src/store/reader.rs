@@ -162,18 +162,18 @@ impl StoreRead for ReadStore {
                     (None, _) => false,
                 };
                 if granule_done && let Some((g, Some((first, value)), _)) = current.take() {
-                    {
-                        let place = chunk_place(space, g, first);
-                        if !f(g, ChunkView::of_bytes(value.value(), &place)?)? {
-                            return Ok(());
-                        }
+                    let place = chunk_place(space, g, first);
+                    if !f(g, ChunkView::of_bytes(value.value(), &place)?)? {
+                        return Ok(());
                     }
                 }
                 let Some(entry) = entry else {
                     return Ok(());
                 };
-                let (key, value) = entry.context("reading chunks")?;
-                let (_, g, first) = checked_key(key.value(), bounds.0, bounds.1)?;
+                let (_, value) = entry.context("reading chunks")?;
+                let Some((_, g, first)) = next_key else {
+                    return Ok(());
+                };
                 let state = current.get_or_insert((g, None, 0));
                 state.2 += 1;
                 let wanted = lo <= first && first <= hi;
