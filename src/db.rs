@@ -158,11 +158,77 @@ impl DatabaseBuilder {
             });
         }
         let db = self.redb().create(path).map_err(|e| open_error(path, e))?;
+        self.initialize(db, path)
+    }
+
+    /// Writes the tables of a new database into `db`, just created empty.
+    fn initialize(&self, db: redb::Database, path: &Path) -> Result<Database> {
         let block_size = self.block_size as u32;
-        let mut txn = db.begin_write().context("creating the database")?;
-        txn.set_quick_repair(true);
-        schema::initialize(&txn, block_size)?;
-        txn.commit().context("creating the database")?;
+        let place = || path.display().to_string();
+        guard(&place, || {
+            let mut txn = db.begin_write().context("creating the database")?;
+            txn.set_quick_repair(true);
+            schema::initialize(&txn, block_size)?;
+            txn.commit().context("creating the database")
+        })?;
+        Ok(Database {
+            db: Some(Handle::Writable(db)),
+            path: path.to_path_buf(),
+            block_size,
+            max_chunk_deltas: self.max_chunk_deltas,
+        })
+    }
+
+    /// Creates a new database in `backend`, a storage of the caller's in
+    /// place of a file (redb's [`StorageBackend`](redb::StorageBackend):
+    /// memory, or a test's storage that injects faults); it must be empty.
+    /// `label` stands for the file name in error messages and
+    /// [`Database::path`]. Such a database has no journal: use it with
+    /// write transactions, not with a recorder, and not with [`pack`](crate::pack).
+    pub fn create_with_backend(&self, backend: impl redb::StorageBackend, label: &str) -> Result<Database> {
+        let path = Path::new(label);
+        if !valid_block_size(self.block_size) {
+            return Err(Error::InvalidBlockSize { value: self.block_size });
+        }
+        let not_empty = backend.len().map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })? > 0;
+        if not_empty {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the storage is not empty"),
+            });
+        }
+        let place = || label.to_string();
+        let db = guard(&place, || {
+            self.redb().create_with_backend(backend).map_err(|e| open_error(path, e))
+        })?;
+        self.initialize(db, path)
+    }
+
+    /// Opens the database held in `backend` (see
+    /// [`create_with_backend`](Self::create_with_backend)), checked as
+    /// [`open`](Self::open) checks a file; an empty storage is not a
+    /// database. There is no journal to replay.
+    pub fn open_with_backend(&self, backend: impl redb::StorageBackend, label: &str) -> Result<Database> {
+        let path = Path::new(label);
+        let place = || label.to_string();
+        let empty = backend.len().map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })? == 0;
+        if empty {
+            return Err(Error::NotADatabase {
+                path: path.to_path_buf(),
+                detail: "the storage is empty".into(),
+            });
+        }
+        let (db, block_size) = guard(&place, || {
+            let db = self.redb().create_with_backend(backend).map_err(|e| open_error(path, e))?;
+            let block_size = schema::validate(&db, path)?;
+            Ok((db, block_size))
+        })?;
         Ok(Database {
             db: Some(Handle::Writable(db)),
             path: path.to_path_buf(),
