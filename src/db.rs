@@ -210,7 +210,9 @@ impl DatabaseBuilder {
         }
         let place = || label.to_string();
         let db = guard(&place, || {
-            self.redb().create_with_backend(backend).map_err(|e| open_error(path, e))
+            self.redb()
+                .create_with_backend(backend)
+                .map_err(|e| open_error(path, e))
         })?;
         self.initialize(db, path, false)
     }
@@ -233,7 +235,10 @@ impl DatabaseBuilder {
             });
         }
         let (db, block_size) = guard(&place, || {
-            let db = self.redb().create_with_backend(backend).map_err(|e| open_error(path, e))?;
+            let db = self
+                .redb()
+                .create_with_backend(backend)
+                .map_err(|e| open_error(path, e))?;
             let block_size = schema::validate(&db, path)?;
             Ok((db, block_size))
         })?;

@@ -1,7 +1,11 @@
-//! What the fuzz targets share: the in-memory model of the memory contract
-//! and the fault-injecting memory storage, both taken from the integration
-//! tests (one copy of each), and the reads that tell one committed state
-//! of a database from another.
+//! The bodies of the fuzz targets, each a `run(data: &[u8])` (the files in
+//! `fuzz_targets/` only hand libFuzzer's inputs to them), and what they
+//! share: the in-memory model of the memory contract and the memory storage,
+//! both taken from the integration tests (one copy of each), and the reads
+//! that tell one committed state of a database from another.
+//!
+//! `tests/fuzz_regressions.rs` includes this file as a module and replays
+//! the seeds and every input that once failed through the same bodies.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,6 +14,15 @@ pub mod model;
 
 #[path = "../../tests/common/backend.rs"]
 pub mod backend;
+
+#[path = "damaged.rs"]
+pub mod damaged;
+#[path = "import.rs"]
+pub mod import;
+#[path = "ops.rs"]
+pub mod ops;
+#[path = "records.rs"]
+pub mod records;
 
 use tracemem::{AddressRange, Database, MemoryRead, Snap};
 

@@ -127,7 +127,9 @@ fn fault(state: &mut State, kind: ErrorKind) -> Error {
 
 fn index(offset: u64, len: usize) -> Result<(usize, usize), Error> {
     let start = usize::try_from(offset).map_err(|_| Error::from(ErrorKind::InvalidInput))?;
-    let end = start.checked_add(len).ok_or_else(|| Error::from(ErrorKind::InvalidInput))?;
+    let end = start
+        .checked_add(len)
+        .ok_or_else(|| Error::from(ErrorKind::InvalidInput))?;
     Ok((start, end))
 }
 
