@@ -1,8 +1,20 @@
-//! A small valid database (built once, in memory) with arbitrary bit flips,
-//! zeroed runs and a truncation, opened from memory: a typed error, or a
-//! database whose answers come back without a panic — and, when opened with
-//! verification, equal those of one committed state. `check` and a write
-//! must not panic either.
+//! A small valid database (built once, in memory) damaged and opened from
+//! memory: a typed error, or a database whose answers come back without a
+//! panic. Two kinds of damage:
+//!
+//! - **verified**: bit flips, zeroed runs and a truncation anywhere in the
+//!   file, opened with `verify_on_open`: an error, or answers equal to those
+//!   of one committed state; `check` and a write must not panic.
+//! - **unverified**: bit flips inside the stored records only (the file
+//!   stays a valid redb file whose page checksums nobody checks), opened
+//!   plainly: tracemem's own decoders meet the damage; every answer is a
+//!   value or a typed error, `check` reports or passes, a write commits or
+//!   errs.
+//!
+//! Damage anywhere without verification is not tried: redb 4.6 trusts a
+//! damaged allocator state, asserts in the commit that closing the
+//! database makes, and panics again while unwinding, which aborts the
+//! process (see [`open_unverified_anywhere`] and RELIABILITY.md).
 //!
 //! redb asserts on some damaged files instead of returning an error;
 //! tracemem catches those panics and returns `Error::Corrupt`. So the
@@ -23,6 +35,8 @@ const SNAPS: [i64; 6] = [-1, 0, 3, 7, 12, 40];
 
 struct Pristine {
     image: Vec<u8>,
+    /// Where the stored records' bytes lie in `image`: (offset, length).
+    records: Vec<(usize, usize)>,
     /// The fingerprint of every committed state, the empty database first.
     states: Vec<String>,
 }
@@ -116,11 +130,49 @@ fn pristine() -> &'static Pristine {
             &mut states,
         );
         drop(db);
-        Pristine {
-            image: storage.live_image(),
-            states,
-        }
+        let image = storage.live_image();
+        let records = record_spans(&image);
+        Pristine { image, records, states }
     })
+}
+
+/// Where the values of tracemem's tables lie in `image` (every copy, old
+/// ones in freed pages included), found by reading them through redb and
+/// searching the image for their bytes.
+fn record_spans(image: &[u8]) -> Vec<(usize, usize)> {
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+    let db = redb::Database::builder()
+        .create_with_backend(MemStorage::with_image(image.to_vec()))
+        .unwrap();
+    let txn = db.begin_read().unwrap();
+    let mut values: Vec<Vec<u8>> = Vec::new();
+    macro_rules! table {
+        ($name:literal, $key:ty) => {{
+            let def: TableDefinition<$key, &[u8]> = TableDefinition::new($name);
+            let table = txn.open_table(def).unwrap();
+            assert_eq!(def.name(), $name);
+            for entry in table.iter().unwrap() {
+                values.push(entry.unwrap().1.value().to_vec());
+            }
+        }};
+    }
+    table!("granule_chunks", (u32, u64, i64));
+    table!("changes", (u32, i64));
+    table!("snaps", i64);
+    table!("captures", u32);
+    table!("events", (u32, u64));
+    table!("register_map", &str);
+    table!("regions", (u32, &str, i64));
+    let mut spans = Vec::new();
+    for value in values.iter().filter(|v| v.len() >= 8) {
+        let mut from = 0;
+        while let Some(at) = image[from..].windows(value.len()).position(|w| w == &value[..]) {
+            spans.push((from + at, value.len()));
+            from += at + 1;
+        }
+    }
+    assert!(!spans.is_empty());
+    spans
 }
 
 /// What an input does to the pristine file.
@@ -135,13 +187,8 @@ pub struct Damage {
     truncate: Option<u32>,
 }
 
-/// Opens the pristine database damaged as `data` says (see [`Damage`]).
-pub fn run(data: &[u8]) {
-    let Ok(damage) = Damage::arbitrary_take_rest(Unstructured::new(data)) else {
-        return;
-    };
-    let pristine = pristine();
-    let mut image = pristine.image.clone();
+/// Flips, zeroes and truncates anywhere in the file.
+fn damage_anywhere(image: &mut Vec<u8>, damage: &Damage) {
     let len = image.len();
     for &(at, xor) in damage.flips.iter().take(64) {
         image[at as usize % len] ^= xor.max(1);
@@ -153,6 +200,46 @@ pub fn run(data: &[u8]) {
     }
     if let Some(keep) = damage.truncate {
         image.truncate(keep as usize % (len + 1));
+    }
+}
+
+/// Damages the file anywhere as `data` says and opens it without
+/// verification, reads, checks and closes it: what redb 4.6 may abort on
+/// (tests/fuzz_regressions.rs keeps the inputs that show it).
+pub fn open_unverified_anywhere(data: &[u8]) {
+    let Ok(damage) = Damage::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let mut image = pristine().image.clone();
+    damage_anywhere(&mut image, &damage);
+    if let Ok(db) = builder().open_with_backend(MemStorage::with_image(image), "damaged.tmdb") {
+        let _ = answers(&db);
+        let _ = db.check();
+    }
+}
+
+/// Opens the pristine database damaged as `data` says (see [`Damage`]).
+pub fn run(data: &[u8]) {
+    let Ok(damage) = Damage::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let pristine = pristine();
+    let mut image = pristine.image.clone();
+    if damage.verify {
+        damage_anywhere(&mut image, &damage);
+    } else {
+        // Offsets count through the records' bytes.
+        let total: usize = pristine.records.iter().map(|&(_, n)| n).sum();
+        for &(at, xor) in damage.flips.iter().take(64) {
+            let mut at = at as usize % total;
+            for &(offset, n) in &pristine.records {
+                if at < n {
+                    image[offset + at] ^= xor.max(1);
+                    break;
+                }
+                at -= n;
+            }
+        }
     }
     let mut builder = builder();
     builder.verify_on_open(damage.verify);

@@ -32,6 +32,11 @@ pub fn run(data: &[u8]) {
         assert!(event.timestamp.is_finite());
         assert!(event.width.is_none_or(|w| (1..=8).contains(&w)), "{event:?}");
     }
+    if events.is_empty() {
+        // `[]`, or only a torn line that was dropped: nothing to export
+        // (an empty file is not a trace).
+        return;
+    }
     // What imports exports, and imports again as the same sessions.
     let mut ndjson = Vec::new();
     write_ndjson(&events, &mut ndjson).unwrap();
