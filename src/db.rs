@@ -192,7 +192,7 @@ impl DatabaseBuilder {
     /// memory, or a test's storage that injects faults); it must be empty.
     /// `label` stands for the file name in error messages and
     /// [`Database::path`]. Such a database has no journal: use it with
-    /// write transactions, not with a recorder, and not with [`pack`](crate::pack).
+    /// write transactions, not with a recorder, and not with [`pack`](crate::pack()).
     pub fn create_with_backend(&self, backend: impl redb::StorageBackend, label: &str) -> Result<Database> {
         let path = Path::new(label);
         if !valid_block_size(self.block_size) {

@@ -23,7 +23,11 @@ fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
 /// a memory history with ERROR, removals, scratch snaps and writes into
 /// the past, snap metadata, a register map and a region.
 fn build(path: &Path) {
-    let options = RecorderOptions { policy: FlushPolicy::Event, journal_capacity: 1 << 20, ..RecorderOptions::default() };
+    let options = RecorderOptions {
+        policy: FlushPolicy::Event,
+        journal_capacity: 1 << 20,
+        ..RecorderOptions::default()
+    };
     let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new("soak"), options).unwrap();
     for event in W1::new(1).take(600) {
         match event.op {
@@ -42,22 +46,45 @@ fn build(path: &Path) {
         let data: Vec<u8> = (0..(8 + snap % 30)).map(|i| (snap * 13 + i) as u8).collect();
         ram.put_bytes(snap, (snap as u64 * 37) % 600, &data).unwrap();
     }
-    ram.set_state(12, AddressRange::new(0x20, 0x60).unwrap(), MemState::Error).unwrap();
+    ram.set_state(12, AddressRange::new(0x20, 0x60).unwrap(), MemState::Error)
+        .unwrap();
     ram.remove_bytes(20, 0x100, 40).unwrap();
     ram.put_bytes(3, 0x40, &[0xcc; 200]).unwrap();
     ram.put_bytes(-2, 0x10, b"what if").unwrap();
-    txn.set_snap_meta(-2, &SnapMeta { description: "scratch".into(), fork_of: Some(7), ..SnapMeta::default() })
-        .unwrap();
-    txn.set_register_map(&RegisterMap::new([RegisterDef::new("pc", 0, 8), RegisterDef::new("pcl", 0, 4).parent("pc")]).unwrap())
-        .unwrap();
+    txn.set_snap_meta(
+        -2,
+        &SnapMeta {
+            description: "scratch".into(),
+            fork_of: Some(7),
+            ..SnapMeta::default()
+        },
+    )
+    .unwrap();
+    txn.set_register_map(
+        &RegisterMap::new([RegisterDef::new("pc", 0, 8), RegisterDef::new("pcl", 0, 4).parent("pc")]).unwrap(),
+    )
+    .unwrap();
     txn.registers("1").unwrap().set_value(5, "pc", 0x40_1000).unwrap();
-    txn.regions("ram").unwrap().add(".data", Lifespan::new(0, 99).unwrap(), 0x8000, 0x8fff, RegionFlags::READ).unwrap();
+    txn.regions("ram")
+        .unwrap()
+        .add(
+            ".data",
+            Lifespan::new(0, 99).unwrap(),
+            0x8000,
+            0x8fff,
+            RegionFlags::READ,
+        )
+        .unwrap();
     txn.commit().unwrap();
 }
 
 /// Up to `n` values of `table`, the smallest first (seeds are kept small),
 /// with their keys.
-fn values<K: redb::Key + 'static>(db: &redb::Database, table: TableDefinition<K, &[u8]>, n: usize) -> Vec<(Vec<u8>, Vec<u8>)>
+fn values<K: redb::Key + 'static>(
+    db: &redb::Database,
+    table: TableDefinition<K, &[u8]>,
+    n: usize,
+) -> Vec<(Vec<u8>, Vec<u8>)>
 where
     for<'a> K::SelfType<'a>: std::fmt::Debug,
 {
@@ -100,7 +127,12 @@ fn main() {
         let table = txn.open_table(changes).unwrap();
         for (i, e) in table.iter().unwrap().take(3).enumerate() {
             let (k, v) = e.unwrap();
-            write(&out, "records", &format!("changes-{i}"), &record(2, &k.value().1.to_le_bytes(), v.value()));
+            write(
+                &out,
+                "records",
+                &format!("changes-{i}"),
+                &record(2, &k.value().1.to_le_bytes(), v.value()),
+            );
         }
     }
     let snaps: TableDefinition<i64, &[u8]> = TableDefinition::new("snaps");
@@ -127,12 +159,21 @@ fn main() {
     mark.extend_from_slice(&600i64.to_le_bytes());
     mark.extend_from_slice(&[9]);
     mark.extend_from_slice(b"phase two");
-    for (name, payload) in [("journal-event", event), ("journal-failed", failed), ("journal-mark", mark)] {
+    for (name, payload) in [
+        ("journal-event", event),
+        ("journal-failed", failed),
+        ("journal-mark", mark),
+    ] {
         write(&out, "records", name, &record(5, &[], &payload));
     }
     let regions: TableDefinition<(u32, &str, i64), &[u8]> = TableDefinition::new("regions");
     for (i, (_, v)) in values(&db, regions, 1).iter().enumerate() {
-        write(&out, "records", &format!("region-{i}"), &record(6, &0i64.to_le_bytes(), v));
+        write(
+            &out,
+            "records",
+            &format!("region-{i}"),
+            &record(6, &0i64.to_le_bytes(), v),
+        );
     }
     let registers: TableDefinition<&str, &[u8]> = TableDefinition::new("register_map");
     for (i, (_, v)) in values(&db, registers, 2).iter().enumerate() {
