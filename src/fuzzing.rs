@@ -64,8 +64,8 @@ pub fn decode_record(data: &[u8]) -> Result<Decoded> {
 /// Decodes a history chunk (the value of a `granule_chunks` row) and reads
 /// it every way the readers do: every delta and its runs, the checkpoint
 /// both ways, and at a spread of snaps the whole granule by
-/// [`ChunkView::image`], by [`ChunkView::fill_image`] and by
-/// [`ChunkView::resolve`] over several ranges, which must agree.
+/// `ChunkView::image`, by `ChunkView::fill_image` and by
+/// `ChunkView::resolve` over several ranges, which must agree.
 pub fn decode_chunk(bytes: &[u8]) -> Result<Decoded> {
     let view = ChunkView::of_bytes(bytes, &place)?;
     let mut out = Decoded::default();
