@@ -126,6 +126,11 @@ impl WriteTransaction {
         Ok(capture_of(&self.store, name)?.0)
     }
 
+    /// How many events capture `name` holds.
+    pub(crate) fn capture_events(&self, name: &str) -> Result<u64> {
+        Ok(capture_of(&self.store, name)?.1.events)
+    }
+
     /// The journal's folded-through mark.
     pub(crate) fn journal_mark(&self) -> Result<u64> {
         self.store.journal_mark()

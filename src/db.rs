@@ -23,6 +23,10 @@ pub struct Database {
     path: PathBuf,
     block_size: u32,
     max_chunk_deltas: usize,
+    /// The settings it was opened with, to open it again after a failure.
+    settings: DatabaseBuilder,
+    /// Whether it lives in a file (`path`), not in a storage backend.
+    on_file: bool,
 }
 
 /// The redb handle: writable, or read-only beside a writer in another process.
@@ -130,6 +134,8 @@ impl DatabaseBuilder {
             path: path.to_path_buf(),
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
+            settings: self.clone(),
+            on_file: true,
         })
     }
 
@@ -158,16 +164,91 @@ impl DatabaseBuilder {
             });
         }
         let db = self.redb().create(path).map_err(|e| open_error(path, e))?;
+        self.initialize(db, path, true)
+    }
+
+    /// Writes the tables of a new database into `db`, just created empty.
+    fn initialize(&self, db: redb::Database, path: &Path, on_file: bool) -> Result<Database> {
         let block_size = self.block_size as u32;
-        let mut txn = db.begin_write().context("creating the database")?;
-        txn.set_quick_repair(true);
-        schema::initialize(&txn, block_size)?;
-        txn.commit().context("creating the database")?;
+        let place = || path.display().to_string();
+        guard(&place, || {
+            let mut txn = db.begin_write().context("creating the database")?;
+            txn.set_quick_repair(true);
+            schema::initialize(&txn, block_size)?;
+            txn.commit().context("creating the database")
+        })?;
         Ok(Database {
             db: Some(Handle::Writable(db)),
             path: path.to_path_buf(),
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
+            settings: self.clone(),
+            on_file,
+        })
+    }
+
+    /// Creates a new database in `backend`, a storage of the caller's in
+    /// place of a file (redb's [`StorageBackend`](redb::StorageBackend):
+    /// memory, or a test's storage that injects faults); it must be empty.
+    /// `label` stands for the file name in error messages and
+    /// [`Database::path`]. Such a database has no journal: use it with
+    /// write transactions, not with a recorder, and not with [`pack`](crate::pack()).
+    pub fn create_with_backend(&self, backend: impl redb::StorageBackend, label: &str) -> Result<Database> {
+        let path = Path::new(label);
+        if !valid_block_size(self.block_size) {
+            return Err(Error::InvalidBlockSize { value: self.block_size });
+        }
+        let not_empty = backend.len().map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })? > 0;
+        if not_empty {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the storage is not empty"),
+            });
+        }
+        let place = || label.to_string();
+        let db = guard(&place, || {
+            self.redb()
+                .create_with_backend(backend)
+                .map_err(|e| open_error(path, e))
+        })?;
+        self.initialize(db, path, false)
+    }
+
+    /// Opens the database held in `backend` (see
+    /// [`create_with_backend`](Self::create_with_backend)), checked as
+    /// [`open`](Self::open) checks a file; an empty storage is not a
+    /// database. There is no journal to replay.
+    pub fn open_with_backend(&self, backend: impl redb::StorageBackend, label: &str) -> Result<Database> {
+        let path = Path::new(label);
+        let place = || label.to_string();
+        let empty = backend.len().map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })? == 0;
+        if empty {
+            return Err(Error::NotADatabase {
+                path: path.to_path_buf(),
+                detail: "the storage is empty".into(),
+            });
+        }
+        let (db, block_size) = guard(&place, || {
+            let db = self
+                .redb()
+                .create_with_backend(backend)
+                .map_err(|e| open_error(path, e))?;
+            let block_size = schema::validate(&db, path)?;
+            Ok((db, block_size))
+        })?;
+        Ok(Database {
+            db: Some(Handle::Writable(db)),
+            path: path.to_path_buf(),
+            block_size,
+            max_chunk_deltas: self.max_chunk_deltas,
+            settings: self.clone(),
+            on_file: false,
         })
     }
 
@@ -175,20 +256,29 @@ impl DatabaseBuilder {
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Database> {
         let path = path.as_ref();
         require_file(path)?;
-        let place = || path.display().to_string();
-        let (db, block_size) = guard(&place, || {
-            let db = self.redb().open(path).map_err(|e| open_error(path, e))?;
-            let block_size = schema::validate(&db, path)?;
-            Ok((db, block_size))
-        })?;
+        let (db, block_size) = self.open_file(path)?;
         let database = Database {
             db: Some(Handle::Writable(db)),
             path: path.to_path_buf(),
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
+            settings: self.clone(),
+            on_file: true,
         };
         database.recover_journal()?;
         Ok(database)
+    }
+}
+
+impl DatabaseBuilder {
+    /// Opens the storage of the database file at `path` and checks it.
+    fn open_file(&self, path: &Path) -> Result<(redb::Database, u32)> {
+        let place = || path.display().to_string();
+        guard(&place, || {
+            let db = self.redb().open(path).map_err(|e| open_error(path, e))?;
+            let block_size = schema::validate(&db, path)?;
+            Ok((db, block_size))
+        })
     }
 }
 
@@ -289,6 +379,26 @@ impl Database {
         txn.set_journal_mark(last)?;
         txn.commit()?;
         journal.folded(last).map_err(journal_error)
+    }
+
+    /// Closes the storage and opens the file again, without replaying the
+    /// journal (its owner, a recorder, does that itself): the way back to a
+    /// working database after a failed write (a full disk, an I/O error),
+    /// which leaves the storage engine refusing every later operation.
+    /// Reading the file again also tells whether the failed commit landed.
+    pub(crate) fn reopen(&mut self) -> Result<()> {
+        let writable = self.on_file && matches!(self.db, Some(Handle::Writable(_)) | None);
+        // The failed storage may fail to close as well: it is dropped anyway.
+        let _ = self.close_inner();
+        if !writable {
+            return Err(Error::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
+        let (db, block_size) = self.settings.open_file(&self.path)?;
+        self.db = Some(Handle::Writable(db));
+        self.block_size = block_size;
+        Ok(())
     }
 
     fn handle(&self) -> Result<&Handle> {

@@ -56,7 +56,7 @@ pub(crate) fn diff(store: &dyn StoreRead, space: u32, a: Snap, b: Snap, range: A
             match (differs, run) {
                 (true, None) => run = Some(p),
                 (false, Some(start)) => {
-                    set.insert(AddressRange::new(base + start as u64, base + p as u64 - 1)?);
+                    set.insert(AddressRange::new(base + start as u64, base + (p as u64 - 1))?);
                     run = None;
                 }
                 _ => {}

@@ -50,6 +50,8 @@ pub mod db;
 mod diff;
 pub mod error;
 pub mod find;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod memory;
 pub mod pack;
 pub mod record;

@@ -532,3 +532,20 @@ fn a_write_into_the_past_that_splits_its_chunk_still_patches_later_checkpoints()
     assert_eq!(ram.get_bytes(i64::MAX, 0, &mut buf).unwrap(), 1);
     assert_eq!(ram.most_recent_state(i64::MAX, 9).unwrap(), Some((1, MemState::Error)));
 }
+
+/// Found by the `ops` fuzz target (built with overflow checks): a
+/// difference running to the last byte of the address space overflowed
+/// the end of its range (`tests/fuzz_cases/ops/diff-to-the-last-address`).
+/// Fails in a build with overflow checks (`cargo test` without `--release`,
+/// and the fuzz build that `.ci/run` replays the cases with).
+#[test]
+fn diff_reaches_the_last_address() {
+    let (_dir, db) = new_db();
+    let mut txn = db.begin_write().unwrap();
+    let mut ram = txn.create_space("ram").unwrap();
+    ram.put_bytes(1, u64::MAX - 3, &[1, 2, 3, 4]).unwrap();
+    let mut want = tracemem::RangeSet::new();
+    want.insert(r(u64::MAX - 3, u64::MAX));
+    assert_eq!(ram.diff(0, 1, r(0, u64::MAX)).unwrap(), want);
+    assert_eq!(ram.diff(1, 0, r(u64::MAX - 300, u64::MAX)).unwrap(), want);
+}

@@ -91,6 +91,13 @@ struct Recording {
     unjournaled: usize,
     /// Marks not yet in the database.
     marks: Vec<(Snap, String)>,
+    /// After a fold whose commit failed (a full disk, an I/O error): how
+    /// many marks it held and the journal mark it tried to commit. The
+    /// storage then refuses everything until the database is opened again,
+    /// which the next fold does.
+    failed_fold: Option<(usize, u64)>,
+    /// The journal mark of the last fold committed.
+    committed_mark: u64,
     last_commit: Instant,
     last_sync: Instant,
     since_sync: u64,
@@ -149,6 +156,8 @@ impl<M: Master> RecordingMaster<M> {
                 pending: Vec::new(),
                 unjournaled: 0,
                 marks: Vec::new(),
+                failed_fold: None,
+                committed_mark: mark,
                 last_commit: now,
                 last_sync: now,
                 since_sync: 0,
@@ -451,24 +460,77 @@ impl Recording {
     }
 
     /// Commits every pending event and mark, with the journal's mark, then
-    /// lets the journal recycle what is folded.
+    /// lets the journal recycle what is folded. A failed commit keeps them
+    /// all pending (and journaled): the next fold opens the database again
+    /// and retries, so recording resumes once the disk has room again.
     fn fold(&mut self) -> Result<()> {
         self.last_commit = Instant::now();
+        if self.failed_fold.is_some() {
+            self.recover()?;
+        }
         if self.pending.is_empty() && self.marks.is_empty() {
             return Ok(());
         }
         let mark = self.journal.last_seq();
+        if let Err(e) = self.commit_pending(mark) {
+            self.failed_fold = Some((self.marks.len(), mark));
+            return Err(e);
+        }
+        self.folded_through(self.pending.len(), self.marks.len(), mark)
+    }
+
+    fn commit_pending(&mut self, mark: u64) -> Result<()> {
         let mut txn = self.db.begin_write()?;
         txn.append_events(&self.capture.name, &self.pending)?;
-        for (snap, text) in self.marks.drain(..) {
-            txn.add_mark(snap, &text)?;
+        for (snap, text) in &self.marks {
+            txn.add_mark(*snap, text)?;
         }
         txn.set_journal_mark(mark)?;
-        txn.commit()?;
+        txn.commit()
+    }
+
+    /// Forgets the first `events` pending events and `marks` marks, now in
+    /// the database with the journal mark `mark`.
+    fn folded_through(&mut self, events: usize, marks: usize, mark: u64) -> Result<()> {
+        self.committed_mark = mark;
         self.journal.folded(mark).map_err(|e| self.journal_error(e))?;
-        self.folded += self.pending.len() as u64;
-        self.pending.clear();
-        self.unjournaled = 0;
+        self.folded += events as u64;
+        self.pending.drain(..events);
+        self.unjournaled = self.unjournaled.min(self.pending.len());
+        self.marks.drain(..marks);
+        Ok(())
+    }
+
+    /// Opens the database again after a failed fold, and finds out whether
+    /// that fold's commit landed after all (a failure after the commit
+    /// record reached the file): then its events and marks are dropped from
+    /// the pending ones rather than committed twice.
+    fn recover(&mut self) -> Result<()> {
+        let Some((marks, mark)) = self.failed_fold else {
+            return Ok(());
+        };
+        self.db.reopen()?;
+        let txn = self.db.begin_write()?;
+        let stored_mark = txn.journal_mark()?;
+        let stored = txn.capture_events(&self.capture.name)?;
+        txn.abort()?;
+        let landed = usize::try_from(stored.saturating_sub(self.folded)).unwrap_or(usize::MAX);
+        if landed > self.pending.len() {
+            return Err(Error::corrupt(
+                self.db.path().display().to_string(),
+                format!(
+                    "capture '{}' holds {stored} events, more than the {} recorded",
+                    self.capture.name,
+                    self.folded + self.pending.len() as u64
+                ),
+            ));
+        }
+        // A commit is atomic: the events it held, or a moved journal mark,
+        // tell that all of it landed.
+        if landed > 0 || stored_mark != self.committed_mark {
+            self.folded_through(landed, marks, mark)?;
+        }
+        self.failed_fold = None;
         Ok(())
     }
 

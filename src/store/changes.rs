@@ -50,7 +50,8 @@ pub(crate) fn encode_bucket(bucket: i64, entries: &BTreeSet<(Snap, u64)>) -> Vec
 /// Decodes a bucket, checking that it is well formed.
 pub(crate) fn decode_bucket(bucket: i64, bytes: &[u8], place: &dyn Fn() -> String) -> Result<BTreeSet<(Snap, u64)>> {
     let bad = || Error::corrupt(place(), format!("change bucket {bucket} is malformed"));
-    let base = bucket_base(bucket);
+    // A damaged key may name a bucket past the snaps.
+    let base = bucket.checked_mul(1 << BUCKET_SHIFT).ok_or_else(bad)?;
     let span = 1i64 << BUCKET_SHIFT;
     let mut out = BTreeSet::new();
     let mut at = 0;
@@ -74,7 +75,11 @@ pub(crate) fn decode_bucket(bucket: i64, bytes: &[u8], place: &dyn Fn() -> Strin
                 (snap, granule)
             }
         };
-        if entry.0 < base || entry.0 - base >= span {
+        if entry
+            .0
+            .checked_sub(base)
+            .is_none_or(|offset| !(0..span).contains(&offset))
+        {
             return Err(bad());
         }
         out.insert(entry);
@@ -107,5 +112,23 @@ mod tests {
         assert_eq!(bucket_of(255), 0);
         assert!(decode_bucket(0, &[0x80], &|| "t".into()).is_err());
         assert!(decode_bucket(0, &[0x80, 0x02, 0], &|| "t".into()).is_err());
+    }
+
+    /// Found by the `records` fuzz target: in a bucket near the bottom of
+    /// the snaps, an entry near the top overflowed the offset check (and, in
+    /// a release build, wrapped around it and was accepted).
+    #[test]
+    fn entries_far_outside_their_bucket_are_malformed() {
+        let bucket = bucket_of(Snap::MIN);
+        let mut bytes = Vec::new();
+        varint::put(&mut bytes, 0);
+        varint::put(&mut bytes, 1);
+        varint::put(&mut bytes, u64::MAX >> 1);
+        varint::put(&mut bytes, 0);
+        assert!(decode_bucket(bucket, &bytes, &|| "t".into()).is_err());
+        assert!(
+            decode_bucket(i64::MAX, &[0, 0], &|| "t".into()).is_err(),
+            "a bucket past the snaps"
+        );
     }
 }

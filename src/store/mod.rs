@@ -4,9 +4,9 @@
 //! encodes the public layer's plain data types).
 
 mod bulk;
-mod changes;
+pub(crate) mod changes;
 pub(crate) mod check;
-mod chunk;
+pub(crate) mod chunk;
 pub(crate) mod compact;
 pub(crate) mod events;
 mod history;
@@ -15,7 +15,7 @@ mod reader;
 pub(crate) mod regions;
 pub(crate) mod regmap;
 pub(crate) mod schema;
-mod snaps;
+pub(crate) mod snaps;
 mod varint;
 pub(crate) mod wal;
 mod writer;

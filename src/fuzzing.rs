@@ -1,0 +1,298 @@
+//! **Unstable; for the fuzz targets in `fuzz/` only.** Entry points that
+//! feed arbitrary bytes to the crate-private decoders of on-disk records
+//! (FORMAT.md): history chunks, event chunks, change buckets, snap
+//! metadata, capture records, journal payloads, region and register
+//! records. Each decodes everything it is given and walks every part a
+//! reader could reach; bad bytes are an `Err`, never a panic.
+//!
+//! Where a record has two decoders that must agree (a history chunk is read
+//! per byte by point reads, whole by images, and a word at a time by bulk
+//! reads), or an encoder that must give the decoded value back, the
+//! functions compare them and list every disagreement in their `Ok` answer:
+//! a disagreement is a bug of tracemem, not of the input, and the fuzz
+//! targets fail on it. Nothing here is part of the stable API: names,
+//! signatures and answers change without notice.
+
+use std::collections::BTreeSet;
+
+use crate::error::Result;
+use crate::store::chunk::{ByteAsOf, ChunkView, GRANULE, GranuleImage, Need, mask_has};
+use crate::types::{MemState, Snap};
+
+/// What decoding a record found: how many parts it walked, and each
+/// disagreement between two decoders (or a decoder and its encoder) on
+/// bytes that both accepted. An empty `disagreements` is the only correct
+/// answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decoded {
+    /// The parts decoded: deltas, events, entries, fields.
+    pub parts: usize,
+    /// What two decoders answered differently, one line each.
+    pub disagreements: Vec<String>,
+}
+
+fn place() -> String {
+    "fuzz input".to_string()
+}
+
+/// The most snaps a chunk is read at, so that one input stays fast.
+const MAX_PROBE_SNAPS: usize = 24;
+
+/// Decodes `data` as the record kind its first byte picks (the rest is the
+/// record; change buckets and regions start with their key's `i64`), by
+/// the functions below: what the `records` fuzz target runs.
+pub fn decode_record(data: &[u8]) -> Result<Decoded> {
+    let Some((&kind, bytes)) = data.split_first() else {
+        return Ok(Decoded::default());
+    };
+    let keyed = || -> Option<(i64, &[u8])> {
+        let (key, value) = bytes.split_at_checked(8)?;
+        Some((i64::from_le_bytes(key.try_into().ok()?), value))
+    };
+    match kind % 8 {
+        0 => decode_chunk(bytes),
+        1 => decode_event_chunk(bytes),
+        2 => keyed().map_or_else(|| Ok(Decoded::default()), |(b, v)| decode_change_bucket(b, v)),
+        3 => decode_snap_meta(bytes),
+        4 => decode_capture(bytes),
+        5 => decode_journal_payload(bytes),
+        6 => keyed().map_or_else(|| Ok(Decoded::default()), |(f, v)| decode_region(f, ".text", v)),
+        _ => decode_register("r0", bytes),
+    }
+}
+
+/// Decodes a history chunk (the value of a `granule_chunks` row) and reads
+/// it every way the readers do: every delta and its runs, the checkpoint
+/// both ways, and at a spread of snaps the whole granule by
+/// `ChunkView::image`, by `ChunkView::fill_image` and by
+/// `ChunkView::resolve` over several ranges, which must agree.
+pub fn decode_chunk(bytes: &[u8]) -> Result<Decoded> {
+    let view = ChunkView::of_bytes(bytes, &place)?;
+    let mut out = Decoded::default();
+    for i in 0..view.delta_count() {
+        let delta = view.delta(i, &place)?;
+        for run in delta.runs() {
+            out.parts += 1;
+            if run.first > run.last || run.last >= GRANULE {
+                out.disagreements
+                    .push(format!("delta {i}: a validated run [{}, {}]", run.first, run.last));
+            }
+        }
+        out.parts += 1;
+    }
+    view.checkpoint(&place)?.to_image(&place)?;
+    // The snaps worth reading at: before the chunk, at and just before each
+    // delta, and the end of the chunk's side of the timeline.
+    let first = view.first_snap;
+    let end = if first < 0 { -1 } else { Snap::MAX };
+    let mut snaps = BTreeSet::from([first, end]);
+    for i in 0..view.delta_count() {
+        let snap = view.delta_snap(i);
+        snaps.insert(snap);
+        snaps.insert(snap.saturating_sub(1).max(first));
+    }
+    let step = snaps.len().div_ceil(MAX_PROBE_SNAPS).max(1);
+    for snap in snaps.into_iter().step_by(step) {
+        if (snap < 0) != (first < 0) {
+            continue;
+        }
+        compare_reads(&view, snap, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Reads the granule at `snap` three ways and records any difference.
+fn compare_reads(view: &ChunkView<'_>, snap: Snap, out: &mut Decoded) -> Result<()> {
+    let image = view.image(snap, &place);
+    let mut filled = GranuleImage::default();
+    let fill = view.fill_image(snap, &mut filled, &place);
+    let mut resolved = vec![ByteAsOf::default(); GRANULE as usize];
+    let resolve = view.resolve(snap, 0, &mut resolved, Need::BOTH, &place);
+    // A read may stop before the damage another read runs into: compare
+    // only what both accepted.
+    let Ok(image) = image else { return Ok(()) };
+    if resolve.is_ok() && resolved != image {
+        let at = (0..resolved.len()).find(|&p| resolved[p] != image[p]).unwrap_or(0);
+        out.disagreements.push(format!(
+            "snap {snap}, position {at}: resolve gives {:?}, image {:?}",
+            resolved.get(at),
+            image.get(at)
+        ));
+    }
+    if fill.is_ok() {
+        for (pos, byte) in image.iter().enumerate() {
+            let valued = mask_has(&filled.valued, pos);
+            let recorded = mask_has(&filled.recorded, pos);
+            let known_now = mask_has(&filled.known_now, pos);
+            let same = valued == byte.known.is_some()
+                && recorded == byte.record.is_some()
+                && known_now == matches!(byte.record, Some((MemState::Known, _)))
+                && (!valued || filled.values.get(pos) == Some(&byte.value));
+            if !same {
+                out.disagreements.push(format!(
+                    "snap {snap}, position {pos}: fill_image gives valued {valued} recorded {recorded} known {known_now} value {:?}, image {byte:?}",
+                    filled.values.get(pos)
+                ));
+                break;
+            }
+        }
+    }
+    // Narrow point reads skip deltas by their first and last run.
+    for (lo, hi) in [(0u32, 0u32), (7, 9), (100, 199), (255, 255)] {
+        let mut part = vec![ByteAsOf::default(); (hi - lo + 1) as usize];
+        if view.resolve(snap, lo, &mut part, Need::BOTH, &place).is_ok()
+            && image.get(lo as usize..=hi as usize) != Some(&part[..])
+        {
+            out.disagreements
+                .push(format!("snap {snap}: resolve of [{lo}, {hi}] differs from the image"));
+        }
+        let mut known = vec![ByteAsOf::default(); part.len()];
+        if view.resolve(snap, lo, &mut known, Need::KNOWN, &place).is_ok() {
+            let differs = known
+                .iter()
+                .zip(&image[lo as usize..=hi as usize])
+                .any(|(k, i)| k.known != i.known || k.known.is_some() && k.value != i.value);
+            if differs {
+                out.disagreements
+                    .push(format!("snap {snap}: known-only resolve of [{lo}, {hi}] differs"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decodes an event chunk (the value of an `events` row), then encodes the
+/// events again: the new chunk must decode to the same events.
+pub fn decode_event_chunk(bytes: &[u8]) -> Result<Decoded> {
+    use crate::store::events::EventChunkRecord;
+    let record = EventChunkRecord::from_bytes(bytes, &place)?;
+    let events = record.decode(&place)?;
+    let mut out = Decoded {
+        parts: events.len(),
+        ..Decoded::default()
+    };
+    let mut again = EventChunkRecord::default();
+    again.push(&events, None);
+    let back = EventChunkRecord::from_bytes(&again.to_bytes()?, &place)?.decode(&place)?;
+    let key = |e: &crate::store::events::LoggedEvent| {
+        (
+            e.op,
+            e.address,
+            e.width,
+            e.has_width,
+            e.timestamp.to_bits(),
+            e.exception,
+            e.error.clone(),
+        )
+    };
+    if let Some(i) = (0..events.len()).find(|&i| back.get(i).map(key) != events.get(i).map(key)) {
+        out.disagreements.push(format!(
+            "event {i}: decoded {:?}, re-encoded and decoded {:?}",
+            events.get(i),
+            back.get(i)
+        ));
+    } else if back.len() != events.len() {
+        out.disagreements
+            .push(format!("{} events re-encoded as {}", events.len(), back.len()));
+    }
+    Ok(out)
+}
+
+/// Decodes change bucket `bucket` (the value of a `changes` row); its
+/// entries encoded again must decode to the same entries.
+pub fn decode_change_bucket(bucket: i64, bytes: &[u8]) -> Result<Decoded> {
+    use crate::store::changes::{decode_bucket, encode_bucket};
+    let entries = decode_bucket(bucket, bytes, &place)?;
+    let mut out = Decoded {
+        parts: entries.len(),
+        ..Decoded::default()
+    };
+    match decode_bucket(bucket, &encode_bucket(bucket, &entries), &place) {
+        Ok(again) if again == entries => {}
+        Ok(again) => out.disagreements.push(format!("{entries:?} re-encoded as {again:?}")),
+        Err(e) => out
+            .disagreements
+            .push(format!("{entries:?} re-encoded undecodably: {e}")),
+    }
+    Ok(out)
+}
+
+/// Decodes the metadata of a snap (the value of a `snaps` row), which
+/// encoded again must decode to the same.
+pub fn decode_snap_meta(bytes: &[u8]) -> Result<Decoded> {
+    use crate::store::snaps::{decode, encode};
+    let meta = decode(0, bytes)?;
+    let mut out = Decoded {
+        parts: 1,
+        ..Decoded::default()
+    };
+    if decode(0, &encode(&meta)?)? != meta {
+        out.disagreements.push(format!("{meta:?} does not round-trip"));
+    }
+    Ok(out)
+}
+
+/// Decodes a capture record (the value of a `captures` row).
+pub fn decode_capture(bytes: &[u8]) -> Result<Decoded> {
+    use crate::store::events::CaptureRecord;
+    let record = CaptureRecord::from_bytes(bytes, &place)?;
+    let mut out = Decoded {
+        parts: 1,
+        ..Decoded::default()
+    };
+    if CaptureRecord::from_bytes(&record.to_bytes()?, &place)? != record {
+        out.disagreements.push(format!("{record:?} does not round-trip"));
+    }
+    Ok(out)
+}
+
+/// Decodes the payload of a journal record (an event or a mark), which
+/// encoded again must decode to the same.
+pub fn decode_journal_payload(bytes: &[u8]) -> Result<Decoded> {
+    use crate::store::wal::JournalEntry;
+    let entry = JournalEntry::decode(bytes, &place)?;
+    let mut out = Decoded {
+        parts: 1,
+        ..Decoded::default()
+    };
+    let mut again = Vec::new();
+    entry.encode(&mut again);
+    match JournalEntry::decode(&again, &place) {
+        Ok(back) if format!("{back:?}") == format!("{entry:?}") => {}
+        other => out
+            .disagreements
+            .push(format!("{entry:?} re-encoded decodes as {other:?}")),
+    }
+    Ok(out)
+}
+
+/// Decodes a region record of region `name` from snap `first` (the value
+/// of a `regions` row), which encoded again must decode to the same.
+pub fn decode_region(first: Snap, name: &str, bytes: &[u8]) -> Result<Decoded> {
+    let record = crate::store::regions::decode(0, name, first, bytes)?;
+    let mut out = Decoded {
+        parts: 1,
+        ..Decoded::default()
+    };
+    let again = crate::store::regions::encode(&record);
+    if crate::store::regions::decode(0, name, first, &again)? != record {
+        out.disagreements.push(format!("{record:?} does not round-trip"));
+    }
+    Ok(out)
+}
+
+/// Decodes the definition of register `name` (the value of a
+/// `register_map` row), which encoded again must decode to the same.
+pub fn decode_register(name: &str, bytes: &[u8]) -> Result<Decoded> {
+    let def = crate::store::regmap::decode(name, bytes)?;
+    let mut out = Decoded {
+        parts: 1,
+        ..Decoded::default()
+    };
+    // A map of one register checks its own rules; an error is fine.
+    let _ = crate::registers::RegisterMap::new([def.clone()]);
+    if crate::store::regmap::decode(name, &crate::store::regmap::encode(&def))? != def {
+        out.disagreements.push(format!("{def:?} does not round-trip"));
+    }
+    Ok(out)
+}
