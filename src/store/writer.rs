@@ -520,17 +520,23 @@ impl WriteStore {
             record.push_delta(delta.snap, &delta.runs);
         }
         let has_records = !runs.is_empty();
+        let oversized = record.delta_count() > 0 && is_oversized(&record.view(), record, max_deltas);
         if record.delta_count() == 0 {
             // A chunk without deltas says nothing its predecessor does not.
             self.delete_chunk(space, granule, host);
-        } else if is_oversized(&record.view(), record, max_deltas) {
-            self.split(space, granule, host)?;
         }
         self.note_change(space, p, granule, has_records)?;
 
         // 3. Patch the checkpoints of later chunks that still show the bytes.
         if !self.nothing_after(space, granule, p) {
             self.patch_later(space, granule, p, side_lo, side_hi, edit)?;
+        }
+        // 4. Split the host only now: the second half's checkpoint already
+        // shows the edit, which would stop the patching of step 3 there
+        // (its stop rule takes that for a newer record) and leave the
+        // chunks after it showing what the edit replaced or removed.
+        if oversized {
+            self.split(space, granule, host)?;
         }
         self.maybe_flush()
     }
