@@ -67,7 +67,13 @@ pub fn decode_record(data: &[u8]) -> Result<Decoded> {
 /// `ChunkView::image`, by `ChunkView::fill_image` and by
 /// `ChunkView::resolve` over several ranges, which must agree.
 pub fn decode_chunk(bytes: &[u8]) -> Result<Decoded> {
-    let view = ChunkView::of_bytes(bytes, &place)?;
+    let unpacked;
+    let view = if crate::store::packed::is_packed(bytes) {
+        unpacked = crate::store::packed::unpack_chunk(bytes, &place)?;
+        unpacked.view()
+    } else {
+        ChunkView::of_bytes(bytes, &place)?
+    };
     let mut out = Decoded::default();
     for i in 0..view.delta_count() {
         let delta = view.delta(i, &place)?;

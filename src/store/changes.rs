@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
+use crate::store::packed;
 use crate::store::varint;
 use crate::types::Snap;
 
@@ -47,8 +48,21 @@ pub(crate) fn encode_bucket(bucket: i64, entries: &BTreeSet<(Snap, u64)>) -> Vec
     out
 }
 
-/// Decodes a bucket, checking that it is well formed.
+/// Packs the encoding of a bucket at `level`.
+pub(crate) fn pack_bucket(encoded: &[u8], level: i32) -> Result<Vec<u8>> {
+    packed::seal(packed::Kind::ChangeBucket, encoded, level)
+}
+
+/// Decodes a bucket, unpacked or packed, checking that it is well formed.
 pub(crate) fn decode_bucket(bucket: i64, bytes: &[u8], place: &dyn Fn() -> String) -> Result<BTreeSet<(Snap, u64)>> {
+    if packed::is_packed(bytes) {
+        let encoded = packed::open(packed::Kind::ChangeBucket, bytes, place)?;
+        return decode_unpacked_bucket(bucket, &encoded, place);
+    }
+    decode_unpacked_bucket(bucket, bytes, place)
+}
+
+fn decode_unpacked_bucket(bucket: i64, bytes: &[u8], place: &dyn Fn() -> String) -> Result<BTreeSet<(Snap, u64)>> {
     let bad = || Error::corrupt(place(), format!("change bucket {bucket} is malformed"));
     // A damaged key may name a bucket past the snaps.
     let base = bucket.checked_mul(1 << BUCKET_SHIFT).ok_or_else(bad)?;

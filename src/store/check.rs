@@ -35,7 +35,13 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
         report.chunks += 1;
         let place = chunk_place(space, granule, first);
         let result = (|| -> Result<()> {
-            let view = ChunkView::of_bytes(value.value(), &place)?;
+            let unpacked;
+            let view = if crate::store::packed::is_packed(value.value()) {
+                unpacked = crate::store::packed::unpack_chunk(value.value(), &place)?;
+                unpacked.view()
+            } else {
+                ChunkView::of_bytes(value.value(), &place)?
+            };
             if view.first_snap != first {
                 return Err(crate::error::Error::corrupt(
                     place(),

@@ -334,6 +334,9 @@ impl<'a> ChunkView<'a> {
     /// Validates the archive in `bytes` and views it. `place` names the chunk
     /// in error messages.
     pub fn of_bytes(bytes: &'a [u8], place: &dyn Fn() -> String) -> Result<ChunkView<'a>> {
+        if crate::store::packed::is_packed(bytes) {
+            return Err(Error::corrupt(place(), "a packed chunk read in place"));
+        }
         let archived = rkyv::access::<ArchivedChunkRecord, rkyv::rancor::Error>(bytes)
             .map_err(|e| Error::corrupt(place(), format!("undecodable chunk: {e}")))?;
         let view = ChunkView {
@@ -864,6 +867,15 @@ impl ChunkRecord {
         self.delta_ends.extend_from_slice(&data_end.to_le_bytes());
     }
 
+    /// The ends of delta `i` (`i < delta_count()`): the runs and data bytes
+    /// of deltas `0..=i`.
+    pub fn delta_ends_of(&self, i: usize) -> (u64, u64) {
+        (
+            u64::from(u16_at(&self.delta_ends, 2 * i).unwrap_or(0)),
+            u64::from(u16_at(&self.delta_ends, 2 * i + 1).unwrap_or(0)),
+        )
+    }
+
     /// The bytes of data its deltas hold.
     pub fn delta_data_len(&self) -> usize {
         self.data.len()
@@ -879,6 +891,16 @@ impl ChunkRecord {
                 what: "a history chunk",
                 len: (self.data.len() + self.runs.len()) as u64,
             })
+    }
+
+    /// Decodes a stored value of the chunks table, unpacked or packed,
+    /// checked as [`ChunkView::of_bytes`] checks.
+    pub fn from_stored(bytes: &[u8], place: &dyn Fn() -> String) -> Result<ChunkRecord> {
+        if crate::store::packed::is_packed(bytes) {
+            return crate::store::packed::unpack_chunk(bytes, place);
+        }
+        ChunkView::of_bytes(bytes, place)?;
+        ChunkRecord::from_bytes(bytes, place)
     }
 
     /// Deserializes a stored record, checked.

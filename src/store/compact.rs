@@ -1,33 +1,33 @@
 //! Rewriting every table of a database into a fresh file (the storage half
 //! of `pack`, M14): granule histories are merged into fewer, fuller chunks
-//! (up to [`PACK_MAX_DELTAS`] deltas in a chunk of at most
-//! [`PACK_CHUNK_BYTES`], one B-tree page, where writing keeps chunks at a
-//! quarter of that), every other table is copied record by record. Written into a new file, nothing is
-//! left of pages freed by earlier rewrites.
+//! and compressed (see [`packed`]): up to [`PACK_MAX_DELTAS`] deltas in a
+//! chunk whose packed form fits [`PACK_CHUNK_BYTES`], one B-tree page. Full
+//! event chunks and the change index's buckets are compressed too; every
+//! other table is copied record by record. Written into a new file, nothing
+//! is left of pages freed by earlier rewrites.
 
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
 use crate::error::{Result, StorageContext};
+use crate::store::changes::{decode_bucket, encode_bucket, pack_bucket};
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, GRANULE, OwnedDelta};
 use crate::store::events::{EVENTS_PER_CHUNK, EventChunkRecord};
 use crate::store::history::chunk_place;
+use crate::store::packed;
 use crate::store::schema::{
     CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
 };
 use crate::types::{MemState, Snap, side_of};
 
-/// The most deltas in a packed chunk: bounds the walk of a read.
-pub(crate) const PACK_MAX_DELTAS: usize = 512;
+/// The most deltas in a packed chunk: bounds the walk of a read (which,
+/// once the chunk is decoded and cached, costs a few ns a delta).
+pub(crate) const PACK_MAX_DELTAS: usize = 2048;
+/// The most data bytes in a packed chunk: bounds its decoded size.
+const PACK_MAX_DATA: usize = 48 << 10;
 /// The largest packed chunk, in bytes: one chunk fills one 4 KiB B-tree
-/// leaf (with its key and the page's header) instead of leaving half of it
-/// unused, as chunks of 2-3 KiB would.
+/// leaf (with its key and the page's header) instead of leaving part of it
+/// unused.
 pub(crate) const PACK_CHUNK_BYTES: usize = 3968;
-/// The largest packed event chunk, in bytes: one 16 KiB B-tree leaf with
-/// its key. A full chunk of 4,096 events is ~18 KiB on W1, which takes a
-/// 32 KiB page.
-pub(crate) const PACK_EVENT_CHUNK_BYTES: usize = 16_256;
-/// The archive's envelope around a chunk's columns (rkyv, 32-bit lengths).
-const CHUNK_ENVELOPE_BYTES: usize = 96;
 
 /// What a rewrite did.
 #[derive(Clone, Copy, Debug, Default)]
@@ -46,7 +46,7 @@ pub(crate) fn rewrite(
     copy_table(src, dst, META)?;
     copy_table(src, dst, SPACE_IDS)?;
     copy_table(src, dst, SPACE_NAMES)?;
-    copy_table(src, dst, CHANGES)?;
+    rewrite_changes(src, dst)?;
     copy_table(src, dst, SNAPS)?;
     copy_table(src, dst, CAPTURE_IDS)?;
     copy_table(src, dst, CAPTURES)?;
@@ -69,7 +69,8 @@ pub(crate) fn rewrite(
         let (key, value) = entry.context("packing: reading chunks")?;
         let (space, granule, first) = key.value();
         let place = chunk_place(space, granule, first);
-        let view = ChunkView::of_bytes(value.value(), &place)?;
+        let record = ChunkRecord::from_stored(value.value(), &place)?;
+        let view = record.view();
         let id = (space, granule, side_of(first).0);
         if history.as_ref().is_none_or(|(h, _)| *h != id) {
             if let Some(((space, granule, _), h)) = history.take() {
@@ -95,9 +96,8 @@ pub(crate) fn rewrite(
     Ok(done)
 }
 
-/// Copies the event log, cutting each full chunk larger than
-/// [`PACK_EVENT_CHUNK_BYTES`] into pieces that fit. A capture's open (last,
-/// partial) chunk stays whole: appends continue it at its 4,096-aligned key.
+/// Copies the event log, packing every full chunk. A capture's open (last,
+/// partial) chunk stays unpacked: appends continue it.
 fn rewrite_events(src: &redb::ReadTransaction, dst: &redb::WriteTransaction) -> Result<()> {
     const WHAT: &str = "packing: rewriting the event log";
     let from = src.open_table(EVENTS).context(WHAT)?;
@@ -105,35 +105,41 @@ fn rewrite_events(src: &redb::ReadTransaction, dst: &redb::WriteTransaction) -> 
     for entry in from.iter().context(WHAT)? {
         let (key, value) = entry.context(WHAT)?;
         let (capture, first) = key.value();
-        let bytes = value.value();
         let place = || format!("events table, capture {capture}, chunk at event {first}");
-        let chunk = EventChunkRecord::from_bytes(bytes, &place)?;
-        if chunk.len() < EVENTS_PER_CHUNK || bytes.len() <= PACK_EVENT_CHUNK_BYTES {
-            to.insert((capture, first), bytes).context(WHAT)?;
-            continue;
-        }
-        let events = chunk.decode(&place)?;
-        let mut at = 0;
-        while at < events.len() {
-            // Start from the chunk's average size per event, then shrink
-            // until the piece fits (once or twice).
-            let rest = events.len() - at;
-            let mut n = (PACK_EVENT_CHUNK_BYTES * events.len() / bytes.len()).clamp(1, rest);
-            let piece = loop {
-                let mut piece = EventChunkRecord::default();
-                piece.push(&events[at..at + n], None);
-                let encoded = piece.to_bytes()?;
-                if encoded.len() <= PACK_EVENT_CHUNK_BYTES || n == 1 {
-                    break encoded;
-                }
-                n = (n * PACK_EVENT_CHUNK_BYTES / encoded.len()).min(n - 1).max(1);
-            };
-            to.insert((capture, first + at as u64), piece.as_slice())
-                .context(WHAT)?;
-            at += n;
-        }
+        let chunk = EventChunkRecord::from_bytes(value.value(), &place)?;
+        // Decoded and checked either way, so that pack never copies damage.
+        chunk.decode(&place)?;
+        let bytes = if chunk.len() < EVENTS_PER_CHUNK {
+            chunk.to_bytes()?
+        } else {
+            smaller(chunk.to_bytes()?, chunk.to_packed(packed::PACK_LEVEL)?)
+        };
+        to.insert((capture, first), bytes.as_slice()).context(WHAT)?;
     }
     Ok(())
+}
+
+/// Copies the change index, packing each bucket where that pays.
+fn rewrite_changes(src: &redb::ReadTransaction, dst: &redb::WriteTransaction) -> Result<()> {
+    const WHAT: &str = "packing: rewriting the change index";
+    let from = src.open_table(CHANGES).context(WHAT)?;
+    let mut to = dst.open_table(CHANGES).context(WHAT)?;
+    for entry in from.iter().context(WHAT)? {
+        let (key, value) = entry.context(WHAT)?;
+        let (space, bucket) = key.value();
+        let place = || format!("changes table, space {space}, bucket {bucket}");
+        let encoded = encode_bucket(bucket, &decode_bucket(bucket, value.value(), &place)?);
+        let packed = pack_bucket(&encoded, packed::PACK_LEVEL)?;
+        to.insert((space, bucket), smaller(encoded, packed).as_slice())
+            .context(WHAT)?;
+    }
+    Ok(())
+}
+
+/// The shorter of an unpacked and a packed form (the unpacked one on a tie:
+/// it reads without decoding).
+fn smaller(unpacked: Vec<u8>, packed: Vec<u8>) -> Vec<u8> {
+    if packed.len() < unpacked.len() { packed } else { unpacked }
 }
 
 fn put(
@@ -141,10 +147,10 @@ fn put(
     space: u32,
     granule: u64,
     first: Snap,
-    record: &ChunkRecord,
+    bytes: &[u8],
 ) -> Result<()> {
     table
-        .insert((space, granule, first), record.to_bytes()?.as_slice())
+        .insert((space, granule, first), bytes)
         .context("packing: writing a chunk")?;
     Ok(())
 }
@@ -172,10 +178,19 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
 }
 
 /// One granule's history on one side of the timeline, being rewritten: the
-/// chunk being filled and the granule's state as of its last delta.
+/// deltas of the chunk being filled and the granule's state before them.
 struct History {
-    image: Vec<ByteAsOf>,
-    open: Option<ChunkRecord>,
+    /// The granule as of the snap before the first pending delta.
+    start: Vec<ByteAsOf>,
+    /// The deltas of the chunk being filled, in snap order.
+    pending: Vec<OwnedDelta>,
+    /// Their payload bytes, about (see [`delta_len`]).
+    pending_bytes: usize,
+    /// Their data bytes and runs (a chunk's ends are 16-bit).
+    pending_data: usize,
+    pending_runs: usize,
+    /// Packed bytes per payload byte, as this history's last chunk came out.
+    ratio: f64,
     last: Option<Snap>,
 }
 
@@ -183,21 +198,37 @@ impl History {
     /// Starts from the checkpoint of the side's first chunk (empty unless
     /// writes into the past made it otherwise).
     fn starting_from(view: &ChunkView<'_>, place: &dyn Fn() -> String) -> Result<History> {
-        let image = if view.checkpoint_len() == 0 {
+        let start = if view.checkpoint_len() == 0 {
             vec![ByteAsOf::default(); GRANULE as usize]
         } else {
             view.checkpoint(place)?.to_image(place)?
         };
         Ok(History {
-            image,
-            open: None,
+            start,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            pending_data: 0,
+            pending_runs: 0,
+            ratio: 0.5,
             last: None,
         })
     }
 
+    /// Whether `delta` would take the pending chunk past a bound.
+    fn full_with(&self, delta: &OwnedDelta) -> bool {
+        let Some(first) = self.pending.first() else {
+            return false;
+        };
+        let (data, runs) = data_and_runs(delta);
+        self.pending.len() >= PACK_MAX_DELTAS
+            || self.pending_data + data > PACK_MAX_DATA
+            || self.pending_runs + runs > usize::from(u16::MAX)
+            || delta.snap.abs_diff(first.snap) > u64::from(u32::MAX)
+            || (self.pending_bytes + delta_len(delta)) as f64 * self.ratio > PACK_CHUNK_BYTES as f64
+    }
+
     /// Adds the next delta (in snap order); returns how many chunks it wrote.
-    fn push(&mut self, delta: OwnedDelta, write: &mut dyn FnMut(Snap, &ChunkRecord) -> Result<()>) -> Result<u64> {
-        let mut written = 0;
+    fn push(&mut self, delta: OwnedDelta, write: &mut dyn FnMut(Snap, &[u8]) -> Result<()>) -> Result<u64> {
         if self.last.is_some_and(|last| delta.snap <= last) {
             return Err(crate::error::Error::corrupt(
                 "packing",
@@ -205,48 +236,91 @@ impl History {
             ));
         }
         self.last = Some(delta.snap);
-        if let Some(open) = &self.open
-            && (open.delta_count() >= PACK_MAX_DELTAS
-                || open.view().stored_len() + CHUNK_ENVELOPE_BYTES + delta_len(&delta) > PACK_CHUNK_BYTES
-                || !open.can_hold(delta.snap))
-        {
-            write(open.first_snap, open)?;
+        let mut written = 0;
+        while self.full_with(&delta) {
+            self.flush_one(write)?;
             written += 1;
-            self.open = None;
         }
-        let open = self
-            .open
-            .get_or_insert_with(|| ChunkRecord::new(delta.snap, CheckpointRecord::from_image(&self.image)));
-        open.push_delta(delta.snap, &delta.runs);
-        for run in &delta.runs {
-            for pos in run.first..=run.last {
-                let slot = &mut self.image[pos as usize];
-                match &run.data {
-                    Some(bytes) => {
-                        slot.value = bytes[(pos - run.first) as usize];
-                        slot.known = Some(delta.snap);
-                        slot.record = Some((MemState::Known, delta.snap));
-                    }
-                    None => slot.record = Some((MemState::Error, delta.snap)),
-                }
-            }
-        }
+        let (data, runs) = data_and_runs(&delta);
+        self.pending_bytes += delta_len(&delta);
+        self.pending_data += data;
+        self.pending_runs += runs;
+        self.pending.push(delta);
         Ok(written)
     }
 
-    /// Writes the last chunk; returns how many chunks it wrote.
-    fn finish(self, write: &mut dyn FnMut(Snap, &ChunkRecord) -> Result<()>) -> Result<u64> {
-        match self.open {
-            Some(open) => write(open.first_snap, &open).map(|()| 1),
-            None => Ok(0),
+    /// Writes one chunk of the first pending deltas: as many as pack into
+    /// [`PACK_CHUNK_BYTES`] (all, when they do).
+    fn flush_one(&mut self, write: &mut dyn FnMut(Snap, &[u8]) -> Result<()>) -> Result<()> {
+        let mut n = self.pending.len();
+        let (bytes, payload) = loop {
+            let mut record = ChunkRecord::new(self.pending[0].snap, CheckpointRecord::from_image(&self.start));
+            for delta in &self.pending[..n] {
+                record.push_delta(delta.snap, &delta.runs);
+            }
+            let payload: usize = self.pending[..n].iter().map(delta_len).sum();
+            let packed = packed::pack_chunk(&record, packed::PACK_LEVEL)?;
+            if packed.len() <= PACK_CHUNK_BYTES || n == 1 {
+                // A chunk that packing does not shrink is kept unpacked:
+                // it reads in place.
+                let unpacked = record.to_bytes()?;
+                let bytes = if unpacked.len() <= packed.len() { unpacked } else { packed };
+                break (bytes, payload);
+            }
+            n = (n * PACK_CHUNK_BYTES * 15 / (packed.len() * 16)).clamp(1, n - 1);
+        };
+        write(self.pending[0].snap, &bytes)?;
+        self.ratio = (bytes.len() as f64 / payload.max(1) as f64).clamp(0.05, 2.0);
+        for delta in self.pending.drain(..n) {
+            apply(&mut self.start, &delta);
+        }
+        self.pending_bytes = self.pending.iter().map(delta_len).sum();
+        (self.pending_data, self.pending_runs) = self
+            .pending
+            .iter()
+            .map(data_and_runs)
+            .fold((0, 0), |(d, r), (dd, rr)| (d + dd, r + rr));
+        Ok(())
+    }
+
+    /// Writes the pending deltas; returns how many chunks it wrote.
+    fn finish(mut self, write: &mut dyn FnMut(Snap, &[u8]) -> Result<()>) -> Result<u64> {
+        let mut written = 0;
+        while !self.pending.is_empty() {
+            self.flush_one(write)?;
+            written += 1;
+        }
+        Ok(written)
+    }
+}
+
+/// Applies a delta to a granule's state.
+fn apply(image: &mut [ByteAsOf], delta: &OwnedDelta) {
+    for run in &delta.runs {
+        for pos in run.first..=run.last {
+            let slot = &mut image[pos as usize];
+            match &run.data {
+                Some(bytes) => {
+                    slot.value = bytes[(pos - run.first) as usize];
+                    slot.known = Some(delta.snap);
+                    slot.record = Some((MemState::Known, delta.snap));
+                }
+                None => slot.record = Some((MemState::Error, delta.snap)),
+            }
         }
     }
 }
 
-/// The bytes a delta adds to a chunk: its snap, its ends, its runs and
-/// their data.
+/// A delta's data bytes and runs.
+fn data_and_runs(delta: &OwnedDelta) -> (usize, usize) {
+    let data = delta.runs.iter().map(|r| r.data.as_ref().map_or(0, Vec::len)).sum();
+    (data, delta.runs.len())
+}
+
+/// The bytes a delta adds to a packed chunk's payload, about: its snap
+/// gap and ends (varints), its runs and their data.
 fn delta_len(delta: &OwnedDelta) -> usize {
-    8 + delta
+    3 + delta
         .runs
         .iter()
         .map(|r| 3 + r.data.as_ref().map_or(0, Vec::len))

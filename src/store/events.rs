@@ -11,6 +11,7 @@ use redb::ReadableTable;
 
 use crate::error::{Error, Result, StorageContext};
 use crate::record::Op;
+use crate::store::packed;
 use crate::store::varint;
 
 /// Events per chunk; a chunk's event indices fit a u16.
@@ -210,7 +211,21 @@ impl EventChunkRecord {
             })
     }
 
+    /// Decodes a stored event chunk, unpacked or packed.
     pub fn from_bytes(bytes: &[u8], place: &dyn Fn() -> String) -> Result<EventChunkRecord> {
+        if packed::is_packed(bytes) {
+            let payload = packed::open(packed::Kind::EventChunk, bytes, place)?;
+            return Self::from_archive(&payload, place);
+        }
+        Self::from_archive(bytes, place)
+    }
+
+    /// Packs the chunk at `level`.
+    pub fn to_packed(&self, level: i32) -> Result<Vec<u8>> {
+        packed::seal(packed::Kind::EventChunk, &self.to_bytes()?, level)
+    }
+
+    fn from_archive(bytes: &[u8], place: &dyn Fn() -> String) -> Result<EventChunkRecord> {
         rkyv::from_bytes::<EventChunkRecord, rkyv::rancor::Error>(bytes)
             .map_err(|e| Error::corrupt(place(), format!("undecodable event chunk: {e}")))
     }

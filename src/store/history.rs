@@ -2,7 +2,11 @@
 //! transaction's tables, or a write transaction's tables under its buffered
 //! edits) and the algorithms that answer the memory contract from chunks.
 
+use std::sync::Arc;
+
 use crate::error::Result;
+use crate::store::cache::ChunkCache;
+use crate::store::packed;
 use crate::snaps::SnapMeta;
 use crate::store::chunk::{ByteAsOf, ChunkRecord, ChunkView, GRANULE, Need, OwnedDelta};
 use crate::store::events::{CaptureRecord, EventChunkRecord};
@@ -16,6 +20,8 @@ pub(crate) enum LoadedChunk<'a> {
     Stored(redb::AccessGuard<'static, &'static [u8]>),
     /// A stored chunk, copied out of its table.
     Copied(Vec<u8>),
+    /// A packed chunk, decoded (and shared through the decoded-chunk cache).
+    Decoded(Arc<ChunkRecord>),
 }
 
 impl LoadedChunk<'_> {
@@ -23,8 +29,26 @@ impl LoadedChunk<'_> {
     pub fn view(&self, place: &dyn Fn() -> String) -> Result<ChunkView<'_>> {
         match self {
             LoadedChunk::Owned(record) => Ok(record.view()),
+            LoadedChunk::Decoded(record) => Ok(record.view()),
             LoadedChunk::Stored(guard) => ChunkView::of_bytes(guard.value(), place),
             LoadedChunk::Copied(bytes) => ChunkView::of_bytes(bytes, place),
+        }
+    }
+}
+
+impl LoadedChunk<'static> {
+    /// A stored value of the chunks table: read in place, or, when packed,
+    /// decoded through `cache`.
+    pub fn of_stored(
+        guard: redb::AccessGuard<'static, &'static [u8]>,
+        key: (u32, u64, Snap),
+        cache: &ChunkCache,
+    ) -> Result<LoadedChunk<'static>> {
+        if packed::is_packed(guard.value()) {
+            let place = chunk_place(key.0, key.1, key.2);
+            Ok(LoadedChunk::Decoded(cache.decoded(key, guard.value(), &place)?))
+        } else {
+            Ok(LoadedChunk::Stored(guard))
         }
     }
 }

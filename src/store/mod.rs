@@ -4,6 +4,7 @@
 //! encodes the public layer's plain data types).
 
 mod bulk;
+pub(crate) mod cache;
 pub(crate) mod changes;
 pub(crate) mod check;
 pub(crate) mod chunk;
@@ -11,6 +12,7 @@ pub(crate) mod compact;
 pub(crate) mod events;
 mod history;
 pub(crate) mod journal;
+pub(crate) mod packed;
 mod reader;
 pub(crate) mod regions;
 pub(crate) mod regmap;

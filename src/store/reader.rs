@@ -1,10 +1,13 @@
 //! The store of a read transaction: a consistent snapshot of every table.
 
+use std::sync::Arc;
+
 use redb::ReadOnlyTable;
 
 use crate::error::{Result, StorageContext};
 use crate::snaps::SnapMeta;
 use crate::store::changes::{bucket_of, decode_bucket};
+use crate::store::cache::ChunkCache;
 use crate::store::chunk::ChunkView;
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
 use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place};
@@ -18,6 +21,8 @@ use crate::types::Snap;
 /// The tables of one read snapshot.
 pub(crate) struct ReadStore {
     block_size: u32,
+    /// Where packed chunks are decoded once for every reader.
+    cache: Arc<ChunkCache>,
     chunks: ReadOnlyTable<(u32, u64, i64), &'static [u8]>,
     changes: ReadOnlyTable<(u32, i64), &'static [u8]>,
     space_ids: ReadOnlyTable<&'static str, u32>,
@@ -49,9 +54,10 @@ fn optional<K: redb::Key + 'static, V: redb::Value + 'static>(
 
 impl ReadStore {
     /// Opens every table of `txn`.
-    pub fn new(txn: &redb::ReadTransaction, block_size: u32) -> Result<ReadStore> {
+    pub fn new(txn: &redb::ReadTransaction, block_size: u32, cache: Arc<ChunkCache>) -> Result<ReadStore> {
         Ok(ReadStore {
             block_size,
+            cache,
             chunks: txn.open_table(CHUNKS).context("opening block_chunks")?,
             changes: txn.open_table(CHANGES).context("opening changes")?,
             space_ids: txn.open_table(SPACE_IDS).context("opening space_ids")?,
@@ -113,7 +119,7 @@ impl StoreRead for ReadStore {
             Some(entry) => {
                 let (key, value) = entry.context("reading a chunk")?;
                 let key = checked_key(key.value(), (space, granule, lo), (space, granule, hi))?;
-                Ok(Some((key.2, LoadedChunk::Stored(value))))
+                Ok(Some((key.2, LoadedChunk::of_stored(value, key, &self.cache)?)))
             }
             None => Ok(None),
         }
@@ -163,7 +169,8 @@ impl StoreRead for ReadStore {
                 };
                 if granule_done && let Some((g, Some((first, value)), _)) = current.take() {
                     let place = chunk_place(space, g, first);
-                    if !f(g, ChunkView::of_bytes(value.value(), &place)?)? {
+                    let chunk = LoadedChunk::of_stored(value, (space, g, first), &self.cache)?;
+                    if !f(g, chunk.view(&place)?)? {
                         return Ok(());
                     }
                 }
@@ -187,7 +194,12 @@ impl StoreRead for ReadStore {
                     // the cursor moves on past this granule.
                     let found = current.take().and_then(|c| c.1);
                     let chunk = if answered {
-                        found.map(|(first, value)| (first, LoadedChunk::Stored(value)))
+                        match found {
+                            Some((first, value)) => {
+                                Some((first, LoadedChunk::of_stored(value, (space, g, first), &self.cache)?))
+                            }
+                            None => None,
+                        }
                     } else {
                         self.chunk_at_or_before(space, g, lo, hi)?
                     };

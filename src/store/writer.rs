@@ -8,6 +8,7 @@
 //! stays atomic.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -21,6 +22,7 @@ use crate::store::schema::{
     self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, META_JOURNAL_MARK, REGIONS, REGISTER_MAP, SNAPS,
     SPACE_IDS, SPACE_NAMES,
 };
+use crate::store::packed;
 use crate::store::snaps;
 use crate::store::{regions, regmap};
 use crate::types::{MemState, Snap, side_of};
@@ -370,6 +372,10 @@ impl WriteStore {
             .get(key)
             .context("reading a chunk")?
             .ok_or_else(|| Error::corrupt(chunk_place(space, granule, first)(), "chunk vanished"))?;
+        if packed::is_packed(value.value()) {
+            let place = chunk_place(space, granule, first);
+            return Ok(LoadedChunk::Decoded(Arc::new(decode_checked(value.value(), first, &place)?)));
+        }
         Ok(LoadedChunk::Copied(value.value().to_vec()))
     }
 
@@ -378,6 +384,7 @@ impl WriteStore {
         let place = chunk_place(space, granule, first);
         match self.load_chunk(space, granule, first)? {
             LoadedChunk::Owned(record) => Ok(record.clone()),
+            LoadedChunk::Decoded(record) => Ok(ChunkRecord::clone(&record)),
             LoadedChunk::Stored(guard) => decode_checked(guard.value(), first, &place),
             LoadedChunk::Copied(bytes) => decode_checked(&bytes, first, &place),
         }
@@ -648,9 +655,9 @@ impl WriteStore {
     }
 }
 
+/// A stored chunk value (unpacked or packed) as an owned record, checked.
 fn decode_checked(bytes: &[u8], first: Snap, place: &dyn Fn() -> String) -> Result<ChunkRecord> {
-    ChunkView::of_bytes(bytes, place)?;
-    let record = ChunkRecord::from_bytes(bytes, place)?;
+    let record = ChunkRecord::from_stored(bytes, place)?;
     if record.first_snap != first {
         return Err(Error::corrupt(
             place(),
