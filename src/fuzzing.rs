@@ -49,8 +49,9 @@ pub fn decode_record(data: &[u8]) -> Result<Decoded> {
         let (key, value) = bytes.split_at_checked(8)?;
         Some((i64::from_le_bytes(key.try_into().ok()?), value))
     };
-    match kind % 8 {
+    match kind % 9 {
         0 => decode_chunk(bytes),
+        8 => decode_packed_chunk_payload(bytes),
         1 => decode_event_chunk(bytes),
         2 => keyed().map_or_else(|| Ok(Decoded::default()), |(b, v)| decode_change_bucket(b, v)),
         3 => decode_snap_meta(bytes),
@@ -74,6 +75,25 @@ pub fn decode_chunk(bytes: &[u8]) -> Result<Decoded> {
     } else {
         ChunkView::of_bytes(bytes, &place)?
     };
+    read_every_way(&view)
+}
+
+/// Decodes the payload of a packed history chunk (what its zstd frame holds,
+/// past the checksum that keeps arbitrary frames from reaching it) and reads
+/// the chunk as [`decode_chunk`] does.
+pub fn decode_packed_chunk_payload(bytes: &[u8]) -> Result<Decoded> {
+    let record = crate::store::packed::decode_chunk_payload(bytes, &place)?;
+    let again = crate::store::packed::encode_chunk_payload(&record);
+    let mut out = read_every_way(&record.view())?;
+    if crate::store::packed::decode_chunk_payload(&again, &place)? != record {
+        out.disagreements
+            .push("a decoded payload does not survive encoding again".to_string());
+    }
+    Ok(out)
+}
+
+/// Reads a chunk every way the readers do (see [`decode_chunk`]).
+fn read_every_way(view: &ChunkView<'_>) -> Result<Decoded> {
     let mut out = Decoded::default();
     for i in 0..view.delta_count() {
         let delta = view.delta(i, &place)?;
