@@ -13,8 +13,9 @@
 //! | -2 | 2 | magic `5A FF` |
 //!
 //! No unpacked value can end that way: an unpacked history or event chunk
-//! is an rkyv archive whose last 4 bytes are the length of a byte vector
-//! (below 2^24, so its last byte is 0), and a change bucket ends with the
+//! is an rkyv archive whose last 4 bytes are the u32 length of its last
+//! byte column (its top byte is 0xFF only for 4 GiB, past what a redb value
+//! holds), and a change bucket ends with the
 //! last byte of a LEB128 varint (below 0x80). Readers therefore tell the
 //! two forms apart by the value alone, and a file holds both after appends
 //! to a packed database (the writer always stores the unpacked form).
@@ -311,6 +312,15 @@ mod tests {
         let entries = [(5, 3u64), (9, 200)].into_iter().collect();
         assert!(!is_packed(&crate::store::changes::encode_bucket(0, &entries)));
         assert!(!is_packed(&ChunkRecord::default().to_bytes().unwrap()));
+        // The layout the trailer relies on: an archive ends with the length
+        // of its last column.
+        let record = sample();
+        let bytes = record.to_bytes().unwrap();
+        assert_eq!(u32_le(&bytes[bytes.len() - 4..]) as usize, record.data.len());
+        let mut events = crate::store::events::EventChunkRecord::default();
+        events.errors = vec![7; 300];
+        let bytes = events.to_bytes().unwrap();
+        assert_eq!(u32_le(&bytes[bytes.len() - 4..]), 300);
         assert!(!is_packed(
             &crate::store::events::EventChunkRecord::default().to_bytes().unwrap()
         ));
