@@ -2,8 +2,8 @@
 //! database, read transactions that see a consistent snapshot, and write
 //! transactions that commit atomically and durably.
 
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::ReadableDatabase;
 
@@ -149,7 +149,7 @@ impl DatabaseBuilder {
             path: path.to_path_buf(),
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
-            chunk_cache: Arc::new(ChunkCache::new(self.decoded_cache_size)),
+            chunk_cache: Arc::new(ChunkCache::new(self.decoded_cache_size, self.max_chunk_deltas)),
             settings: self.clone(),
             on_file: true,
         })
@@ -198,7 +198,7 @@ impl DatabaseBuilder {
             path: path.to_path_buf(),
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
-            chunk_cache: Arc::new(ChunkCache::new(self.decoded_cache_size)),
+            chunk_cache: Arc::new(ChunkCache::new(self.decoded_cache_size, self.max_chunk_deltas)),
             settings: self.clone(),
             on_file,
         })
@@ -264,7 +264,7 @@ impl DatabaseBuilder {
             path: path.to_path_buf(),
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
-            chunk_cache: Arc::new(ChunkCache::new(self.decoded_cache_size)),
+            chunk_cache: Arc::new(ChunkCache::new(self.decoded_cache_size, self.max_chunk_deltas)),
             settings: self.clone(),
             on_file: false,
         })
@@ -280,7 +280,7 @@ impl DatabaseBuilder {
             path: path.to_path_buf(),
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
-            chunk_cache: Arc::new(ChunkCache::new(self.decoded_cache_size)),
+            chunk_cache: Arc::new(ChunkCache::new(self.decoded_cache_size, self.max_chunk_deltas)),
             settings: self.clone(),
             on_file: true,
         };

@@ -119,6 +119,27 @@ pub(crate) struct OwnedRun {
     pub data: Option<Vec<u8>>,
 }
 
+impl OwnedDelta {
+    /// Applies the delta's records to a granule's state.
+    pub fn apply_to_image(&self, image: &mut [ByteAsOf]) {
+        for run in &self.runs {
+            for pos in run.first..=run.last {
+                let Some(slot) = image.get_mut(pos as usize) else {
+                    continue;
+                };
+                match &run.data {
+                    Some(bytes) => {
+                        slot.value = bytes[(pos - run.first) as usize];
+                        slot.known = Some(self.snap);
+                        slot.record = Some((MemState::Known, self.snap));
+                    }
+                    None => slot.record = Some((MemState::Error, self.snap)),
+                }
+            }
+        }
+    }
+}
+
 impl OwnedRun {
     pub fn state(&self) -> MemState {
         if self.data.is_some() {

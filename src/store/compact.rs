@@ -17,7 +17,7 @@ use crate::store::packed;
 use crate::store::schema::{
     CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
 };
-use crate::types::{MemState, Snap, side_of};
+use crate::types::{Snap, side_of};
 
 /// The most deltas in a packed chunk: bounds the walk of a read (which,
 /// once the chunk is decoded and cached, costs a few ns a delta).
@@ -139,7 +139,11 @@ fn rewrite_changes(src: &redb::ReadTransaction, dst: &redb::WriteTransaction) ->
 /// The shorter of an unpacked and a packed form (the unpacked one on a tie:
 /// it reads without decoding).
 fn smaller(unpacked: Vec<u8>, packed: Vec<u8>) -> Vec<u8> {
-    if packed.len() < unpacked.len() { packed } else { unpacked }
+    if packed.len() < unpacked.len() {
+        packed
+    } else {
+        unpacked
+    }
 }
 
 fn put(
@@ -264,7 +268,11 @@ impl History {
                 // A chunk that packing does not shrink is kept unpacked:
                 // it reads in place.
                 let unpacked = record.to_bytes()?;
-                let bytes = if unpacked.len() <= packed.len() { unpacked } else { packed };
+                let bytes = if unpacked.len() <= packed.len() {
+                    unpacked
+                } else {
+                    packed
+                };
                 break (bytes, payload);
             }
             n = (n * PACK_CHUNK_BYTES * 15 / (packed.len() * 16)).clamp(1, n - 1);
@@ -272,7 +280,7 @@ impl History {
         write(self.pending[0].snap, &bytes)?;
         self.ratio = (bytes.len() as f64 / payload.max(1) as f64).clamp(0.05, 2.0);
         for delta in self.pending.drain(..n) {
-            apply(&mut self.start, &delta);
+            delta.apply_to_image(&mut self.start);
         }
         self.pending_bytes = self.pending.iter().map(delta_len).sum();
         (self.pending_data, self.pending_runs) = self
@@ -291,23 +299,6 @@ impl History {
             written += 1;
         }
         Ok(written)
-    }
-}
-
-/// Applies a delta to a granule's state.
-fn apply(image: &mut [ByteAsOf], delta: &OwnedDelta) {
-    for run in &delta.runs {
-        for pos in run.first..=run.last {
-            let slot = &mut image[pos as usize];
-            match &run.data {
-                Some(bytes) => {
-                    slot.value = bytes[(pos - run.first) as usize];
-                    slot.known = Some(delta.snap);
-                    slot.record = Some((MemState::Known, delta.snap));
-                }
-                None => slot.record = Some((MemState::Error, delta.snap)),
-            }
-        }
     }
 }
 

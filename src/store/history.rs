@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::store::cache::ChunkCache;
-use crate::store::packed;
 use crate::snaps::SnapMeta;
+use crate::store::cache::{ChunkCache, DecodedChunk};
 use crate::store::chunk::{ByteAsOf, ChunkRecord, ChunkView, GRANULE, Need, OwnedDelta};
 use crate::store::events::{CaptureRecord, EventChunkRecord};
+use crate::store::packed;
 use crate::types::{Snap, side_of};
 
 /// A chunk as a store hands it out.
@@ -20,8 +20,9 @@ pub(crate) enum LoadedChunk<'a> {
     Stored(redb::AccessGuard<'static, &'static [u8]>),
     /// A stored chunk, copied out of its table.
     Copied(Vec<u8>),
-    /// A packed chunk, decoded (and shared through the decoded-chunk cache).
-    Decoded(Arc<ChunkRecord>),
+    /// A part of a packed chunk, decoded (and shared through the
+    /// decoded-chunk cache).
+    Decoded(Arc<DecodedChunk>, usize),
 }
 
 impl LoadedChunk<'_> {
@@ -29,7 +30,11 @@ impl LoadedChunk<'_> {
     pub fn view(&self, place: &dyn Fn() -> String) -> Result<ChunkView<'_>> {
         match self {
             LoadedChunk::Owned(record) => Ok(record.view()),
-            LoadedChunk::Decoded(record) => Ok(record.view()),
+            LoadedChunk::Decoded(chunk, part) => chunk
+                .parts
+                .get(*part)
+                .map(ChunkRecord::view)
+                .ok_or_else(|| crate::error::Error::corrupt(place(), "a part past the chunk's")),
             LoadedChunk::Stored(guard) => ChunkView::of_bytes(guard.value(), place),
             LoadedChunk::Copied(bytes) => ChunkView::of_bytes(bytes, place),
         }
@@ -37,18 +42,24 @@ impl LoadedChunk<'_> {
 }
 
 impl LoadedChunk<'static> {
-    /// A stored value of the chunks table: read in place, or, when packed,
-    /// decoded through `cache`.
+    /// The stored value of the chunks table under `key`, read for snaps up
+    /// to `hi`: in place, or, when packed, decoded through `cache` (then the
+    /// chunk is the part of it with the greatest first snap `<= hi`), with
+    /// the chunk's first snap.
     pub fn of_stored(
         guard: redb::AccessGuard<'static, &'static [u8]>,
         key: (u32, u64, Snap),
+        hi: Snap,
         cache: &ChunkCache,
-    ) -> Result<LoadedChunk<'static>> {
+    ) -> Result<(Snap, LoadedChunk<'static>)> {
         if packed::is_packed(guard.value()) {
             let place = chunk_place(key.0, key.1, key.2);
-            Ok(LoadedChunk::Decoded(cache.decoded(key, guard.value(), &place)?))
+            let chunk = cache.decoded(key, guard.value(), &place)?;
+            let part = chunk.part_at_or_before(hi);
+            let first = chunk.parts.get(part).map_or(key.2, |p| p.first_snap);
+            Ok((first, LoadedChunk::Decoded(chunk, part)))
         } else {
-            Ok(LoadedChunk::Stored(guard))
+            Ok((key.2, LoadedChunk::Stored(guard)))
         }
     }
 }

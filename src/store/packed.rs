@@ -102,7 +102,9 @@ pub(crate) fn open(kind: Kind, bytes: &[u8], place: &dyn Fn() -> String) -> Resu
         return Err(bad(format!("holds kind {found_kind}, not {}", kind as u8)));
     }
     if version != VERSION {
-        return Err(bad(format!("packed-format version {version} (this build reads {VERSION})")));
+        return Err(bad(format!(
+            "packed-format version {version} (this build reads {VERSION})"
+        )));
     }
     let len = u32_le(&trailer[4..8]) as usize;
     if len > MAX_PAYLOAD {

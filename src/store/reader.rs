@@ -6,8 +6,8 @@ use redb::ReadOnlyTable;
 
 use crate::error::{Result, StorageContext};
 use crate::snaps::SnapMeta;
-use crate::store::changes::{bucket_of, decode_bucket};
 use crate::store::cache::ChunkCache;
+use crate::store::changes::{bucket_of, decode_bucket};
 use crate::store::chunk::ChunkView;
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
 use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place};
@@ -119,7 +119,7 @@ impl StoreRead for ReadStore {
             Some(entry) => {
                 let (key, value) = entry.context("reading a chunk")?;
                 let key = checked_key(key.value(), (space, granule, lo), (space, granule, hi))?;
-                Ok(Some((key.2, LoadedChunk::of_stored(value, key, &self.cache)?)))
+                Ok(Some(LoadedChunk::of_stored(value, key, hi, &self.cache)?))
             }
             None => Ok(None),
         }
@@ -168,8 +168,8 @@ impl StoreRead for ReadStore {
                     (None, _) => false,
                 };
                 if granule_done && let Some((g, Some((first, value)), _)) = current.take() {
+                    let (first, chunk) = LoadedChunk::of_stored(value, (space, g, first), hi, &self.cache)?;
                     let place = chunk_place(space, g, first);
-                    let chunk = LoadedChunk::of_stored(value, (space, g, first), &self.cache)?;
                     if !f(g, chunk.view(&place)?)? {
                         return Ok(());
                     }
@@ -196,7 +196,7 @@ impl StoreRead for ReadStore {
                     let chunk = if answered {
                         match found {
                             Some((first, value)) => {
-                                Some((first, LoadedChunk::of_stored(value, (space, g, first), &self.cache)?))
+                                Some(LoadedChunk::of_stored(value, (space, g, first), hi, &self.cache)?)
                             }
                             None => None,
                         }

@@ -14,15 +14,16 @@ use redb::{ReadableTable, WriteTransaction};
 
 use crate::error::{Error, Result, StorageContext};
 use crate::snaps::SnapMeta;
+use crate::store::cache::DecodedChunk;
 use crate::store::changes::{bucket_of, decode_bucket, encode_bucket};
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, Edit, MAX_CHUNK_DELTA_BYTES, Need};
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
 use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule};
+use crate::store::packed;
 use crate::store::schema::{
     self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, META_JOURNAL_MARK, REGIONS, REGISTER_MAP, SNAPS,
     SPACE_IDS, SPACE_NAMES,
 };
-use crate::store::packed;
 use crate::store::snaps;
 use crate::store::{regions, regmap};
 use crate::types::{MemState, Snap, side_of};
@@ -374,7 +375,8 @@ impl WriteStore {
             .ok_or_else(|| Error::corrupt(chunk_place(space, granule, first)(), "chunk vanished"))?;
         if packed::is_packed(value.value()) {
             let place = chunk_place(space, granule, first);
-            return Ok(LoadedChunk::Decoded(Arc::new(decode_checked(value.value(), first, &place)?)));
+            let record = decode_checked(value.value(), first, &place)?;
+            return Ok(LoadedChunk::Decoded(Arc::new(DecodedChunk { parts: vec![record] }), 0));
         }
         Ok(LoadedChunk::Copied(value.value().to_vec()))
     }
@@ -384,7 +386,11 @@ impl WriteStore {
         let place = chunk_place(space, granule, first);
         match self.load_chunk(space, granule, first)? {
             LoadedChunk::Owned(record) => Ok(record.clone()),
-            LoadedChunk::Decoded(record) => Ok(ChunkRecord::clone(&record)),
+            LoadedChunk::Decoded(chunk, _) => chunk
+                .parts
+                .first()
+                .cloned()
+                .ok_or_else(|| Error::corrupt(place(), "an empty packed chunk")),
             LoadedChunk::Stored(guard) => decode_checked(guard.value(), first, &place),
             LoadedChunk::Copied(bytes) => decode_checked(&bytes, first, &place),
         }
