@@ -122,7 +122,7 @@ fn read_every_way(view: &ChunkView<'_>) -> Result<Decoded> {
         if (snap < 0) != (first < 0) {
             continue;
         }
-        compare_reads(&view, snap, &mut out)?;
+        compare_reads(view, snap, &mut out)?;
     }
     Ok(out)
 }

@@ -319,8 +319,10 @@ mod tests {
         let record = sample();
         let bytes = record.to_bytes().unwrap();
         assert_eq!(u32_le(&bytes[bytes.len() - 4..]) as usize, record.data.len());
-        let mut events = crate::store::events::EventChunkRecord::default();
-        events.errors = vec![7; 300];
+        let events = crate::store::events::EventChunkRecord {
+            errors: vec![7; 300],
+            ..Default::default()
+        };
         let bytes = events.to_bytes().unwrap();
         assert_eq!(u32_le(&bytes[bytes.len() - 4..]), 300);
         assert!(!is_packed(
