@@ -92,6 +92,12 @@ pub fn decode_packed_chunk_payload(bytes: &[u8]) -> Result<Decoded> {
     Ok(out)
 }
 
+/// The payload of a packed history chunk (checked and decompressed): how
+/// the seed corpus makes inputs for [`decode_packed_chunk_payload`].
+pub fn packed_chunk_payload(bytes: &[u8]) -> Result<Vec<u8>> {
+    crate::store::packed::open(crate::store::packed::Kind::HistoryChunk, bytes, &place)
+}
+
 /// Reads a chunk every way the readers do (see [`decode_chunk`]).
 fn read_every_way(view: &ChunkView<'_>) -> Result<Decoded> {
     let mut out = Decoded::default();

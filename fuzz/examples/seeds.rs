@@ -117,6 +117,18 @@ fn main() {
     for (i, (_, v)) in values(&db, chunks, 6).iter().enumerate() {
         write(&out, "records", &format!("chunk-{i}"), &record(0, &[], v));
     }
+    // The same database packed: compressed chunks, and their payloads.
+    let packed_path = dir.join("packed.tmdb");
+    std::fs::copy(&path, &packed_path).unwrap();
+    tracemem::pack(&packed_path, &mut |_| {}).unwrap();
+    let packed_db = redb::Database::open(&packed_path).unwrap();
+    for (i, (_, v)) in values(&packed_db, chunks, 3).iter().enumerate() {
+        write(&out, "records", &format!("packed-chunk-{i}"), &record(0, &[], v));
+        if let Ok(payload) = tracemem::fuzzing::packed_chunk_payload(v) {
+            write(&out, "records", &format!("packed-payload-{i}"), &record(8, &[], &payload));
+        }
+    }
+    drop(packed_db);
     let events: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
     for (i, (_, v)) in values(&db, events, 1).iter().enumerate() {
         write(&out, "records", &format!("events-{i}"), &record(1, &[], v));

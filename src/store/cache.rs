@@ -57,21 +57,26 @@ impl DecodedChunk {
         } else {
             view.checkpoint(place)?.to_image(place)?
         };
-        let mut parts = Vec::with_capacity(view.delta_count().div_ceil(part_deltas));
-        let mut part = ChunkRecord::new(record.first_snap, record.checkpoint.clone());
-        for i in 0..view.delta_count() {
-            let delta = view.delta(i, place)?.to_owned();
-            if i > 0 && i % part_deltas == 0 {
-                let next = ChunkRecord::new(delta.snap, CheckpointRecord::from_image(&image));
-                parts.push(std::mem::replace(&mut part, next));
-            }
-            if !part.can_hold(delta.snap) {
+        let n = view.delta_count();
+        let mut parts = Vec::with_capacity(n.div_ceil(part_deltas));
+        let mut checkpoint = record.checkpoint.clone();
+        let mut start = 0;
+        for i in 0..n {
+            let delta = view.delta(i, place)?;
+            if i > 0 && delta.snap <= view.delta_snap(i - 1) {
                 return Err(crate::error::Error::corrupt(place(), "delta snaps out of order"));
             }
-            part.push_delta(delta.snap, &delta.runs);
             delta.apply_to_image(&mut image);
+            if (i + 1) % part_deltas == 0 || i + 1 == n {
+                let next = if i + 1 == n {
+                    CheckpointRecord::default()
+                } else {
+                    CheckpointRecord::from_image(&image)
+                };
+                parts.push(record.part(start, i + 1, std::mem::replace(&mut checkpoint, next)));
+                start = i + 1;
+            }
         }
-        parts.push(part);
         Ok(DecodedChunk { parts })
     }
 

@@ -319,6 +319,25 @@ impl<'a> DeltaView<'a> {
         })
     }
 
+    /// Applies the delta's records to a granule's state.
+    pub fn apply_to_image(&self, image: &mut [ByteAsOf]) {
+        for run in self.runs() {
+            for pos in run.first..=run.last {
+                let Some(slot) = image.get_mut(pos as usize) else {
+                    continue;
+                };
+                match run.data {
+                    Some(bytes) => {
+                        slot.value = bytes[(pos - run.first) as usize];
+                        slot.known = Some(self.snap);
+                        slot.record = Some((MemState::Known, self.snap));
+                    }
+                    None => slot.record = Some((MemState::Error, self.snap)),
+                }
+            }
+        }
+    }
+
     pub fn to_owned(self) -> OwnedDelta {
         OwnedDelta {
             snap: self.snap,
@@ -783,8 +802,10 @@ impl Checkpoint<'_> {
 impl CheckpointRecord {
     /// Encodes the state of a whole block.
     pub fn from_image(image: &[ByteAsOf]) -> CheckpointRecord {
-        let mut known = RoaringBitmap::new();
-        let mut error = RoaringBitmap::new();
+        // Positions come in order: collected, then built in one pass
+        // (inserting them one by one was most of a checkpoint's cost).
+        let mut known = Vec::with_capacity(image.len());
+        let mut error = Vec::new();
         let mut values = Vec::new();
         let mut known_snaps = Vec::new();
         let mut error_snaps = Vec::new();
@@ -793,21 +814,23 @@ impl CheckpointRecord {
         for (pos, byte) in image.iter().enumerate() {
             let pos = pos as u32;
             if let Some(snap) = byte.known {
-                known.insert(pos);
+                known.push(pos);
                 values.push(byte.value);
                 encode_snap_run(&mut known_snaps, &mut last_known, known_rank, snap);
                 known_rank += 1;
             }
             if let Some((MemState::Error, snap)) = byte.record {
-                error.insert(pos);
+                error.push(pos);
                 encode_snap_run(&mut error_snaps, &mut last_error, error_rank, snap);
                 error_rank += 1;
             }
         }
-        let encode = |mut set: RoaringBitmap| {
-            if set.is_empty() {
+        let encode = |positions: Vec<u32>| {
+            if positions.is_empty() {
                 return Vec::new();
             }
+            let mut set = RoaringBitmap::from_sorted_iter(positions.iter().copied())
+                .unwrap_or_else(|_| positions.iter().copied().collect());
             set.optimize();
             let mut bytes = Vec::with_capacity(set.serialized_size());
             // Writing into a Vec cannot fail.
@@ -886,6 +909,34 @@ impl ChunkRecord {
         let data_end = self.data.len() as u16;
         self.delta_ends.extend_from_slice(&run_end.to_le_bytes());
         self.delta_ends.extend_from_slice(&data_end.to_le_bytes());
+    }
+
+    /// Deltas `from..to` (checked by [`ChunkView::delta`], `from < to`) as a
+    /// chunk of their own, starting at delta `from`'s snap, with `checkpoint`
+    /// (the granule as of the snap before).
+    pub fn part(&self, from: usize, to: usize, checkpoint: CheckpointRecord) -> ChunkRecord {
+        let base = u32_at(&self.delta_snaps, from).unwrap_or(0);
+        let (run_lo, data_lo) = if from == 0 {
+            (0, 0)
+        } else {
+            self.delta_ends_of(from - 1)
+        };
+        let (run_hi, data_hi) = self.delta_ends_of(to - 1);
+        let mut part = ChunkRecord::new(self.first_snap.saturating_add(i64::from(base)), checkpoint);
+        for i in from..to {
+            let offset = u32_at(&self.delta_snaps, i).unwrap_or(base).saturating_sub(base);
+            part.delta_snaps.extend_from_slice(&offset.to_le_bytes());
+            let (runs, data) = self.delta_ends_of(i);
+            part.delta_ends
+                .extend_from_slice(&(runs.saturating_sub(run_lo) as u16).to_le_bytes());
+            part.delta_ends
+                .extend_from_slice(&(data.saturating_sub(data_lo) as u16).to_le_bytes());
+        }
+        let runs = |end: u64| (end as usize * RUN_BYTES).min(self.runs.len());
+        part.runs = self.runs[runs(run_lo).min(runs(run_hi))..runs(run_hi)].to_vec();
+        let data = |end: u64| (end as usize).min(self.data.len());
+        part.data = self.data[data(data_lo).min(data(data_hi))..data(data_hi)].to_vec();
+        part
     }
 
     /// The ends of delta `i` (`i < delta_count()`): the runs and data bytes

@@ -112,7 +112,7 @@ fn rewrite_events(src: &redb::ReadTransaction, dst: &redb::WriteTransaction) -> 
         let bytes = if chunk.len() < EVENTS_PER_CHUNK {
             chunk.to_bytes()?
         } else {
-            smaller(chunk.to_bytes()?, chunk.to_packed(packed::PACK_LEVEL)?)
+            packed::smaller(chunk.to_bytes()?, chunk.to_packed(packed::PACK_LEVEL)?)
         };
         to.insert((capture, first), bytes.as_slice()).context(WHAT)?;
     }
@@ -130,20 +130,10 @@ fn rewrite_changes(src: &redb::ReadTransaction, dst: &redb::WriteTransaction) ->
         let place = || format!("changes table, space {space}, bucket {bucket}");
         let encoded = encode_bucket(bucket, &decode_bucket(bucket, value.value(), &place)?);
         let packed = pack_bucket(&encoded, packed::PACK_LEVEL)?;
-        to.insert((space, bucket), smaller(encoded, packed).as_slice())
+        to.insert((space, bucket), packed::smaller(encoded, packed).as_slice())
             .context(WHAT)?;
     }
     Ok(())
-}
-
-/// The shorter of an unpacked and a packed form (the unpacked one on a tie:
-/// it reads without decoding).
-fn smaller(unpacked: Vec<u8>, packed: Vec<u8>) -> Vec<u8> {
-    if packed.len() < unpacked.len() {
-        packed
-    } else {
-        unpacked
-    }
 }
 
 fn put(

@@ -38,6 +38,10 @@ pub(crate) const MAX_PAYLOAD: usize = 1 << 20;
 /// behind it).
 pub(crate) const PACK_LEVEL: i32 = 15;
 
+/// The zstd level the writer packs finished event chunks and change
+/// buckets with: fast enough to stay off the recorder's critical path.
+pub(crate) const WRITE_LEVEL: i32 = 3;
+
 const VERSION: u8 = 1;
 const MAGIC: [u8; 2] = [0x5a, 0xff];
 
@@ -47,6 +51,16 @@ pub(crate) enum Kind {
     HistoryChunk = 1,
     EventChunk = 2,
     ChangeBucket = 3,
+}
+
+/// The shorter of an unpacked and a packed form (the unpacked one on a tie:
+/// it reads without decoding).
+pub(crate) fn smaller(unpacked: Vec<u8>, packed: Vec<u8>) -> Vec<u8> {
+    if packed.len() < unpacked.len() {
+        packed
+    } else {
+        unpacked
+    }
 }
 
 /// Whether `bytes` is a packed value (of any kind).

@@ -15,9 +15,11 @@ use redb::{ReadableTable, WriteTransaction};
 use crate::error::{Error, Result, StorageContext};
 use crate::snaps::SnapMeta;
 use crate::store::cache::DecodedChunk;
-use crate::store::changes::{bucket_of, decode_bucket, encode_bucket};
+use crate::store::changes::{bucket_of, decode_bucket, encode_bucket, pack_bucket};
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, Edit, MAX_CHUNK_DELTA_BYTES, Need};
-use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
+use crate::store::events::{
+    CaptureRecord, EVENTS_PER_CHUNK, EventChunkRecord, capture_in, captures_in, event_chunks_in,
+};
 use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule};
 use crate::store::packed;
 use crate::store::schema::{
@@ -147,12 +149,19 @@ impl WriteStore {
         }
     }
 
-    /// Stores an event chunk.
+    /// Stores an event chunk: packed once it is full (appends never touch
+    /// it again), unpacked while it is open.
     pub fn put_event_chunk(&mut self, capture: u32, first_seq: u64, chunk: &EventChunkRecord) -> Result<()> {
+        let unpacked = chunk.to_bytes()?;
+        let bytes = if chunk.len() >= EVENTS_PER_CHUNK {
+            packed::smaller(unpacked, chunk.to_packed(packed::WRITE_LEVEL)?)
+        } else {
+            unpacked
+        };
         self.txn
             .open_table(EVENTS)
             .context("writing events")?
-            .insert((capture, first_seq), chunk.to_bytes()?.as_slice())
+            .insert((capture, first_seq), bytes.as_slice())
             .context("writing events")?;
         Ok(())
     }
@@ -270,8 +279,10 @@ impl WriteStore {
             if entries.is_empty() {
                 table.remove((space, bucket)).context("writing changes")?;
             } else {
+                let encoded = encode_bucket(bucket, &entries);
+                let bytes = packed::smaller(encoded.clone(), pack_bucket(&encoded, packed::WRITE_LEVEL)?);
                 table
-                    .insert((space, bucket), encode_bucket(bucket, &entries).as_slice())
+                    .insert((space, bucket), bytes.as_slice())
                     .context("writing changes")?;
             }
         }
