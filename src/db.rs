@@ -87,7 +87,7 @@ impl DatabaseBuilder {
     }
 
     /// The memory kept for decoded packed chunks, shared by every read of
-    /// the database (default 64 MiB; 0 keeps none). Only a packed database
+    /// the database (default 256 MiB; 0 keeps none). Only a packed database
     /// (see [`pack`](crate::pack())) uses it: its chunks are compressed, and
     /// a point read served from this cache stays as fast as an unpacked one.
     pub fn decoded_cache_size(&mut self, bytes: usize) -> &mut Self {

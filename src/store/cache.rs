@@ -24,7 +24,7 @@ use crate::store::packed;
 use crate::types::Snap;
 
 /// The default budget of decoded bytes.
-pub(crate) const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+pub(crate) const DEFAULT_CACHE_BYTES: usize = 256 << 20;
 
 /// A packed chunk's identity: space, granule, first snap, CRC of its frame.
 type Key = (u32, u64, Snap, u32);

@@ -86,7 +86,19 @@ pub(crate) fn seal(kind: Kind, payload: &[u8], level: i32) -> Result<Vec<u8>> {
             len: payload.len() as u64,
         });
     }
-    let mut out = zstd::bulk::compress(payload, level).map_err(|e| Error::Io {
+    let compressed = COMPRESSOR.with(|cell| -> std::io::Result<Vec<u8>> {
+        let mut slot = cell.borrow_mut();
+        let (compressor, at) = match slot.as_mut() {
+            Some(found) => found,
+            None => slot.insert((zstd::bulk::Compressor::new(level)?, level)),
+        };
+        if *at != level {
+            compressor.set_compression_level(level)?;
+            *at = level;
+        }
+        compressor.compress(payload)
+    });
+    let mut out = compressed.map_err(|e| Error::Io {
         path: "zstd".into(),
         source: e,
     })?;
@@ -100,6 +112,9 @@ pub(crate) fn seal(kind: Kind, payload: &[u8], level: i32) -> Result<Vec<u8>> {
 }
 
 thread_local! {
+    /// A compression context and its level, kept: setting one up costs
+    /// more than compressing a change bucket.
+    static COMPRESSOR: RefCell<Option<(zstd::bulk::Compressor<'static>, i32)>> = const { RefCell::new(None) };
     static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
 }
 
