@@ -4,7 +4,7 @@
 //! per-byte source snaps go through [`super::history::read_range`].
 
 use crate::error::Result;
-use crate::store::chunk::{ChunkView, GRANULE, GranuleImage};
+use crate::store::chunk::{ChunkView, GRANULE, GranuleImage, Mask};
 use crate::store::history::{StoreRead, chunk_place, seek_latest_chunks};
 use crate::types::{Snap, side_of};
 
@@ -26,16 +26,51 @@ pub(crate) fn for_each_granule_image(
     let granules = (first / gs, last / gs);
     let mut visit = |granule: u64, chunk: ChunkView<'_>| -> Result<bool> {
         let place = chunk_place(space, granule, chunk.first_snap);
-        chunk.fill_image(snap, &mut image, &place)?;
+        // The edge granules of the range are resolved only where it covers them.
+        let lo = if granule == granules.0 {
+            (first % gs) as usize
+        } else {
+            0
+        };
+        let hi = if granule == granules.1 {
+            (last % gs) as usize
+        } else {
+            gs as usize - 1
+        };
+        if (lo, hi) == (0, gs as usize - 1) {
+            chunk.fill_image(snap, &mut image, &place)?;
+        } else {
+            chunk.fill_image_of(snap, &positions(lo, hi), &mut image, &place)?;
+        }
         f(granule, &image)
     };
     // A cursor pays off over many granules; a few are read by seeks, which
-    // never walk a hot granule's history.
-    if granules.1 - granules.0 < SEEK_GRANULES {
+    // never walk a hot granule's history. One granule takes one seek.
+    if granules.0 == granules.1 {
+        match store.chunk_at_or_before(space, granules.0, side_lo, snap)? {
+            Some((first, chunk)) => {
+                let place = chunk_place(space, granules.0, first);
+                visit(granules.0, chunk.view(&place)?).map(drop)
+            }
+            None => Ok(()),
+        }
+    } else if granules.1 - granules.0 < SEEK_GRANULES {
         seek_latest_chunks(store, space, granules, (side_lo, snap), reverse, &mut visit)
     } else {
         store.for_each_latest_chunk(space, granules, (side_lo, snap), reverse, &mut visit)
     }
+}
+
+/// The mask of positions `lo..=hi` of a granule.
+fn positions(lo: usize, hi: usize) -> Mask {
+    let mut mask = [0u64; 4];
+    for (w, word) in mask.iter_mut().enumerate() {
+        let (a, b) = (lo.max(w * 64), hi.min(w * 64 + 63));
+        if a <= b {
+            *word = (u64::MAX >> (63 - (b - w * 64))) & (u64::MAX << (a - w * 64));
+        }
+    }
+    mask
 }
 
 /// Ranges of fewer granules than this are read by seeks.

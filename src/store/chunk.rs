@@ -1118,9 +1118,25 @@ impl ChunkView<'_> {
     /// the deltas at or before `snap`, newest first, then the checkpoint, a
     /// word of 64 positions at a time where it can.
     pub fn fill_image(&self, snap: Snap, image: &mut GranuleImage, place: &dyn Fn() -> String) -> Result<()> {
+        self.fill_image_of(snap, &FULL_MASK, image, place)
+    }
+
+    /// [`ChunkView::fill_image`] for the positions in `want` only: it stops
+    /// as soon as they are resolved, and the image's other positions are
+    /// left incomplete.
+    pub fn fill_image_of(
+        &self,
+        snap: Snap,
+        want: &Mask,
+        image: &mut GranuleImage,
+        place: &dyn Fn() -> String,
+    ) -> Result<()> {
         image.clear();
+        let done = |image: &GranuleImage| {
+            (0..4).all(|w| image.valued[w] & want[w] == want[w] && image.recorded[w] & want[w] == want[w])
+        };
         let mut i = self.deltas_through(snap);
-        while i > 0 && (image.valued != FULL_MASK || image.recorded != FULL_MASK) {
+        while i > 0 && !done(image) {
             i -= 1;
             let delta = self.delta(i, place)?;
             for run in delta.runs() {
@@ -1149,7 +1165,7 @@ impl ChunkView<'_> {
             }
         }
         let cp = &self.checkpoint;
-        if image.valued == FULL_MASK && image.recorded == FULL_MASK || cp.known.is_empty() && cp.error.is_empty() {
+        if done(image) || cp.known.is_empty() && cp.error.is_empty() {
             return Ok(());
         }
         let known = bitmap_mask(cp.known, place, "known")?;
