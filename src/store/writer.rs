@@ -407,17 +407,57 @@ impl WriteStore {
         }
     }
 
-    /// The chunk, moved into the overlay for editing.
+    /// The chunk, moved into the overlay for editing (one lookup when it
+    /// is there already).
     fn chunk_mut(&mut self, space: u32, granule: u64, first: Snap) -> Result<&mut ChunkRecord> {
         let key = (space, granule, first);
-        if !self.chunks.contains_key(&key) {
-            let record = self.owned_chunk(space, granule, first)?;
-            self.chunks.insert(key, Some(record));
+        let vanished = || Error::corrupt(chunk_place(space, granule, first)(), "chunk vanished");
+        match self.chunks.entry(key) {
+            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut().as_mut().ok_or_else(vanished),
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                let record = stored_chunk(&self.txn, key)?;
+                entry.insert(Some(record)).as_mut().ok_or_else(vanished)
+            }
         }
-        match self.chunks.get_mut(&key) {
-            Some(Some(record)) => Ok(record),
-            _ => Err(Error::corrupt(chunk_place(space, granule, first)(), "chunk vanished")),
+    }
+
+    /// An append of `edit` at snap `p` to the granule's last chunk, when
+    /// that is all the edit takes: the chunk is in the overlay, `p` is past
+    /// its last delta and it has room. The recorder's every event; the
+    /// general path ([`WriteStore::apply_edit`]) does the same in more
+    /// steps. Returns whether it applied the edit.
+    fn try_append(&mut self, space: u32, granule: u64, p: Snap, edit: &Edit) -> Result<bool> {
+        if matches!(edit, Edit::Remove { .. }) {
+            return Ok(false);
         }
+        let Some(Some(tail)) = self.tails.get(&(space, granule, p >= 0)).copied() else {
+            return Ok(false);
+        };
+        let max_deltas = self.max_deltas;
+        let Some(Some(record)) = self.chunks.get_mut(&(space, granule, tail)) else {
+            return Ok(false);
+        };
+        let view = record.view();
+        if tail > p
+            || view.last_snap().is_none_or(|last| p <= last)
+            || is_full(&view, max_deltas)
+            || !record.can_hold(p)
+        {
+            return Ok(false);
+        }
+        let mut runs = Vec::new();
+        edit.apply_to(&mut runs);
+        if runs.is_empty() {
+            return Ok(false);
+        }
+        record.push_delta(p, &runs);
+        let oversized = is_oversized(&record.view(), record, max_deltas);
+        self.note_change(space, p, granule, true)?;
+        if oversized {
+            self.split(space, granule, tail)?;
+        }
+        self.maybe_flush()?;
+        Ok(true)
     }
 
     fn put_chunk(&mut self, space: u32, granule: u64, record: ChunkRecord) {
@@ -463,18 +503,20 @@ impl WriteStore {
     }
 
     fn change_bucket(&mut self, space: u32, bucket: i64) -> Result<&mut BTreeSet<(Snap, u64)>> {
-        if !self.changes.contains_key(&(space, bucket)) {
-            let table = self.txn.open_table(CHANGES).context("reading changes")?;
-            let entries = match table.get((space, bucket)).context("reading changes")? {
-                Some(bytes) => {
-                    let place = || format!("changes table, space {space}, bucket {bucket}");
-                    decode_bucket(bucket, bytes.value(), &place)?
-                }
-                None => BTreeSet::new(),
-            };
-            self.changes.insert((space, bucket), entries);
+        match self.changes.entry((space, bucket)) {
+            std::collections::btree_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                let table = self.txn.open_table(CHANGES).context("reading changes")?;
+                let entries = match table.get((space, bucket)).context("reading changes")? {
+                    Some(bytes) => {
+                        let place = || format!("changes table, space {space}, bucket {bucket}");
+                        decode_bucket(bucket, bytes.value(), &place)?
+                    }
+                    None => BTreeSet::new(),
+                };
+                Ok(entry.insert(entries))
+            }
         }
-        Ok(self.changes.entry((space, bucket)).or_default())
     }
 
     fn note_change(&mut self, space: u32, snap: Snap, granule: u64, present: bool) -> Result<()> {
@@ -490,6 +532,9 @@ impl WriteStore {
     /// Applies `edit` to the records of `granule` at snap `p`, keeping every
     /// later checkpoint of the granule's history true.
     pub fn apply_edit(&mut self, space: u32, granule: u64, p: Snap, edit: &Edit) -> Result<()> {
+        if self.try_append(space, granule, p, edit)? {
+            return Ok(());
+        }
         let max_deltas = self.max_deltas;
         let (side_lo, side_hi) = side_of(p);
         let removing = matches!(edit, Edit::Remove { .. });
@@ -673,6 +718,17 @@ impl WriteStore {
 }
 
 /// A stored chunk value (unpacked or packed) as an owned record, checked.
+/// The stored chunk under `key`, decoded.
+fn stored_chunk(txn: &WriteTransaction, key: ChunkKey) -> Result<ChunkRecord> {
+    let place = chunk_place(key.0, key.1, key.2);
+    let table = txn.open_table(CHUNKS).context("reading a chunk")?;
+    let value = table
+        .get(key)
+        .context("reading a chunk")?
+        .ok_or_else(|| Error::corrupt(place(), "chunk vanished"))?;
+    decode_checked(value.value(), key.2, &place)
+}
+
 fn decode_checked(bytes: &[u8], first: Snap, place: &dyn Fn() -> String) -> Result<ChunkRecord> {
     let record = ChunkRecord::from_stored(bytes, place)?;
     if record.first_snap != first {
