@@ -125,7 +125,12 @@ fn main() {
     for (i, (_, v)) in values(&packed_db, chunks, 3).iter().enumerate() {
         write(&out, "records", &format!("packed-chunk-{i}"), &record(0, &[], v));
         if let Ok(payload) = tracemem::fuzzing::packed_chunk_payload(v) {
-            write(&out, "records", &format!("packed-payload-{i}"), &record(8, &[], &payload));
+            write(
+                &out,
+                "records",
+                &format!("packed-payload-{i}"),
+                &record(8, &[], &payload),
+            );
         }
     }
     drop(packed_db);
