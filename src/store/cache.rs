@@ -99,17 +99,9 @@ fn charge(chunk: &DecodedChunk) -> usize {
     chunk.parts.iter().map(charge_part).sum()
 }
 
+/// A part's columns and a fixed overhead for its record and allocations.
 fn charge_part(record: &ChunkRecord) -> usize {
-    let cp = &record.checkpoint;
-    256 + record.delta_snaps.len()
-        + record.delta_ends.len()
-        + record.runs.len()
-        + record.data.len()
-        + cp.known.len()
-        + cp.error.len()
-        + cp.values.len()
-        + cp.known_snaps.len()
-        + cp.error_snaps.len()
+    256 + record.view().stored_len()
 }
 
 impl ChunkCache {
