@@ -11,15 +11,16 @@
 //!
 //! A packed chunk holds up to 2,048 deltas, and a read walks a chunk's
 //! deltas back from its snap; so that a read costs what it costs on an
-//! unpacked file, a decoded chunk is kept as *parts* of at most the
-//! database's chunk length (64 deltas), each with its own checkpoint, and
-//! readers see the parts as the chunks they are.
+//! unpacked file, a decoded chunk is read as *parts* of at most the
+//! database's chunk length (64 deltas), viewed in place, each with a
+//! checkpoint computed when it is first read, and readers see the parts as
+//! the chunks they are.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::Result;
-use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, GRANULE};
+use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, GRANULE};
 use crate::store::packed;
 use crate::types::Snap;
 
@@ -37,53 +38,99 @@ pub(crate) struct ChunkCache {
     generations: Mutex<Generations>,
 }
 
-/// A decoded packed chunk: its deltas cut into parts, in snap order, each a
-/// chunk of its own (the first with the packed chunk's checkpoint).
+/// A decoded packed chunk, read as parts of at most `part_deltas` deltas:
+/// part `k` is deltas `k * part_deltas..` of the record, viewed in place
+/// with a checkpoint of its own, computed the first time the part is read.
 #[derive(Debug)]
 pub(crate) struct DecodedChunk {
-    pub parts: Vec<ChunkRecord>,
+    record: ChunkRecord,
+    part_deltas: usize,
+    /// Per part, the granule as of the snap before its first delta (part 0
+    /// uses the record's own checkpoint).
+    checkpoints: Vec<OnceLock<CheckpointRecord>>,
 }
 
 impl DecodedChunk {
-    /// Cuts `record` into parts of at most `part_deltas` deltas.
-    pub fn cut(record: ChunkRecord, part_deltas: usize, place: &dyn Fn() -> String) -> Result<DecodedChunk> {
+    /// `record`, to be read in parts of at most `part_deltas` deltas.
+    pub fn new(record: ChunkRecord, part_deltas: usize) -> DecodedChunk {
         let part_deltas = part_deltas.max(1);
-        let view = record.view();
-        if view.delta_count() <= part_deltas {
-            return Ok(DecodedChunk { parts: vec![record] });
+        let parts = record.delta_count().div_ceil(part_deltas).max(1);
+        DecodedChunk {
+            record,
+            part_deltas,
+            checkpoints: (0..parts).map(|_| OnceLock::new()).collect(),
         }
-        let mut image = if view.checkpoint_len() == 0 {
-            vec![ByteAsOf::default(); GRANULE as usize]
-        } else {
-            view.checkpoint(place)?.to_image(place)?
-        };
-        let n = view.delta_count();
-        let mut parts = Vec::with_capacity(n.div_ceil(part_deltas));
-        let mut checkpoint = record.checkpoint.clone();
-        let mut start = 0;
-        for i in 0..n {
-            let delta = view.delta(i, place)?;
-            if i > 0 && delta.snap <= view.delta_snap(i - 1) {
-                return Err(crate::error::Error::corrupt(place(), "delta snaps out of order"));
-            }
-            delta.apply_to_image(&mut image);
-            if (i + 1) % part_deltas == 0 || i + 1 == n {
-                let next = if i + 1 == n {
-                    CheckpointRecord::default()
-                } else {
-                    CheckpointRecord::from_image(&image)
-                };
-                parts.push(record.part(start, i + 1, std::mem::replace(&mut checkpoint, next)));
-                start = i + 1;
-            }
-        }
-        Ok(DecodedChunk { parts })
+    }
+
+    /// `record`, read whole.
+    pub fn whole(record: ChunkRecord) -> DecodedChunk {
+        DecodedChunk::new(record, usize::MAX)
+    }
+
+    /// The whole record.
+    pub fn record(&self) -> &ChunkRecord {
+        &self.record
+    }
+
+    fn parts(&self) -> usize {
+        self.checkpoints.len()
     }
 
     /// The part with the greatest first snap `<= hi` (the first part when
-    /// none is: its first snap is the packed chunk's).
+    /// none is: its first snap is the chunk's).
     pub fn part_at_or_before(&self, hi: Snap) -> usize {
-        self.parts.partition_point(|p| p.first_snap <= hi).saturating_sub(1)
+        let through = self.record.view().deltas_through(hi);
+        (through.saturating_sub(1) / self.part_deltas).min(self.parts() - 1)
+    }
+
+    /// The first snap of part `k`.
+    pub fn part_first_snap(&self, k: usize) -> Snap {
+        match k {
+            0 => self.record.first_snap,
+            _ => self.record.view().delta_snap(k * self.part_deltas),
+        }
+    }
+
+    /// Part `k` as a chunk.
+    pub fn part_view(&self, k: usize, place: &dyn Fn() -> String) -> Result<ChunkView<'_>> {
+        if self.parts() == 1 {
+            return Ok(self.record.view());
+        }
+        if k >= self.parts() {
+            return Err(crate::error::Error::corrupt(place(), "a part past the chunk's"));
+        }
+        let start = k * self.part_deltas;
+        let end = (start + self.part_deltas).min(self.record.delta_count());
+        Ok(ChunkView::of_part(&self.record, start, end, self.checkpoint(k, place)?))
+    }
+
+    /// Part `k`'s checkpoint: the nearest earlier one known (or the
+    /// chunk's), with the deltas between applied.
+    fn checkpoint(&self, k: usize, place: &dyn Fn() -> String) -> Result<&CheckpointRecord> {
+        if k == 0 {
+            return Ok(&self.record.checkpoint);
+        }
+        if let Some(found) = self.checkpoints[k].get() {
+            return Ok(found);
+        }
+        let (from, checkpoint) = (1..k)
+            .rev()
+            .find_map(|j| self.checkpoints[j].get().map(|c| (j, c)))
+            .unwrap_or((0, &self.record.checkpoint));
+        let view = self.record.view();
+        let mut image = if checkpoint.known.is_empty() && checkpoint.error.is_empty() {
+            vec![ByteAsOf::default(); GRANULE as usize]
+        } else {
+            let part = ChunkRecord::new(self.record.first_snap, checkpoint.clone());
+            part.view().checkpoint(place)?.to_image(place)?
+        };
+        for i in from * self.part_deltas..k * self.part_deltas {
+            view.delta(i, place)?.apply_to_image(&mut image);
+        }
+        let _ = self.checkpoints[k].set(CheckpointRecord::from_image(&image));
+        self.checkpoints[k]
+            .get()
+            .ok_or_else(|| crate::error::Error::corrupt(place(), "a checkpoint that was not kept"))
     }
 }
 
@@ -94,9 +141,10 @@ struct Generations {
     old: HashMap<Key, Arc<DecodedChunk>>,
 }
 
-/// The bytes an entry is charged: its parts' columns and overheads.
+/// The bytes an entry is charged: its record, and a checkpoint per part
+/// past the first.
 fn charge(chunk: &DecodedChunk) -> usize {
-    chunk.parts.iter().map(charge_part).sum()
+    charge_part(&chunk.record) + 512 * (chunk.parts() - 1)
 }
 
 /// A part's columns and a fixed overhead for its record and allocations.
@@ -134,7 +182,7 @@ impl ChunkCache {
                 format!("says it starts at snap {}", record.first_snap),
             ));
         }
-        let chunk = Arc::new(DecodedChunk::cut(record, self.part_deltas, place)?);
+        let chunk = Arc::new(DecodedChunk::new(record, self.part_deltas));
         self.insert(key, &chunk);
         Ok(chunk)
     }
@@ -193,9 +241,9 @@ mod tests {
         let place = || "t".to_string();
         let key = (1, 2, 10);
         let a = cache.decoded(key, &packed_chunk(7), &place).unwrap();
-        assert_eq!(a.parts[0].data, vec![7]);
+        assert_eq!(a.record().data, vec![7]);
         let b = cache.decoded(key, &packed_chunk(9), &place).unwrap();
-        assert_eq!(b.parts[0].data, vec![9]);
+        assert_eq!(b.record().data, vec![9]);
         assert!(Arc::ptr_eq(&b, &cache.decoded(key, &packed_chunk(9), &place).unwrap()));
     }
 
@@ -229,12 +277,24 @@ mod tests {
             record.push_delta(100 + i64::from(i) * 2, &[run]);
         }
         let place = || "t".to_string();
-        let cut = DecodedChunk::cut(record.clone(), 8, &place).unwrap();
-        assert_eq!(cut.parts.len(), 7);
-        for snap in 99..210 {
+        let cut = DecodedChunk::new(record.clone(), 8);
+        assert_eq!(cut.parts(), 7);
+        // Backwards, so that checkpoints are computed out of order.
+        for snap in (99..210).rev() {
             let whole = record.view().image(snap, &place).unwrap();
-            let part = &cut.parts[cut.part_at_or_before(snap)];
-            assert_eq!(part.view().image(snap, &place).unwrap(), whole, "at snap {snap}");
+            let k = cut.part_at_or_before(snap);
+            let part = cut.part_view(k, &place).unwrap();
+            assert!(cut.part_first_snap(k) <= snap.max(100));
+            assert_eq!(part.image(snap, &place).unwrap(), whole, "at snap {snap}");
+            let mut filled = crate::store::chunk::GranuleImage::default();
+            let mut all = crate::store::chunk::GranuleImage::default();
+            part.fill_image(snap, &mut filled, &place).unwrap();
+            record.view().fill_image(snap, &mut all, &place).unwrap();
+            assert_eq!(
+                (filled.values, filled.valued),
+                (all.values, all.valued),
+                "at snap {snap}"
+            );
         }
     }
 }

@@ -257,6 +257,9 @@ pub(crate) struct ChunkView<'a> {
     delta_ends: &'a [u8],
     runs: &'a [u8],
     data: &'a [u8],
+    /// Where the first delta's runs and bytes start in `runs` and `data`:
+    /// (0, 0) but for a part of a chunk (see [`ChunkView::of_part`]).
+    base: (usize, usize),
 }
 
 #[derive(Clone, Copy)]
@@ -368,6 +371,31 @@ impl<'a> ChunkView<'a> {
             delta_ends: &record.delta_ends,
             runs: &record.runs,
             data: &record.data,
+            base: (0, 0),
+        }
+    }
+
+    /// Deltas `from..to` of `record` (`from < to <= delta_count()`) read as
+    /// a chunk with `checkpoint` (the granule as of the snap before delta
+    /// `from`), without copying them: its snap offsets stay relative to the
+    /// record's first snap, which the view keeps as its own.
+    pub fn of_part(record: &'a ChunkRecord, from: usize, to: usize, checkpoint: &'a CheckpointRecord) -> ChunkView<'a> {
+        let whole = ChunkView::of_record(record);
+        let base = whole.ends(from);
+        let snaps = |i: usize| (i * DELTA_SNAP_BYTES).min(record.delta_snaps.len());
+        let ends = |i: usize| (i * DELTA_END_BYTES).min(record.delta_ends.len());
+        ChunkView {
+            checkpoint: CheckpointBytes {
+                known: &checkpoint.known,
+                error: &checkpoint.error,
+                values: &checkpoint.values,
+                known_snaps: &checkpoint.known_snaps,
+                error_snaps: &checkpoint.error_snaps,
+            },
+            delta_snaps: &record.delta_snaps[snaps(from).min(snaps(to))..snaps(to)],
+            delta_ends: &record.delta_ends[ends(from).min(ends(to))..ends(to)],
+            base,
+            ..whole
         }
     }
 
@@ -392,6 +420,7 @@ impl<'a> ChunkView<'a> {
             delta_ends: archived.delta_ends.as_slice(),
             runs: archived.runs.as_slice(),
             data: archived.data.as_slice(),
+            base: (0, 0),
         };
         if !view.delta_snaps.len().is_multiple_of(DELTA_SNAP_BYTES)
             || view.delta_ends.len() != view.delta_count() * DELTA_END_BYTES
@@ -439,7 +468,7 @@ impl<'a> ChunkView<'a> {
 
     fn ends(&self, i: usize) -> (usize, usize) {
         if i == 0 {
-            return (0, 0);
+            return self.base;
         }
         let runs = u16_at(self.delta_ends, 2 * (i - 1)).unwrap_or(0);
         let data = u16_at(self.delta_ends, 2 * (i - 1) + 1).unwrap_or(0);
@@ -909,34 +938,6 @@ impl ChunkRecord {
         let data_end = self.data.len() as u16;
         self.delta_ends.extend_from_slice(&run_end.to_le_bytes());
         self.delta_ends.extend_from_slice(&data_end.to_le_bytes());
-    }
-
-    /// Deltas `from..to` (checked by [`ChunkView::delta`], `from < to`) as a
-    /// chunk of their own, starting at delta `from`'s snap, with `checkpoint`
-    /// (the granule as of the snap before).
-    pub fn part(&self, from: usize, to: usize, checkpoint: CheckpointRecord) -> ChunkRecord {
-        let base = u32_at(&self.delta_snaps, from).unwrap_or(0);
-        let (run_lo, data_lo) = if from == 0 {
-            (0, 0)
-        } else {
-            self.delta_ends_of(from - 1)
-        };
-        let (run_hi, data_hi) = self.delta_ends_of(to - 1);
-        let mut part = ChunkRecord::new(self.first_snap.saturating_add(i64::from(base)), checkpoint);
-        for i in from..to {
-            let offset = u32_at(&self.delta_snaps, i).unwrap_or(base).saturating_sub(base);
-            part.delta_snaps.extend_from_slice(&offset.to_le_bytes());
-            let (runs, data) = self.delta_ends_of(i);
-            part.delta_ends
-                .extend_from_slice(&(runs.saturating_sub(run_lo) as u16).to_le_bytes());
-            part.delta_ends
-                .extend_from_slice(&(data.saturating_sub(data_lo) as u16).to_le_bytes());
-        }
-        let runs = |end: u64| (end as usize * RUN_BYTES).min(self.runs.len());
-        part.runs = self.runs[runs(run_lo).min(runs(run_hi))..runs(run_hi)].to_vec();
-        let data = |end: u64| (end as usize).min(self.data.len());
-        part.data = self.data[data(data_lo).min(data(data_hi))..data(data_hi)].to_vec();
-        part
     }
 
     /// The ends of delta `i` (`i < delta_count()`): the runs and data bytes

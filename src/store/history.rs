@@ -30,11 +30,7 @@ impl LoadedChunk<'_> {
     pub fn view(&self, place: &dyn Fn() -> String) -> Result<ChunkView<'_>> {
         match self {
             LoadedChunk::Owned(record) => Ok(record.view()),
-            LoadedChunk::Decoded(chunk, part) => chunk
-                .parts
-                .get(*part)
-                .map(ChunkRecord::view)
-                .ok_or_else(|| crate::error::Error::corrupt(place(), "a part past the chunk's")),
+            LoadedChunk::Decoded(chunk, part) => chunk.part_view(*part, place),
             LoadedChunk::Stored(guard) => ChunkView::of_bytes(guard.value(), place),
             LoadedChunk::Copied(bytes) => ChunkView::of_bytes(bytes, place),
         }
@@ -56,8 +52,7 @@ impl LoadedChunk<'static> {
             let place = chunk_place(key.0, key.1, key.2);
             let chunk = cache.decoded(key, guard.value(), &place)?;
             let part = chunk.part_at_or_before(hi);
-            let first = chunk.parts.get(part).map_or(key.2, |p| p.first_snap);
-            Ok((first, LoadedChunk::Decoded(chunk, part)))
+            Ok((chunk.part_first_snap(part), LoadedChunk::Decoded(chunk, part)))
         } else {
             Ok((key.2, LoadedChunk::Stored(guard)))
         }

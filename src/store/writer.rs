@@ -387,7 +387,7 @@ impl WriteStore {
         if packed::is_packed(value.value()) {
             let place = chunk_place(space, granule, first);
             let record = decode_checked(value.value(), first, &place)?;
-            return Ok(LoadedChunk::Decoded(Arc::new(DecodedChunk { parts: vec![record] }), 0));
+            return Ok(LoadedChunk::Decoded(Arc::new(DecodedChunk::whole(record)), 0));
         }
         Ok(LoadedChunk::Copied(value.value().to_vec()))
     }
@@ -397,11 +397,7 @@ impl WriteStore {
         let place = chunk_place(space, granule, first);
         match self.load_chunk(space, granule, first)? {
             LoadedChunk::Owned(record) => Ok(record.clone()),
-            LoadedChunk::Decoded(chunk, _) => chunk
-                .parts
-                .first()
-                .cloned()
-                .ok_or_else(|| Error::corrupt(place(), "an empty packed chunk")),
+            LoadedChunk::Decoded(chunk, _) => Ok(chunk.record().clone()),
             LoadedChunk::Stored(guard) => decode_checked(guard.value(), first, &place),
             LoadedChunk::Copied(bytes) => decode_checked(&bytes, first, &place),
         }
