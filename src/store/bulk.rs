@@ -45,16 +45,8 @@ pub(crate) fn for_each_granule_image(
         f(granule, &image)
     };
     // A cursor pays off over many granules; a few are read by seeks, which
-    // never walk a hot granule's history. One granule takes one seek.
-    if granules.0 == granules.1 {
-        match store.chunk_at_or_before(space, granules.0, side_lo, snap)? {
-            Some((first, chunk)) => {
-                let place = chunk_place(space, granules.0, first);
-                visit(granules.0, chunk.view(&place)?).map(drop)
-            }
-            None => Ok(()),
-        }
-    } else if granules.1 - granules.0 < SEEK_GRANULES {
+    // never walk a hot granule's history.
+    if granules.1 - granules.0 < SEEK_GRANULES {
         seek_latest_chunks(store, space, granules, (side_lo, snap), reverse, &mut visit)
     } else {
         store.for_each_latest_chunk(space, granules, (side_lo, snap), reverse, &mut visit)

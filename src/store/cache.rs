@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::Result;
-use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, GRANULE};
+use crate::store::chunk::{CheckpointRecord, ChunkRecord, ChunkView};
 use crate::store::packed;
 use crate::types::Snap;
 
@@ -118,12 +118,7 @@ impl DecodedChunk {
             .find_map(|j| self.checkpoints[j].get().map(|c| (j, c)))
             .unwrap_or((0, &self.record.checkpoint));
         let view = self.record.view();
-        let mut image = if checkpoint.known.is_empty() && checkpoint.error.is_empty() {
-            vec![ByteAsOf::default(); GRANULE as usize]
-        } else {
-            let part = ChunkRecord::new(self.record.first_snap, checkpoint.clone());
-            part.view().checkpoint(place)?.to_image(place)?
-        };
+        let mut image = checkpoint.to_image(place)?;
         for i in from * self.part_deltas..k * self.part_deltas {
             view.delta(i, place)?.apply_to_image(&mut image);
         }
@@ -175,13 +170,7 @@ impl ChunkCache {
         if let Some(found) = self.lookup(&key) {
             return Ok(found);
         }
-        let record = packed::unpack_chunk(bytes, place)?;
-        if record.first_snap != first {
-            return Err(crate::error::Error::corrupt(
-                place(),
-                format!("says it starts at snap {}", record.first_snap),
-            ));
-        }
+        let record = ChunkRecord::from_stored_at(bytes, first, place)?;
         let chunk = Arc::new(DecodedChunk::new(record, self.part_deltas));
         self.insert(key, &chunk);
         Ok(chunk)

@@ -48,9 +48,12 @@ pub(crate) fn encode_bucket(bucket: i64, entries: &BTreeSet<(Snap, u64)>) -> Vec
     out
 }
 
-/// Packs the encoding of a bucket at `level`.
-pub(crate) fn pack_bucket(encoded: &[u8], level: i32) -> Result<Vec<u8>> {
-    packed::seal(packed::Kind::ChangeBucket, encoded, level)
+/// The value to store for a bucket: its encoding, or that packed at
+/// `level` when that is smaller.
+pub(crate) fn stored_bucket(bucket: i64, entries: &BTreeSet<(Snap, u64)>, level: i32) -> Result<Vec<u8>> {
+    let encoded = encode_bucket(bucket, entries);
+    let packed = packed::seal(packed::Kind::ChangeBucket, &encoded, level)?;
+    Ok(packed::smaller(encoded, packed))
 }
 
 /// Decodes a bucket, unpacked or packed, checking that it is well formed.

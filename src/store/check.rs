@@ -5,7 +5,7 @@ use redb::ReadableTable;
 
 use crate::error::{Result, StorageContext};
 use crate::store::changes::decode_bucket;
-use crate::store::chunk::ChunkView;
+use crate::store::chunk::ChunkRecord;
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::history::chunk_place;
 use crate::store::schema::{CAPTURES, CHANGES, CHUNKS, EVENTS, REGIONS, REGISTER_MAP};
@@ -35,13 +35,8 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
         report.chunks += 1;
         let place = chunk_place(space, granule, first);
         let result = (|| -> Result<()> {
-            let unpacked;
-            let view = if crate::store::packed::is_packed(value.value()) {
-                unpacked = crate::store::packed::unpack_chunk(value.value(), &place)?;
-                unpacked.view()
-            } else {
-                ChunkView::of_bytes(value.value(), &place)?
-            };
+            let record = ChunkRecord::from_stored(value.value(), &place)?;
+            let view = record.view();
             if view.first_snap != first {
                 return Err(crate::error::Error::corrupt(
                     place(),

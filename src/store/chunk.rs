@@ -119,23 +119,30 @@ pub(crate) struct OwnedRun {
     pub data: Option<Vec<u8>>,
 }
 
+/// Applies one run recorded at `snap` (positions `first..=last`, with its
+/// bytes for KNOWN, `None` for ERROR) to a granule's state; positions past
+/// the granule are ignored.
+fn apply_run(image: &mut [ByteAsOf], snap: Snap, first: u32, last: u32, data: Option<&[u8]>) {
+    for pos in first..=last {
+        let Some(slot) = image.get_mut(pos as usize) else {
+            continue;
+        };
+        match data {
+            Some(bytes) => {
+                slot.value = bytes[(pos - first) as usize];
+                slot.known = Some(snap);
+                slot.record = Some((MemState::Known, snap));
+            }
+            None => slot.record = Some((MemState::Error, snap)),
+        }
+    }
+}
+
 impl OwnedDelta {
     /// Applies the delta's records to a granule's state.
     pub fn apply_to_image(&self, image: &mut [ByteAsOf]) {
         for run in &self.runs {
-            for pos in run.first..=run.last {
-                let Some(slot) = image.get_mut(pos as usize) else {
-                    continue;
-                };
-                match &run.data {
-                    Some(bytes) => {
-                        slot.value = bytes[(pos - run.first) as usize];
-                        slot.known = Some(self.snap);
-                        slot.record = Some((MemState::Known, self.snap));
-                    }
-                    None => slot.record = Some((MemState::Error, self.snap)),
-                }
-            }
+            apply_run(image, self.snap, run.first, run.last, run.data.as_deref());
         }
     }
 }
@@ -271,6 +278,18 @@ struct CheckpointBytes<'a> {
     error_snaps: &'a [u8],
 }
 
+impl<'a> CheckpointBytes<'a> {
+    fn of(record: &'a CheckpointRecord) -> CheckpointBytes<'a> {
+        CheckpointBytes {
+            known: &record.known,
+            error: &record.error,
+            values: &record.values,
+            known_snaps: &record.known_snaps,
+            error_snaps: &record.error_snaps,
+        }
+    }
+}
+
 /// One delta of a chunk: the records made at `snap`.
 #[derive(Clone, Copy)]
 pub(crate) struct DeltaView<'a> {
@@ -325,19 +344,7 @@ impl<'a> DeltaView<'a> {
     /// Applies the delta's records to a granule's state.
     pub fn apply_to_image(&self, image: &mut [ByteAsOf]) {
         for run in self.runs() {
-            for pos in run.first..=run.last {
-                let Some(slot) = image.get_mut(pos as usize) else {
-                    continue;
-                };
-                match run.data {
-                    Some(bytes) => {
-                        slot.value = bytes[(pos - run.first) as usize];
-                        slot.known = Some(self.snap);
-                        slot.record = Some((MemState::Known, self.snap));
-                    }
-                    None => slot.record = Some((MemState::Error, self.snap)),
-                }
-            }
+            apply_run(image, self.snap, run.first, run.last, run.data);
         }
     }
 
@@ -360,13 +367,7 @@ impl<'a> ChunkView<'a> {
     pub fn of_record(record: &'a ChunkRecord) -> ChunkView<'a> {
         ChunkView {
             first_snap: record.first_snap,
-            checkpoint: CheckpointBytes {
-                known: &record.checkpoint.known,
-                error: &record.checkpoint.error,
-                values: &record.checkpoint.values,
-                known_snaps: &record.checkpoint.known_snaps,
-                error_snaps: &record.checkpoint.error_snaps,
-            },
+            checkpoint: CheckpointBytes::of(&record.checkpoint),
             delta_snaps: &record.delta_snaps,
             delta_ends: &record.delta_ends,
             runs: &record.runs,
@@ -385,13 +386,7 @@ impl<'a> ChunkView<'a> {
         let snaps = |i: usize| (i * DELTA_SNAP_BYTES).min(record.delta_snaps.len());
         let ends = |i: usize| (i * DELTA_END_BYTES).min(record.delta_ends.len());
         ChunkView {
-            checkpoint: CheckpointBytes {
-                known: &checkpoint.known,
-                error: &checkpoint.error,
-                values: &checkpoint.values,
-                known_snaps: &checkpoint.known_snaps,
-                error_snaps: &checkpoint.error_snaps,
-            },
+            checkpoint: CheckpointBytes::of(checkpoint),
             delta_snaps: &record.delta_snaps[snaps(from).min(snaps(to))..snaps(to)],
             delta_ends: &record.delta_ends[ends(from).min(ends(to))..ends(to)],
             base,
@@ -466,7 +461,9 @@ impl<'a> ChunkView<'a> {
         (n > 0 && self.delta_snap(n - 1) == snap).then(|| n - 1)
     }
 
-    fn ends(&self, i: usize) -> (usize, usize) {
+    /// Where delta `i`'s runs and bytes start in the runs and data columns
+    /// (`i <= delta_count()`: `ends(delta_count())` is where the last ends).
+    pub fn ends(&self, i: usize) -> (usize, usize) {
         if i == 0 {
             return self.base;
         }
@@ -660,15 +657,19 @@ impl<'a> ChunkView<'a> {
         Ok(())
     }
 
+    /// The granule as the checkpoint records it (as of `first_snap - 1`).
+    pub fn checkpoint_image(&self, place: &dyn Fn() -> String) -> Result<Vec<ByteAsOf>> {
+        if self.checkpoint.known.is_empty() && self.checkpoint.error.is_empty() {
+            return Ok(vec![ByteAsOf::default(); GRANULE as usize]);
+        }
+        self.checkpoint(place)?.to_image(place)
+    }
+
     /// The state of every byte of the block as of `snap` (within the chunk's span).
     pub fn image(&self, snap: Snap, place: &dyn Fn() -> String) -> Result<Vec<ByteAsOf>> {
         // The checkpoint decoded once, then every delta up to `snap` applied
         // in order: linear in the chunk, where `resolve` looks each byte up.
-        let mut image = if self.checkpoint.known.is_empty() && self.checkpoint.error.is_empty() {
-            vec![ByteAsOf::default(); GRANULE as usize]
-        } else {
-            self.checkpoint(place)?.to_image(place)?
-        };
+        let mut image = self.checkpoint_image(place)?;
         for i in 0..self.deltas_through(snap) {
             let delta = self.delta(i, place)?;
             for run in delta.runs() {
@@ -829,6 +830,20 @@ impl Checkpoint<'_> {
 }
 
 impl CheckpointRecord {
+    /// The granule as the checkpoint records it.
+    pub fn to_image(&self, place: &dyn Fn() -> String) -> Result<Vec<ByteAsOf>> {
+        let view = ChunkView {
+            first_snap: 0,
+            checkpoint: CheckpointBytes::of(self),
+            delta_snaps: &[],
+            delta_ends: &[],
+            runs: &[],
+            data: &[],
+            base: (0, 0),
+        };
+        view.checkpoint_image(place)
+    }
+
     /// Encodes the state of a whole block.
     pub fn from_image(image: &[ByteAsOf]) -> CheckpointRecord {
         // Positions come in order: collected, then built in one pass
@@ -940,15 +955,6 @@ impl ChunkRecord {
         self.delta_ends.extend_from_slice(&data_end.to_le_bytes());
     }
 
-    /// The ends of delta `i` (`i < delta_count()`): the runs and data bytes
-    /// of deltas `0..=i`.
-    pub fn delta_ends_of(&self, i: usize) -> (u64, u64) {
-        (
-            u64::from(u16_at(&self.delta_ends, 2 * i).unwrap_or(0)),
-            u64::from(u16_at(&self.delta_ends, 2 * i + 1).unwrap_or(0)),
-        )
-    }
-
     /// The bytes of data its deltas hold.
     pub fn delta_data_len(&self) -> usize {
         self.data.len()
@@ -974,6 +980,19 @@ impl ChunkRecord {
         }
         ChunkView::of_bytes(bytes, place)?;
         ChunkRecord::from_bytes(bytes, place)
+    }
+
+    /// [`ChunkRecord::from_stored`] for the value stored under a key whose
+    /// first snap is `first`, which the record must agree with.
+    pub fn from_stored_at(bytes: &[u8], first: Snap, place: &dyn Fn() -> String) -> Result<ChunkRecord> {
+        let record = ChunkRecord::from_stored(bytes, place)?;
+        if record.first_snap != first {
+            return Err(Error::corrupt(
+                place(),
+                format!("chunk says it starts at snap {}", record.first_snap),
+            ));
+        }
+        Ok(record)
     }
 
     /// Deserializes a stored record, checked.

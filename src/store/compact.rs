@@ -9,9 +9,9 @@
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
 use crate::error::{Result, StorageContext};
-use crate::store::changes::{decode_bucket, encode_bucket, pack_bucket};
-use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, GRANULE, OwnedDelta};
-use crate::store::events::{EVENTS_PER_CHUNK, EventChunkRecord};
+use crate::store::changes::{decode_bucket, stored_bucket};
+use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, OwnedDelta};
+use crate::store::events::EventChunkRecord;
 use crate::store::history::chunk_place;
 use crate::store::packed;
 use crate::store::schema::{
@@ -109,11 +109,7 @@ fn rewrite_events(src: &redb::ReadTransaction, dst: &redb::WriteTransaction) -> 
         let chunk = EventChunkRecord::from_bytes(value.value(), &place)?;
         // Decoded and checked either way, so that pack never copies damage.
         chunk.decode(&place)?;
-        let bytes = if chunk.len() < EVENTS_PER_CHUNK {
-            chunk.to_bytes()?
-        } else {
-            packed::smaller(chunk.to_bytes()?, chunk.to_packed(packed::PACK_LEVEL)?)
-        };
+        let bytes = chunk.to_stored(packed::PACK_LEVEL)?;
         to.insert((capture, first), bytes.as_slice()).context(WHAT)?;
     }
     Ok(())
@@ -128,10 +124,12 @@ fn rewrite_changes(src: &redb::ReadTransaction, dst: &redb::WriteTransaction) ->
         let (key, value) = entry.context(WHAT)?;
         let (space, bucket) = key.value();
         let place = || format!("changes table, space {space}, bucket {bucket}");
-        let encoded = encode_bucket(bucket, &decode_bucket(bucket, value.value(), &place)?);
-        let packed = pack_bucket(&encoded, packed::PACK_LEVEL)?;
-        to.insert((space, bucket), packed::smaller(encoded, packed).as_slice())
-            .context(WHAT)?;
+        let entries = decode_bucket(bucket, value.value(), &place)?;
+        to.insert(
+            (space, bucket),
+            stored_bucket(bucket, &entries, packed::PACK_LEVEL)?.as_slice(),
+        )
+        .context(WHAT)?;
     }
     Ok(())
 }
@@ -192,11 +190,7 @@ impl History {
     /// Starts from the checkpoint of the side's first chunk (empty unless
     /// writes into the past made it otherwise).
     fn starting_from(view: &ChunkView<'_>, place: &dyn Fn() -> String) -> Result<History> {
-        let start = if view.checkpoint_len() == 0 {
-            vec![ByteAsOf::default(); GRANULE as usize]
-        } else {
-            view.checkpoint(place)?.to_image(place)?
-        };
+        let start = view.checkpoint_image(place)?;
         Ok(History {
             start,
             pending: Vec::new(),

@@ -220,9 +220,16 @@ impl EventChunkRecord {
         Self::from_archive(bytes, place)
     }
 
-    /// Packs the chunk at `level`.
-    pub fn to_packed(&self, level: i32) -> Result<Vec<u8>> {
-        packed::seal(packed::Kind::EventChunk, &self.to_bytes()?, level)
+    /// The value to store for the chunk: unpacked while it is open (appends
+    /// continue it), and once full ([`EVENTS_PER_CHUNK`] events) packed at
+    /// `level` when that is smaller.
+    pub fn to_stored(&self, level: i32) -> Result<Vec<u8>> {
+        let unpacked = self.to_bytes()?;
+        if self.len() < EVENTS_PER_CHUNK {
+            return Ok(unpacked);
+        }
+        let packed = packed::seal(packed::Kind::EventChunk, &unpacked, level)?;
+        Ok(packed::smaller(unpacked, packed))
     }
 
     fn from_archive(bytes: &[u8], place: &dyn Fn() -> String) -> Result<EventChunkRecord> {

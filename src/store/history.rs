@@ -138,7 +138,10 @@ pub(crate) fn seek_latest_chunks(
 ) -> Result<()> {
     let (mut from, mut to) = granules;
     while from <= to {
-        let next = if reverse {
+        // One granule left takes one seek, for its chunk: no search for it first.
+        let next = if from == to {
+            Some(from)
+        } else if reverse {
             store.prev_granule(space, from, to)?
         } else {
             store.next_granule(space, from, to)?

@@ -195,12 +195,10 @@ pub(crate) fn encode_chunk_payload(record: &ChunkRecord) -> Vec<u8> {
         varint::put(&mut out, offset.wrapping_sub(previous));
         previous = offset;
     }
-    let (mut runs_before, mut data_before) = (0u64, 0u64);
     for i in 0..n {
-        let (runs, data) = record.delta_ends_of(i);
-        varint::put(&mut out, runs.wrapping_sub(runs_before));
-        varint::put(&mut out, data.wrapping_sub(data_before));
-        (runs_before, data_before) = (runs, data);
+        let ((runs_before, data_before), (runs, data)) = (view.ends(i), view.ends(i + 1));
+        varint::put(&mut out, runs.wrapping_sub(runs_before) as u64);
+        varint::put(&mut out, data.wrapping_sub(data_before) as u64);
     }
     out.extend_from_slice(&record.runs);
     out.extend_from_slice(&record.data);

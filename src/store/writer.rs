@@ -15,11 +15,9 @@ use redb::{ReadableTable, WriteTransaction};
 use crate::error::{Error, Result, StorageContext};
 use crate::snaps::SnapMeta;
 use crate::store::cache::DecodedChunk;
-use crate::store::changes::{bucket_of, decode_bucket, encode_bucket, pack_bucket};
+use crate::store::changes::{bucket_of, decode_bucket, stored_bucket};
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, Edit, MAX_CHUNK_DELTA_BYTES, Need};
-use crate::store::events::{
-    CaptureRecord, EVENTS_PER_CHUNK, EventChunkRecord, capture_in, captures_in, event_chunks_in,
-};
+use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
 use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule};
 use crate::store::packed;
 use crate::store::schema::{
@@ -152,12 +150,7 @@ impl WriteStore {
     /// Stores an event chunk: packed once it is full (appends never touch
     /// it again), unpacked while it is open.
     pub fn put_event_chunk(&mut self, capture: u32, first_seq: u64, chunk: &EventChunkRecord) -> Result<()> {
-        let unpacked = chunk.to_bytes()?;
-        let bytes = if chunk.len() >= EVENTS_PER_CHUNK {
-            packed::smaller(unpacked, chunk.to_packed(packed::WRITE_LEVEL)?)
-        } else {
-            unpacked
-        };
+        let bytes = chunk.to_stored(packed::WRITE_LEVEL)?;
         self.txn
             .open_table(EVENTS)
             .context("writing events")?
@@ -279,10 +272,11 @@ impl WriteStore {
             if entries.is_empty() {
                 table.remove((space, bucket)).context("writing changes")?;
             } else {
-                let encoded = encode_bucket(bucket, &entries);
-                let bytes = packed::smaller(encoded.clone(), pack_bucket(&encoded, packed::WRITE_LEVEL)?);
                 table
-                    .insert((space, bucket), bytes.as_slice())
+                    .insert(
+                        (space, bucket),
+                        stored_bucket(bucket, &entries, packed::WRITE_LEVEL)?.as_slice(),
+                    )
                     .context("writing changes")?;
             }
         }
@@ -379,17 +373,13 @@ impl WriteStore {
                 .map(LoadedChunk::Owned)
                 .ok_or_else(|| Error::corrupt(chunk_place(space, granule, first)(), "chunk vanished"));
         }
-        let table = self.txn.open_table(CHUNKS).context("reading a chunk")?;
-        let value = table
-            .get(key)
-            .context("reading a chunk")?
-            .ok_or_else(|| Error::corrupt(chunk_place(space, granule, first)(), "chunk vanished"))?;
-        if packed::is_packed(value.value()) {
-            let place = chunk_place(space, granule, first);
-            let record = decode_checked(value.value(), first, &place)?;
-            return Ok(LoadedChunk::Decoded(Arc::new(DecodedChunk::whole(record)), 0));
-        }
-        Ok(LoadedChunk::Copied(value.value().to_vec()))
+        with_stored_chunk(&self.txn, key, |bytes| {
+            if packed::is_packed(bytes) {
+                let record = ChunkRecord::from_stored_at(bytes, first, &chunk_place(space, granule, first))?;
+                return Ok(LoadedChunk::Decoded(Arc::new(DecodedChunk::whole(record)), 0));
+            }
+            Ok(LoadedChunk::Copied(bytes.to_vec()))
+        })
     }
 
     /// The chunk as an owned record (a copy; the overlay is not touched).
@@ -398,8 +388,8 @@ impl WriteStore {
         match self.load_chunk(space, granule, first)? {
             LoadedChunk::Owned(record) => Ok(record.clone()),
             LoadedChunk::Decoded(chunk, _) => Ok(chunk.record().clone()),
-            LoadedChunk::Stored(guard) => decode_checked(guard.value(), first, &place),
-            LoadedChunk::Copied(bytes) => decode_checked(&bytes, first, &place),
+            LoadedChunk::Stored(guard) => ChunkRecord::from_stored_at(guard.value(), first, &place),
+            LoadedChunk::Copied(bytes) => ChunkRecord::from_stored_at(&bytes, first, &place),
         }
     }
 
@@ -713,27 +703,21 @@ impl WriteStore {
     }
 }
 
-/// A stored chunk value (unpacked or packed) as an owned record, checked.
-/// The stored chunk under `key`, decoded.
+/// The stored chunk under `key`, decoded (unpacked or packed) and checked.
 fn stored_chunk(txn: &WriteTransaction, key: ChunkKey) -> Result<ChunkRecord> {
-    let place = chunk_place(key.0, key.1, key.2);
+    with_stored_chunk(txn, key, |bytes| {
+        ChunkRecord::from_stored_at(bytes, key.2, &chunk_place(key.0, key.1, key.2))
+    })
+}
+
+/// Calls `f` with the stored value of the chunk under `key`.
+fn with_stored_chunk<R>(txn: &WriteTransaction, key: ChunkKey, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
     let table = txn.open_table(CHUNKS).context("reading a chunk")?;
     let value = table
         .get(key)
         .context("reading a chunk")?
-        .ok_or_else(|| Error::corrupt(place(), "chunk vanished"))?;
-    decode_checked(value.value(), key.2, &place)
-}
-
-fn decode_checked(bytes: &[u8], first: Snap, place: &dyn Fn() -> String) -> Result<ChunkRecord> {
-    let record = ChunkRecord::from_stored(bytes, place)?;
-    if record.first_snap != first {
-        return Err(Error::corrupt(
-            place(),
-            format!("chunk says it starts at snap {}", record.first_snap),
-        ));
-    }
-    Ok(record)
+        .ok_or_else(|| Error::corrupt(chunk_place(key.0, key.1, key.2)(), "chunk vanished"))?;
+    f(value.value())
 }
 
 impl StoreRead for WriteStore {
