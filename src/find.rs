@@ -8,7 +8,7 @@ use memchr::memmem;
 
 use crate::error::{Error, Result};
 use crate::memory::granule_overlap;
-use crate::store::{GRANULE, GranuleImage, Mask, StoreRead, for_each_granule_image};
+use crate::store::{FULL_MASK, GRANULE, ImageSpan, Mask, StoreRead, for_each_image_span};
 use crate::types::{AddressRange, Snap};
 
 /// Which way [`crate::MemoryRead::find_bytes`] searches.
@@ -166,6 +166,16 @@ fn known_runs(mask: &Mask, p0: usize, p1: usize, runs: &mut Vec<(usize, usize)>)
     }
 }
 
+/// Copies `from` into `to` (of the same length), a whole granule as one
+/// fixed-size copy that the compiler unrolls.
+fn copy_run(to: &mut [u8], from: &[u8]) {
+    let whole = to.len() == GRANULE as usize;
+    match (to.first_chunk_mut::<{ GRANULE as usize }>(), from.first_chunk()) {
+        (Some(whole_to), Some(whole_from)) if whole => *whole_to = *whole_from,
+        _ => to.copy_from_slice(from),
+    }
+}
+
 /// Searches `range` of `space` as of `snap` (see `MemoryRead::find_bytes`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn find_bytes(
@@ -203,7 +213,6 @@ pub(crate) fn find_bytes(
     }
     let mut found = None;
     let mut searched = 0u64;
-    let mut since_report = 0usize;
     // Searches the staged bytes; if `carry`, keeps the bytes a window
     // crossing into the next ones would need, else empties the stage.
     let flush = |stage: &mut Stage, carry: bool| -> Option<u64> {
@@ -226,74 +235,102 @@ pub(crate) fn find_bytes(
         }
         None
     };
-    let mut runs = Vec::with_capacity(GRANULE as usize / 2 + 1);
-    let mut visit = |granule: u64, image: &GranuleImage| -> Result<bool> {
-        let (base, p0, p1) = granule_overlap(granule, range);
-        known_runs(&image.known_now, p0, p1, &mut runs);
-        let take = |a: usize, b: usize, stage: &mut Stage| -> Option<u64> {
-            let addr = base + a as u64;
-            let n = b - a + 1;
-            let staged = (stage.hi - stage.lo) as u64;
-            match direction {
-                Direction::Forward => {
-                    if staged > 0
-                        && stage.first + staged != addr
-                        && let Some(at) = flush(stage, false)
-                    {
-                        return Some(at);
-                    }
-                    if stage.hi == stage.lo {
-                        stage.first = addr;
-                    }
-                    stage.data[stage.hi..stage.hi + n].copy_from_slice(&image.values[a..=b]);
-                    stage.hi += n;
-                    if stage.hi >= STAGE {
-                        return flush(stage, true);
-                    }
+    // Stages `bytes` (at `addr`) in search order, searching the stage
+    // whenever it fills; the address of a match, if that finds one.
+    let take = |addr: u64, bytes: &[u8], stage: &mut Stage| -> Option<u64> {
+        let staged = (stage.hi - stage.lo) as u64;
+        match direction {
+            Direction::Forward => {
+                if staged > 0
+                    && stage.first + staged != addr
+                    && let Some(at) = flush(stage, false)
+                {
+                    return Some(at);
                 }
-                Direction::Backward => {
-                    if staged > 0
-                        && stage.first != addr + n as u64
-                        && let Some(at) = flush(stage, false)
+                if stage.hi == stage.lo {
+                    stage.first = addr;
+                }
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    let n = (capacity - stage.hi).min(rest.len());
+                    copy_run(&mut stage.data[stage.hi..stage.hi + n], &rest[..n]);
+                    stage.hi += n;
+                    rest = &rest[n..];
+                    if stage.hi >= STAGE
+                        && let Some(at) = flush(stage, true)
                     {
                         return Some(at);
-                    }
-                    stage.data[stage.lo - n..stage.lo].copy_from_slice(&image.values[a..=b]);
-                    stage.lo -= n;
-                    stage.first = addr;
-                    if capacity - stage.lo >= STAGE {
-                        return flush(stage, true);
                     }
                 }
             }
-            None
-        };
-        let mut visit_run = |&(a, b): &(usize, usize)| -> Option<u64> {
-            searched += (b - a + 1) as u64;
-            take(a, b, &mut stage)
+            Direction::Backward => {
+                if staged > 0
+                    && stage.first != addr + bytes.len() as u64
+                    && let Some(at) = flush(stage, false)
+                {
+                    return Some(at);
+                }
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    let n = stage.lo.min(rest.len());
+                    let (below, top) = rest.split_at(rest.len() - n);
+                    copy_run(&mut stage.data[stage.lo - n..stage.lo], top);
+                    stage.lo -= n;
+                    stage.first = addr + below.len() as u64;
+                    rest = below;
+                    if capacity - stage.lo >= STAGE
+                        && let Some(at) = flush(stage, true)
+                    {
+                        return Some(at);
+                    }
+                }
+            }
+        }
+        None
+    };
+    let mut runs = Vec::with_capacity(GRANULE as usize / 2 + 1);
+    // Known runs of the span being searched, as (first, last) addresses.
+    let mut known: Vec<(u64, u64)> = Vec::new();
+    let mut since_report = 0usize;
+    let mut visit = |span: ImageSpan<'_>| -> Result<bool> {
+        let gs = u64::from(GRANULE);
+        let span_lo = span.first * gs;
+        if span.known_now.iter().all(|m| *m == FULL_MASK) {
+            let span_hi = (span.first + span.len() as u64 - 1) * gs + (gs - 1);
+            known.push((span_lo.max(range.min()), span_hi.min(range.max())));
+        } else {
+            for (i, known_now) in span.known_now.iter().enumerate() {
+                let (base, p0, p1) = granule_overlap(span.first + i as u64, range);
+                known_runs(known_now, p0, p1, &mut runs);
+                known.extend(runs.drain(..).map(|(a, b)| (base + a as u64, base + b as u64)));
+            }
+        }
+        let mut visit_run = |&(a, b): &(u64, u64)| -> Option<u64> {
+            searched += b - a + 1;
+            take(a, &span.values[(a - span_lo) as usize..=(b - span_lo) as usize], &mut stage)
         };
         let hit = match direction {
-            Direction::Forward => runs.iter().find_map(&mut visit_run),
-            Direction::Backward => runs.iter().rev().find_map(&mut visit_run),
+            Direction::Forward => known.iter().find_map(&mut visit_run),
+            Direction::Backward => known.iter().rev().find_map(&mut visit_run),
         };
-        runs.clear();
+        known.clear();
         if hit.is_some() {
             found = hit;
             return Ok(false);
         }
-        since_report += 1;
-        if since_report == 4096 {
+        since_report += span.len();
+        if since_report >= 4096 {
             since_report = 0;
-            if !progress(FindProgress { searched, at: base }) {
+            if !progress(FindProgress { searched, at: span_lo }) {
                 return Err(Error::Cancelled {
                     operation: "find_bytes",
-                    at: base,
+                    at: span_lo,
                 });
             }
         }
         Ok(true)
     };
-    for_each_granule_image(
+    for_each_image_span(
         store,
         space,
         snap,

@@ -1,56 +1,141 @@
 //! Bulk reads: many granules of a space as of one snap, decoded into flat
-//! [`GranuleImage`]s through one cursor over the chunk keys. Large
+//! [`GranuleImage`]s through one cursor over the chunk keys, and kept in the
+//! read transaction's [`ImageCache`] for the reads after, handed out as
+//! [`ImageSpan`]s of consecutive granules. Large
 //! `get_bytes`, `find_bytes` and `diff` read through here; point reads with
 //! per-byte source snaps go through [`super::history::read_range`].
 
 use crate::error::Result;
-use crate::store::chunk::{ChunkView, GRANULE, GranuleImage, Mask};
+use crate::store::chunk::{GRANULE, GranuleImage, ImageSpan, Mask};
 use crate::store::history::{StoreRead, chunk_place, seek_latest_chunks};
+use crate::store::images::{HeldImage, ImageCache, Served};
 use crate::types::{Snap, side_of};
 
-/// Calls `f(granule, image)` with the image as of `snap` of every granule
-/// of `space` that overlaps `[first, last]` and has a history, ascending (or
-/// descending if `reverse`), while `f` returns true. Granules without any
-/// chunk at or before `snap` on its side of the timeline are skipped.
-pub(crate) fn for_each_granule_image(
+/// Calls `f(span)` with the images as of `snap` of the granules of `space`
+/// that overlap `[first, last]` and have a history, ascending (or
+/// descending if `reverse`: the spans then come down, each one ascending
+/// within), while `f` returns true. Granules without any chunk at or before
+/// `snap` on its side of the timeline are skipped. A span may hold more of
+/// its edge granules than the range covers.
+pub(crate) fn for_each_image_span(
     store: &dyn StoreRead,
     space: u32,
     snap: Snap,
     (first, last): (u64, u64),
     reverse: bool,
-    f: &mut dyn FnMut(u64, &GranuleImage) -> Result<bool>,
+    f: &mut dyn FnMut(ImageSpan<'_>) -> Result<bool>,
 ) -> Result<()> {
+    let gs = u64::from(GRANULE);
+    let granules = (first / gs, last / gs);
+    // A few granules are read by seeks and not kept: a point read stays one.
+    if granules.1 - granules.0 >= SEEK_GRANULES
+        && let Some(cache) = store.image_cache()
+        && let Ok(mut cache) = cache.try_lock()
+        && cache.enabled()
+    {
+        return cached_images(store, &mut cache, space, snap, granules, reverse, f);
+    }
+    read_images(store, space, snap, (first, last), granules, reverse, None, f).map(|_| ())
+}
+
+/// [`for_each_image_span`] through `cache`: the granules it holds at
+/// `snap` from it, the others from the store, then kept in it.
+fn cached_images(
+    store: &dyn StoreRead,
+    cache: &mut ImageCache,
+    space: u32,
+    snap: Snap,
+    (g0, g1): (u64, u64),
+    reverse: bool,
+    f: &mut dyn FnMut(ImageSpan<'_>) -> Result<bool>,
+) -> Result<()> {
+    let gs = u64::from(GRANULE);
+    // Whole granules only: an image is kept for any later range.
+    let bytes = (g0 * gs, g1 * gs + (gs - 1));
+    let (mut at, end) = if reverse { (g1, g0) } else { (g0, g1) };
+    let mut fresh = Vec::new();
+    loop {
+        at = match cache.serve(space, snap, (at, end), reverse, f)? {
+            Served::Stopped | Served::At(None) => return Ok(()),
+            Served::At(Some(at)) => at,
+        };
+        // `at` is not held: read from the store up to the next granule that is.
+        let upto = match cache.next_held(space, snap, (at, end), reverse) {
+            Some(held) if reverse => held + 1,
+            Some(held) => held - 1,
+            None => end,
+        };
+        let segment = if reverse { (upto, at) } else { (at, upto) };
+        let go_on = read_images(store, space, snap, bytes, segment, reverse, Some(&mut fresh), f)?;
+        if reverse {
+            fresh.reverse();
+        }
+        cache.keep(space, std::mem::take(&mut fresh));
+        if !go_on || upto == end {
+            return Ok(());
+        }
+        at = if reverse { upto - 1 } else { upto + 1 };
+    }
+}
+
+/// Reads the granules `granules` (of the range `[first, last]`) from the
+/// store; with `keep`, each whole, and pushed there with the snaps its image
+/// holds over. False where `f` asked to stop.
+#[allow(clippy::too_many_arguments)]
+fn read_images(
+    store: &dyn StoreRead,
+    space: u32,
+    snap: Snap,
+    (first, last): (u64, u64),
+    granules: (u64, u64),
+    reverse: bool,
+    mut keep: Option<&mut Vec<(u64, HeldImage)>>,
+    f: &mut dyn FnMut(ImageSpan<'_>) -> Result<bool>,
+) -> Result<bool> {
     let gs = u64::from(GRANULE);
     let (side_lo, _) = side_of(snap);
     let mut image = GranuleImage::default();
-    let granules = (first / gs, last / gs);
-    let mut visit = |granule: u64, chunk: ChunkView<'_>| -> Result<bool> {
+    let mut go_on = true;
+    let mut visit = |granule: u64, chunk: crate::store::chunk::ChunkView<'_>, (since, till): (Snap, Snap)| {
         let place = chunk_place(space, granule, chunk.first_snap);
         // The edge granules of the range are resolved only where it covers them.
-        let lo = if granule == granules.0 {
-            (first % gs) as usize
-        } else {
-            0
-        };
-        let hi = if granule == granules.1 {
+        let lo = if granule == first / gs { (first % gs) as usize } else { 0 };
+        let hi = if granule == last / gs {
             (last % gs) as usize
         } else {
             gs as usize - 1
         };
-        if (lo, hi) == (0, gs as usize - 1) {
-            chunk.fill_image(snap, &mut image, &place)?;
-        } else {
-            chunk.fill_image_of(snap, &positions(lo, hi), &mut image, &place)?;
+        let whole = (lo, hi) == (0, gs as usize - 1);
+        match &mut keep {
+            Some(keep) if whole => {
+                let mut held = HeldImage {
+                    since,
+                    till,
+                    image: GranuleImage::default(),
+                };
+                chunk.fill_image(snap, &mut held.image, &place)?;
+                go_on = f(ImageSpan::of(granule, &held.image))?;
+                keep.push((granule, held));
+            }
+            _ if whole => {
+                chunk.fill_image(snap, &mut image, &place)?;
+                go_on = f(ImageSpan::of(granule, &image))?;
+            }
+            _ => {
+                chunk.fill_image_of(snap, &positions(lo, hi), &mut image, &place)?;
+                go_on = f(ImageSpan::of(granule, &image))?;
+            }
         }
-        f(granule, &image)
+        Ok(go_on)
     };
     // A cursor pays off over many granules; a few are read by seeks, which
     // never walk a hot granule's history.
     if granules.1 - granules.0 < SEEK_GRANULES {
-        seek_latest_chunks(store, space, granules, (side_lo, snap), reverse, &mut visit)
+        seek_latest_chunks(store, space, granules, (side_lo, snap), reverse, &mut visit)?;
     } else {
-        store.for_each_latest_chunk(space, granules, (side_lo, snap), reverse, &mut visit)
+        store.for_each_latest_chunk(space, granules, (side_lo, snap), reverse, &mut visit)?;
     }
+    Ok(go_on)
 }
 
 /// The mask of positions `lo..=hi` of a granule.

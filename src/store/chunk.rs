@@ -1017,6 +1017,41 @@ pub(crate) struct GranuleImage {
     pub known_now: Mask,
 }
 
+/// Consecutive granules as of one snap, as bulk reads hand them out: the
+/// values of all of them in one flat slice, and each one's masks (see
+/// [`GranuleImage`]).
+#[derive(Clone, Copy)]
+pub(crate) struct ImageSpan<'a> {
+    /// The first granule.
+    pub first: u64,
+    /// `GRANULE` values a granule.
+    pub values: &'a [u8],
+    pub valued: &'a [Mask],
+    pub known_now: &'a [Mask],
+}
+
+impl<'a> ImageSpan<'a> {
+    /// One granule.
+    pub fn of(granule: u64, image: &'a GranuleImage) -> ImageSpan<'a> {
+        ImageSpan {
+            first: granule,
+            values: &image.values,
+            valued: std::slice::from_ref(&image.valued),
+            known_now: std::slice::from_ref(&image.known_now),
+        }
+    }
+
+    /// How many granules it holds.
+    pub fn len(&self) -> usize {
+        self.known_now.len()
+    }
+
+    /// The values of its `i`-th granule.
+    pub fn values_of(&self, i: usize) -> &'a [u8] {
+        &self.values[i * GRANULE as usize..(i + 1) * GRANULE as usize]
+    }
+}
+
 /// A set of granule positions, bit `p % 64` of word `p / 64`.
 pub(crate) type Mask = [u64; 4];
 

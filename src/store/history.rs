@@ -2,13 +2,14 @@
 //! transaction's tables, or a write transaction's tables under its buffered
 //! edits) and the algorithms that answer the memory contract from chunks.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::error::Result;
 use crate::snaps::SnapMeta;
 use crate::store::cache::{ChunkCache, DecodedChunk};
 use crate::store::chunk::{ByteAsOf, ChunkRecord, ChunkView, GRANULE, Need, OwnedDelta};
 use crate::store::events::{CaptureRecord, EventChunkRecord};
+use crate::store::images::ImageCache;
 use crate::store::packed;
 use crate::types::{Snap, side_of};
 
@@ -26,6 +27,29 @@ pub(crate) enum LoadedChunk<'a> {
 }
 
 impl LoadedChunk<'_> {
+    /// The snaps `[since, till]` over which the granule stays as `view` (this
+    /// chunk, read for snaps up to `hi`) shows it as of `hi`: from its last
+    /// delta at or before `hi` (or its first snap) to the snap before its
+    /// next delta, and at most `chunk_till`, the last snap before the
+    /// granule's next chunk (`hi` where the store does not know it).
+    pub fn holds(&self, view: &ChunkView<'_>, hi: Snap, chunk_till: Snap) -> (Snap, Snap) {
+        // A part of a decoded chunk sees only its own deltas: ask the whole.
+        let whole = match self {
+            LoadedChunk::Decoded(chunk, _) => chunk.record().view(),
+            _ => *view,
+        };
+        let through = whole.deltas_through(hi);
+        let since = match through {
+            0 => whole.first_snap,
+            n => whole.delta_snap(n - 1),
+        };
+        let till = match through < whole.delta_count() {
+            true => (whole.delta_snap(through) - 1).min(chunk_till),
+            false => chunk_till,
+        };
+        (since.min(hi), till.max(hi))
+    }
+
     /// A checked view of the chunk.
     pub fn view(&self, place: &dyn Fn() -> String) -> Result<ChunkView<'_>> {
         match self {
@@ -75,18 +99,20 @@ pub(crate) trait StoreRead {
     fn next_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>>;
     /// The greatest granule `>= from` and `<= to` of `space` that may have chunks.
     fn prev_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>>;
-    /// Calls `f(granule, chunk)` for each granule in `granules` (inclusive)
-    /// of `space`, in ascending order (descending if `reverse`), with its
-    /// chunk of greatest first snap in `snaps` (inclusive), skipping
-    /// granules without one, while `f` returns true. Stores with a cursor
-    /// override this one-seek-per-granule walk.
+    /// Calls `f(granule, chunk, holds)` for each granule in `granules`
+    /// (inclusive) of `space`, in ascending order (descending if `reverse`),
+    /// with its chunk of greatest first snap in `snaps` (inclusive) and the
+    /// snaps over which its image as of `snaps.1` holds (see
+    /// [`LoadedChunk::holds`]), skipping granules without one, while `f`
+    /// returns true. Stores with a cursor override this one-seek-per-granule
+    /// walk.
     fn for_each_latest_chunk(
         &self,
         space: u32,
         granules: (u64, u64),
         snaps: (Snap, Snap),
         reverse: bool,
-        f: &mut dyn FnMut(u64, ChunkView<'_>) -> Result<bool>,
+        f: &mut LatestChunkFn<'_>,
     ) -> Result<()> {
         seek_latest_chunks(self, space, granules, snaps, reverse, f)
     }
@@ -97,6 +123,12 @@ pub(crate) trait StoreRead {
     fn space_id(&self, name: &str) -> Result<Option<u32>>;
     /// Every space, (id, name), in id order.
     fn spaces(&self) -> Result<Vec<(u32, String)>>;
+    /// Where bulk reads keep the granule images they decode, if the store
+    /// keeps any (a read transaction does; a write transaction's images
+    /// change under its own writes).
+    fn image_cache(&self) -> Option<&Mutex<ImageCache>> {
+        None
+    }
     /// The capture named `name`, with its id.
     fn capture(&self, name: &str) -> Result<Option<(u32, CaptureRecord)>>;
     /// Every capture, in id (creation) order.
@@ -126,6 +158,10 @@ pub(crate) trait StoreRead {
     fn region_records(&self, space: u32) -> Result<Vec<(String, Snap, Vec<u8>)>>;
 }
 
+/// What [`StoreRead::for_each_latest_chunk`] calls with each granule: the
+/// granule, its chunk, and the snaps `[since, till]` its image holds over.
+pub(crate) type LatestChunkFn<'f> = dyn FnMut(u64, ChunkView<'_>, (Snap, Snap)) -> Result<bool> + 'f;
+
 /// [`StoreRead::for_each_latest_chunk`] by one or two seeks per granule: the
 /// default, and the faster way for a few granules.
 pub(crate) fn seek_latest_chunks(
@@ -134,7 +170,7 @@ pub(crate) fn seek_latest_chunks(
     granules: (u64, u64),
     snaps: (Snap, Snap),
     reverse: bool,
-    f: &mut dyn FnMut(u64, ChunkView<'_>) -> Result<bool>,
+    f: &mut LatestChunkFn<'_>,
 ) -> Result<()> {
     let (mut from, mut to) = granules;
     while from <= to {
@@ -151,7 +187,10 @@ pub(crate) fn seek_latest_chunks(
         };
         if let Some((first, chunk)) = store.chunk_at_or_before(space, granule, snaps.0, snaps.1)? {
             let place = chunk_place(space, granule, first);
-            if !f(granule, chunk.view(&place)?)? {
+            let view = chunk.view(&place)?;
+            // The granule's next chunk is not looked for: it may start at any later snap.
+            let holds = chunk.holds(&view, snaps.1, snaps.1);
+            if !f(granule, view, holds)? {
                 return Ok(());
             }
         }

@@ -11,6 +11,7 @@ pub(crate) mod chunk;
 pub(crate) mod compact;
 pub(crate) mod events;
 mod history;
+pub(crate) mod images;
 pub(crate) mod journal;
 pub(crate) mod packed;
 mod reader;
@@ -22,8 +23,8 @@ mod varint;
 pub(crate) mod wal;
 mod writer;
 
-pub(crate) use bulk::{for_each_granule_image, granule_image};
-pub(crate) use chunk::{Edit, FULL_MASK, GRANULE, GranuleImage, Mask, Need, mask_has};
+pub(crate) use bulk::{for_each_image_span, granule_image};
+pub(crate) use chunk::{Edit, FULL_MASK, GRANULE, GranuleImage, ImageSpan, Mask, Need, mask_has};
 pub(crate) use history::{StoreRead, delta_at, last_change_in_block, read_range};
 pub(crate) use reader::ReadStore;
 pub(crate) use writer::{DEFAULT_MAX_CHUNK_DELTAS, WriteStore};

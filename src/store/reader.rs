@@ -1,6 +1,6 @@
 //! The store of a read transaction: a consistent snapshot of every table.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use redb::ReadOnlyTable;
 
@@ -8,21 +8,23 @@ use crate::error::{Result, StorageContext};
 use crate::snaps::SnapMeta;
 use crate::store::cache::ChunkCache;
 use crate::store::changes::{bucket_of, decode_bucket};
-use crate::store::chunk::ChunkView;
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
-use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place};
+use crate::store::images::ImageCache;
+use crate::store::history::{LatestChunkFn, LoadedChunk, StoreRead, checked_key, chunk_place};
 use crate::store::schema::{
     self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
 };
 use crate::store::snaps;
 use crate::store::{regions, regmap};
-use crate::types::Snap;
+use crate::types::{Snap, side_of};
 
 /// The tables of one read snapshot.
 pub(crate) struct ReadStore {
     block_size: u32,
     /// Where packed chunks are decoded once for every reader.
     cache: Arc<ChunkCache>,
+    /// Where this snapshot's bulk reads keep their granule images.
+    images: Mutex<ImageCache>,
     chunks: ReadOnlyTable<(u32, u64, i64), &'static [u8]>,
     changes: ReadOnlyTable<(u32, i64), &'static [u8]>,
     space_ids: ReadOnlyTable<&'static str, u32>,
@@ -54,10 +56,16 @@ fn optional<K: redb::Key + 'static, V: redb::Value + 'static>(
 
 impl ReadStore {
     /// Opens every table of `txn`.
-    pub fn new(txn: &redb::ReadTransaction, block_size: u32, cache: Arc<ChunkCache>) -> Result<ReadStore> {
+    pub fn new(
+        txn: &redb::ReadTransaction,
+        block_size: u32,
+        cache: Arc<ChunkCache>,
+        image_cache_size: usize,
+    ) -> Result<ReadStore> {
         Ok(ReadStore {
             block_size,
             cache,
+            images: Mutex::new(ImageCache::new(image_cache_size)),
             chunks: txn.open_table(CHUNKS).context("opening block_chunks")?,
             changes: txn.open_table(CHANGES).context("opening changes")?,
             space_ids: txn.open_table(SPACE_IDS).context("opening space_ids")?,
@@ -76,9 +84,16 @@ impl ReadStore {
 /// A chunk's bytes, read in place.
 type StoredChunk = redb::AccessGuard<'static, &'static [u8]>;
 
-/// A granule being walked by a cursor: the granule, its latest chunk in the
-/// snaps asked for so far, and how many of its keys were passed.
-type Walking = (u64, Option<(Snap, StoredChunk)>, usize);
+/// A granule being walked by a cursor.
+struct Walking {
+    granule: u64,
+    /// Its chunk of greatest first snap in the snaps asked for, so far.
+    latest: Option<(Snap, StoredChunk)>,
+    /// How many of its keys were passed.
+    passed: usize,
+    /// The least first snap past the snaps asked for, so far.
+    after: Option<Snap>,
+}
 
 impl ReadStore {
     /// The least (or, if `last`, the greatest) granule in `[from, to]` of
@@ -139,22 +154,29 @@ impl StoreRead for ReadStore {
         granules: (u64, u64),
         snaps: (Snap, Snap),
         reverse: bool,
-        f: &mut dyn FnMut(u64, ChunkView<'_>) -> Result<bool>,
+        f: &mut LatestChunkFn<'_>,
     ) -> Result<()> {
         // One cursor over the keys of every granule in the range; a granule
         // whose history holds many chunks outside `snaps` (a hot granule read
         // at an old snap) is left by a fresh seek instead of a walk.
         const WALK_LIMIT: usize = 2;
         let (lo, hi) = snaps;
+        let side_hi = side_of(hi).1;
         let (mut from, mut to) = granules;
+        // Hands `f` the granule's chunk, with the last snap before its next
+        // chunk where the walk saw it (`hi` where it did not).
+        let mut visit = |g: u64, (first, chunk): (Snap, LoadedChunk<'_>), chunk_till: Snap| -> Result<bool> {
+            let place = chunk_place(space, g, first);
+            let view = chunk.view(&place)?;
+            let holds = chunk.holds(&view, hi, chunk_till);
+            f(g, view, holds)
+        };
         'seek: loop {
             if from > to {
                 return Ok(());
             }
             let bounds = ((space, from, i64::MIN), (space, to, i64::MAX));
             let mut range = self.chunks.range(bounds.0..=bounds.1).context("reading chunks")?;
-            // The granule being walked, its latest chunk in `snaps` so far,
-            // and how many keys of it were passed over.
             let mut current: Option<Walking> = None;
             loop {
                 let entry = if reverse { range.next_back() } else { range.next() };
@@ -163,14 +185,22 @@ impl StoreRead for ReadStore {
                     Some(Err(_)) | None => None,
                 };
                 let granule_done = match (&current, next_key) {
-                    (Some((g, _, _)), Some(key)) => key.1 != *g,
+                    (Some(walking), Some(key)) => key.1 != walking.granule,
                     (Some(_), None) => true,
                     (None, _) => false,
                 };
-                if granule_done && let Some((g, Some((first, value)), _)) = current.take() {
-                    let (first, chunk) = LoadedChunk::of_stored(value, (space, g, first), hi, &self.cache)?;
-                    let place = chunk_place(space, g, first);
-                    if !f(g, chunk.view(&place)?)? {
+                if granule_done
+                    && let Some(Walking {
+                        granule: g,
+                        latest: Some((first, value)),
+                        after,
+                        ..
+                    }) = current.take()
+                {
+                    // Every key of the granule was walked: its next chunk, if any, is `after`.
+                    let chunk_till = after.map_or(side_hi, |a| (a - 1).min(side_hi));
+                    let chunk = LoadedChunk::of_stored(value, (space, g, first), hi, &self.cache)?;
+                    if !visit(g, chunk, chunk_till)? {
                         return Ok(());
                     }
                 }
@@ -181,33 +211,47 @@ impl StoreRead for ReadStore {
                 let Some((_, g, first)) = next_key else {
                     return Ok(());
                 };
-                let state = current.get_or_insert((g, None, 0));
-                state.2 += 1;
-                let wanted = lo <= first && first <= hi;
-                if wanted && !(reverse && state.1.is_some()) {
-                    state.1 = Some((first, value));
+                let state = current.get_or_insert(Walking {
+                    granule: g,
+                    latest: None,
+                    passed: 0,
+                    after: None,
+                });
+                state.passed += 1;
+                if first > hi && (reverse || state.after.is_none()) {
+                    state.after = Some(first);
                 }
-                let answered = reverse && state.1.is_some();
-                if answered || state.2 > WALK_LIMIT {
-                    // Walking down, the first wanted key is the granule's
-                    // answer; a long walk is cut short by a seek. Either way
-                    // the cursor moves on past this granule.
-                    let found = current.take().and_then(|c| c.1);
-                    let chunk = if answered {
-                        match found {
-                            Some((first, value)) => {
-                                Some(LoadedChunk::of_stored(value, (space, g, first), hi, &self.cache)?)
-                            }
-                            None => None,
-                        }
-                    } else {
-                        self.chunk_at_or_before(space, g, lo, hi)?
+                let wanted = lo <= first && first <= hi;
+                if wanted && !(reverse && state.latest.is_some()) {
+                    state.latest = Some((first, value));
+                }
+                // Walking down, the first wanted key is the granule's answer.
+                let answered = reverse && state.latest.is_some();
+                if answered || state.passed > WALK_LIMIT {
+                    // A long walk is cut short by a seek. Either way the
+                    // cursor moves on past this granule.
+                    let Some(Walking { latest, after, .. }) = current.take() else {
+                        return Ok(());
                     };
-                    if let Some((first, chunk)) = chunk {
-                        let place = chunk_place(space, g, first);
-                        if !f(g, chunk.view(&place)?)? {
-                            return Ok(());
-                        }
+                    // Walking up, a key past `hi` settles the answer too: the
+                    // latest wanted key, and the next chunk's first snap.
+                    let settled = answered || (!reverse && after.is_some());
+                    let chunk = match (settled, latest) {
+                        (true, Some((first, value))) => Some(LoadedChunk::of_stored(value, (space, g, first), hi, &self.cache)?),
+                        (true, None) => None,
+                        (false, _) => self.chunk_at_or_before(space, g, lo, hi)?,
+                    };
+                    // Walking down, the last key past `hi` seen is the next
+                    // chunk when the walk found the answer right below it.
+                    let chunk_till = match (settled, after) {
+                        (true, Some(a)) => (a - 1).min(side_hi),
+                        (true, None) => side_hi,
+                        (false, _) => hi,
+                    };
+                    if let Some(chunk) = chunk
+                        && !visit(g, chunk, chunk_till)?
+                    {
+                        return Ok(());
                     }
                     if reverse {
                         let Some(below) = g.checked_sub(1) else { return Ok(()) };
@@ -252,6 +296,10 @@ impl StoreRead for ReadStore {
 
     fn spaces(&self) -> Result<Vec<(u32, String)>> {
         schema::list_spaces(&self.space_names)
+    }
+
+    fn image_cache(&self) -> Option<&Mutex<ImageCache>> {
+        Some(&self.images)
     }
 
     fn capture(&self, name: &str) -> Result<Option<(u32, CaptureRecord)>> {
