@@ -118,6 +118,26 @@ fn queries(c: &mut Criterion) {
     group.bench_function("q3_find_nowhere_memmem_peer", |b| {
         b.iter(|| assert!(black_box(memchr::memmem::find(&flat, &nowhere)).is_none()))
     });
+    // The same two, each the first bulk read of a new read transaction: no
+    // granule images kept from the reads before.
+    group.bench_function("q2_image_16m_new_transaction", |b| {
+        b.iter(|| {
+            let snap = rng.below(config.snaps as u64 + 1) as Snap;
+            let read = db.begin_read().unwrap();
+            black_box(read.space("ram").unwrap().get_bytes(snap, W2_IMAGE, &mut image).unwrap());
+        })
+    });
+    group.bench_function("q3_find_nowhere_new_transaction", |b| {
+        b.iter(|| {
+            let snap = rng.below(config.snaps as u64 + 1) as Snap;
+            let read = db.begin_read().unwrap();
+            let hit = read
+                .space("ram")
+                .unwrap()
+                .find_bytes(snap, image_range, &nowhere, Some(&mask), Direction::Forward);
+            assert!(black_box(hit.unwrap()).is_none());
+        })
+    });
     group.throughput(criterion::Throughput::Elements(1));
     let heap = AddressRange::from_start_len(W2_HEAP, W2_HEAP_SIZE).unwrap();
     group.bench_function("q5_diff_heap", |b| {

@@ -307,7 +307,11 @@ pub(crate) fn find_bytes(
         }
         let mut visit_run = |&(a, b): &(u64, u64)| -> Option<u64> {
             searched += b - a + 1;
-            take(a, &span.values[(a - span_lo) as usize..=(b - span_lo) as usize], &mut stage)
+            take(
+                a,
+                &span.values[(a - span_lo) as usize..=(b - span_lo) as usize],
+                &mut stage,
+            )
         };
         let hit = match direction {
             Direction::Forward => known.iter().find_map(&mut visit_run),

@@ -172,34 +172,41 @@ pub trait MemoryRead: Sealed {
             };
             let src = self.source();
             let mut filled = 0;
-            for_each_image_span(src.store, src.space, snap, (range.min(), range.max()), false, &mut |span| {
-                let gs = u64::from(GRANULE);
-                let (span_lo, span_hi) = (span.first * gs, (span.first + span.len() as u64 - 1) * gs + (gs - 1));
-                let (lo, hi) = (span_lo.max(range.min()), span_hi.min(range.max()));
-                if span.valued.iter().all(|m| *m == FULL_MASK) {
-                    buf[(lo - start) as usize..=(hi - start) as usize]
-                        .copy_from_slice(&span.values[(lo - span_lo) as usize..=(hi - span_lo) as usize]);
-                    filled += (hi - lo + 1) as usize;
-                    return Ok(true);
-                }
-                for (i, valued) in span.valued.iter().enumerate() {
-                    let (base, p0, p1) = granule_overlap(span.first + i as u64, range);
-                    let out = &mut buf[(base + p0 as u64 - start) as usize..=(base + p1 as u64 - start) as usize];
-                    let values = span.values_of(i);
-                    if *valued == FULL_MASK {
-                        out.copy_from_slice(&values[p0..=p1]);
-                        filled += p1 - p0 + 1;
-                    } else {
-                        for p in p0..=p1 {
-                            if mask_has(valued, p) {
-                                out[p - p0] = values[p];
-                                filled += 1;
+            for_each_image_span(
+                src.store,
+                src.space,
+                snap,
+                (range.min(), range.max()),
+                false,
+                &mut |span| {
+                    let gs = u64::from(GRANULE);
+                    let (span_lo, span_hi) = (span.first * gs, (span.first + span.len() as u64 - 1) * gs + (gs - 1));
+                    let (lo, hi) = (span_lo.max(range.min()), span_hi.min(range.max()));
+                    if span.valued.iter().all(|m| *m == FULL_MASK) {
+                        buf[(lo - start) as usize..=(hi - start) as usize]
+                            .copy_from_slice(&span.values[(lo - span_lo) as usize..=(hi - span_lo) as usize]);
+                        filled += (hi - lo + 1) as usize;
+                        return Ok(true);
+                    }
+                    for (i, valued) in span.valued.iter().enumerate() {
+                        let (base, p0, p1) = granule_overlap(span.first + i as u64, range);
+                        let out = &mut buf[(base + p0 as u64 - start) as usize..=(base + p1 as u64 - start) as usize];
+                        let values = span.values_of(i);
+                        if *valued == FULL_MASK {
+                            out.copy_from_slice(&values[p0..=p1]);
+                            filled += p1 - p0 + 1;
+                        } else {
+                            for p in p0..=p1 {
+                                if mask_has(valued, p) {
+                                    out[p - p0] = values[p];
+                                    filled += 1;
+                                }
                             }
                         }
                     }
-                }
-                Ok(true)
-            })?;
+                    Ok(true)
+                },
+            )?;
             Ok(filled)
         })
     }

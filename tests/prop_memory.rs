@@ -398,8 +398,24 @@ fn sweep(db: &Database, model: &Model) -> Result<(), TestCaseError> {
         let Ok(space) = read.space(name) else { continue };
         let m = model.get(&index).unwrap_or(&empty);
         for snap in snaps.clone().rev() {
-            check(&space, m, &Query::GetBytes { snap, addr: 0, len: 6 * BLOCK as usize })?;
-            check(&space, m, &Query::GetBytes { snap, addr: 20, len: 5 * BLOCK as usize })?;
+            check(
+                &space,
+                m,
+                &Query::GetBytes {
+                    snap,
+                    addr: 0,
+                    len: 6 * BLOCK as usize,
+                },
+            )?;
+            check(
+                &space,
+                m,
+                &Query::GetBytes {
+                    snap,
+                    addr: 20,
+                    len: 5 * BLOCK as usize,
+                },
+            )?;
             for (source, backward) in [(3, false), (3 * BLOCK - 4, true), (u64::MAX - 6, false), (10, true)] {
                 check(
                     &space,

@@ -8,7 +8,7 @@
 use crate::error::Result;
 use crate::store::chunk::{GRANULE, GranuleImage, ImageSpan, Mask};
 use crate::store::history::{StoreRead, chunk_place, seek_latest_chunks};
-use crate::store::images::{HeldImage, ImageCache, Served};
+use crate::store::images::{Fresh, ImageCache, Served};
 use crate::types::{Snap, side_of};
 
 /// Calls `f(span)` with the images as of `snap` of the granules of `space`
@@ -31,7 +31,7 @@ pub(crate) fn for_each_image_span(
     if granules.1 - granules.0 >= SEEK_GRANULES
         && let Some(cache) = store.image_cache()
         && let Ok(mut cache) = cache.try_lock()
-        && cache.enabled()
+        && cache.wanted()
     {
         return cached_images(store, &mut cache, space, snap, granules, reverse, f);
     }
@@ -53,7 +53,6 @@ fn cached_images(
     // Whole granules only: an image is kept for any later range.
     let bytes = (g0 * gs, g1 * gs + (gs - 1));
     let (mut at, end) = if reverse { (g1, g0) } else { (g0, g1) };
-    let mut fresh = Vec::new();
     loop {
         at = match cache.serve(space, snap, (at, end), reverse, f)? {
             Served::Stopped | Served::At(None) => return Ok(()),
@@ -66,11 +65,9 @@ fn cached_images(
             None => end,
         };
         let segment = if reverse { (upto, at) } else { (at, upto) };
+        let mut fresh = Fresh::new(reverse);
         let go_on = read_images(store, space, snap, bytes, segment, reverse, Some(&mut fresh), f)?;
-        if reverse {
-            fresh.reverse();
-        }
-        cache.keep(space, std::mem::take(&mut fresh));
+        cache.keep(space, fresh);
         if !go_on || upto == end {
             return Ok(());
         }
@@ -89,17 +86,21 @@ fn read_images(
     (first, last): (u64, u64),
     granules: (u64, u64),
     reverse: bool,
-    mut keep: Option<&mut Vec<(u64, HeldImage)>>,
+    mut keep: Option<&mut Fresh>,
     f: &mut dyn FnMut(ImageSpan<'_>) -> Result<bool>,
 ) -> Result<bool> {
     let gs = u64::from(GRANULE);
     let (side_lo, _) = side_of(snap);
     let mut image = GranuleImage::default();
     let mut go_on = true;
-    let mut visit = |granule: u64, chunk: crate::store::chunk::ChunkView<'_>, (since, till): (Snap, Snap)| {
+    let mut visit = |granule: u64, chunk: crate::store::chunk::ChunkView<'_>, holds: (Snap, Snap)| {
         let place = chunk_place(space, granule, chunk.first_snap);
         // The edge granules of the range are resolved only where it covers them.
-        let lo = if granule == first / gs { (first % gs) as usize } else { 0 };
+        let lo = if granule == first / gs {
+            (first % gs) as usize
+        } else {
+            0
+        };
         let hi = if granule == last / gs {
             (last % gs) as usize
         } else {
@@ -108,14 +109,9 @@ fn read_images(
         let whole = (lo, hi) == (0, gs as usize - 1);
         match &mut keep {
             Some(keep) if whole => {
-                let mut held = HeldImage {
-                    since,
-                    till,
-                    image: GranuleImage::default(),
-                };
-                chunk.fill_image(snap, &mut held.image, &place)?;
-                go_on = f(ImageSpan::of(granule, &held.image))?;
-                keep.push((granule, held));
+                chunk.fill_image(snap, &mut image, &place)?;
+                go_on = f(ImageSpan::of(granule, &image))?;
+                keep.push(granule, holds, &image);
             }
             _ if whole => {
                 chunk.fill_image(snap, &mut image, &place)?;

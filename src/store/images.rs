@@ -15,15 +15,6 @@ use crate::error::Result;
 use crate::store::chunk::{GRANULE, GranuleImage, ImageSpan, Mask};
 use crate::types::Snap;
 
-/// A granule's image as of some snap, and the snaps it holds over.
-pub(crate) struct HeldImage {
-    /// The first snap the image holds at.
-    pub since: Snap,
-    /// The last snap the image holds at.
-    pub till: Snap,
-    pub image: GranuleImage,
-}
-
 /// The images of consecutive granules, column by column.
 #[derive(Default)]
 struct Run {
@@ -42,12 +33,26 @@ impl Run {
         self.since.len()
     }
 
-    fn push(&mut self, held: HeldImage) {
-        self.since.push(held.since);
-        self.till.push(held.till);
-        self.values.extend_from_slice(&held.image.values);
-        self.valued.push(held.image.valued);
-        self.known_now.push(held.image.known_now);
+    fn push(&mut self, (since, till): (Snap, Snap), image: &GranuleImage) {
+        self.since.push(since);
+        self.till.push(till);
+        self.values.extend_from_slice(&image.values);
+        self.valued.push(image.valued);
+        self.known_now.push(image.known_now);
+    }
+
+    /// Puts its granules in the opposite order.
+    fn reverse(&mut self) {
+        self.since.reverse();
+        self.till.reverse();
+        self.valued.reverse();
+        self.known_now.reverse();
+        let gs = GRANULE as usize;
+        let n = self.len();
+        for i in 0..n / 2 {
+            let (low, high) = self.values.split_at_mut((n - 1 - i) * gs);
+            low[i * gs..(i + 1) * gs].swap_with_slice(&mut high[..gs]);
+        }
     }
 
     fn holds_at(&self, i: usize, snap: Snap) -> bool {
@@ -77,12 +82,53 @@ impl Run {
     }
 }
 
+/// Images of one space read from the store, in runs of consecutive
+/// granules, to be kept.
+pub(crate) struct Fresh {
+    /// Whether they come in descending granule order.
+    descending: bool,
+    /// Each run, under its lowest granule so far.
+    runs: Vec<(u64, Run)>,
+    granules: usize,
+}
+
+impl Fresh {
+    /// Images to come in ascending granule order (descending if `descending`).
+    pub fn new(descending: bool) -> Fresh {
+        Fresh {
+            descending,
+            runs: Vec::new(),
+            granules: 0,
+        }
+    }
+
+    /// Adds the image of `granule`, which holds over the snaps `holds`.
+    pub fn push(&mut self, granule: u64, holds: (Snap, Snap), image: &GranuleImage) {
+        let descending = self.descending;
+        match self.runs.last_mut() {
+            Some((lowest, run)) if descending && granule.checked_add(1) == Some(*lowest) => {
+                *lowest = granule;
+                run.push(holds, image);
+            }
+            Some((lowest, run)) if !descending && *lowest + run.len() as u64 == granule => run.push(holds, image),
+            _ => {
+                let mut run = Run::default();
+                run.push(holds, image);
+                self.runs.push((granule, run));
+            }
+        }
+        self.granules += 1;
+    }
+}
+
 /// The images of one read transaction, as runs under their space and
 /// first granule.
 pub(crate) struct ImageCache {
     budget: usize,
     used: usize,
     runs: BTreeMap<(u32, u64), Run>,
+    /// How many bulk reads asked for it so far.
+    reads: u64,
 }
 
 /// Where [`ImageCache::serve`] stopped.
@@ -101,12 +147,16 @@ impl ImageCache {
             budget,
             used: 0,
             runs: BTreeMap::new(),
+            reads: 0,
         }
     }
 
-    /// Whether it keeps any image at all.
-    pub fn enabled(&self) -> bool {
-        self.budget >= BYTES_PER_GRANULE
+    /// Whether a bulk read should go through it: it keeps images, and this
+    /// is not the transaction's first bulk read (a transaction that reads
+    /// once would only pay for keeping them).
+    pub fn wanted(&mut self) -> bool {
+        self.reads += 1;
+        self.reads > 1 && self.budget >= BYTES_PER_GRANULE
     }
 
     /// The run holding `granule` of `space`, with its first granule.
@@ -189,28 +239,23 @@ impl ImageCache {
         }
     }
 
-    /// Keeps `images` of `space`, `(granule, image)` in ascending granule
-    /// order, in place of any it held of the same granules.
-    pub fn keep(&mut self, space: u32, images: Vec<(u64, HeldImage)>) {
-        if !self.enabled() || images.is_empty() || images.len() * BYTES_PER_GRANULE > self.budget {
+    /// Keeps the `fresh` images of `space` in place of any it held of the
+    /// same granules.
+    pub fn keep(&mut self, space: u32, fresh: Fresh) {
+        let bytes = fresh.granules * BYTES_PER_GRANULE;
+        if bytes == 0 || bytes > self.budget {
             return;
         }
-        if self.used + images.len() * BYTES_PER_GRANULE > self.budget {
+        if self.used + bytes > self.budget {
             self.runs.clear();
             self.used = 0;
         }
-        let mut run = Run::default();
-        let mut run_first = 0;
-        for (g, image) in images {
-            if run.len() > 0 && g != run_first + run.len() as u64 {
-                self.keep_run(space, run_first, std::mem::take(&mut run));
+        for (lowest, mut run) in fresh.runs {
+            if fresh.descending {
+                run.reverse();
             }
-            if run.len() == 0 {
-                run_first = g;
-            }
-            run.push(image);
+            self.keep_run(space, lowest, run);
         }
-        self.keep_run(space, run_first, run);
     }
 
     /// Keeps a run of images of consecutive granules from `first` on.
@@ -256,11 +301,20 @@ impl ImageCache {
 mod tests {
     use super::*;
 
-    fn held(since: Snap, till: Snap, fill: u8) -> HeldImage {
-        let mut image = GranuleImage::default();
-        image.values = [fill; GRANULE as usize];
-        image.known_now = [u64::MAX; 4];
-        HeldImage { since, till, image }
+    /// Images of `granules`, each holding over `holds` with all its values
+    /// `fill`, as a read in that order would find them.
+    fn fresh(granules: impl IntoIterator<Item = (u64, (Snap, Snap), u8)>, descending: bool) -> Fresh {
+        let mut fresh = Fresh::new(descending);
+        for (g, holds, fill) in granules {
+            let mut image = GranuleImage {
+                values: [fill; GRANULE as usize],
+                known_now: [u64::MAX; 4],
+                ..GranuleImage::default()
+            };
+            image.values[1] = g as u8;
+            fresh.push(g, holds, &image);
+        }
+        fresh
     }
 
     /// The granules `serve` hands out over `(from, to)` at `snap`, with the
@@ -270,7 +324,11 @@ mod tests {
         let stop = cache
             .serve(0, snap, range, reverse, &mut |span| {
                 let mut granules: Vec<_> = (0..span.len())
-                    .map(|i| (span.first + i as u64, span.values_of(i)[0]))
+                    .map(|i| {
+                        let g = span.first + i as u64;
+                        assert_eq!(span.values_of(i)[1], g as u8, "granule {g} served another's image");
+                        (g, span.values_of(i)[0])
+                    })
                     .collect();
                 if reverse {
                     granules.reverse();
@@ -288,8 +346,11 @@ mod tests {
     #[test]
     fn serves_only_images_that_hold_at_the_snap_and_stops_where_one_does_not() {
         let mut cache = ImageCache::new(1 << 20);
-        cache.keep(0, vec![(10, held(0, 5, 1)), (11, held(0, 9, 2)), (12, held(3, 9, 3))]);
-        assert_eq!(served(&cache, 4, (10, 12), false), (vec![(10, 1), (11, 2), (12, 3)], None));
+        cache.keep(0, fresh([(10, (0, 5), 1), (11, (0, 9), 2), (12, (3, 9), 3)], false));
+        assert_eq!(
+            served(&cache, 4, (10, 12), false),
+            (vec![(10, 1), (11, 2), (12, 3)], None)
+        );
         assert_eq!(served(&cache, 2, (10, 12), false), (vec![(10, 1), (11, 2)], Some(12)));
         assert_eq!(served(&cache, 7, (10, 12), false), (vec![], Some(10)));
         assert_eq!(served(&cache, 7, (12, 10), true), (vec![(12, 3), (11, 2)], Some(10)));
@@ -304,33 +365,42 @@ mod tests {
     #[test]
     fn images_kept_again_replace_the_old_ones_and_runs_join_across_their_ends() {
         let mut cache = ImageCache::new(1 << 20);
-        cache.keep(0, (0..8).map(|g| (g, held(0, 0, 1))).collect());
-        cache.keep(0, vec![(3, held(1, 1, 2)), (4, held(1, 1, 2)), (9, held(1, 1, 4))]);
-        cache.keep(0, vec![(8, held(0, 1, 3))]);
+        cache.keep(0, fresh((0..8).map(|g| (g, (0, 0), 1)), false));
+        // Read downwards.
+        cache.keep(0, fresh([(9, (1, 1), 4), (4, (1, 1), 2), (3, (1, 1), 2)], true));
+        cache.keep(0, fresh([(8, (0, 1), 3)], false));
         assert_eq!(
             served(&cache, 0, (0, 9), false),
             (vec![(0, 1), (1, 1), (2, 1)], Some(3))
         );
-        assert_eq!(served(&cache, 0, (5, 9), false), (vec![(5, 1), (6, 1), (7, 1), (8, 3)], Some(9)));
         assert_eq!(
-            served(&cache, 1, (3, 9), false),
-            (vec![(3, 2), (4, 2)], Some(5))
+            served(&cache, 0, (5, 9), false),
+            (vec![(5, 1), (6, 1), (7, 1), (8, 3)], Some(9))
         );
+        assert_eq!(served(&cache, 1, (3, 9), false), (vec![(3, 2), (4, 2)], Some(5)));
         assert_eq!(served(&cache, 1, (8, 9), false), (vec![(8, 3), (9, 4)], None));
         assert_eq!(served(&cache, 1, (9, 3), true), (vec![(9, 4), (8, 3)], Some(7)));
         assert_eq!(cache.used, 10 * BYTES_PER_GRANULE);
+        cache.keep(0, fresh((20..25).rev().map(|g| (g, (0, 0), 7)), true));
+        assert_eq!(
+            served(&cache, 0, (20, 24), false),
+            ((20..25).map(|g| (g, 7)).collect(), None)
+        );
     }
 
     #[test]
     fn a_full_cache_starts_again_and_never_exceeds_its_budget() {
         let mut cache = ImageCache::new(3 * BYTES_PER_GRANULE);
-        cache.keep(0, (0..2).map(|g| (g, held(0, 9, 1))).collect());
-        cache.keep(0, (5..7).map(|g| (g, held(0, 9, 2))).collect());
+        cache.keep(0, fresh((0..2).map(|g| (g, (0, 9), 1)), false));
+        cache.keep(0, fresh((5..7).map(|g| (g, (0, 9), 2)), false));
         assert!(cache.used <= 3 * BYTES_PER_GRANULE);
         assert_eq!(served(&cache, 0, (0, 1), false), (vec![], Some(0)));
         assert_eq!(served(&cache, 0, (5, 6), false), (vec![(5, 2), (6, 2)], None));
-        cache.keep(0, (0..4).map(|g| (g, held(0, 9, 1))).collect());
+        cache.keep(0, fresh((0..4).map(|g| (g, (0, 9), 1)), false));
         assert_eq!(served(&cache, 0, (5, 6), false), (vec![(5, 2), (6, 2)], None));
-        assert!(!ImageCache::new(0).enabled());
+        let mut none = ImageCache::new(0);
+        assert!(!none.wanted() && !none.wanted());
+        let mut some = ImageCache::new(1 << 20);
+        assert!(!some.wanted() && some.wanted());
     }
 }

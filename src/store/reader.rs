@@ -9,8 +9,8 @@ use crate::snaps::SnapMeta;
 use crate::store::cache::ChunkCache;
 use crate::store::changes::{bucket_of, decode_bucket};
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
-use crate::store::images::ImageCache;
 use crate::store::history::{LatestChunkFn, LoadedChunk, StoreRead, checked_key, chunk_place};
+use crate::store::images::ImageCache;
 use crate::store::schema::{
     self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
 };
@@ -237,7 +237,9 @@ impl StoreRead for ReadStore {
                     // latest wanted key, and the next chunk's first snap.
                     let settled = answered || (!reverse && after.is_some());
                     let chunk = match (settled, latest) {
-                        (true, Some((first, value))) => Some(LoadedChunk::of_stored(value, (space, g, first), hi, &self.cache)?),
+                        (true, Some((first, value))) => {
+                            Some(LoadedChunk::of_stored(value, (space, g, first), hi, &self.cache)?)
+                        }
                         (true, None) => None,
                         (false, _) => self.chunk_at_or_before(space, g, lo, hi)?,
                     };
