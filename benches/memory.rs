@@ -124,17 +124,22 @@ fn queries(c: &mut Criterion) {
         b.iter(|| {
             let snap = rng.below(config.snaps as u64 + 1) as Snap;
             let read = db.begin_read().unwrap();
-            black_box(read.space("ram").unwrap().get_bytes(snap, W2_IMAGE, &mut image).unwrap());
+            black_box(
+                read.space("ram")
+                    .unwrap()
+                    .get_bytes(snap, W2_IMAGE, &mut image)
+                    .unwrap(),
+            );
         })
     });
     group.bench_function("q3_find_nowhere_new_transaction", |b| {
         b.iter(|| {
             let snap = rng.below(config.snaps as u64 + 1) as Snap;
             let read = db.begin_read().unwrap();
-            let hit = read
-                .space("ram")
-                .unwrap()
-                .find_bytes(snap, image_range, &nowhere, Some(&mask), Direction::Forward);
+            let hit =
+                read.space("ram")
+                    .unwrap()
+                    .find_bytes(snap, image_range, &nowhere, Some(&mask), Direction::Forward);
             assert!(black_box(hit.unwrap()).is_none());
         })
     });

@@ -34,6 +34,10 @@ pub struct FindProgress {
 /// speed, small enough to stay in the CPU's caches.
 const STAGE: usize = 256 << 10;
 
+/// Runs of KNOWN memory at least this long, handed out whole by a read
+/// transaction's kept images, are searched where they lie, not staged.
+const SCAN_IN_PLACE: usize = 16 << 10;
+
 /// A pattern, its mask, and a prefilter on its longest fully-masked run.
 struct Matcher<'p> {
     pattern: &'p [u8],
@@ -288,6 +292,47 @@ pub(crate) fn find_bytes(
         }
         None
     };
+    // Searches `bytes` (at `addr`, contiguous KNOWN memory, at least `keep`
+    // of them) where they lie: only the bytes a window across their edges
+    // needs go through the stage.
+    let scan = |addr: u64, bytes: &[u8], stage: &mut Stage| -> Option<u64> {
+        let staged = (stage.hi - stage.lo) as u64;
+        let edge = keep.min(bytes.len());
+        match direction {
+            Direction::Forward => {
+                if staged > 0 && stage.first + staged == addr {
+                    copy_run(&mut stage.data[stage.hi..stage.hi + edge], &bytes[..edge]);
+                    stage.hi += edge;
+                }
+                if let Some(at) = flush(stage, false) {
+                    return Some(at);
+                }
+                if let Some(at) = matcher.find(bytes, direction) {
+                    return Some(addr + at as u64);
+                }
+                stage.data[..edge].copy_from_slice(&bytes[bytes.len() - edge..]);
+                (stage.lo, stage.hi) = (0, edge);
+                stage.first = addr + (bytes.len() - edge) as u64;
+            }
+            Direction::Backward => {
+                if staged > 0 && addr + bytes.len() as u64 == stage.first {
+                    copy_run(&mut stage.data[stage.lo - edge..stage.lo], &bytes[bytes.len() - edge..]);
+                    stage.lo -= edge;
+                    stage.first -= edge as u64;
+                }
+                if let Some(at) = flush(stage, false) {
+                    return Some(at);
+                }
+                if let Some(at) = matcher.find(bytes, direction) {
+                    return Some(addr + at as u64);
+                }
+                stage.data[capacity - edge..].copy_from_slice(&bytes[..edge]);
+                (stage.lo, stage.hi) = (capacity - edge, capacity);
+                stage.first = addr;
+            }
+        }
+        None
+    };
     let mut runs = Vec::with_capacity(GRANULE as usize / 2 + 1);
     // Known runs of the span being searched, as (first, last) addresses.
     let mut known: Vec<(u64, u64)> = Vec::new();
@@ -301,17 +346,29 @@ pub(crate) fn find_bytes(
         } else {
             for (i, known_now) in span.known_now.iter().enumerate() {
                 let (base, p0, p1) = granule_overlap(span.first + i as u64, range);
-                known_runs(known_now, p0, p1, &mut runs);
-                known.extend(runs.drain(..).map(|(a, b)| (base + a as u64, base + b as u64)));
+                if (p0, p1) == (0, GRANULE as usize - 1) && *known_now == FULL_MASK {
+                    runs.push((p0, p1));
+                } else {
+                    known_runs(known_now, p0, p1, &mut runs);
+                }
+                // A run that goes on from the granule before joins its run.
+                for (a, b) in runs.drain(..) {
+                    let (a, b) = (base + a as u64, base + b as u64);
+                    match known.last_mut() {
+                        Some(last) if last.1 + 1 == a => last.1 = b,
+                        _ => known.push((a, b)),
+                    }
+                }
             }
         }
         let mut visit_run = |&(a, b): &(u64, u64)| -> Option<u64> {
             searched += b - a + 1;
-            take(
-                a,
-                &span.values[(a - span_lo) as usize..=(b - span_lo) as usize],
-                &mut stage,
-            )
+            let bytes = &span.values[(a - span_lo) as usize..=(b - span_lo) as usize];
+            if bytes.len() >= SCAN_IN_PLACE.max(keep) {
+                scan(a, bytes, &mut stage)
+            } else {
+                take(a, bytes, &mut stage)
+            }
         };
         let hit = match direction {
             Direction::Forward => known.iter().find_map(&mut visit_run),
