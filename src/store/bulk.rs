@@ -65,7 +65,7 @@ fn cached_images(
             None => end,
         };
         let segment = if reverse { (upto, at) } else { (at, upto) };
-        let mut fresh = Fresh::new(reverse);
+        let mut fresh = Fresh::new(reverse, cache);
         let go_on = read_images(store, space, snap, bytes, segment, reverse, Some(&mut fresh), f)?;
         cache.keep(space, fresh);
         if !go_on || upto == end {

@@ -90,20 +90,30 @@ pub(crate) struct Fresh {
     /// Each run, under its lowest granule so far.
     runs: Vec<(u64, Run)>,
     granules: usize,
+    /// How many granules the cache could keep: a read of more keeps none
+    /// (and holds none in memory while it goes on).
+    most: usize,
 }
 
 impl Fresh {
-    /// Images to come in ascending granule order (descending if `descending`).
-    pub fn new(descending: bool) -> Fresh {
+    /// Images to come in ascending granule order (descending if
+    /// `descending`), for `cache`.
+    pub fn new(descending: bool, cache: &ImageCache) -> Fresh {
         Fresh {
             descending,
             runs: Vec::new(),
             granules: 0,
+            most: cache.budget / BYTES_PER_GRANULE,
         }
     }
 
     /// Adds the image of `granule`, which holds over the snaps `holds`.
     pub fn push(&mut self, granule: u64, holds: (Snap, Snap), image: &GranuleImage) {
+        self.granules += 1;
+        if self.granules > self.most {
+            self.runs = Vec::new();
+            return;
+        }
         let descending = self.descending;
         match self.runs.last_mut() {
             Some((lowest, run)) if descending && granule.checked_add(1) == Some(*lowest) => {
@@ -117,7 +127,6 @@ impl Fresh {
                 self.runs.push((granule, run));
             }
         }
-        self.granules += 1;
     }
 }
 
@@ -304,7 +313,7 @@ mod tests {
     /// Images of `granules`, each holding over `holds` with all its values
     /// `fill`, as a read in that order would find them.
     fn fresh(granules: impl IntoIterator<Item = (u64, (Snap, Snap), u8)>, descending: bool) -> Fresh {
-        let mut fresh = Fresh::new(descending);
+        let mut fresh = Fresh::new(descending, &ImageCache::new(1 << 20));
         for (g, holds, fill) in granules {
             let mut image = GranuleImage {
                 values: [fill; GRANULE as usize],
@@ -397,6 +406,15 @@ mod tests {
         assert_eq!(served(&cache, 0, (0, 1), false), (vec![], Some(0)));
         assert_eq!(served(&cache, 0, (5, 6), false), (vec![(5, 2), (6, 2)], None));
         cache.keep(0, fresh((0..4).map(|g| (g, (0, 9), 1)), false));
+        assert_eq!(served(&cache, 0, (5, 6), false), (vec![(5, 2), (6, 2)], None));
+        // A read of more than it could keep holds none of it meanwhile.
+        let mut more = Fresh::new(false, &cache);
+        let image = GranuleImage::default();
+        for g in 0..4 {
+            more.push(g, (0, 9), &image);
+        }
+        assert!(more.runs.is_empty());
+        cache.keep(0, more);
         assert_eq!(served(&cache, 0, (5, 6), false), (vec![(5, 2), (6, 2)], None));
         let mut none = ImageCache::new(0);
         assert!(!none.wanted() && !none.wanted());
