@@ -1,9 +1,9 @@
 //! Bulk reads: many granules of a space as of one snap, decoded into flat
-//! [`GranuleImage`]s through one cursor over the chunk keys, and kept in the
-//! read transaction's [`ImageCache`] for the reads after, handed out as
-//! [`ImageSpan`]s of consecutive granules. Large
-//! `get_bytes`, `find_bytes` and `diff` read through here; point reads with
-//! per-byte source snaps go through [`super::history::read_range`].
+//! [`GranuleImage`]s through one cursor over the chunk keys, kept in the
+//! read transaction's [`ImageCache`] for the reads after, and handed out as
+//! [`ImageSpan`]s of consecutive granules. Large `get_bytes`, `find_bytes`
+//! and `diff` read through here; point reads with per-byte source snaps go
+//! through [`super::history::read_range`].
 
 use crate::error::Result;
 use crate::store::chunk::{GRANULE, GranuleImage, ImageSpan, Mask};
