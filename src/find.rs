@@ -229,7 +229,11 @@ pub(crate) fn find_bytes(
         match direction {
             Direction::Forward => {
                 stage.data.copy_within(stage.hi - kept..stage.hi, 0);
-                stage.first += (len - kept) as u64;
+                // An empty stage takes the address of the next bytes staged
+                // (and may have ended at the top of the address space).
+                if kept > 0 {
+                    stage.first += (len - kept) as u64;
+                }
                 (stage.lo, stage.hi) = (0, kept);
             }
             Direction::Backward => {
