@@ -104,7 +104,7 @@ impl DatabaseBuilder {
     /// large reads and searches decode (default 64 MiB; 0 keeps none). A
     /// later large read or search in the same transaction, at any snap at
     /// which that memory had not changed, reads the kept images instead of
-    /// the file: about 370 bytes kept per 256 bytes of memory.
+    /// the file: about 340 bytes kept per 256 bytes of memory.
     pub fn image_cache_size(&mut self, bytes: usize) -> &mut Self {
         self.image_cache_size = bytes;
         self
