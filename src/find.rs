@@ -143,6 +143,11 @@ struct Stage {
 /// Appends to `runs` the maximal runs `(first, last)` of positions in
 /// `[p0, p1]` that `mask` holds, found a word at a time.
 fn known_runs(mask: &Mask, p0: usize, p1: usize, runs: &mut Vec<(usize, usize)>) {
+    // A fully known granule, the common case, is one run.
+    if *mask == FULL_MASK && p0 <= p1 {
+        runs.push((p0, p1));
+        return;
+    }
     let mut p = p0;
     while p <= p1 {
         let bits = mask[p / 64] >> (p % 64);
@@ -305,7 +310,7 @@ pub(crate) fn find_bytes(
         match direction {
             Direction::Forward => {
                 if staged > 0 && stage.first + staged == addr {
-                    copy_run(&mut stage.data[stage.hi..stage.hi + edge], &bytes[..edge]);
+                    stage.data[stage.hi..stage.hi + edge].copy_from_slice(&bytes[..edge]);
                     stage.hi += edge;
                 }
                 if let Some(at) = flush(stage, false) {
@@ -320,7 +325,7 @@ pub(crate) fn find_bytes(
             }
             Direction::Backward => {
                 if staged > 0 && addr + bytes.len() as u64 == stage.first {
-                    copy_run(&mut stage.data[stage.lo - edge..stage.lo], &bytes[bytes.len() - edge..]);
+                    stage.data[stage.lo - edge..stage.lo].copy_from_slice(&bytes[bytes.len() - edge..]);
                     stage.lo -= edge;
                     stage.first -= edge as u64;
                 }
@@ -350,11 +355,7 @@ pub(crate) fn find_bytes(
         } else {
             for (i, known_now) in span.known_now.iter().enumerate() {
                 let (base, p0, p1) = granule_overlap(span.first + i as u64, range);
-                if (p0, p1) == (0, GRANULE as usize - 1) && *known_now == FULL_MASK {
-                    runs.push((p0, p1));
-                } else {
-                    known_runs(known_now, p0, p1, &mut runs);
-                }
+                known_runs(known_now, p0, p1, &mut runs);
                 // A run that goes on from the granule before joins its run.
                 for (a, b) in runs.drain(..) {
                     let (a, b) = (base + a as u64, base + b as u64);

@@ -6,7 +6,7 @@
 //! through [`super::history::read_range`].
 
 use crate::error::Result;
-use crate::store::chunk::{GRANULE, GranuleImage, ImageSpan, Mask};
+use crate::store::chunk::{ChunkView, GRANULE, GranuleImage, ImageSpan, Mask};
 use crate::store::history::{StoreRead, chunk_place, seek_latest_chunks};
 use crate::store::images::{Fresh, ImageCache, Served};
 use crate::types::{Snap, side_of};
@@ -93,7 +93,7 @@ fn read_images(
     let (side_lo, _) = side_of(snap);
     let mut image = GranuleImage::default();
     let mut go_on = true;
-    let mut visit = |granule: u64, chunk: crate::store::chunk::ChunkView<'_>, holds: (Snap, Snap)| {
+    let mut visit = |granule: u64, chunk: ChunkView<'_>, holds: (Snap, Snap)| {
         let place = chunk_place(space, granule, chunk.first_snap);
         // The edge granules of the range are resolved only where it covers them.
         let lo = if granule == first / gs {
@@ -107,20 +107,14 @@ fn read_images(
             gs as usize - 1
         };
         let whole = (lo, hi) == (0, gs as usize - 1);
-        match &mut keep {
-            Some(keep) if whole => {
-                chunk.fill_image(snap, &mut image, &place)?;
-                go_on = f(ImageSpan::of(granule, &image))?;
-                keep.push(granule, holds, &image);
-            }
-            _ if whole => {
-                chunk.fill_image(snap, &mut image, &place)?;
-                go_on = f(ImageSpan::of(granule, &image))?;
-            }
-            _ => {
-                chunk.fill_image_of(snap, &positions(lo, hi), &mut image, &place)?;
-                go_on = f(ImageSpan::of(granule, &image))?;
-            }
+        if whole {
+            chunk.fill_image(snap, &mut image, &place)?;
+        } else {
+            chunk.fill_image_of(snap, &positions(lo, hi), &mut image, &place)?;
+        }
+        go_on = f(ImageSpan::of(granule, &image))?;
+        if whole && let Some(keep) = &mut keep {
+            keep.push(granule, holds, &image);
         }
         Ok(go_on)
     };

@@ -70,6 +70,15 @@ impl Run {
         }
     }
 
+    /// Keeps its first `n` granules.
+    fn truncate(&mut self, n: usize) {
+        self.since.truncate(n);
+        self.till.truncate(n);
+        self.values.truncate(n * GRANULE as usize);
+        self.valued.truncate(n);
+        self.known_now.truncate(n);
+    }
+
     /// Its granules from `i` on; it keeps those before.
     fn split_off(&mut self, i: usize) -> Run {
         Run {
@@ -298,7 +307,7 @@ impl ImageCache {
                 self.runs.insert((space, last + 1), after);
             }
             if start < first {
-                run.split_off((first - start) as usize);
+                run.truncate((first - start) as usize);
                 self.used += run.len() * BYTES_PER_GRANULE;
                 self.runs.insert((space, start), run);
             }

@@ -162,6 +162,9 @@ impl StoreRead for ReadStore {
         const WALK_LIMIT: usize = 2;
         let (lo, hi) = snaps;
         let side_hi = side_of(hi).1;
+        // The last snap before a granule's next chunk, which starts at `after`
+        // (if the granule has one on this side).
+        let till_before = |after: Option<Snap>| after.map_or(side_hi, |a| (a - 1).min(side_hi));
         let (mut from, mut to) = granules;
         // Hands `f` the granule's chunk, with the last snap before its next
         // chunk where the walk saw it (`hi` where it did not).
@@ -198,7 +201,7 @@ impl StoreRead for ReadStore {
                     }) = current.take()
                 {
                     // Every key of the granule was walked: its next chunk, if any, is `after`.
-                    let chunk_till = after.map_or(side_hi, |a| (a - 1).min(side_hi));
+                    let chunk_till = till_before(after);
                     let chunk = LoadedChunk::of_stored(value, (space, g, first), hi, &self.cache)?;
                     if !visit(g, chunk, chunk_till)? {
                         return Ok(());
@@ -245,11 +248,7 @@ impl StoreRead for ReadStore {
                     };
                     // Walking down, the last key past `hi` seen is the next
                     // chunk when the walk found the answer right below it.
-                    let chunk_till = match (settled, after) {
-                        (true, Some(a)) => (a - 1).min(side_hi),
-                        (true, None) => side_hi,
-                        (false, _) => hi,
-                    };
+                    let chunk_till = if settled { till_before(after) } else { hi };
                     if let Some(chunk) = chunk
                         && !visit(g, chunk, chunk_till)?
                     {
