@@ -136,3 +136,102 @@ fn searches_and_reads_of_kept_images_match_the_model() {
         );
     }
 }
+
+/// Memory that changes at most snaps, in histories of many short chunks (a
+/// heap, scrubbed back and forth in time): one read transaction reads and
+/// searches it at random snaps, each read finding images kept in runs,
+/// images displaced from them by reads at other snaps, and none; every
+/// answer checked against the model, before and after pack.
+#[test]
+fn scrubbing_memory_that_changes_all_along_matches_the_model() {
+    const REGION: u64 = 24 * 256;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scrub.tmdb");
+    let db = Database::builder().max_chunk_deltas(3).create(&path).unwrap();
+    let mut model = ModelSpace::default();
+    let mut rng = Lcg::new(41);
+    // Snaps on both sides of the timeline: 0..=160 and -40..=-1.
+    let snaps: Vec<Snap> = (0..=160).chain(-40..0).collect();
+    let mut txn = db.begin_write().unwrap();
+    {
+        let mut ram = txn.create_space("ram").unwrap();
+        for &snap in &snaps {
+            for _ in 0..1 + rng.below(3) {
+                let start = BASE + rng.below(REGION);
+                // Mostly small writes; some cover several granules whole.
+                let n = match rng.below(5) {
+                    0 => 256 + rng.below(1024),
+                    _ => 1 + rng.below(40),
+                }
+                .min(BASE + REGION - start);
+                let data: Vec<u8> = (0..n).map(|_| rng.below(256) as u8).collect();
+                ram.put_bytes(snap, start, &data).unwrap();
+                model.put_bytes(snap, start, &data);
+            }
+            if snap % 23 == 0 {
+                let error = AddressRange::from_start_len(BASE + rng.below(REGION - 64), 1 + rng.below(64)).unwrap();
+                ram.set_state(snap, error, MemState::Error).unwrap();
+                model.set_error(snap, error);
+            }
+        }
+    }
+    txn.commit().unwrap();
+
+    let mut check = |db: &Database, pass: &str| {
+        let read = db.begin_read().unwrap();
+        let ram = read.space("ram").unwrap();
+        let probe_snaps: Vec<Snap> = (-45..=170).collect();
+        for query in 0..600 {
+            let snap = probe_snaps[rng.below(probe_snaps.len() as u64) as usize];
+            // 5 to 24 granules, anywhere around the region.
+            let len = (5 * 256 + rng.below(19 * 256)) as usize;
+            let start = BASE - 512 + rng.below(REGION + 1024 - len as u64);
+            let mut got = vec![0x5a; len];
+            let mut want = got.clone();
+            assert_eq!(
+                ram.get_bytes(snap, start, &mut got).unwrap(),
+                model.get_bytes(snap, start, &mut want),
+                "{pass}, query {query}: get_bytes at {start:#x} of {len} at snap {snap}"
+            );
+            assert!(
+                got == want,
+                "{pass}, query {query}: get_bytes at {start:#x} of {len} at snap {snap}"
+            );
+            if query % 4 == 0 {
+                let source = start + rng.below(len as u64 - 6);
+                let mut pattern = [0u8; 6];
+                model.get_bytes(snap, source, &mut pattern);
+                let range = AddressRange::from_start_len(start, len as u64).unwrap();
+                for backward in [false, true] {
+                    let direction = if backward {
+                        Direction::Backward
+                    } else {
+                        Direction::Forward
+                    };
+                    assert_eq!(
+                        ram.find_bytes(
+                            snap,
+                            range,
+                            &pattern,
+                            Some(&[0xff, 0xff, 0x0f, 0xff, 0xff, 0xff]),
+                            direction
+                        )
+                        .unwrap(),
+                        model.find_bytes(
+                            snap,
+                            range,
+                            &pattern,
+                            Some(&[0xff, 0xff, 0x0f, 0xff, 0xff, 0xff]),
+                            backward
+                        ),
+                        "{pass}, query {query}: find {pattern:x?} in {range} at snap {snap}, {direction:?}"
+                    );
+                }
+            }
+        }
+    };
+    check(&db, "unpacked");
+    db.close().unwrap();
+    tracemem::pack(&path, &mut |_| {}).unwrap();
+    check(&Database::open(&path).unwrap(), "packed");
+}

@@ -93,7 +93,7 @@ fn read_images(
     let (side_lo, _) = side_of(snap);
     let mut image = GranuleImage::default();
     let mut go_on = true;
-    let mut visit = |granule: u64, chunk: ChunkView<'_>, holds: (Snap, Snap)| {
+    let mut visit = |granule: u64, chunk: ChunkView<'_>, holds: &dyn Fn() -> Result<(Snap, Snap)>| {
         let place = chunk_place(space, granule, chunk.first_snap);
         // The edge granules of the range are resolved only where it covers them.
         let lo = if granule == first / gs {
@@ -114,7 +114,7 @@ fn read_images(
         }
         go_on = f(ImageSpan::of(granule, &image))?;
         if whole && let Some(keep) = &mut keep {
-            keep.push(granule, holds, &image);
+            keep.push(granule, holds()?, &image);
         }
         Ok(go_on)
     };

@@ -30,9 +30,10 @@ impl LoadedChunk<'_> {
     /// The snaps `[since, till]` over which the granule stays as `view` (this
     /// chunk, read for snaps up to `hi`) shows it as of `hi`: from its last
     /// delta at or before `hi` (or its first snap) to the snap before its
-    /// next delta, and at most `chunk_till`, the last snap before the
-    /// granule's next chunk (`hi` where the store does not know it).
-    pub fn holds(&self, view: &ChunkView<'_>, hi: Snap, chunk_till: Snap) -> (Snap, Snap) {
+    /// next delta, or, past its last delta, to `chunk_till()`: the last snap
+    /// before the granule's next chunk (a store that does not look for it
+    /// answers `hi`).
+    pub fn holds(&self, view: &ChunkView<'_>, hi: Snap, chunk_till: &dyn Fn() -> Result<Snap>) -> Result<(Snap, Snap)> {
         // A part of a decoded chunk sees only its own deltas: ask the whole.
         let whole = match self {
             LoadedChunk::Decoded(chunk, _) => chunk.record().view(),
@@ -43,11 +44,12 @@ impl LoadedChunk<'_> {
             0 => whole.first_snap,
             n => whole.delta_snap(n - 1),
         };
+        // A chunk's deltas all come before the granule's next chunk.
         let till = match through < whole.delta_count() {
-            true => (whole.delta_snap(through) - 1).min(chunk_till),
-            false => chunk_till,
+            true => whole.delta_snap(through) - 1,
+            false => chunk_till()?,
         };
-        (since.min(hi), till.max(hi))
+        Ok((since.min(hi), till.max(hi)))
     }
 
     /// A checked view of the chunk.
@@ -95,14 +97,21 @@ pub(crate) trait StoreRead {
         lo: Snap,
         hi: Snap,
     ) -> Result<Option<(Snap, LoadedChunk<'_>)>>;
+    /// The least first snap in `[from, to]` of a chunk of `(space, granule)`.
+    /// A store that does not look answers `from`: an image's interval that
+    /// ends there is only shorter than it could be.
+    fn first_chunk_from(&self, space: u32, granule: u64, from: Snap, to: Snap) -> Result<Option<Snap>> {
+        let _ = (space, granule, to);
+        Ok(Some(from))
+    }
     /// The least granule `>= from` and `<= to` of `space` that may have chunks.
     fn next_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>>;
     /// The greatest granule `>= from` and `<= to` of `space` that may have chunks.
     fn prev_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>>;
     /// Calls `f(granule, chunk, holds)` for each granule in `granules`
     /// (inclusive) of `space`, in ascending order (descending if `reverse`),
-    /// with its chunk of greatest first snap in `snaps` (inclusive) and the
-    /// snaps over which its image as of `snaps.1` holds (see
+    /// with its chunk of greatest first snap in `snaps` (inclusive) and what
+    /// finds the snaps over which its image as of `snaps.1` holds (see
     /// [`LoadedChunk::holds`]), skipping granules without one, while `f`
     /// returns true. Stores with a cursor override this one-seek-per-granule
     /// walk.
@@ -159,8 +168,23 @@ pub(crate) trait StoreRead {
 }
 
 /// What [`StoreRead::for_each_latest_chunk`] calls with each granule: the
-/// granule, its chunk, and the snaps `[since, till]` its image holds over.
-pub(crate) type LatestChunkFn<'f> = dyn FnMut(u64, ChunkView<'_>, (Snap, Snap)) -> Result<bool> + 'f;
+/// granule, its chunk, and what finds the snaps `[since, till]` its image
+/// holds over (which may take another seek, so only a caller that keeps the
+/// image asks).
+pub(crate) type LatestChunkFn<'f> =
+    dyn FnMut(u64, ChunkView<'_>, &dyn Fn() -> Result<(Snap, Snap)>) -> Result<bool> + 'f;
+
+/// The last snap before `granule`'s first chunk after `hi`: the end of
+/// `hi`'s side of the timeline if there is none.
+pub(crate) fn chunk_till(store: &(impl StoreRead + ?Sized), space: u32, granule: u64, hi: Snap) -> Result<Snap> {
+    let side_hi = side_of(hi).1;
+    if hi >= side_hi {
+        return Ok(side_hi);
+    }
+    Ok(store
+        .first_chunk_from(space, granule, hi + 1, side_hi)?
+        .map_or(side_hi, |first| first - 1))
+}
 
 /// [`StoreRead::for_each_latest_chunk`] by one or two seeks per granule: the
 /// default, and the faster way for a few granules.
@@ -188,9 +212,8 @@ pub(crate) fn seek_latest_chunks(
         if let Some((first, chunk)) = store.chunk_at_or_before(space, granule, snaps.0, snaps.1)? {
             let place = chunk_place(space, granule, first);
             let view = chunk.view(&place)?;
-            // The granule's next chunk is not looked for: it may start at any later snap.
-            let holds = chunk.holds(&view, snaps.1, snaps.1);
-            if !f(granule, view, holds)? {
+            let holds = || chunk.holds(&view, snaps.1, &|| chunk_till(store, space, granule, snaps.1));
+            if !f(granule, view, &holds)? {
                 return Ok(());
             }
         }

@@ -3,11 +3,17 @@
 //! which its granule does not change, so a read at any snap among them skips
 //! the store: a search repeated at another snap over memory that has not
 //! changed runs over images already decoded. A read transaction's snapshot
-//! never changes, so nothing kept here goes stale. Bounded: when full it is
-//! emptied and filled again.
+//! never changes, so nothing kept here goes stale. Bounded: when full it
+//! first drops the displaced images (below), then everything, and fills
+//! again.
 //!
 //! Images of consecutive granules are kept as one run, their values in one
-//! flat buffer, so a read hands out a whole run's bytes at once.
+//! flat buffer, so a read hands out a whole run's bytes at once. An image a
+//! later read at another snap replaces in its run is not dropped but
+//! *displaced*: kept under its granule beside the granule's other displaced
+//! images, so that reads that go back and forth in time over memory that
+//! changes all along (a heap scrubbed snap by snap) find each granule's
+//! image at every snap read before.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +33,10 @@ struct Run {
 
 /// The bytes a run keeps for each granule.
 const BYTES_PER_GRANULE: usize = 2 * size_of::<Snap>() + GRANULE as usize + 2 * size_of::<Mask>();
+
+/// The bytes a displaced image takes: its values and masks, its entry in its
+/// granule's list, and a share of the map of granules.
+const BYTES_PER_DISPLACED: usize = size_of::<Slot>() + size_of::<Version>() + 8;
 
 impl Run {
     fn len(&self) -> usize {
@@ -91,6 +101,242 @@ impl Run {
     }
 }
 
+/// The most displaced granules [`Displaced::serve`] looks up at once.
+const DISPLACED_BATCH: usize = 32;
+
+/// One displaced image: the snaps `since..=till` it holds over, and the
+/// slot of its values and masks.
+#[derive(Clone, Copy, Debug)]
+struct Version {
+    since: Snap,
+    till: Snap,
+    slot: usize,
+}
+
+/// The displaced images of one granule, in ascending snaps. The snaps of two
+/// images of one granule never overlap: each runs from a change, or a
+/// chunk's first snap, to before the next.
+#[derive(Default)]
+struct Versions {
+    /// The first and last image's `since`, here so that a search starts
+    /// without a look at the list.
+    first: Snap,
+    last: Snap,
+    list: Vec<Version>,
+}
+
+impl Versions {
+    /// The image that holds at `snap`. A granule's changes spread over its
+    /// history, so the search starts where `snap` falls between its first
+    /// and last image and gallops from there: a step or two in one place,
+    /// where a binary search would miss the CPU's caches at each halving.
+    fn find(&self, snap: Snap) -> Option<&Version> {
+        let list = &self.list[..];
+        if list.is_empty() || snap < self.first {
+            return None;
+        }
+        let n = list.len();
+        let guess = match snap >= self.last {
+            true => n - 1,
+            false => {
+                let span = i128::from(self.last) - i128::from(self.first);
+                ((i128::from(snap) - i128::from(self.first)) * (n as i128 - 1) / span) as usize
+            }
+        };
+        // Bracket `[a, b)`: `list[a].since <= snap`, and `b == n` or `list[b].since > snap`.
+        let (mut a, mut b) = (guess, guess + 1);
+        let mut step = 1;
+        while b < n && list[b].since <= snap {
+            a = b;
+            b = (b + step).min(n);
+            step *= 2;
+        }
+        step = 1;
+        while list[a].since > snap {
+            b = a;
+            a = a.saturating_sub(step);
+            step *= 2;
+        }
+        let k = a + list[a..b].partition_point(|v| v.since <= snap) - 1;
+        (snap <= list[k].till).then_some(&list[k])
+    }
+
+    /// Adds `version` in its place; false (and its `till` kept if later) if
+    /// it has one from the same snap.
+    fn insert(&mut self, version: Version) -> bool {
+        match self.list.binary_search_by_key(&version.since, |v| v.since) {
+            // The same image (it changes at `since`), seen up to another snap.
+            Ok(k) => {
+                self.list[k].till = self.list[k].till.max(version.till);
+                false
+            }
+            Err(k) => {
+                self.list.insert(k, version);
+                self.first = self.list[0].since;
+                self.last = self.list[self.list.len() - 1].since;
+                true
+            }
+        }
+    }
+}
+
+/// A displaced image's values and masks, together: a read of it touches one
+/// stretch of memory.
+struct Slot {
+    values: [u8; GRANULE as usize],
+    valued: Mask,
+    known_now: Mask,
+}
+
+/// Images their runs no longer hold, under their granules, in segments of
+/// consecutive granules (a granule's images are found by its place in its
+/// segment, not by a search).
+#[derive(Default)]
+struct Displaced {
+    segments: BTreeMap<(u32, u64), Vec<Versions>>,
+    slots: Vec<Slot>,
+}
+
+impl Displaced {
+    fn clear(&mut self) {
+        *self = Displaced::default();
+    }
+
+    /// How many images it keeps.
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The segment holding `granule` of `space`, with its first granule.
+    fn segment_of(&self, space: u32, granule: u64) -> Option<(u64, &Vec<Versions>)> {
+        let (&(s, first), segment) = self.segments.range(..=(space, granule)).next_back()?;
+        (s == space && granule - first < segment.len() as u64).then_some((first, segment))
+    }
+
+    /// The images of `granule` of `space`, made (with the segment joining
+    /// its neighbours) if it has none.
+    fn versions_mut(&mut self, space: u32, granule: u64) -> &mut Versions {
+        let below = self
+            .segments
+            .range(..=(space, granule))
+            .next_back()
+            .filter(|((s, first), segment)| *s == space && granule - first <= segment.len() as u64)
+            .map(|((_, first), _)| *first);
+        let first = match below {
+            Some(first) if granule - first < self.segments[&(space, first)].len() as u64 => first,
+            _ => {
+                // A new granule: after the segment ending right below it, or
+                // a new segment; either way joined by the one right above.
+                let first = below.unwrap_or(granule);
+                let mut segment = self.segments.remove(&(space, first)).unwrap_or_default();
+                segment.push(Versions::default());
+                if let Some(above) = granule.checked_add(1)
+                    && let Some(next) = self.segments.remove(&(space, above))
+                {
+                    segment.extend(next);
+                }
+                self.segments.insert((space, first), segment);
+                first
+            }
+        };
+        let segment = self
+            .segments
+            .get_mut(&(space, first))
+            .expect("the segment was just found or made");
+        &mut segment[(granule - first) as usize]
+    }
+
+    /// Keeps image `i` of `run` (granule `granule` of `space`); false if it
+    /// had it already.
+    fn insert(&mut self, space: u32, granule: u64, run: &Run, i: usize) -> bool {
+        let version = Version {
+            since: run.since[i],
+            till: run.till[i],
+            slot: self.len(),
+        };
+        if !self.versions_mut(space, granule).insert(version) {
+            return false;
+        }
+        let gs = GRANULE as usize;
+        let mut slot = Slot {
+            values: [0; GRANULE as usize],
+            valued: run.valued[i],
+            known_now: run.known_now[i],
+        };
+        slot.values.copy_from_slice(&run.values[i * gs..(i + 1) * gs]);
+        self.slots.push(slot);
+        true
+    }
+
+    /// Hands `f` the images that hold at `snap` of the granules from `at` on
+    /// towards `to` (down if `reverse`), one span each, up to the first it
+    /// holds none of and at most [`DISPLACED_BATCH`] of them: how many it
+    /// handed out (0 if it holds none of `at` at `snap`), `None` where `f`
+    /// asked to stop.
+    fn serve(
+        &self,
+        space: u32,
+        snap: Snap,
+        (at, to): (u64, u64),
+        reverse: bool,
+        f: &mut dyn FnMut(ImageSpan<'_>) -> Result<bool>,
+    ) -> Result<Option<u64>> {
+        let Some((first, segment)) = self.segment_of(space, at) else {
+            return Ok(Some(0));
+        };
+        let i = (at - first) as usize;
+        let available = if reverse { i + 1 } else { segment.len() - i };
+        let wanted = (at.abs_diff(to) + 1).min(available as u64).min(DISPLACED_BATCH as u64) as usize;
+        // The granules' images first, in one loop: their searches miss the
+        // CPU's caches, and the processor overlaps them.
+        let mut slots = [0usize; DISPLACED_BATCH];
+        let mut n = 0;
+        while n < wanted {
+            let version = segment[if reverse { i - n } else { i + n }].find(snap);
+            let Some(version) = version else { break };
+            slots[n] = version.slot;
+            n += 1;
+        }
+        for (k, &slot) in slots[..n].iter().enumerate() {
+            let slot = &self.slots[slot];
+            let span = ImageSpan {
+                first: if reverse { at - k as u64 } else { at + k as u64 },
+                values: &slot.values,
+                valued: std::slice::from_ref(&slot.valued),
+                known_now: std::slice::from_ref(&slot.known_now),
+            };
+            if !f(span)? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(n as u64))
+    }
+
+    /// The nearest granule in `[lo, hi]`, from `hi` down if `reverse`, with
+    /// an image that holds at `snap`.
+    fn next_held(&self, space: u32, snap: Snap, (lo, hi): (u64, u64), reverse: bool) -> Option<u64> {
+        let mut overlapping: Vec<(u64, &Vec<Versions>)> = self
+            .segments
+            .range(..=(space, hi))
+            .rev()
+            .take_while(|((s, first), segment)| *s == space && first + segment.len() as u64 > lo)
+            .map(|(&(_, first), segment)| (first, segment))
+            .collect();
+        if !reverse {
+            overlapping.reverse();
+        }
+        overlapping.into_iter().find_map(|(first, segment)| {
+            let (a, b) = (lo.max(first), hi.min(first + segment.len() as u64 - 1));
+            let holds = |&g: &u64| segment[(g - first) as usize].find(snap).is_some();
+            if reverse {
+                (a..=b).rev().find(holds)
+            } else {
+                (a..=b).find(holds)
+            }
+        })
+    }
+}
+
 /// Images of one space read from the store, in runs of consecutive
 /// granules, to be kept.
 pub(crate) struct Fresh {
@@ -145,6 +391,7 @@ pub(crate) struct ImageCache {
     budget: usize,
     used: usize,
     runs: BTreeMap<(u32, u64), Run>,
+    displaced: Displaced,
     /// How many bulk reads asked for it so far.
     reads: u64,
 }
@@ -165,6 +412,7 @@ impl ImageCache {
             budget,
             used: 0,
             runs: BTreeMap::new(),
+            displaced: Displaced::default(),
             reads: 0,
         }
     }
@@ -185,7 +433,8 @@ impl ImageCache {
 
     /// Calls `f` with the spans of granules from `from` on towards `to`
     /// (down if `reverse`, each span then coming before the ones below it),
-    /// while it holds their images at `snap` and `f` returns true.
+    /// while it holds their images at `snap` (in runs or displaced) and `f`
+    /// returns true.
     pub fn serve(
         &self,
         space: u32,
@@ -195,41 +444,56 @@ impl ImageCache {
         f: &mut dyn FnMut(ImageSpan<'_>) -> Result<bool>,
     ) -> Result<Served> {
         let mut at = from;
-        while let Some((first, run)) = self.run_of(space, at) {
-            let i = (at - first) as usize;
-            // The run's images from `at` on towards `to`, while they hold.
-            let available = if reverse { i + 1 } else { run.len() - i };
-            let wanted = (at.abs_diff(to) + 1).min(available as u64) as usize;
-            let held = (0..wanted)
-                .take_while(|&k| run.holds_at(if reverse { i - k } else { i + k }, snap))
-                .count();
-            if held > 0 {
-                let span = if reverse {
-                    run.span(first, i + 1 - held, i + 1)
-                } else {
-                    run.span(first, i, i + held)
-                };
-                if !f(span)? {
-                    return Ok(Served::Stopped);
+        loop {
+            let mut served = 0;
+            if let Some((first, run)) = self.run_of(space, at) {
+                let i = (at - first) as usize;
+                // The run's images from `at` on towards `to`, while they hold.
+                let available = if reverse { i + 1 } else { run.len() - i };
+                let wanted = (at.abs_diff(to) + 1).min(available as u64) as usize;
+                let held = (0..wanted)
+                    .take_while(|&k| run.holds_at(if reverse { i - k } else { i + k }, snap))
+                    .count();
+                if held > 0 {
+                    let span = if reverse {
+                        run.span(first, i + 1 - held, i + 1)
+                    } else {
+                        run.span(first, i, i + held)
+                    };
+                    if !f(span)? {
+                        return Ok(Served::Stopped);
+                    }
+                }
+                served = held as u64;
+            }
+            if served == 0 {
+                match self.displaced.serve(space, snap, (at, to), reverse, f)? {
+                    None => return Ok(Served::Stopped),
+                    Some(0) => return Ok(Served::At(Some(at))),
+                    Some(n) => served = n,
                 }
             }
-            let served = held as u64;
             if at.abs_diff(to) < served {
                 return Ok(Served::At(None));
             }
-            if held < available {
-                return Ok(Served::At(Some(if reverse { at - served } else { at + served })));
-            }
-            // The run ended: the next may go on from its end.
             at = if reverse { at - served } else { at + served };
         }
-        Ok(Served::At(Some(at)))
     }
 
     /// The nearest granule from `from` towards `to` (down if `reverse`)
     /// whose image it holds at `snap`.
     pub fn next_held(&self, space: u32, snap: Snap, (from, to): (u64, u64), reverse: bool) -> Option<u64> {
         let (lo, hi) = if reverse { (to, from) } else { (from, to) };
+        let in_runs = self.next_held_in_runs(space, snap, (lo, hi), reverse);
+        let displaced = self.displaced.next_held(space, snap, (lo, hi), reverse);
+        match (in_runs, displaced) {
+            (Some(a), Some(b)) => Some(if reverse { a.max(b) } else { a.min(b) }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// [`ImageCache::next_held`] among the runs, over `[lo, hi]`.
+    fn next_held_in_runs(&self, space: u32, snap: Snap, (lo, hi): (u64, u64), reverse: bool) -> Option<u64> {
         // The run holding `lo`, if one starts below it, then the runs starting within.
         let before = self
             .runs
@@ -257,37 +521,43 @@ impl ImageCache {
         }
     }
 
-    /// Keeps the `fresh` images of `space` in place of any it held of the
-    /// same granules.
+    /// Keeps the `fresh` images of `space` in its runs in place of any they
+    /// held of the same granules, which are displaced.
     pub fn keep(&mut self, space: u32, fresh: Fresh) {
         let bytes = fresh.granules * BYTES_PER_GRANULE;
         if bytes == 0 || bytes > self.budget {
             return;
         }
         if self.used + bytes > self.budget {
+            // The displaced images go first: the runs are what the latest reads saw.
+            self.used -= self.displaced.len() * BYTES_PER_DISPLACED;
+            self.displaced.clear();
+        }
+        if self.used + bytes > self.budget {
             self.runs.clear();
             self.used = 0;
         }
+        // The bytes of the fresh runs still to come, which displacing must leave room for.
+        let mut pending = bytes;
         for (lowest, mut run) in fresh.runs {
             if fresh.descending {
                 run.reverse();
             }
-            self.keep_run(space, lowest, run);
+            let Some(last) = (run.len() as u64).checked_sub(1).map(|n| lowest + n) else {
+                continue;
+            };
+            self.replace(space, lowest, last, &run, pending);
+            pending -= run.len() * BYTES_PER_GRANULE;
+            self.used += run.len() * BYTES_PER_GRANULE;
+            self.runs.insert((space, lowest), run);
         }
     }
 
-    /// Keeps a run of images of consecutive granules from `first` on.
-    fn keep_run(&mut self, space: u32, first: u64, run: Run) {
-        let Some(last) = (run.len() as u64).checked_sub(1).map(|n| first + n) else {
-            return;
-        };
-        self.forget(space, first, last);
-        self.used += run.len() * BYTES_PER_GRANULE;
-        self.runs.insert((space, first), run);
-    }
-
-    /// Drops the images it holds of granules `first..=last` of `space`.
-    fn forget(&mut self, space: u32, first: u64, last: u64) {
+    /// Takes granules `first..=last` of `space` out of its runs, displacing
+    /// those of their images that `by` (their new images, from `first` on)
+    /// does not repeat, while the budget leaves room for them and `pending`
+    /// bytes more.
+    fn replace(&mut self, space: u32, first: u64, last: u64, by: &Run, pending: usize) {
         let overlapping: Vec<u64> = self
             .runs
             .range(..=(space, last))
@@ -301,6 +571,16 @@ impl ImageCache {
             };
             self.used -= run.len() * BYTES_PER_GRANULE;
             let end = start + run.len() as u64 - 1;
+            for granule in start.max(first)..=end.min(last) {
+                let i = (granule - start) as usize;
+                let repeated = by.since[(granule - first) as usize] == run.since[i];
+                if !repeated
+                    && self.used + pending + BYTES_PER_DISPLACED <= self.budget
+                    && self.displaced.insert(space, granule, &run, i)
+                {
+                    self.used += BYTES_PER_DISPLACED;
+                }
+            }
             if end > last {
                 let after = run.split_off((last + 1 - start) as usize);
                 self.used += after.len() * BYTES_PER_GRANULE;
@@ -381,29 +661,145 @@ mod tests {
     }
 
     #[test]
-    fn images_kept_again_replace_the_old_ones_and_runs_join_across_their_ends() {
+    fn images_kept_again_replace_the_old_ones_in_their_runs_and_runs_join_across_their_ends() {
         let mut cache = ImageCache::new(1 << 20);
         cache.keep(0, fresh((0..8).map(|g| (g, (0, 0), 1)), false));
-        // Read downwards.
+        // Read downwards; the images of 3 and 4 at snap 0 are displaced.
         cache.keep(0, fresh([(9, (1, 1), 4), (4, (1, 1), 2), (3, (1, 1), 2)], true));
         cache.keep(0, fresh([(8, (0, 1), 3)], false));
+        assert_eq!(cache.runs.len(), 5, "runs 0..=2, 3..=4, 5..=7, 8, 9");
         assert_eq!(
             served(&cache, 0, (0, 9), false),
-            (vec![(0, 1), (1, 1), (2, 1)], Some(3))
-        );
-        assert_eq!(
-            served(&cache, 0, (5, 9), false),
-            (vec![(5, 1), (6, 1), (7, 1), (8, 3)], Some(9))
+            ((0..8).map(|g| (g, 1)).chain([(8, 3)]).collect(), Some(9))
         );
         assert_eq!(served(&cache, 1, (3, 9), false), (vec![(3, 2), (4, 2)], Some(5)));
         assert_eq!(served(&cache, 1, (8, 9), false), (vec![(8, 3), (9, 4)], None));
         assert_eq!(served(&cache, 1, (9, 3), true), (vec![(9, 4), (8, 3)], Some(7)));
-        assert_eq!(cache.used, 10 * BYTES_PER_GRANULE);
+        assert_eq!(cache.used, 10 * BYTES_PER_GRANULE + 2 * BYTES_PER_DISPLACED);
         cache.keep(0, fresh((20..25).rev().map(|g| (g, (0, 0), 7)), true));
         assert_eq!(
             served(&cache, 0, (20, 24), false),
             ((20..25).map(|g| (g, 7)).collect(), None)
         );
+    }
+
+    #[test]
+    fn displaced_images_serve_the_snaps_they_held_at_in_both_directions() {
+        let mut cache = ImageCache::new(1 << 20);
+        // Granules 0..6 read at three snaps whose images differ, then once
+        // more at the first: each read displaces the one before.
+        cache.keep(0, fresh((0..6).map(|g| (g, (0, 9), 1)), false));
+        cache.keep(0, fresh((2..6).rev().map(|g| (g, (10, 19), 2)), true));
+        cache.keep(0, fresh((3..5).map(|g| (g, (20, 29), 3)), false));
+        cache.keep(0, fresh((4..5).map(|g| (g, (0, 9), 1)), false));
+        // Snap 5: 0, 1 from the first run, 2, 3 displaced, 4 its run again, 5 displaced.
+        assert_eq!(
+            served(&cache, 5, (0, 5), false),
+            ((0..6).map(|g| (g, 1)).collect(), None)
+        );
+        assert_eq!(
+            served(&cache, 5, (5, 0), true),
+            ((0..6).rev().map(|g| (g, 1)).collect(), None)
+        );
+        assert_eq!(
+            served(&cache, 15, (0, 5), false),
+            (vec![], Some(0)),
+            "granules 0 and 1 were never read at 10..=19"
+        );
+        assert_eq!(
+            served(&cache, 15, (2, 7), false),
+            ((2..6).map(|g| (g, 2)).collect(), Some(6))
+        );
+        assert_eq!(served(&cache, 25, (5, 2), true), (vec![], Some(5)));
+        assert_eq!(served(&cache, 25, (4, 2), true), (vec![(4, 3), (3, 3)], Some(2)));
+        // The same image seen up to a later snap holds up to it.
+        cache.keep(0, fresh([(0, (0, 12), 1), (1, (0, 9), 1)], false));
+        cache.keep(0, fresh([(0, (20, 29), 5)], false));
+        assert_eq!(served(&cache, 12, (0, 1), false), (vec![(0, 1)], Some(1)));
+        // Where to read from the store up to: the nearest held, in runs or displaced.
+        assert_eq!(cache.next_held(0, 15, (0, 9), false), Some(2));
+        assert_eq!(cache.next_held(0, 25, (9, 0), true), Some(4));
+        assert_eq!(cache.next_held(0, 25, (0, 2), false), Some(0));
+        assert_eq!(cache.next_held(0, 25, (1, 2), false), None);
+        assert_eq!(cache.next_held(1, 5, (0, 9), false), None);
+        // Displaced again seen up to an earlier snap, it still holds up to the later.
+        for holds in [(0, 14), (15, 19), (0, 9), (20, 29)] {
+            cache.keep(0, fresh([(7, holds, 6)], false));
+        }
+        assert_eq!(served(&cache, 12, (7, 7), false), (vec![(7, 6)], None));
+    }
+
+    #[test]
+    fn displaced_granules_join_into_one_segment_whatever_order_they_come_in() {
+        let mut cache = ImageCache::new(1 << 20);
+        for g in [5, 9, 7, 6, 8, 4, 10] {
+            cache.keep(0, fresh([(g, (0, 9), 1)], false));
+            cache.keep(0, fresh([(g, (10, 19), 2)], false));
+        }
+        assert_eq!(cache.displaced.segments.len(), 1);
+        assert_eq!(cache.displaced.len(), 7);
+        assert_eq!(
+            served(&cache, 3, (4, 10), false),
+            ((4..11).map(|g| (g, 1)).collect(), None)
+        );
+        // Another space is apart.
+        let mut other = fresh([(6, (0, 9), 8)], false);
+        other.runs[0].1.values[1] = 6;
+        cache.keep(1, other);
+        cache.keep(1, fresh([(6, (10, 19), 9)], false));
+        assert_eq!(cache.displaced.segments.len(), 2);
+        assert_eq!(served(&cache, 3, (4, 10), false).0[2], (6, 1));
+    }
+
+    #[test]
+    fn the_search_for_a_displaced_image_finds_the_one_holding_or_none() {
+        // Changes spread evenly, in bursts, and at the ends of the timeline.
+        let mut rng = crate::workloads::Lcg::new(3);
+        for case in 0..300 {
+            let n = 1 + rng.below(60) as usize;
+            let mut snaps: Vec<Snap> = (0..n)
+                .map(|_| match case % 3 {
+                    0 => rng.below(10_000) as Snap,
+                    1 => (rng.below(4) * 1_000_000 + rng.below(20)) as Snap,
+                    _ => [i64::MIN, i64::MAX - 5, -3, 0][rng.below(4) as usize] + rng.below(4) as Snap,
+                })
+                .collect();
+            snaps.sort_unstable();
+            snaps.dedup();
+            let mut versions = Versions::default();
+            let mut model = Vec::new();
+            for (slot, w) in snaps
+                .windows(2)
+                .map(|w| (w[0], w[1]))
+                .chain([(snaps[snaps.len() - 1], i64::MAX)])
+                .enumerate()
+            {
+                // Some images hold to the next change, some stop short.
+                let till = if rng.below(3) == 0 {
+                    w.0
+                } else {
+                    w.1.saturating_sub(1).max(w.0)
+                };
+                if rng.below(4) > 0 {
+                    assert!(versions.insert(Version { since: w.0, till, slot }));
+                    model.push((w.0, till, slot));
+                }
+            }
+            let probes = snaps
+                .iter()
+                .flat_map(|&s| [s.saturating_sub(1), s, s.saturating_add(1)]);
+            for snap in probes.chain([i64::MIN, i64::MAX]) {
+                let want = model
+                    .iter()
+                    .find(|&&(since, till, _)| since <= snap && snap <= till)
+                    .map(|m| m.2);
+                assert_eq!(
+                    versions.find(snap).map(|v| v.slot),
+                    want,
+                    "case {case}, snap {snap}, {model:?}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -425,6 +821,21 @@ mod tests {
         assert!(more.runs.is_empty());
         cache.keep(0, more);
         assert_eq!(served(&cache, 0, (5, 6), false), (vec![(5, 2), (6, 2)], None));
+        // Displaced images only fit where the budget leaves room for the
+        // images that displace them, and go first when it is full.
+        let mut cache = ImageCache::new(3 * BYTES_PER_GRANULE + BYTES_PER_DISPLACED);
+        cache.keep(0, fresh((0..2).map(|g| (g, (0, 9), 1)), false));
+        cache.keep(0, fresh([(0, (10, 19), 2)], false));
+        cache.keep(0, fresh([(1, (10, 19), 2)], false));
+        assert_eq!(cache.displaced.len(), 1, "room for one only");
+        assert!(cache.used <= cache.budget);
+        assert_eq!(served(&cache, 5, (0, 1), false), (vec![(0, 1)], Some(1)));
+        assert_eq!(served(&cache, 15, (0, 1), false), (vec![(0, 2), (1, 2)], None));
+        cache.keep(0, fresh((2..4).map(|g| (g, (0, 9), 4)), false));
+        assert_eq!(cache.displaced.len(), 0, "dropped to make room, the runs kept");
+        assert_eq!(served(&cache, 5, (0, 3), false), (vec![], Some(0)));
+        assert_eq!(served(&cache, 15, (0, 3), false), (vec![(0, 2), (1, 2)], Some(2)));
+        assert_eq!(cache.used, 4 * BYTES_PER_GRANULE);
         let mut none = ImageCache::new(0);
         assert!(!none.wanted() && !none.wanted());
         let mut some = ImageCache::new(1 << 20);

@@ -9,7 +9,7 @@ use crate::snaps::SnapMeta;
 use crate::store::cache::ChunkCache;
 use crate::store::changes::{bucket_of, decode_bucket};
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
-use crate::store::history::{LatestChunkFn, LoadedChunk, StoreRead, checked_key, chunk_place};
+use crate::store::history::{LatestChunkFn, LoadedChunk, StoreRead, checked_key, chunk_place, chunk_till};
 use crate::store::images::ImageCache;
 use crate::store::schema::{
     self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
@@ -140,6 +140,17 @@ impl StoreRead for ReadStore {
         }
     }
 
+    fn first_chunk_from(&self, space: u32, granule: u64, from: Snap, to: Snap) -> Result<Option<Snap>> {
+        let bounds = ((space, granule, from), (space, granule, to));
+        let mut range = self.chunks.range(bounds.0..=bounds.1).context("seeking a chunk")?;
+        match range.next() {
+            Some(entry) => Ok(Some(
+                checked_key(entry.context("seeking a chunk")?.0.value(), bounds.0, bounds.1)?.2,
+            )),
+            None => Ok(None),
+        }
+    }
+
     fn next_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
         self.edge_granule(space, from, to, false)
     }
@@ -167,12 +178,13 @@ impl StoreRead for ReadStore {
         let till_before = |after: Option<Snap>| after.map_or(side_hi, |a| (a - 1).min(side_hi));
         let (mut from, mut to) = granules;
         // Hands `f` the granule's chunk, with the last snap before its next
-        // chunk where the walk saw it (`hi` where it did not).
-        let mut visit = |g: u64, (first, chunk): (Snap, LoadedChunk<'_>), chunk_till: Snap| -> Result<bool> {
+        // chunk where the walk saw it (`None`: sought if `f` asks).
+        let mut visit = |g: u64, (first, chunk): (Snap, LoadedChunk<'_>), walked: Option<Snap>| -> Result<bool> {
             let place = chunk_place(space, g, first);
             let view = chunk.view(&place)?;
-            let holds = chunk.holds(&view, hi, chunk_till);
-            f(g, view, holds)
+            let till = || walked.map_or_else(|| chunk_till(self, space, g, hi), Ok);
+            let holds = || chunk.holds(&view, hi, &till);
+            f(g, view, &holds)
         };
         'seek: loop {
             if from > to {
@@ -203,7 +215,7 @@ impl StoreRead for ReadStore {
                     // Every key of the granule was walked: its next chunk, if any, is `after`.
                     let chunk_till = till_before(after);
                     let chunk = LoadedChunk::of_stored(value, (space, g, first), hi, &self.cache)?;
-                    if !visit(g, chunk, chunk_till)? {
+                    if !visit(g, chunk, Some(chunk_till))? {
                         return Ok(());
                     }
                 }
@@ -248,7 +260,7 @@ impl StoreRead for ReadStore {
                     };
                     // Walking down, the last key past `hi` seen is the next
                     // chunk when the walk found the answer right below it.
-                    let chunk_till = if settled { till_before(after) } else { hi };
+                    let chunk_till = settled.then(|| till_before(after));
                     if let Some(chunk) = chunk
                         && !visit(g, chunk, chunk_till)?
                     {
