@@ -6,7 +6,7 @@
 //! through [`super::history::read_range`].
 
 use crate::error::Result;
-use crate::store::chunk::{ChunkView, GRANULE, GranuleImage, ImageSpan, Mask};
+use crate::store::chunk::{ChunkView, FULL_MASK, GRANULE, GranuleImage, ImageSpan, Mask};
 use crate::store::history::{StoreRead, chunk_place, seek_latest_chunks};
 use crate::store::images::{Fresh, ImageCache, Served};
 use crate::types::{Snap, side_of};
@@ -107,6 +107,23 @@ fn read_images(
             gs as usize - 1
         };
         let whole = (lo, hi) == (0, gs as usize - 1);
+        // A granule its latest delta wrote whole is handed out in place.
+        if whole && let Some(values) = chunk.whole_known_at(snap, &place)? {
+            static ALL: Mask = FULL_MASK;
+            let all = std::slice::from_ref(&ALL);
+            go_on = f(ImageSpan {
+                first: granule,
+                values,
+                valued: all,
+                known_now: all,
+            })?;
+            if let Some(keep) = &mut keep {
+                image.values.copy_from_slice(values);
+                (image.valued, image.recorded, image.known_now) = (FULL_MASK, FULL_MASK, FULL_MASK);
+                keep.push(granule, holds()?, &image);
+            }
+            return Ok(go_on);
+        }
         if whole {
             chunk.fill_image(snap, &mut image, &place)?;
         } else {

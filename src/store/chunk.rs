@@ -534,6 +534,18 @@ impl<'a> ChunkView<'a> {
         })
     }
 
+    /// The bytes of the granule as of `snap` where its latest delta at or
+    /// before `snap` records all of it KNOWN in one run (an image or a copy
+    /// written whole): a bulk read then needs no image of its own.
+    pub fn whole_known_at(&self, snap: Snap, place: &dyn Fn() -> String) -> Result<Option<&'a [u8]>> {
+        let Some(i) = self.deltas_through(snap).checked_sub(1) else {
+            return Ok(None);
+        };
+        let delta = self.delta(i, place)?;
+        let whole = [0, (GRANULE - 1) as u8, KIND_KNOWN];
+        Ok((delta.runs == whole).then_some(delta.data))
+    }
+
     /// All deltas, owned, from index `from` on.
     pub fn owned_deltas(&self, from: usize, place: &dyn Fn() -> String) -> Result<Vec<OwnedDelta>> {
         (from..self.delta_count())

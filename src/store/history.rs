@@ -19,6 +19,8 @@ pub(crate) enum LoadedChunk<'a> {
     Owned(&'a ChunkRecord),
     /// A stored chunk, read in place.
     Stored(redb::AccessGuard<'static, &'static [u8]>),
+    /// A stored chunk, read in place through a guard its reader holds.
+    InPlace(&'a [u8]),
     /// A stored chunk, copied out of its table.
     Copied(Vec<u8>),
     /// A part of a packed chunk, decoded (and shared through the
@@ -58,7 +60,29 @@ impl LoadedChunk<'_> {
             LoadedChunk::Owned(record) => Ok(record.view()),
             LoadedChunk::Decoded(chunk, part) => chunk.part_view(*part, place),
             LoadedChunk::Stored(guard) => ChunkView::of_bytes(guard.value(), place),
+            LoadedChunk::InPlace(bytes) => ChunkView::of_bytes(bytes, place),
             LoadedChunk::Copied(bytes) => ChunkView::of_bytes(bytes, place),
+        }
+    }
+}
+
+impl<'a> LoadedChunk<'a> {
+    /// [`LoadedChunk::of_stored`] for a stored value read through `guard`,
+    /// which its reader keeps: the chunk borrows it.
+    pub fn of_guard(
+        guard: &'a redb::AccessGuard<'static, &'static [u8]>,
+        key: (u32, u64, Snap),
+        hi: Snap,
+        cache: &ChunkCache,
+    ) -> Result<(Snap, LoadedChunk<'a>)> {
+        let bytes = guard.value();
+        if packed::is_packed(bytes) {
+            let place = chunk_place(key.0, key.1, key.2);
+            let chunk = cache.decoded(key, bytes, &place)?;
+            let part = chunk.part_at_or_before(hi);
+            Ok((chunk.part_first_snap(part), LoadedChunk::Decoded(chunk, part)))
+        } else {
+            Ok((key.2, LoadedChunk::InPlace(bytes)))
         }
     }
 }

@@ -204,25 +204,29 @@ impl StoreRead for ReadStore {
                     (Some(_), None) => true,
                     (None, _) => false,
                 };
-                if granule_done
-                    && let Some(Walking {
+                if granule_done {
+                    if let Some(Walking {
                         granule: g,
                         latest: Some((first, value)),
                         after,
                         ..
-                    }) = current.take()
-                {
-                    // Every key of the granule was walked: its next chunk, if any, is `after`.
-                    let chunk_till = till_before(after);
-                    let chunk = LoadedChunk::of_stored(value, (space, g, first), hi, &self.cache)?;
-                    if !visit(g, chunk, Some(chunk_till))? {
-                        return Ok(());
+                    }) = &current
+                    {
+                        // Every key of the granule was walked: its next chunk, if any, is `after`.
+                        let chunk_till = till_before(*after);
+                        let chunk = LoadedChunk::of_guard(value, (space, *g, *first), hi, &self.cache)?;
+                        if !visit(*g, chunk, Some(chunk_till))? {
+                            return Ok(());
+                        }
                     }
+                    current = None;
                 }
-                let Some(entry) = entry else {
-                    return Ok(());
+                // Matched, not mapped: the entry's guards are large to move.
+                let value = match entry {
+                    Some(Ok((_, value))) => value,
+                    Some(Err(e)) => return Err(crate::error::Error::storage("reading chunks", e)),
+                    None => return Ok(()),
                 };
-                let (_, value) = entry.context("reading chunks")?;
                 let Some((_, g, first)) = next_key else {
                     return Ok(());
                 };
