@@ -37,8 +37,14 @@ fn ingest(c: &mut Criterion) {
 fn queries(c: &mut Criterion) {
     let config = W2Config::STANDARD;
     let dir = tempfile::tempdir_in(".").unwrap();
-    let db = Database::create(dir.path().join("w2.tmdb")).unwrap();
+    let path = dir.path().join("w2.tmdb");
+    let db = Database::create(&path).unwrap();
     common::load_tracemem(&db, &common::w2_writes(config), 1000);
+    // Queried as an analysis tool queries a finished capture: opened anew,
+    // not in the process that wrote it (whose page cache still holds the
+    // writes).
+    db.close().unwrap();
+    let db = Database::open(&path).unwrap();
     let read = db.begin_read().unwrap();
     let ram = read.space("ram").unwrap();
 
