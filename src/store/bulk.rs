@@ -1,7 +1,8 @@
 //! Bulk reads: many granules of a space as of one snap, decoded into flat
-//! [`GranuleImage`]s through one cursor over the chunk keys, kept in the
-//! read transaction's [`ImageCache`] for the reads after, and handed out as
-//! [`ImageSpan`]s of consecutive granules. Large `get_bytes`, `find_bytes`
+//! [`GranuleImage`]s through one cursor over the chunk keys (or, where a
+//! granule's latest delta wrote all of it, read where the chunk lies), kept
+//! in the read transaction's [`ImageCache`] for the reads after, and handed
+//! out as [`ImageSpan`]s of consecutive granules. Large `get_bytes`, `find_bytes`
 //! and `diff` read through here; point reads with per-byte source snaps go
 //! through [`super::history::read_range`].
 
