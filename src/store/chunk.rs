@@ -1202,9 +1202,31 @@ impl ChunkView<'_> {
         let done = |image: &GranuleImage| {
             (0..4).all(|w| image.valued[w] & want[w] == want[w] && image.recorded[w] & want[w] == want[w])
         };
+        // The positions still wanted, as one span: deltas outside it are
+        // passed by a look at their ends (a point read walks many).
+        let span_of = |image: &GranuleImage| {
+            let mut span: Option<(u32, u32)> = None;
+            for (w, wanted) in want.iter().enumerate() {
+                let open = wanted & !(image.valued[w] & image.recorded[w]);
+                if open != 0 {
+                    let (lo, hi) = (
+                        w as u32 * 64 + open.trailing_zeros(),
+                        w as u32 * 64 + 63 - open.leading_zeros(),
+                    );
+                    span = Some(span.map_or((lo, hi), |(a, _)| (a, hi)));
+                }
+            }
+            span
+        };
         let mut i = self.deltas_through(snap);
+        let mut open = span_of(image);
         while i > 0 && !done(image) {
             i -= 1;
+            if let Some((first, last)) = open
+                && !self.may_overlap(i, first, last)
+            {
+                continue;
+            }
             let delta = self.delta(i, place)?;
             for run in delta.runs() {
                 let (first, last) = (run.first as usize, run.last as usize);
@@ -1230,6 +1252,7 @@ impl ChunkView<'_> {
                     }
                 }
             }
+            open = span_of(image);
         }
         let cp = &self.checkpoint;
         if done(image) || cp.known.is_empty() && cp.error.is_empty() {
