@@ -109,29 +109,35 @@ fn read_images(
         };
         let whole = (lo, hi) == (0, gs as usize - 1);
         // A granule its latest delta wrote whole is handed out in place.
-        if whole && let Some(values) = chunk.whole_known_at(snap, &place)? {
-            static ALL: Mask = FULL_MASK;
-            let all = std::slice::from_ref(&ALL);
-            go_on = f(ImageSpan {
-                first: granule,
-                values,
-                valued: all,
-                known_now: all,
-            })?;
-            if let Some(keep) = &mut keep {
+        let in_place = match whole {
+            true => chunk.whole_known_at(snap, &place)?,
+            false => None,
+        };
+        match in_place {
+            Some(values) => {
+                static ALL: Mask = FULL_MASK;
+                let all = std::slice::from_ref(&ALL);
+                go_on = f(ImageSpan {
+                    first: granule,
+                    values,
+                    valued: all,
+                    known_now: all,
+                })?;
+            }
+            None => {
+                if whole {
+                    chunk.fill_image(snap, &mut image, &place)?;
+                } else {
+                    chunk.fill_image_of(snap, &positions(lo, hi), &mut image, &place)?;
+                }
+                go_on = f(ImageSpan::of(granule, &image))?;
+            }
+        }
+        if whole && let Some(keep) = &mut keep {
+            if let Some(values) = in_place {
                 image.values.copy_from_slice(values);
                 (image.valued, image.recorded, image.known_now) = (FULL_MASK, FULL_MASK, FULL_MASK);
-                keep.push(granule, holds()?, &image);
             }
-            return Ok(go_on);
-        }
-        if whole {
-            chunk.fill_image(snap, &mut image, &place)?;
-        } else {
-            chunk.fill_image_of(snap, &positions(lo, hi), &mut image, &place)?;
-        }
-        go_on = f(ImageSpan::of(granule, &image))?;
-        if whole && let Some(keep) = &mut keep {
             keep.push(granule, holds()?, &image);
         }
         Ok(go_on)

@@ -1199,11 +1199,9 @@ impl ChunkView<'_> {
         place: &dyn Fn() -> String,
     ) -> Result<()> {
         image.clear();
-        let done = |image: &GranuleImage| {
-            (0..4).all(|w| image.valued[w] & want[w] == want[w] && image.recorded[w] & want[w] == want[w])
-        };
-        // The positions still wanted, as one span: deltas outside it are
-        // passed by a look at their ends (a point read walks many).
+        // The positions still wanted, as one span (none: done): deltas
+        // outside it are passed by a look at their ends (a point read walks
+        // many).
         let span_of = |image: &GranuleImage| {
             let mut span: Option<(u32, u32)> = None;
             for (w, wanted) in want.iter().enumerate() {
@@ -1220,11 +1218,11 @@ impl ChunkView<'_> {
         };
         let mut i = self.deltas_through(snap);
         let mut open = span_of(image);
-        while i > 0 && !done(image) {
+        while i > 0
+            && let Some((first, last)) = open
+        {
             i -= 1;
-            if let Some((first, last)) = open
-                && !self.may_overlap(i, first, last)
-            {
+            if !self.may_overlap(i, first, last) {
                 continue;
             }
             let delta = self.delta(i, place)?;
@@ -1255,7 +1253,7 @@ impl ChunkView<'_> {
             open = span_of(image);
         }
         let cp = &self.checkpoint;
-        if done(image) || cp.known.is_empty() && cp.error.is_empty() {
+        if open.is_none() || cp.known.is_empty() && cp.error.is_empty() {
             return Ok(());
         }
         let known = bitmap_mask(cp.known, place, "known")?;

@@ -75,14 +75,9 @@ impl<'a> LoadedChunk<'a> {
         hi: Snap,
         cache: &ChunkCache,
     ) -> Result<(Snap, LoadedChunk<'a>)> {
-        let bytes = guard.value();
-        if packed::is_packed(bytes) {
-            let place = chunk_place(key.0, key.1, key.2);
-            let chunk = cache.decoded(key, bytes, &place)?;
-            let part = chunk.part_at_or_before(hi);
-            Ok((chunk.part_first_snap(part), LoadedChunk::Decoded(chunk, part)))
-        } else {
-            Ok((key.2, LoadedChunk::InPlace(bytes)))
+        match packed_part(guard.value(), key, hi, cache)? {
+            Some(part) => Ok(part),
+            None => Ok((key.2, LoadedChunk::InPlace(guard.value()))),
         }
     }
 }
@@ -98,15 +93,28 @@ impl LoadedChunk<'static> {
         hi: Snap,
         cache: &ChunkCache,
     ) -> Result<(Snap, LoadedChunk<'static>)> {
-        if packed::is_packed(guard.value()) {
-            let place = chunk_place(key.0, key.1, key.2);
-            let chunk = cache.decoded(key, guard.value(), &place)?;
-            let part = chunk.part_at_or_before(hi);
-            Ok((chunk.part_first_snap(part), LoadedChunk::Decoded(chunk, part)))
-        } else {
-            Ok((key.2, LoadedChunk::Stored(guard)))
+        match packed_part(guard.value(), key, hi, cache)? {
+            Some(part) => Ok(part),
+            None => Ok((key.2, LoadedChunk::Stored(guard))),
         }
     }
+}
+
+/// The part for snaps up to `hi` of the stored value `bytes` under `key`,
+/// decoded through `cache`, with its first snap, if the value is packed.
+fn packed_part(
+    bytes: &[u8],
+    key: (u32, u64, Snap),
+    hi: Snap,
+    cache: &ChunkCache,
+) -> Result<Option<(Snap, LoadedChunk<'static>)>> {
+    if !packed::is_packed(bytes) {
+        return Ok(None);
+    }
+    let place = chunk_place(key.0, key.1, key.2);
+    let chunk = cache.decoded(key, bytes, &place)?;
+    let part = chunk.part_at_or_before(hi);
+    Ok(Some((chunk.part_first_snap(part), LoadedChunk::Decoded(chunk, part))))
 }
 
 /// What the memory operations need from a store.
@@ -205,9 +213,16 @@ pub(crate) fn chunk_till(store: &(impl StoreRead + ?Sized), space: u32, granule:
     if hi >= side_hi {
         return Ok(side_hi);
     }
-    Ok(store
-        .first_chunk_from(space, granule, hi + 1, side_hi)?
-        .map_or(side_hi, |first| first - 1))
+    Ok(till_before(
+        store.first_chunk_from(space, granule, hi + 1, side_hi)?,
+        side_hi,
+    ))
+}
+
+/// The last snap before a chunk that starts at `next` (none: the side of the
+/// timeline ends at `side_hi`), at most `side_hi`.
+pub(crate) fn till_before(next: Option<Snap>, side_hi: Snap) -> Snap {
+    next.map_or(side_hi, |first| (first - 1).min(side_hi))
 }
 
 /// [`StoreRead::for_each_latest_chunk`] by one or two seeks per granule: the

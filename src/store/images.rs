@@ -101,6 +101,71 @@ impl Run {
     }
 }
 
+/// What is kept for a stretch of consecutive granules, under its space and
+/// first granule: a run of images, or a segment of displaced ones.
+trait Consecutive {
+    /// How many granules it covers.
+    fn granules(&self) -> usize;
+}
+
+impl Consecutive for Run {
+    fn granules(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Consecutive for Vec<Versions> {
+    fn granules(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Stretches of consecutive granules, disjoint, under (space, first granule).
+type ByGranule<T> = BTreeMap<(u32, u64), T>;
+
+/// The stretch of `map` covering `granule` of `space`, with its first granule.
+fn covering<T: Consecutive>(map: &ByGranule<T>, space: u32, granule: u64) -> Option<(u64, &T)> {
+    let (&(s, first), stretch) = map.range(..=(space, granule)).next_back()?;
+    (s == space && granule - first < stretch.granules() as u64).then_some((first, stretch))
+}
+
+/// The stretches of `map` that cover any of granules `lo..=hi` of `space`,
+/// with their first granules, the highest first.
+fn overlapping<T: Consecutive>(
+    map: &ByGranule<T>,
+    space: u32,
+    (lo, hi): (u64, u64),
+) -> impl Iterator<Item = (u64, &T)> {
+    map.range(..=(space, hi))
+        .rev()
+        .take_while(move |((s, first), stretch)| *s == space && first + stretch.granules() as u64 > lo)
+        .map(|(&(_, first), stretch)| (first, stretch))
+}
+
+/// The nearest granule in `lo..=hi` of `space`, from `hi` down if
+/// `reverse`, at whose place `i` in its stretch `held(stretch, i)`.
+fn first_held<T: Consecutive>(
+    map: &ByGranule<T>,
+    space: u32,
+    (lo, hi): (u64, u64),
+    reverse: bool,
+    held: impl Fn(&T, usize) -> bool,
+) -> Option<u64> {
+    let mut stretches: Vec<(u64, &T)> = overlapping(map, space, (lo, hi)).collect();
+    if !reverse {
+        stretches.reverse();
+    }
+    stretches.into_iter().find_map(|(first, stretch)| {
+        let (a, b) = (lo.max(first), hi.min(first + stretch.granules() as u64 - 1));
+        let holds = |&g: &u64| held(stretch, (g - first) as usize);
+        if reverse {
+            (a..=b).rev().find(holds)
+        } else {
+            (a..=b).find(holds)
+        }
+    })
+}
+
 /// The most displaced granules [`Displaced::serve`] looks up at once.
 const DISPLACED_BATCH: usize = 32;
 
@@ -215,12 +280,6 @@ impl Displaced {
         self.slots.len()
     }
 
-    /// The segment holding `granule` of `space`, with its first granule.
-    fn segment_of(&self, space: u32, granule: u64) -> Option<(u64, &Vec<Versions>)> {
-        let (&(s, first), segment) = self.segments.range(..=(space, granule)).next_back()?;
-        (s == space && granule - first < segment.len() as u64).then_some((first, segment))
-    }
-
     /// The images of `granule` of `space`, made (with the segment joining
     /// its neighbours) if it has none.
     fn versions_mut(&mut self, space: u32, granule: u64) -> &mut Versions {
@@ -289,7 +348,7 @@ impl Displaced {
         reverse: bool,
         f: &mut dyn FnMut(ImageSpan<'_>) -> Result<bool>,
     ) -> Result<Option<u64>> {
-        let Some((first, segment)) = self.segment_of(space, at) else {
+        let Some((first, segment)) = covering(&self.segments, space, at) else {
             return Ok(Some(0));
         };
         let i = (at - first) as usize;
@@ -334,25 +393,9 @@ impl Displaced {
 
     /// The nearest granule in `[lo, hi]`, from `hi` down if `reverse`, with
     /// an image that holds at `snap`.
-    fn next_held(&self, space: u32, snap: Snap, (lo, hi): (u64, u64), reverse: bool) -> Option<u64> {
-        let mut overlapping: Vec<(u64, &Vec<Versions>)> = self
-            .segments
-            .range(..=(space, hi))
-            .rev()
-            .take_while(|((s, first), segment)| *s == space && first + segment.len() as u64 > lo)
-            .map(|(&(_, first), segment)| (first, segment))
-            .collect();
-        if !reverse {
-            overlapping.reverse();
-        }
-        overlapping.into_iter().find_map(|(first, segment)| {
-            let (a, b) = (lo.max(first), hi.min(first + segment.len() as u64 - 1));
-            let holds = |&g: &u64| segment[(g - first) as usize].find(snap).is_some();
-            if reverse {
-                (a..=b).rev().find(holds)
-            } else {
-                (a..=b).find(holds)
-            }
+    fn next_held(&self, space: u32, snap: Snap, span: (u64, u64), reverse: bool) -> Option<u64> {
+        first_held(&self.segments, space, span, reverse, |segment, i| {
+            segment[i].find(snap).is_some()
         })
     }
 }
@@ -445,12 +488,6 @@ impl ImageCache {
         self.reads > 1 && self.budget >= BYTES_PER_GRANULE
     }
 
-    /// The run holding `granule` of `space`, with its first granule.
-    fn run_of(&self, space: u32, granule: u64) -> Option<(u64, &Run)> {
-        let (&(s, first), run) = self.runs.range(..=(space, granule)).next_back()?;
-        (s == space && granule - first < run.len() as u64).then_some((first, run))
-    }
-
     /// Calls `f` with the spans of granules from `from` on towards `to`
     /// (down if `reverse`, each span then coming before the ones below it),
     /// while it holds their images at `snap` (in runs or displaced) and `f`
@@ -466,7 +503,7 @@ impl ImageCache {
         let mut at = from;
         loop {
             let mut served = 0;
-            if let Some((first, run)) = self.run_of(space, at) {
+            if let Some((first, run)) = covering(&self.runs, space, at) {
                 let i = (at - first) as usize;
                 // The run's images from `at` on towards `to`, while they hold.
                 let available = if reverse { i + 1 } else { run.len() - i };
@@ -504,40 +541,11 @@ impl ImageCache {
     /// whose image it holds at `snap`.
     pub fn next_held(&self, space: u32, snap: Snap, (from, to): (u64, u64), reverse: bool) -> Option<u64> {
         let (lo, hi) = if reverse { (to, from) } else { (from, to) };
-        let in_runs = self.next_held_in_runs(space, snap, (lo, hi), reverse);
+        let in_runs = first_held(&self.runs, space, (lo, hi), reverse, |run, i| run.holds_at(i, snap));
         let displaced = self.displaced.next_held(space, snap, (lo, hi), reverse);
         match (in_runs, displaced) {
             (Some(a), Some(b)) => Some(if reverse { a.max(b) } else { a.min(b) }),
             (a, b) => a.or(b),
-        }
-    }
-
-    /// [`ImageCache::next_held`] among the runs, over `[lo, hi]`.
-    fn next_held_in_runs(&self, space: u32, snap: Snap, (lo, hi): (u64, u64), reverse: bool) -> Option<u64> {
-        // The run holding `lo`, if one starts below it, then the runs starting within.
-        let before = self
-            .runs
-            .range(..(space, lo))
-            .next_back()
-            .filter(|((s, first), run)| *s == space && lo - first < run.len() as u64);
-        let within = self.runs.range((space, lo)..=(space, hi));
-        let found = |(&(_, first), run): (&(u32, u64), &Run)| -> Option<u64> {
-            if hi < first {
-                return None;
-            }
-            let (a, b) = (lo.saturating_sub(first), (hi - first).min(run.len() as u64 - 1));
-            let mut indices = (a..=b).map(|i| i as usize);
-            let i = if reverse {
-                indices.rev().find(|&i| run.holds_at(i, snap))
-            } else {
-                indices.find(|&i| run.holds_at(i, snap))
-            };
-            i.map(|i| first + i as u64)
-        };
-        if reverse {
-            within.rev().chain(before).find_map(found)
-        } else {
-            before.into_iter().chain(within).find_map(found)
         }
     }
 
@@ -578,14 +586,10 @@ impl ImageCache {
     /// does not repeat, while the budget leaves room for them and `pending`
     /// bytes more.
     fn replace(&mut self, space: u32, first: u64, last: u64, by: &Run, pending: usize) {
-        let overlapping: Vec<u64> = self
-            .runs
-            .range(..=(space, last))
-            .rev()
-            .take_while(|((s, start), run)| *s == space && start + run.len() as u64 > first)
-            .map(|((_, start), _)| *start)
+        let starts: Vec<u64> = overlapping(&self.runs, space, (first, last))
+            .map(|(start, _)| start)
             .collect();
-        for start in overlapping {
+        for start in starts {
             let Some(mut run) = self.runs.remove(&(space, start)) else {
                 continue;
             };

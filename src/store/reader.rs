@@ -9,7 +9,7 @@ use crate::snaps::SnapMeta;
 use crate::store::cache::ChunkCache;
 use crate::store::changes::{bucket_of, decode_bucket};
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
-use crate::store::history::{LatestChunkFn, LoadedChunk, StoreRead, checked_key, chunk_place, chunk_till};
+use crate::store::history::{LatestChunkFn, LoadedChunk, StoreRead, checked_key, chunk_place, chunk_till, till_before};
 use crate::store::images::ImageCache;
 use crate::store::schema::{
     self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
@@ -175,7 +175,7 @@ impl StoreRead for ReadStore {
         let side_hi = side_of(hi).1;
         // The last snap before a granule's next chunk, which starts at `after`
         // (if the granule has one on this side).
-        let till_before = |after: Option<Snap>| after.map_or(side_hi, |a| (a - 1).min(side_hi));
+        let till_before = |after: Option<Snap>| till_before(after, side_hi);
         let (mut from, mut to) = granules;
         // Hands `f` the granule's chunk, with the last snap before its next
         // chunk where the walk saw it (`None`: sought if `f` asks).
