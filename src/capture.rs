@@ -8,12 +8,12 @@ use std::ops::Range;
 
 use crate::db::{ReadTransaction, WriteTransaction};
 use crate::error::{Error, Result, guard};
-use crate::memory::{MemoryRead, error_in, put_in};
+use crate::memory::MemoryRead;
 use crate::record::master::width_mask;
 use crate::record::{FlushPolicy, Op, TraceEvent};
-use crate::store::StoreRead;
 use crate::store::events::{CaptureRecord, EVENTS_PER_CHUNK, EventChunkRecord, LoggedEvent};
-use crate::types::{AddressRange, Snap};
+use crate::store::{Observation, StoreRead};
+use crate::types::Snap;
 
 /// The default space of captures.
 pub const DEFAULT_CAPTURE_SPACE: &str = "bus";
@@ -231,9 +231,11 @@ impl WriteTransaction {
                 let place = || format!("events table, capture {id}, chunk at event {chunk_start}");
                 previous_time = chunk.decode(&place)?.last().map(|e| e.timestamp);
             }
-            let mut logged = Vec::with_capacity(EVENTS_PER_CHUNK);
-            for event in events {
-                let seq = record.events;
+            // Checked and split first: memory takes the observations in one
+            // batch, the event log the rest.
+            let mut observations = Vec::with_capacity(events.len());
+            let mut logged = Vec::with_capacity(events.len());
+            for (seq, event) in (record.events..).zip(events) {
                 let width = memory_width(event);
                 let bad = |reason: String| Error::BadEvent {
                     capture: capture.to_string(),
@@ -244,27 +246,32 @@ impl WriteTransaction {
                 if !(1..=8).contains(&width) {
                     return Err(bad(format!("width {width} is not in 1..=8")));
                 }
-                let Some(last) = event.address.checked_add(u64::from(width) - 1) else {
+                if event.address.checked_add(u64::from(width) - 1).is_none() {
                     return Err(bad(format!("{width} bytes run past the end of the address space")));
-                };
+                }
                 if !event.timestamp.is_finite() {
                     return Err(bad("the timestamp is not finite".into()));
                 }
                 let snap = record.first_snap.saturating_add_unsigned(seq);
                 let value_kept_in_memory = event.error.is_none() && event.value & !width_mask(width) == 0;
-                match (&event.error, event.op) {
+                let observed = match (&event.error, event.op) {
                     (None, _) => {
-                        let bytes = event.value.to_le_bytes();
-                        let mut observed = bytes[..usize::from(width)].to_vec();
+                        let mut bytes = event.value.to_le_bytes();
                         if record.big_endian {
-                            observed.reverse();
+                            bytes[..usize::from(width)].reverse();
                         }
-                        put_in(&mut self.store, space, snap, event.address, &observed)?;
+                        Some(Some(bytes))
                     }
-                    (Some(_), Op::Read) => {
-                        error_in(&mut self.store, space, snap, AddressRange::new(event.address, last)?)?;
-                    }
-                    (Some(_), Op::Write) => {}
+                    (Some(_), Op::Read) => Some(None),
+                    (Some(_), Op::Write) => None,
+                };
+                if let Some(bytes) = observed {
+                    observations.push(Observation {
+                        snap,
+                        address: event.address,
+                        len: width,
+                        bytes,
+                    });
                 }
                 let failed_read_of_zero = event.error.is_some() && event.op == Op::Read && event.value == 0;
                 logged.push(LoggedEvent {
@@ -276,19 +283,20 @@ impl WriteTransaction {
                     exception: (!value_kept_in_memory && !failed_read_of_zero).then_some(event.value),
                     error: event.error.clone(),
                 });
-                record.events += 1;
-                if chunk.len() + logged.len() == EVENTS_PER_CHUNK {
-                    chunk.push(&logged, previous_time);
-                    self.store.put_event_chunk(id, chunk_start, &chunk)?;
-                    logged.clear();
+            }
+            self.store.append_observations(space, &observations)?;
+            let mut rest = &logged[..];
+            while !rest.is_empty() {
+                let take = (EVENTS_PER_CHUNK - chunk.len()).min(rest.len());
+                chunk.push(&rest[..take], previous_time);
+                self.store.put_event_chunk(id, chunk_start, &chunk)?;
+                rest = &rest[take..];
+                record.events += take as u64;
+                if chunk.len() == EVENTS_PER_CHUNK {
                     chunk = EventChunkRecord::default();
                     chunk_start = record.events;
                     previous_time = None;
                 }
-            }
-            if !logged.is_empty() {
-                chunk.push(&logged, previous_time);
-                self.store.put_event_chunk(id, chunk_start, &chunk)?;
             }
             self.store.put_capture(id, &record)
         })

@@ -4,8 +4,8 @@
 use crate::error::{Error, Result, guard};
 use crate::find::{Direction, FindProgress};
 use crate::store::{
-    Edit, FULL_MASK, GRANULE, Need, StoreRead, WriteStore, delta_at, for_each_image_span, last_change_in_block,
-    mask_has, read_range,
+    Edit, FULL_MASK, GRANULE, Need, StoreRead, WriteStore, delta_at, for_each_image_span, for_each_piece,
+    last_change_in_block, mask_has, read_range,
 };
 use crate::types::{
     AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, StatePredicate, StateRun,
@@ -482,23 +482,8 @@ impl MemorySpaceMut<'_> {
     }
 }
 
-/// Visits the granule pieces of `[start, last]`: `(granule, first position, length)`.
-fn for_each_piece(start: u64, last: u64, mut f: impl FnMut(u64, u32, usize) -> Result<()>) -> Result<()> {
-    let gs = u64::from(GRANULE);
-    let mut addr = start;
-    loop {
-        let granule = addr / gs;
-        let piece_last = (granule * gs + (gs - 1)).min(last);
-        f(granule, (addr % gs) as u32, (piece_last - addr + 1) as usize)?;
-        if piece_last == last {
-            return Ok(());
-        }
-        addr = piece_last + 1;
-    }
-}
-
-/// `put_bytes` without the capture check: also the recorder's path.
-pub(crate) fn put_in(store: &mut WriteStore, space: u32, snap: Snap, start: u64, data: &[u8]) -> Result<usize> {
+/// `put_bytes` without the capture check.
+fn put_in(store: &mut WriteStore, space: u32, snap: Snap, start: u64, data: &[u8]) -> Result<usize> {
     if data.is_empty() {
         return Ok(0);
     }
@@ -516,8 +501,8 @@ pub(crate) fn put_in(store: &mut WriteStore, space: u32, snap: Snap, start: u64,
     Ok(written)
 }
 
-/// `set_state(Error)` without the capture check: also the recorder's path.
-pub(crate) fn error_in(store: &mut WriteStore, space: u32, snap: Snap, range: AddressRange) -> Result<()> {
+/// `set_state(Error)` without the capture check.
+fn error_in(store: &mut WriteStore, space: u32, snap: Snap, range: AddressRange) -> Result<()> {
     for_each_piece(range.min(), range.max(), |granule, first, len| {
         let edit = Edit::Error {
             first,

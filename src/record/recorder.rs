@@ -83,6 +83,8 @@ struct Recording {
     started: Instant,
     /// The last timestamp given, and the whole microseconds it stands for.
     clock: (f64, u64),
+    /// The clock as the last timestamp read it, until the event is recorded.
+    clock_read: Option<Instant>,
     /// Events already in the database.
     folded: u64,
     /// Events recorded since, in order (event `folded + i`).
@@ -152,6 +154,7 @@ impl<M: Master> RecordingMaster<M> {
                 options,
                 started: now,
                 clock: (0.0, 0),
+                clock_read: None,
                 folded: 0,
                 pending: Vec::new(),
                 unjournaled: 0,
@@ -371,7 +374,9 @@ impl Recording {
     /// as the seed does (`t += k * 1e-6`), so that the event log stores each
     /// as a one-byte step `k` (FORMAT.md) instead of a raw double.
     fn timestamp(&mut self) -> f64 {
-        let micros = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let now = Instant::now();
+        self.clock_read = Some(now);
+        let micros = u64::try_from(now.duration_since(self.started).as_micros()).unwrap_or(u64::MAX);
         let (time, last) = self.clock;
         let step = micros.saturating_sub(last);
         let time = time + step as f64 * 1e-6;
@@ -390,13 +395,16 @@ impl Recording {
         if due {
             self.journal_pending()?;
         }
-        if self.pending.len() >= self.options.max_pending || self.last_commit.elapsed() >= self.options.commit_interval
+        // The clock as the event's timestamp read it: one read per event.
+        let now = self.clock_read.take().unwrap_or_else(Instant::now);
+        if self.pending.len() >= self.options.max_pending
+            || now.saturating_duration_since(self.last_commit) >= self.options.commit_interval
         {
             self.fold()?;
         }
         self.since_sync += 1;
         if let Some(sync) = self.options.sync
-            && (self.since_sync >= sync.events || self.last_sync.elapsed() >= sync.interval)
+            && (self.since_sync >= sync.events || now.saturating_duration_since(self.last_sync) >= sync.interval)
         {
             self.sync()?;
         }

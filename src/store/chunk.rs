@@ -26,6 +26,22 @@ use crate::types::{MemState, Snap};
 /// The bytes of one granule: the unit of history storage.
 pub(crate) const GRANULE: u32 = 256;
 
+/// Visits the granule pieces of addresses `[start, last]`: `(granule, first
+/// position, length)`.
+pub(crate) fn for_each_piece(start: u64, last: u64, mut f: impl FnMut(u64, u32, usize) -> Result<()>) -> Result<()> {
+    let gs = u64::from(GRANULE);
+    let mut addr = start;
+    loop {
+        let granule = addr / gs;
+        let piece_last = (granule * gs + (gs - 1)).min(last);
+        f(granule, (addr % gs) as u32, (piece_last - addr + 1) as usize)?;
+        if piece_last == last {
+            return Ok(());
+        }
+        addr = piece_last + 1;
+    }
+}
+
 /// Bytes of one run in [`ChunkRecord::runs`]: first u8, last u8, kind u8.
 const RUN_BYTES: usize = 3;
 /// Bytes per delta in [`ChunkRecord::delta_snaps`].
@@ -122,7 +138,7 @@ pub(crate) struct OwnedRun {
 /// Applies one run recorded at `snap` (positions `first..=last`, with its
 /// bytes for KNOWN, `None` for ERROR) to a granule's state; positions past
 /// the granule are ignored.
-fn apply_run(image: &mut [ByteAsOf], snap: Snap, first: u32, last: u32, data: Option<&[u8]>) {
+pub(crate) fn apply_run(image: &mut [ByteAsOf], snap: Snap, first: u32, last: u32, data: Option<&[u8]>) {
     for pos in first..=last {
         let Some(slot) = image.get_mut(pos as usize) else {
             continue;
@@ -947,13 +963,20 @@ impl ChunkRecord {
     /// and inside the granule, and the chunk stays under
     /// [`MAX_CHUNK_DELTA_BYTES`] of data.
     pub fn push_delta(&mut self, snap: Snap, runs: &[OwnedRun]) {
-        debug_assert!(self.can_hold(snap) && !runs.is_empty());
+        debug_assert!(!runs.is_empty());
+        self.push_delta_of(snap, runs.iter().map(|run| (run.first, run.last, run.data.as_deref())));
+    }
+
+    /// [`ChunkRecord::push_delta`] of runs given as positions `first..=last`
+    /// with their bytes (`None` for ERROR), without owning them.
+    pub fn push_delta_of<'d>(&mut self, snap: Snap, runs: impl IntoIterator<Item = (u32, u32, Option<&'d [u8]>)>) {
+        debug_assert!(self.can_hold(snap));
         let offset = (snap - self.first_snap) as u32;
         self.delta_snaps.extend_from_slice(&offset.to_le_bytes());
-        for run in runs {
-            self.runs.push(run.first as u8);
-            self.runs.push(run.last as u8);
-            match &run.data {
+        for (first, last, data) in runs {
+            self.runs.push(first as u8);
+            self.runs.push(last as u8);
+            match data {
                 Some(bytes) => {
                     self.runs.push(KIND_KNOWN);
                     self.data.extend_from_slice(bytes);

@@ -24,7 +24,7 @@ pub(crate) mod wal;
 mod writer;
 
 pub(crate) use bulk::{for_each_image_span, granule_image};
-pub(crate) use chunk::{Edit, FULL_MASK, GRANULE, GranuleImage, ImageSpan, Mask, Need, mask_has};
+pub(crate) use chunk::{Edit, FULL_MASK, GRANULE, GranuleImage, ImageSpan, Mask, Need, for_each_piece, mask_has};
 pub(crate) use history::{StoreRead, delta_at, last_change_in_block, read_range};
 pub(crate) use reader::ReadStore;
-pub(crate) use writer::{DEFAULT_MAX_CHUNK_DELTAS, WriteStore};
+pub(crate) use writer::{DEFAULT_MAX_CHUNK_DELTAS, Observation, WriteStore};

@@ -28,6 +28,10 @@ use crate::store::snaps;
 use crate::store::{regions, regmap};
 use crate::types::{MemState, Snap, side_of};
 
+mod append;
+
+pub(crate) use append::Observation;
+
 /// A chunk takes new deltas at its end until it holds this many (by default)...
 pub(crate) const DEFAULT_MAX_CHUNK_DELTAS: usize = 64;
 /// ...or its deltas take this many bytes (or twice its checkpoint, if more).
