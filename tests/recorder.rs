@@ -123,6 +123,63 @@ fn a_new_capture_continues_the_timeline() {
     assert_eq!(read.events("two", 0..2000).unwrap().len(), 1000);
 }
 
+/// Folding on a thread of its own or within the recording calls commits the
+/// same events, marks and memory, with a small journal and few pending
+/// events so that batches wait for each other and the journal fills.
+#[test]
+fn folding_in_the_background_or_inline_records_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut recorded = Vec::new();
+    for background in [true, false] {
+        let path = dir.path().join(format!("fold-{background}.tmdb"));
+        let options = RecorderOptions {
+            commit_interval: std::time::Duration::from_millis(1),
+            max_pending: 300,
+            journal_capacity: 16 << 10,
+            background_fold: background,
+            ..options(FlushPolicy::Every(std::num::NonZeroU64::new(7).unwrap()))
+        };
+        let mut bus = RecordingMaster::create(MockMaster::new(), &path, &CaptureSpec::new("w1"), options).unwrap();
+        for (i, event) in W1::new(3).take(20_000).enumerate() {
+            match event.op {
+                Op::Read => drop(bus.read(event.address, event.width.unwrap()).unwrap()),
+                Op::Write => bus.write(event.address, event.value, event.width.unwrap()).unwrap(),
+            }
+            if i % 2_500 == 0 {
+                bus.mark(&format!("at {i}")).unwrap();
+            }
+            if i % 6_000 == 0 {
+                assert_eq!(bus.events().unwrap().len(), i + 1, "every event listed at once");
+            }
+        }
+        bus.close().unwrap();
+        let db = Database::open(&path).unwrap();
+        let read = db.begin_read().unwrap();
+        let events: Vec<_> = read
+            .events("w1", 0..u64::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.op, e.address, e.value, e.width))
+            .collect();
+        assert_eq!(events.len(), 20_000);
+        let space = read.space("bus").unwrap();
+        let mut memory = Vec::new();
+        for snap in (0..20_000).step_by(997) {
+            let mut buf = vec![0; 0x400];
+            space.get_bytes(snap, 0x4001_0000, &mut buf).unwrap();
+            memory.push(buf);
+        }
+        // A mark labels the snap of the next event.
+        let marks: Vec<_> = (1..20_000)
+            .step_by(2_500)
+            .map(|s| read.snap_meta(s).unwrap().map(|m| m.description))
+            .collect();
+        recorded.push((events, memory, marks));
+    }
+    assert!(recorded[0] == recorded[1], "the two ways of folding disagree");
+    assert_eq!(recorded[0].2[1].as_deref(), Some("at 2500"));
+}
+
 const CHILD_ENV: &str = "TRACEMEM_RECORD_CHILD";
 
 /// The child: records W1 until killed, printing `acked <n>` when the first n

@@ -6,13 +6,15 @@
 //! - [`master`]: the [`Master`] trait (R1) and [`MockMaster`].
 //! - [`policy`]: [`FlushPolicy`] (R4), parsed with the seed's exact message.
 //! - [`interchange`]: trace files into captures and back (R7, R8).
-//! - [`recorder`]: [`RecordingMaster`] and its journal (R2-R5).
+//! - [`recorder`]: [`RecordingMaster`] and its journal (R2-R5); `folder`
+//!   commits what it records, on a thread of its own.
 //! - [`replay`]: [`ReplayMaster`], strict and loose (R6).
 //! - [`pyfloat`] prints a double exactly as Python's `repr` / `json.dumps` does.
 //! - [`trace_file`] holds the event model, the importer
 //!   ([`trace_file::parse_trace`]) and the exporters
 //!   ([`trace_file::write_ndjson`], [`trace_file::write_json_array`]).
 
+mod folder;
 pub mod interchange;
 pub mod master;
 pub mod policy;

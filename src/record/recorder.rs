@@ -11,12 +11,15 @@
 //! Opening the database for writing replays whatever the journal holds past
 //! the mark (see `Database::open`).
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::capture::{CaptureInfo, CaptureSpec};
-use crate::db::Database;
+use crate::db::{Database, ReadTransaction};
 use crate::error::{Error, Result};
+use crate::record::folder::{Batch, FoldWorker, Folder, SharedDatabase, lock};
 use crate::record::master::{BusError, BusOp, Master};
 use crate::record::policy::FlushPolicy;
 use crate::record::trace_file::{Op, TraceEvent};
@@ -58,6 +61,10 @@ pub struct RecorderOptions {
     pub sync: Option<SyncPolicy>,
     /// The database's page cache in bytes (default: redb's).
     pub cache_size: Option<usize>,
+    /// Whether batches are committed on a thread of their own while
+    /// recording goes on (default), or within the recording call that hands
+    /// them over. Either way a commit holds the same events.
+    pub background_fold: bool,
 }
 
 impl Default for RecorderOptions {
@@ -69,13 +76,14 @@ impl Default for RecorderOptions {
             journal_capacity: 64 << 20,
             sync: None,
             cache_size: None,
+            background_fold: true,
         }
     }
 }
 
 /// The state of a recording between creation and close.
 struct Recording {
-    db: Database,
+    db: SharedDatabase,
     capture: CaptureInfo,
     capture_id: u32,
     journal: Journal,
@@ -85,21 +93,22 @@ struct Recording {
     clock: (f64, u64),
     /// The clock as the last timestamp read it, until the event is recorded.
     clock_read: Option<Instant>,
-    /// Events already in the database.
+    /// Events the folder has reported in the database.
     folded: u64,
-    /// Events recorded since, in order (event `folded + i`).
+    /// Batches handed to the folder and not reported committed, in order
+    /// (events `folded..`); every event in them is journaled.
+    in_flight: VecDeque<Arc<Batch>>,
+    /// Events in `in_flight`.
+    in_flight_events: u64,
+    /// Events recorded since, in order.
     pending: Vec<TraceEvent>,
     /// How many of the last `pending` events are not in the journal yet.
     unjournaled: usize,
-    /// Marks not yet in the database.
+    /// Marks not handed over yet.
     marks: Vec<(Snap, String)>,
-    /// After a fold whose commit failed (a full disk, an I/O error): how
-    /// many marks it held and the journal mark it tried to commit. The
-    /// storage then refuses everything until the database is opened again,
-    /// which the next fold does.
-    failed_fold: Option<(usize, u64)>,
-    /// The journal mark of the last fold committed.
-    committed_mark: u64,
+    folder: FoldWorker,
+    /// Turns asked of the folder and not reported yet.
+    awaiting: usize,
     last_commit: Instant,
     last_sync: Instant,
     since_sync: u64,
@@ -134,6 +143,7 @@ impl<M: Master> RecordingMaster<M> {
         let capture_id = txn.capture_id(&capture.name)?;
         let mark = txn.journal_mark()?;
         txn.commit()?;
+        let db = Arc::new(Mutex::new(db));
         let (journal, leftover) = Journal::open(&journal_path(path), options.journal_capacity, mark)
             .map_err(|e| Error::corrupt(journal_path(path).display().to_string(), e.to_string()))?;
         if !leftover.is_empty() {
@@ -143,6 +153,8 @@ impl<M: Master> RecordingMaster<M> {
                 path: path.to_path_buf(),
             });
         }
+        let folder = Folder::new(db.clone(), capture.name.clone(), 0, mark);
+        let folder = FoldWorker::start(folder, options.background_fold)?;
         let now = Instant::now();
         Ok(RecordingMaster {
             inner,
@@ -156,11 +168,13 @@ impl<M: Master> RecordingMaster<M> {
                 clock: (0.0, 0),
                 clock_read: None,
                 folded: 0,
+                in_flight: VecDeque::new(),
+                in_flight_events: 0,
                 pending: Vec::new(),
                 unjournaled: 0,
                 marks: Vec::new(),
-                failed_fold: None,
-                committed_mark: mark,
+                folder,
+                awaiting: 0,
                 last_commit: now,
                 last_sync: now,
                 since_sync: 0,
@@ -180,9 +194,14 @@ impl<M: Master> RecordingMaster<M> {
         self.recording.as_ref().map(|r| &r.capture)
     }
 
-    /// The database, for queries while recording.
-    pub fn database(&self) -> Option<&Database> {
-        self.recording.as_ref().map(|r| &r.db)
+    /// A read transaction on the database, for queries while recording: it
+    /// sees the events of the last commit (at most `commit_interval` old).
+    pub fn begin_read(&self) -> Result<ReadTransaction> {
+        let r = self
+            .recording
+            .as_ref()
+            .ok_or_else(|| Error::corrupt("recorder", "the recording is closed"))?;
+        lock(&r.db).begin_read()
     }
 
     /// The master being recorded.
@@ -192,7 +211,7 @@ impl<M: Master> RecordingMaster<M> {
 
     /// How many events have been recorded.
     pub fn len(&self) -> u64 {
-        self.recording.as_ref().map_or(0, |r| r.folded + r.pending.len() as u64)
+        self.recording.as_ref().map_or(0, Recording::recorded)
     }
 
     /// How many of the recorded events are durable: they survive a kill -9 of
@@ -202,7 +221,7 @@ impl<M: Master> RecordingMaster<M> {
     pub fn durable(&self) -> u64 {
         self.recording
             .as_ref()
-            .map_or(0, |r| r.folded + (r.pending.len() - r.unjournaled) as u64)
+            .map_or(0, |r| r.recorded() - r.unjournaled as u64)
     }
 
     /// Whether nothing has been recorded yet.
@@ -215,7 +234,10 @@ impl<M: Master> RecordingMaster<M> {
         let Some(r) = self.recording.as_ref() else {
             return Ok(Vec::new());
         };
-        let mut events = r.db.begin_read()?.events(&r.capture.name, 0..r.folded)?;
+        let mut events = lock(&r.db).begin_read()?.events(&r.capture.name, 0..r.folded)?;
+        for batch in &r.in_flight {
+            events.extend(batch.events.iter().cloned());
+        }
         events.extend(r.pending.iter().cloned());
         Ok(events)
     }
@@ -237,7 +259,7 @@ impl<M: Master> RecordingMaster<M> {
     /// Labels the snap of the next event (a test's start, a phase).
     pub fn mark(&mut self, text: &str) -> Result<()> {
         let r = self.recording()?;
-        let snap = r.capture.snap_of(r.folded + r.pending.len() as u64);
+        let snap = r.capture.snap_of(r.recorded());
         r.payload.clear();
         JournalEntry::Mark {
             snap,
@@ -252,7 +274,7 @@ impl<M: Master> RecordingMaster<M> {
     /// Makes every event recorded so far durable and visible to readers.
     pub fn flush(&mut self) -> Result<()> {
         let r = self.recording()?;
-        r.fold()?;
+        r.fold_all()?;
         if r.options.sync.is_some() {
             r.sync()?;
         }
@@ -269,10 +291,17 @@ impl<M: Master> RecordingMaster<M> {
         let Some(mut r) = self.recording.take() else {
             return Ok(());
         };
-        r.fold()?;
+        r.fold_all()?;
+        r.folder.stop();
         let path = r.journal.path().to_path_buf();
         drop(r.journal);
-        r.db.close()?;
+        drop(r.folder);
+        // The folder's thread has ended: the recording holds the only handle.
+        let db = Arc::try_unwrap(r.db)
+            .map_err(|_| Error::corrupt("recorder", "the database is still in use"))?
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        db.close()?;
         std::fs::remove_file(&path).map_err(|source| Error::Io { path, source })
     }
 
@@ -384,6 +413,11 @@ impl Recording {
         time
     }
 
+    /// Events recorded so far.
+    fn recorded(&self) -> u64 {
+        self.folded + self.in_flight_events + self.pending.len() as u64
+    }
+
     fn record(&mut self, event: TraceEvent) -> Result<()> {
         self.pending.push(event);
         self.unjournaled += 1;
@@ -411,45 +445,58 @@ impl Recording {
         Ok(())
     }
 
-    /// Journals the events not journaled yet; if the journal is full, folds
-    /// everything into the database instead (which also frees the journal).
+    /// Journals the events not journaled yet. When the journal is full,
+    /// waits for the batches handed over to be committed (which frees it);
+    /// when it cannot take them even empty, has them committed instead.
     fn journal_pending(&mut self) -> Result<()> {
-        let start = self.pending.len() - self.unjournaled;
-        // All payloads in one buffer, cut at `ends`: no copy of an event,
-        // no allocation per event.
-        self.payload.clear();
-        let mut ends = Vec::with_capacity(self.unjournaled);
-        for (i, event) in self.pending[start..].iter().enumerate() {
-            JournalEntry::encode_event(
-                &mut self.payload,
-                self.capture_id,
-                self.folded + (start + i) as u64,
-                event,
-            );
-            ends.push(self.payload.len());
+        if self.unjournaled > self.pending.len() {
+            // Events handed over unjournaled (see below) come first.
+            self.fold_all()?;
         }
-        let buffer = &self.payload;
-        let payloads = ends.iter().scan(0, |from, &end| {
-            let slice = &buffer[*from..end];
-            *from = end;
-            Some(slice)
-        });
-        match self.journal.append_batch(payloads) {
-            Ok(_) => {
-                self.unjournaled = 0;
-                Ok(())
+        while self.unjournaled > 0 {
+            let start = self.pending.len() - self.unjournaled;
+            // All payloads in one buffer, cut at `ends`: no copy of an event,
+            // no allocation per event.
+            self.payload.clear();
+            let mut ends = Vec::with_capacity(self.unjournaled);
+            let first_seq = self.folded + self.in_flight_events;
+            for (i, event) in self.pending[start..].iter().enumerate() {
+                JournalEntry::encode_event(
+                    &mut self.payload,
+                    self.capture_id,
+                    first_seq + (start + i) as u64,
+                    event,
+                );
+                ends.push(self.payload.len());
             }
-            Err(crate::store::journal::JournalError::Full { .. }) => self.fold(),
-            Err(e) => Err(self.journal_error(e)),
+            let buffer = &self.payload;
+            let payloads = ends.iter().scan(0, |from, &end| {
+                let slice = &buffer[*from..end];
+                *from = end;
+                Some(slice)
+            });
+            match self.journal.append_batch(payloads) {
+                Ok(_) => self.unjournaled = 0,
+                Err(crate::store::journal::JournalError::Full { .. }) if !self.in_flight.is_empty() => {
+                    self.fold_all()?;
+                }
+                Err(crate::store::journal::JournalError::Full { .. }) => {
+                    // Nothing to wait for: commit them rather than journal them.
+                    self.hand_over()?;
+                    return self.fold_all();
+                }
+                Err(e) => return Err(self.journal_error(e)),
+            }
         }
+        Ok(())
     }
 
-    /// Journals `self.payload` (a mark), folding first if the journal is full.
+    /// Journals `self.payload` (a mark), making room first if the journal is full.
     fn journal_payload(&mut self) -> Result<()> {
         match self.journal.append(&self.payload) {
             Ok(_) => Ok(()),
             Err(crate::store::journal::JournalError::Full { .. }) => {
-                self.fold()?;
+                self.fold_all()?;
                 let payload = std::mem::take(&mut self.payload);
                 let result = self
                     .journal
@@ -467,79 +514,85 @@ impl Recording {
         Error::corrupt(self.journal.path().display().to_string(), e.to_string())
     }
 
-    /// Commits every pending event and mark, with the journal's mark, then
-    /// lets the journal recycle what is folded. A failed commit keeps them
-    /// all pending (and journaled): the next fold opens the database again
-    /// and retries, so recording resumes once the disk has room again.
+    /// Hands the pending events and marks over to be committed (journaled
+    /// first), and takes the folder's reports so far. A failed commit keeps
+    /// its events in flight (and journaled): the folder opens the database
+    /// again at its next turn and retries, so recording resumes once the
+    /// disk has room again; the failure is returned once.
     fn fold(&mut self) -> Result<()> {
         self.last_commit = Instant::now();
-        if self.failed_fold.is_some() {
-            self.recover()?;
-        }
-        if self.pending.is_empty() && self.marks.is_empty() {
-            return Ok(());
-        }
-        let mark = self.journal.last_seq();
-        if let Err(e) = self.commit_pending(mark) {
-            self.failed_fold = Some((self.marks.len(), mark));
-            return Err(e);
-        }
-        self.folded_through(self.pending.len(), self.marks.len(), mark)
-    }
-
-    fn commit_pending(&mut self, mark: u64) -> Result<()> {
-        let mut txn = self.db.begin_write()?;
-        txn.append_events(&self.capture.name, &self.pending)?;
-        for (snap, text) in &self.marks {
-            txn.add_mark(*snap, text)?;
-        }
-        txn.set_journal_mark(mark)?;
-        txn.commit()
-    }
-
-    /// Forgets the first `events` pending events and `marks` marks, now in
-    /// the database with the journal mark `mark`.
-    fn folded_through(&mut self, events: usize, marks: usize, mark: u64) -> Result<()> {
-        self.committed_mark = mark;
-        self.journal.folded(mark).map_err(|e| self.journal_error(e))?;
-        self.folded += events as u64;
-        self.pending.drain(..events);
-        self.unjournaled = self.unjournaled.min(self.pending.len());
-        self.marks.drain(..marks);
-        Ok(())
-    }
-
-    /// Opens the database again after a failed fold, and finds out whether
-    /// that fold's commit landed after all (a failure after the commit
-    /// record reached the file): then its events and marks are dropped from
-    /// the pending ones rather than committed twice.
-    fn recover(&mut self) -> Result<()> {
-        let Some((marks, mark)) = self.failed_fold else {
-            return Ok(());
+        let reported = self.take_reports(false);
+        let handed = if self.pending.is_empty() && self.marks.is_empty() {
+            if self.awaiting == 0 && !self.in_flight.is_empty() {
+                // A failed commit waits for a retry.
+                self.ask(None)
+            } else {
+                Ok(())
+            }
+        } else {
+            self.journal_pending().and_then(|()| self.hand_over())
         };
-        self.db.reopen()?;
-        let txn = self.db.begin_write()?;
-        let stored_mark = txn.journal_mark()?;
-        let stored = txn.capture_events(&self.capture.name)?;
-        txn.abort()?;
-        let landed = usize::try_from(stored.saturating_sub(self.folded)).unwrap_or(usize::MAX);
-        if landed > self.pending.len() {
-            return Err(Error::corrupt(
-                self.db.path().display().to_string(),
-                format!(
-                    "capture '{}' holds {stored} events, more than the {} recorded",
-                    self.capture.name,
-                    self.folded + self.pending.len() as u64
-                ),
-            ));
+        reported.and(handed)
+    }
+
+    /// Hands everything over and waits until it is committed.
+    fn fold_all(&mut self) -> Result<()> {
+        if !self.pending.is_empty() || !self.marks.is_empty() {
+            self.hand_over()?;
         }
-        // A commit is atomic: the events it held, or a moved journal mark,
-        // tell that all of it landed.
-        if landed > 0 || stored_mark != self.committed_mark {
-            self.folded_through(landed, marks, mark)?;
+        while !self.in_flight.is_empty() {
+            if self.awaiting == 0 {
+                self.ask(None)?;
+            }
+            self.take_reports(true)?;
         }
-        self.failed_fold = None;
         Ok(())
+    }
+
+    /// Hands the pending events and marks over as one batch.
+    fn hand_over(&mut self) -> Result<()> {
+        let batch = Arc::new(Batch {
+            events: std::mem::take(&mut self.pending),
+            marks: std::mem::take(&mut self.marks),
+            mark: self.journal.last_seq(),
+        });
+        self.in_flight_events += batch.events.len() as u64;
+        self.in_flight.push_back(batch.clone());
+        self.ask(Some(batch))
+    }
+
+    fn ask(&mut self, batch: Option<Arc<Batch>>) -> Result<()> {
+        self.folder.send(batch)?;
+        self.awaiting += 1;
+        Ok(())
+    }
+
+    /// Takes the folder's reports: waits for one when `wait`, else takes
+    /// those there are. Committed batches leave `in_flight` and free their
+    /// journal records; the first failure reported is returned.
+    fn take_reports(&mut self, wait: bool) -> Result<()> {
+        let mut first_error = None;
+        let mut wait = wait && self.awaiting > 0;
+        while self.awaiting > 0 {
+            let Some(report) = self.folder.report(wait)? else {
+                break;
+            };
+            wait = false;
+            self.awaiting -= 1;
+            for batch in self.in_flight.drain(..report.batches.min(self.in_flight.len())) {
+                self.in_flight_events -= batch.events.len() as u64;
+                self.folded += batch.events.len() as u64;
+            }
+            if report.batches > 0 {
+                self.journal.folded(report.mark).map_err(|e| self.journal_error(e))?;
+                let unfolded = usize::try_from(self.recorded() - self.folded).unwrap_or(usize::MAX);
+                self.unjournaled = self.unjournaled.min(unfolded);
+            }
+            if first_error.is_none() {
+                first_error = report.error;
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     fn sync(&mut self) -> Result<()> {

@@ -1,0 +1,264 @@
+//! Folding recorded events into the database: batches handed over by the
+//! recorder are committed in order, each commit also storing how far the
+//! journal is folded, on a thread of their own (or inline, when asked).
+//!
+//! The recorder keeps every batch until the folder reports it committed, so
+//! it can list it, and so that nothing is lost when a commit fails: the
+//! folder then keeps the batch too, and at its next turn opens the database
+//! again, finds out whether the failed commit landed after all, and commits
+//! whatever did not.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use crate::db::Database;
+use crate::error::{Error, Result};
+use crate::record::trace_file::TraceEvent;
+use crate::types::Snap;
+
+/// Events and marks handed over for one commit.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub events: Vec<TraceEvent>,
+    pub marks: Vec<(Snap, String)>,
+    /// The journal's last sequence number when the batch was handed over:
+    /// every record of the batch is at or below it.
+    pub mark: u64,
+}
+
+/// What one turn of the folder did.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    /// How many of the oldest batches not reported before are now committed.
+    pub batches: usize,
+    /// The journal mark the database now holds (meaningful when `batches > 0`).
+    pub mark: u64,
+    /// Why a commit (or the recovery from an earlier failed one) failed.
+    pub error: Option<Error>,
+}
+
+/// The database, shared by the recorder (for reads) and the folder.
+pub(crate) type SharedDatabase = Arc<Mutex<Database>>;
+
+/// Locks the shared database; a panic elsewhere while it was held leaves it
+/// usable (every storage call is guarded, so none is half done).
+pub(crate) fn lock(db: &SharedDatabase) -> MutexGuard<'_, Database> {
+    db.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Commits batches of one capture in order.
+pub(crate) struct Folder {
+    db: SharedDatabase,
+    capture: String,
+    /// The capture's events in the database.
+    folded: u64,
+    /// The journal mark of the last commit.
+    committed_mark: u64,
+    /// Batches taken and not committed yet (after a failed commit).
+    waiting: VecDeque<Arc<Batch>>,
+    /// After a failed commit: how many of `waiting` it held.
+    failed: Option<usize>,
+}
+
+impl Folder {
+    /// A folder of capture `capture`, which holds `folded` events and the
+    /// journal mark `committed_mark` in the database.
+    pub fn new(db: SharedDatabase, capture: String, folded: u64, committed_mark: u64) -> Folder {
+        Folder {
+            db,
+            capture,
+            folded,
+            committed_mark,
+            waiting: VecDeque::new(),
+            failed: None,
+        }
+    }
+
+    /// Takes `batch` (if any) and commits every batch waiting, in one
+    /// transaction; after a failed commit, first finds out whether it
+    /// landed.
+    pub fn fold(&mut self, batch: Option<Arc<Batch>>) -> Report {
+        self.waiting.extend(batch);
+        let mut report = Report {
+            mark: self.committed_mark,
+            ..Report::default()
+        };
+        if let Err(e) = self.commit_waiting(&mut report) {
+            report.error = Some(e);
+        }
+        report
+    }
+
+    fn commit_waiting(&mut self, report: &mut Report) -> Result<()> {
+        let db = self.db.clone();
+        let mut db = lock(&db);
+        if let Some(attempted) = self.failed {
+            self.recover(&mut db, attempted, report)?;
+        }
+        if self.waiting.is_empty() {
+            return Ok(());
+        }
+        let n = self.waiting.len();
+        let mark = self.waiting.iter().map(|b| b.mark).max().unwrap_or(self.committed_mark);
+        let committed = (|| {
+            let mut txn = db.begin_write()?;
+            for batch in &self.waiting {
+                if !batch.events.is_empty() {
+                    txn.append_events(&self.capture, &batch.events)?;
+                }
+                for (snap, text) in &batch.marks {
+                    txn.add_mark(*snap, text)?;
+                }
+            }
+            txn.set_journal_mark(mark)?;
+            txn.commit()
+        })();
+        match committed {
+            Ok(()) => {
+                self.confirm(n, report);
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = Some(n);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens the database again after a failed commit of the first
+    /// `attempted` waiting batches, and finds out whether that commit landed
+    /// after all (a failure after its commit record reached the file): then
+    /// they are done rather than committed twice.
+    fn recover(&mut self, db: &mut Database, attempted: usize, report: &mut Report) -> Result<()> {
+        db.reopen()?;
+        let txn = db.begin_write()?;
+        let stored_mark = txn.journal_mark()?;
+        let stored = txn.capture_events(&self.capture)?;
+        txn.abort()?;
+        let attempted_events: u64 = self.waiting.iter().take(attempted).map(|b| b.events.len() as u64).sum();
+        let landed = stored.saturating_sub(self.folded);
+        if landed > attempted_events {
+            return Err(Error::corrupt(
+                db.path().display().to_string(),
+                format!(
+                    "capture '{}' holds {stored} events, more than the {} recorded",
+                    self.capture,
+                    self.folded + attempted_events
+                ),
+            ));
+        }
+        // A commit is atomic: the events it held, or a moved journal mark,
+        // tell that all of it landed.
+        if landed > 0 || stored_mark != self.committed_mark {
+            self.confirm(attempted, report);
+        }
+        self.failed = None;
+        Ok(())
+    }
+
+    /// The first `n` waiting batches are in the database.
+    fn confirm(&mut self, n: usize, report: &mut Report) {
+        for batch in self.waiting.drain(..n) {
+            self.folded += batch.events.len() as u64;
+            self.committed_mark = self.committed_mark.max(batch.mark);
+        }
+        report.batches += n;
+        report.mark = self.committed_mark;
+    }
+}
+
+/// Where the folder runs: on a thread of its own, or in the recorder's calls.
+pub(crate) enum FoldWorker {
+    Inline {
+        folder: Folder,
+        reports: VecDeque<Report>,
+    },
+    Thread {
+        /// `None` once closing.
+        batches: Option<SyncSender<Option<Arc<Batch>>>>,
+        reports: Receiver<Report>,
+        thread: Option<JoinHandle<()>>,
+    },
+}
+
+impl FoldWorker {
+    /// Runs `folder` on a thread of its own when `background`. At most two
+    /// batches wait for it: handing over a third waits (backpressure).
+    pub fn start(folder: Folder, background: bool) -> Result<FoldWorker> {
+        if !background {
+            return Ok(FoldWorker::Inline {
+                folder,
+                reports: VecDeque::new(),
+            });
+        }
+        let (batches, taken) = sync_channel::<Option<Arc<Batch>>>(2);
+        let (report, reports) = std::sync::mpsc::channel();
+        let mut folder = folder;
+        let thread = std::thread::Builder::new()
+            .name("tracemem-fold".into())
+            .spawn(move || {
+                while let Ok(batch) = taken.recv() {
+                    if report.send(folder.fold(batch)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|source| Error::Io {
+                path: "the folding thread".into(),
+                source,
+            })?;
+        Ok(FoldWorker::Thread {
+            batches: Some(batches),
+            reports,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands `batch` over (`None`: commit what waits, a retry); one report
+    /// follows.
+    pub fn send(&mut self, batch: Option<Arc<Batch>>) -> Result<()> {
+        match self {
+            FoldWorker::Inline { folder, reports } => {
+                reports.push_back(folder.fold(batch));
+                Ok(())
+            }
+            FoldWorker::Thread { batches, .. } => batches.as_ref().and_then(|b| b.send(batch).ok()).ok_or_else(stopped),
+        }
+    }
+
+    /// The next report: waits for it when `wait`, else `None` if there is none yet.
+    pub fn report(&mut self, wait: bool) -> Result<Option<Report>> {
+        match self {
+            FoldWorker::Inline { reports, .. } => Ok(reports.pop_front()),
+            FoldWorker::Thread { reports, .. } if wait => reports.recv().map(Some).map_err(|_| stopped()),
+            FoldWorker::Thread { reports, .. } => match reports.try_recv() {
+                Ok(report) => Ok(Some(report)),
+                Err(std::sync::mpsc::TryRecvError::Empty) => Ok(None),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(stopped()),
+            },
+        }
+    }
+
+    /// Stops the folder's thread once it has taken what was handed over.
+    pub fn stop(&mut self) {
+        if let FoldWorker::Thread { batches, thread, .. } = self {
+            batches.take();
+            if let Some(thread) = thread.take() {
+                // A panic in the folder has been reported as a stop already.
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl Drop for FoldWorker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn stopped() -> Error {
+    Error::corrupt("recorder", "the folding thread stopped")
+}
