@@ -874,35 +874,42 @@ impl CheckpointRecord {
 
     /// Encodes the state of a whole block.
     pub fn from_image(image: &[ByteAsOf]) -> CheckpointRecord {
-        // Positions come in order: collected, then built in one pass
-        // (inserting them one by one was most of a checkpoint's cost).
-        let mut known = Vec::with_capacity(image.len());
+        // Positions come in order: gathered as runs of consecutive ones, then
+        // each bitmap built a run at a time (inserting positions one by one
+        // was most of a checkpoint's cost).
+        let mut known = Vec::new();
         let mut error = Vec::new();
-        let mut values = Vec::new();
+        let mut values = Vec::with_capacity(image.len());
         let mut known_snaps = Vec::new();
         let mut error_snaps = Vec::new();
         let (mut last_known, mut last_error) = (None, None);
         let (mut known_rank, mut error_rank) = (0u32, 0u32);
+        let extend = |runs: &mut Vec<std::ops::RangeInclusive<u32>>, pos: u32| match runs.last_mut() {
+            Some(run) if *run.end() + 1 == pos => *run = *run.start()..=pos,
+            _ => runs.push(pos..=pos),
+        };
         for (pos, byte) in image.iter().enumerate() {
             let pos = pos as u32;
             if let Some(snap) = byte.known {
-                known.push(pos);
+                extend(&mut known, pos);
                 values.push(byte.value);
                 encode_snap_run(&mut known_snaps, &mut last_known, known_rank, snap);
                 known_rank += 1;
             }
             if let Some((MemState::Error, snap)) = byte.record {
-                error.push(pos);
+                extend(&mut error, pos);
                 encode_snap_run(&mut error_snaps, &mut last_error, error_rank, snap);
                 error_rank += 1;
             }
         }
-        let encode = |positions: Vec<u32>| {
-            if positions.is_empty() {
+        let encode = |runs: Vec<std::ops::RangeInclusive<u32>>| {
+            if runs.is_empty() {
                 return Vec::new();
             }
-            let mut set = RoaringBitmap::from_sorted_iter(positions.iter().copied())
-                .unwrap_or_else(|_| positions.iter().copied().collect());
+            let mut set = RoaringBitmap::new();
+            for run in runs {
+                set.insert_range(run);
+            }
             set.optimize();
             let mut bytes = Vec::with_capacity(set.serialized_size());
             // Writing into a Vec cannot fail.
@@ -931,6 +938,15 @@ impl ChunkRecord {
 
     pub fn view(&self) -> ChunkView<'_> {
         ChunkView::of_record(self)
+    }
+
+    /// Reserves room for as many deltas as `like` holds: a chunk that
+    /// follows a full one fills up alike, without growing step by step.
+    pub fn reserve_like(&mut self, like: &ChunkRecord) {
+        self.delta_snaps.reserve(like.delta_snaps.len());
+        self.delta_ends.reserve(like.delta_ends.len());
+        self.runs.reserve(like.runs.len());
+        self.data.reserve(like.data.len());
     }
 
     pub fn delta_count(&self) -> usize {

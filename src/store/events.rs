@@ -74,7 +74,7 @@ impl EventChunkRecord {
     /// Appends events; the caller keeps the chunk within [`EVENTS_PER_CHUNK`].
     pub fn push(&mut self, events: &[LoggedEvent], previous_time: Option<f64>) {
         // Rebuilding the address dictionary's lookup is cheap at 4096 events.
-        let mut dict: std::collections::HashMap<u64, u16> = self
+        let mut dict: std::collections::HashMap<u64, u16, foldhash::fast::FixedState> = self
             .addresses
             .chunks_exact(8)
             .enumerate()

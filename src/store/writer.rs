@@ -57,7 +57,7 @@ pub(crate) struct WriteStore {
     /// Per (space, granule, timeline side): the first snap of the granule's
     /// last chunk on that side (`None`: no chunk), as this transaction knows
     /// it — so appending needs no seek.
-    tails: HashMap<(u32, u64, bool), Option<Snap>>,
+    tails: HashMap<(u32, u64, bool), Option<Snap>, foldhash::fast::FixedState>,
 }
 
 fn is_full(view: &ChunkView<'_>, max_deltas: usize) -> bool {
@@ -84,7 +84,7 @@ impl WriteStore {
             changes: BTreeMap::new(),
             space_ids: HashMap::new(),
             capture_spaces: None,
-            tails: HashMap::new(),
+            tails: HashMap::default(),
         }
     }
 

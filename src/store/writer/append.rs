@@ -146,10 +146,12 @@ impl WriteStore {
             let image = chunk
                 .image
                 .get_or_insert_with(|| vec![ByteAsOf::default(); GRANULE as usize]);
-            let next = ChunkRecord::new(p, CheckpointRecord::from_image(image));
-            if let Some(full) = chunk.record.replace(next) {
+            let mut next = ChunkRecord::new(p, CheckpointRecord::from_image(image));
+            if let Some(full) = chunk.record.take() {
+                next.reserve_like(&full);
                 self.put_chunk(space, granule, full);
             }
+            chunk.record = Some(next);
         }
         let Some(record) = chunk.record.as_mut() else {
             // Not reached: a chunk was put there just above.
