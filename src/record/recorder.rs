@@ -7,9 +7,12 @@
 //! `n`-th, or at a flush). Events are then folded into the database in
 //! batches, each one commit that also records how far the journal is folded
 //! (the *mark*), at least every `commit_interval` (what live readers lag by)
-//! and whenever `max_pending` events wait (backpressure: memory stays flat).
-//! Opening the database for writing replays whatever the journal holds past
-//! the mark (see `Database::open`).
+//! and whenever `max_pending` events wait. The commits run on a thread of
+//! their own while recording goes on (`folder`); at most two batches wait
+//! for it, and a recording call that would hand over a third, or that finds
+//! the journal full, waits (backpressure: memory stays flat). Opening the
+//! database for writing replays whatever the journal holds past the mark
+//! (see `Database::open`).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
