@@ -476,21 +476,24 @@ impl WriteStore {
     /// The first snap of the chunk holding `p`: from the cached tail when `p`
     /// is at or past it (an append), else by a seek.
     fn host_chunk(&mut self, space: u32, granule: u64, p: Snap) -> Result<Option<Snap>> {
-        let (side_lo, side_hi) = side_of(p);
-        let key = (space, granule, p >= 0);
-        let tail = match self.tails.get(&key) {
-            Some(tail) => *tail,
-            None => {
-                let tail = self.find_chunk(space, granule, side_lo, side_hi, true)?;
-                self.tails.insert(key, tail);
-                tail
-            }
-        };
-        match tail {
+        match self.tail(space, granule, p)? {
             None => Ok(None),
             Some(t) if t <= p => Ok(Some(t)),
-            Some(_) => self.find_chunk(space, granule, side_lo, p, true),
+            Some(_) => self.find_chunk(space, granule, side_of(p).0, p, true),
         }
+    }
+
+    /// The first snap of the granule's last chunk on `p`'s side (`None`:
+    /// it has none there), sought once per transaction and then kept.
+    fn tail(&mut self, space: u32, granule: u64, p: Snap) -> Result<Option<Snap>> {
+        let key = (space, granule, p >= 0);
+        if let Some(tail) = self.tails.get(&key) {
+            return Ok(*tail);
+        }
+        let (side_lo, side_hi) = side_of(p);
+        let tail = self.find_chunk(space, granule, side_lo, side_hi, true)?;
+        self.tails.insert(key, tail);
+        Ok(tail)
     }
 
     fn change_bucket(&mut self, space: u32, bucket: i64) -> Result<&mut BTreeSet<(Snap, u64)>> {

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::store::changes::bucket_of;
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, Edit, GRANULE, apply_run, for_each_piece};
 use crate::store::history::chunk_place;
-use crate::types::{Snap, side_of};
+use crate::types::Snap;
 
 use super::{WriteStore, is_full, stored_chunk};
 
@@ -167,17 +167,7 @@ impl WriteStore {
     /// The granule's last chunk on `p`'s side, out of the overlay, when an
     /// observation at `p` appends to it (or the granule has none there).
     fn open_tail(&mut self, space: u32, granule: u64, p: Snap) -> Result<Option<Open>> {
-        let (side_lo, side_hi) = side_of(p);
-        let key = (space, granule, p >= 0);
-        let tail = match self.tails.get(&key) {
-            Some(tail) => *tail,
-            None => {
-                let tail = self.find_chunk(space, granule, side_lo, side_hi, true)?;
-                self.tails.insert(key, tail);
-                tail
-            }
-        };
-        let first = match tail {
+        let first = match self.tail(space, granule, p)? {
             None => {
                 return Ok(Some(Open {
                     record: None,
