@@ -69,7 +69,7 @@ pub struct MockMaster {
     /// Register values by address (a fast hash: a register file answers
     /// in nanoseconds, like the bus it stands for).
     registers: HashMap<u64, u64, foldhash::fast::FixedState>,
-    failing: HashSet<u64>,
+    failing: HashSet<u64, foldhash::fast::FixedState>,
 }
 
 impl MockMaster {

@@ -533,7 +533,14 @@ impl Recording {
                 Ok(())
             }
         } else {
-            self.journal_pending().and_then(|()| self.hand_over())
+            // Journaling may have had them committed already (a full journal).
+            self.journal_pending().and_then(|()| {
+                if self.pending.is_empty() && self.marks.is_empty() {
+                    Ok(())
+                } else {
+                    self.hand_over()
+                }
+            })
         };
         reported.and(handed)
     }
