@@ -485,7 +485,6 @@ impl Recording {
                 }
                 Err(crate::store::journal::JournalError::Full { .. }) => {
                     // Nothing to wait for: commit them rather than journal them.
-                    self.hand_over()?;
                     return self.fold_all();
                 }
                 Err(e) => return Err(self.journal_error(e)),
@@ -525,31 +524,20 @@ impl Recording {
     fn fold(&mut self) -> Result<()> {
         self.last_commit = Instant::now();
         let reported = self.take_reports(false);
-        let handed = if self.pending.is_empty() && self.marks.is_empty() {
-            if self.awaiting == 0 && !self.in_flight.is_empty() {
-                // A failed commit waits for a retry.
-                self.ask(None)
-            } else {
-                Ok(())
-            }
+        let handed = if self.has_pending() {
+            self.journal_pending().and_then(|()| self.hand_over())
+        } else if self.awaiting == 0 && !self.in_flight.is_empty() {
+            // A failed commit waits for a retry.
+            self.ask(None)
         } else {
-            // Journaling may have had them committed already (a full journal).
-            self.journal_pending().and_then(|()| {
-                if self.pending.is_empty() && self.marks.is_empty() {
-                    Ok(())
-                } else {
-                    self.hand_over()
-                }
-            })
+            Ok(())
         };
         reported.and(handed)
     }
 
     /// Hands everything over and waits until it is committed.
     fn fold_all(&mut self) -> Result<()> {
-        if !self.pending.is_empty() || !self.marks.is_empty() {
-            self.hand_over()?;
-        }
+        self.hand_over()?;
         while !self.in_flight.is_empty() {
             if self.awaiting == 0 {
                 self.ask(None)?;
@@ -559,8 +547,17 @@ impl Recording {
         Ok(())
     }
 
-    /// Hands the pending events and marks over as one batch.
+    /// Whether events or marks wait to be handed over.
+    fn has_pending(&self) -> bool {
+        !self.pending.is_empty() || !self.marks.is_empty()
+    }
+
+    /// Hands the pending events and marks over as one batch, if there are
+    /// any (journaling may have had them committed already: a full journal).
     fn hand_over(&mut self) -> Result<()> {
+        if !self.has_pending() {
+            return Ok(());
+        }
         let batch = Arc::new(Batch {
             events: std::mem::take(&mut self.pending),
             marks: std::mem::take(&mut self.marks),
@@ -582,7 +579,7 @@ impl Recording {
     /// journal records; the first failure reported is returned.
     fn take_reports(&mut self, wait: bool) -> Result<()> {
         let mut first_error = None;
-        let mut wait = wait && self.awaiting > 0;
+        let mut wait = wait;
         while self.awaiting > 0 {
             let Some(report) = self.folder.report(wait)? else {
                 break;

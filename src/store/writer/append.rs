@@ -38,8 +38,7 @@ pub(crate) struct Observation {
 /// A granule's last chunk on one side of the timeline while a batch appends
 /// to it, out of the overlay.
 struct Open {
-    /// `None` while the granule has no chunk on this side.
-    record: Option<ChunkRecord>,
+    record: ChunkRecord,
     /// The granule as of the record's last delta, once a new chunk's
     /// checkpoint needed it (then kept up to date).
     image: Option<Vec<ByteAsOf>>,
@@ -56,7 +55,7 @@ impl WriteStore {
         let appended = self.append_into(space, observations, &mut open, &mut changes);
         // Back into the overlay, whatever happened: the store stays whole.
         for ((granule, _), chunk) in open.drain() {
-            self.settle(space, granule, chunk);
+            self.put_chunk(space, granule, chunk.record);
         }
         let noted = self.note_appended(space, &changes);
         appended?;
@@ -91,7 +90,7 @@ impl WriteStore {
                     return Ok(());
                 }
                 if let Some(chunk) = open.remove(&(granule, o.snap >= 0)) {
-                    self.settle(space, granule, chunk);
+                    self.put_chunk(space, granule, chunk.record);
                 }
                 let edit = match data {
                     Some(data) => Edit::Put {
@@ -127,37 +126,22 @@ impl WriteStore {
                 None => return Ok(false),
             },
         };
-        let needs_new = match &chunk.record {
-            None => true,
-            Some(record) => {
-                let view = record.view();
-                if view.last_snap().is_some_and(|l| p <= l) {
-                    return Ok(false);
-                }
-                let needs_new = is_full(&view, self.max_deltas) || !record.can_hold(p);
-                if needs_new && chunk.image.is_none() {
-                    chunk.image = Some(view.image(p - 1, &chunk_place(space, granule, record.first_snap))?);
-                }
-                needs_new
-            }
-        };
-        if needs_new {
-            // No chunk on this side yet: the granule holds nothing there.
-            let image = chunk
-                .image
-                .get_or_insert_with(|| vec![ByteAsOf::default(); GRANULE as usize]);
-            let mut next = ChunkRecord::new(p, CheckpointRecord::from_image(image));
-            if let Some(full) = chunk.record.take() {
-                next.reserve_like(&full);
-                self.put_chunk(space, granule, full);
-            }
-            chunk.record = Some(next);
-        }
-        let Some(record) = chunk.record.as_mut() else {
-            // Not reached: a chunk was put there just above.
+        let view = chunk.record.view();
+        if view.last_snap().is_some_and(|l| p <= l) {
             return Ok(false);
-        };
-        record.push_delta_of(p, [(first, last, data)]);
+        }
+        if is_full(&view, self.max_deltas) || !chunk.record.can_hold(p) {
+            let image = match chunk.image.take() {
+                Some(image) => image,
+                None => view.image(p - 1, &chunk_place(space, granule, chunk.record.first_snap))?,
+            };
+            let mut next = ChunkRecord::new(p, CheckpointRecord::from_image(&image));
+            next.reserve_like(&chunk.record);
+            chunk.image = Some(image);
+            let full = std::mem::replace(&mut chunk.record, next);
+            self.put_chunk(space, granule, full);
+        }
+        chunk.record.push_delta_of(p, [(first, last, data)]);
         if let Some(image) = chunk.image.as_mut() {
             apply_run(image, p, first, last, data);
         }
@@ -165,13 +149,15 @@ impl WriteStore {
     }
 
     /// The granule's last chunk on `p`'s side, out of the overlay, when an
-    /// observation at `p` appends to it (or the granule has none there).
+    /// observation at `p` appends to it; when the granule has none there, a
+    /// new one starting at `p`.
     fn open_tail(&mut self, space: u32, granule: u64, p: Snap) -> Result<Option<Open>> {
         let first = match self.tail(space, granule, p)? {
             None => {
+                // No chunk on this side: the granule holds nothing there.
                 return Ok(Some(Open {
-                    record: None,
-                    image: None,
+                    record: ChunkRecord::new(p, CheckpointRecord::default()),
+                    image: Some(vec![ByteAsOf::default(); GRANULE as usize]),
                 }));
             }
             Some(first) if first <= p => first,
@@ -187,17 +173,7 @@ impl WriteStore {
             self.chunks.insert(key, Some(record));
             return Ok(None);
         }
-        Ok(Some(Open {
-            record: Some(record),
-            image: None,
-        }))
-    }
-
-    /// Puts an open chunk back into the overlay.
-    fn settle(&mut self, space: u32, granule: u64, chunk: Open) {
-        if let Some(record) = chunk.record {
-            self.put_chunk(space, granule, record);
-        }
+        Ok(Some(Open { record, image: None }))
     }
 
     /// Notes in the change index the `(snap, granule)` pairs appended, in
