@@ -30,6 +30,19 @@ pub enum Error {
         /// The newest format version this build reads.
         supported: u32,
     },
+    /// The database was written in an older format, which a read-only open
+    /// does not upgrade.
+    #[error(
+        "{path}: database format {found} is older than this tracemem's ({current}); open it once for writing (or run `tracemem info` on it) to upgrade it"
+    )]
+    OlderFormat {
+        /// The file.
+        path: PathBuf,
+        /// The format version stored in the file.
+        found: u32,
+        /// The format version this build writes.
+        current: u32,
+    },
     /// Stored data failed a consistency check.
     #[error("{place}: damaged database: {detail}")]
     Corrupt {

@@ -15,6 +15,8 @@
 
 use std::collections::BTreeSet;
 
+pub use crate::store::schema::{CHUNKS_TABLE, ChunkKey};
+
 use crate::error::Result;
 use crate::store::chunk::{ByteAsOf, ChunkView, GRANULE, GranuleImage, Need, mask_has};
 use crate::types::{MemState, Snap};
@@ -62,7 +64,7 @@ pub fn decode_record(data: &[u8]) -> Result<Decoded> {
     }
 }
 
-/// Decodes a history chunk (the value of a `granule_chunks` row) and reads
+/// Decodes a history chunk (the value of a `history_chunks` row) and reads
 /// it every way the readers do: every delta and its runs, the checkpoint
 /// both ways, and at a spread of snaps the whole granule by
 /// `ChunkView::image`, by `ChunkView::fill_image` and by

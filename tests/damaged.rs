@@ -113,7 +113,7 @@ fn a_database_of_a_newer_format_is_refused() {
             err,
             Error::NewerFormat {
                 found: 99,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),
@@ -133,7 +133,8 @@ fn damaged_chunk_records_are_errors_not_panics() {
         let db = redb::Database::open(&path).unwrap();
         let txn = db.begin_write().unwrap();
         {
-            let chunks: redb::TableDefinition<(u32, u64, i64), &[u8]> = redb::TableDefinition::new("granule_chunks");
+            let chunks: redb::TableDefinition<tracemem::fuzzing::ChunkKey, &[u8]> =
+                redb::TableDefinition::new(tracemem::fuzzing::CHUNKS_TABLE);
             let mut table = txn.open_table(chunks).unwrap();
             let keys: Vec<(u32, u64, i64)> = redb::ReadableTable::iter(&table)
                 .unwrap()
@@ -154,7 +155,7 @@ fn damaged_chunk_records_are_errors_not_panics() {
         .get_bytes(299, 0, &mut buf)
         .expect_err("garbage chunks must not read");
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
-    assert!(err.to_string().contains("granule_chunks"), "{err}");
+    assert!(err.to_string().contains("history_chunks"), "{err}");
 }
 
 /// A file damaged at rest, opened with verification: an error at open, or a

@@ -113,7 +113,8 @@ fn main() {
     let db = redb::Database::open(&path).unwrap();
     // records: the kind byte of tracemem::fuzzing::decode_record, then the value.
     let record = |kind: u8, key: &[u8], value: &[u8]| [&[kind][..], key, value].concat();
-    let chunks: TableDefinition<(u32, u64, i64), &[u8]> = TableDefinition::new("granule_chunks");
+    let chunks: TableDefinition<tracemem::fuzzing::ChunkKey, &[u8]> =
+        TableDefinition::new(tracemem::fuzzing::CHUNKS_TABLE);
     for (i, (_, v)) in values(&db, chunks, 6).iter().enumerate() {
         write(&out, "records", &format!("chunk-{i}"), &record(0, &[], v));
     }

@@ -156,7 +156,7 @@ fn record_spans(image: &[u8]) -> Vec<(usize, usize)> {
             }
         }};
     }
-    table!("granule_chunks", (u32, u64, i64));
+    table!("history_chunks", tracemem::fuzzing::ChunkKey);
     table!("changes", (u32, i64));
     table!("snaps", i64);
     table!("captures", u32);

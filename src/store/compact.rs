@@ -135,7 +135,7 @@ fn rewrite_changes(src: &redb::ReadTransaction, dst: &redb::WriteTransaction) ->
 }
 
 fn put(
-    table: &mut redb::Table<(u32, u64, i64), &[u8]>,
+    table: &mut redb::Table<crate::store::schema::ChunkKey, &[u8]>,
     space: u32,
     granule: u64,
     first: Snap,

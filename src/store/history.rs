@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::Result;
 use crate::snaps::SnapMeta;
 use crate::store::cache::{ChunkCache, DecodedChunk};
-use crate::store::chunk::{ByteAsOf, ChunkRecord, ChunkView, GRANULE, Need, OwnedDelta};
+use crate::store::chunk::{ByteAsOf, ChunkRecord, ChunkView, GRANULE, Need, OwnedDelta, touch_lines};
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::images::ImageCache;
 use crate::store::packed;
@@ -108,6 +108,8 @@ fn packed_part(
     hi: Snap,
     cache: &ChunkCache,
 ) -> Result<Option<(Snap, LoadedChunk<'static>)>> {
+    // Before the first look at the value: its misses all at once.
+    touch_lines(bytes);
     if !packed::is_packed(bytes) {
         return Ok(None);
     }
@@ -277,7 +279,7 @@ pub(crate) fn seek_latest_chunks(
 pub(crate) fn checked_key(key: (u32, u64, i64), lo: (u32, u64, i64), hi: (u32, u64, i64)) -> Result<(u32, u64, i64)> {
     if key < lo || key > hi {
         return Err(crate::error::Error::corrupt(
-            "granule_chunks table",
+            "history_chunks table",
             format!("key {key:?} found when looking between {lo:?} and {hi:?}"),
         ));
     }
@@ -286,7 +288,7 @@ pub(crate) fn checked_key(key: (u32, u64, i64), lo: (u32, u64, i64), hi: (u32, u
 
 /// Names a chunk in error messages.
 pub(crate) fn chunk_place(space: u32, granule: u64, first: Snap) -> impl Fn() -> String {
-    move || format!("granule_chunks table, space {space}, granule {granule:#x}, chunk at snap {first}")
+    move || format!("history_chunks table, space {space}, granule {granule:#x}, chunk at snap {first}")
 }
 
 /// Resolves positions `first..first + out.len()` of `granule` as of `snap`.

@@ -25,7 +25,7 @@ pub(crate) struct ReadStore {
     cache: Arc<ChunkCache>,
     /// Where this snapshot's bulk reads keep their granule images.
     images: Mutex<ImageCache>,
-    chunks: ReadOnlyTable<(u32, u64, i64), &'static [u8]>,
+    chunks: ReadOnlyTable<schema::ChunkKey, &'static [u8]>,
     changes: ReadOnlyTable<(u32, i64), &'static [u8]>,
     space_ids: ReadOnlyTable<&'static str, u32>,
     space_names: ReadOnlyTable<u32, &'static str>,

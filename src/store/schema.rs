@@ -2,8 +2,10 @@
 //! version, and the checks made when a file is opened.
 //!
 //! Keys are redb tuples of fixed-width integers, which redb encodes
-//! little-endian and orders numerically (negative `i64` first), so that "the
-//! chunk at or before snap `s`" is one reverse seek.
+//! little-endian and orders numerically (negative `i64` first), but for the
+//! history chunks' [`ChunkKey`], whose bytes compare as the numbers do, so
+//! that "the chunk at or before snap `s`" is one reverse seek within one
+//! leaf. [`upgrade`] brings a file of an older format to this one.
 
 use std::path::Path;
 
@@ -12,7 +14,11 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use crate::error::{Error, Result, StorageContext};
 
 /// The format this build writes. Bump on every incompatible change.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
+
+/// Format 1's history chunks: the same records under little-endian tuple
+/// keys, in a table of that name; [`upgrade`] moves them to [`CHUNKS`].
+const CHUNKS_FORMAT_1: TableDefinition<(u32, u64, i64), &[u8]> = TableDefinition::new("granule_chunks");
 
 /// The magic value stored under [`META_MAGIC`].
 pub(crate) const MAGIC: &[u8] = b"tracemem";
@@ -35,7 +41,103 @@ pub(crate) const SPACE_IDS: TableDefinition<&str, u32> = TableDefinition::new("s
 /// Space id -> space name.
 pub(crate) const SPACE_NAMES: TableDefinition<u32, &str> = TableDefinition::new("space_names");
 /// (space id, granule number, first snap) -> history chunk (see `chunk.rs`).
-pub(crate) const CHUNKS: TableDefinition<(u32, u64, i64), &[u8]> = TableDefinition::new("granule_chunks");
+/// Since format 2; format 1 kept them in [`CHUNKS_FORMAT_1`].
+pub(crate) const CHUNKS: TableDefinition<ChunkKey, &[u8]> = TableDefinition::new(CHUNKS_TABLE);
+
+/// The key of [`CHUNKS`]: (space id, granule number, first snap), stored as
+/// 20 big-endian bytes that order as the tuple does when compared as bytes
+/// (the snap with its sign bit flipped). Between two leaves redb's branches
+/// keep the greatest key before the right leaf's first, so the reverse seek
+/// of a point read ("the chunk at or before snap `s`") lands in the leaf
+/// that holds its answer and never steps back into the one before.
+#[derive(Debug)]
+pub struct ChunkKey;
+
+/// The name of the history chunks' table.
+pub const CHUNKS_TABLE: &str = "history_chunks";
+
+/// Bytes of a [`ChunkKey`].
+const CHUNK_KEY_BYTES: usize = 20;
+
+impl redb::Value for ChunkKey {
+    type SelfType<'a> = (u32, u64, i64);
+    type AsBytes<'a> = [u8; CHUNK_KEY_BYTES];
+
+    fn fixed_width() -> Option<usize> {
+        Some(CHUNK_KEY_BYTES)
+    }
+
+    fn from_bytes<'a>(data: &'a [u8]) -> (u32, u64, i64)
+    where
+        Self: 'a,
+    {
+        // redb hands out only keys of the fixed width; any other reads as the
+        // least key rather than panicking (and fails the range checks).
+        let (space, granule, snap) = key_words(data).unwrap_or((0, 0, 0));
+        (space, granule, (snap ^ SIGN_BIT) as i64)
+    }
+
+    fn as_bytes<'a, 'b: 'a>(value: &'a (u32, u64, i64)) -> [u8; CHUNK_KEY_BYTES]
+    where
+        Self: 'b,
+    {
+        let mut bytes = [0u8; CHUNK_KEY_BYTES];
+        bytes[..4].copy_from_slice(&value.0.to_be_bytes());
+        bytes[4..12].copy_from_slice(&value.1.to_be_bytes());
+        bytes[12..].copy_from_slice(&((value.2 as u64) ^ SIGN_BIT).to_be_bytes());
+        bytes
+    }
+
+    fn type_name() -> redb::TypeName {
+        redb::TypeName::new("tracemem::ChunkKey")
+    }
+}
+
+/// A stored [`ChunkKey`] as three big-endian words, ordered as its bytes.
+#[inline]
+fn key_words(data: &[u8]) -> Option<(u32, u64, u64)> {
+    let bytes: &[u8; CHUNK_KEY_BYTES] = data.try_into().ok()?;
+    let (space, rest) = bytes.split_first_chunk::<4>()?;
+    let (granule, snap) = rest.split_first_chunk::<8>()?;
+    Some((
+        u32::from_be_bytes(*space),
+        u64::from_be_bytes(*granule),
+        u64::from_be_bytes(snap.first_chunk::<8>().copied()?),
+    ))
+}
+
+/// Flipping it orders an `i64`'s big-endian bytes as the number.
+const SIGN_BIT: u64 = 1 << 63;
+
+impl redb::Key for ChunkKey {
+    fn compare(data1: &[u8], data2: &[u8]) -> std::cmp::Ordering {
+        // As big-endian numbers, which is how the bytes compare: three loads
+        // instead of a call to `memcmp`.
+        match (key_words(data1), key_words(data2)) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => data1.cmp(data2),
+        }
+    }
+
+    /// The greatest key before `right`: a seek for any key below the right
+    /// leaf's first goes to the left leaf (redb's default, `left`, sends the
+    /// keys between the two leaves right).
+    fn separator<'a>(left: &'a [u8], right: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        let mut key = right.to_vec();
+        // `right` is greater than `left`, so not all zeros: the borrow stops.
+        for byte in key.iter_mut().rev() {
+            let (less, borrowed) = byte.overflowing_sub(1);
+            *byte = less;
+            if !borrowed {
+                break;
+            }
+        }
+        if key.len() != left.len() || key.as_slice() < left {
+            return std::borrow::Cow::Borrowed(left);
+        }
+        std::borrow::Cow::Owned(key)
+    }
+}
 /// (space id, snap bucket) -> what changed at each snap of the bucket (see `changes.rs`).
 pub(crate) const CHANGES: TableDefinition<(u32, i64), &[u8]> = TableDefinition::new("changes");
 /// snap -> snapshot metadata (see `snaps.rs`).
@@ -82,9 +184,10 @@ pub(crate) fn initialize(txn: &redb::WriteTransaction, block_size: u32) -> Resul
     Ok(())
 }
 
-/// Checks that an opened redb file is a tracemem database this build reads,
-/// and returns its block size.
-pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path) -> Result<u32> {
+/// Checks that an opened redb file is a tracemem database this build reads
+/// (of an older format only if `upgradable`: opened for writing, to be
+/// [`upgrade`]d), and returns its block size.
+pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path, upgradable: bool) -> Result<u32> {
     let not_ours = |detail: &str| Error::NotADatabase {
         path: path.to_path_buf(),
         detail: detail.to_string(),
@@ -118,6 +221,13 @@ pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path) -> Result<u32> {
         Ok(u32::from_le_bytes(arr))
     };
     let found = u32_field(META_FORMAT)?;
+    if found < FORMAT_VERSION && !upgradable {
+        return Err(Error::OlderFormat {
+            path: path.to_path_buf(),
+            found,
+            current: FORMAT_VERSION,
+        });
+    }
     if found > FORMAT_VERSION {
         return Err(Error::NewerFormat {
             path: path.to_path_buf(),
@@ -135,10 +245,14 @@ pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path) -> Result<u32> {
             format!("stored block size {block_size} is not a power of two from 256 to 65536"),
         ));
     }
+    let chunks = match found {
+        1 => CHUNKS_FORMAT_1.name(),
+        _ => CHUNKS.name(),
+    };
     for table in [
         SPACE_IDS.name(),
         SPACE_NAMES.name(),
-        CHUNKS.name(),
+        chunks,
         CHANGES.name(),
         SNAPS.name(),
         CAPTURE_IDS.name(),
@@ -157,6 +271,43 @@ pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path) -> Result<u32> {
         }
     }
     Ok(block_size)
+}
+
+/// Brings a database [`validate`] accepted to this build's format, in one
+/// transaction: a crash leaves it as it was. Format 1 differs only in the
+/// history chunks' keys: each record moves, unchanged, to [`CHUNKS`].
+pub(crate) fn upgrade(db: &redb::Database) -> Result<()> {
+    let found = {
+        let txn = db.begin_read().context("reading metadata")?;
+        let meta = txn.open_table(META).context("reading metadata")?;
+        let bytes = meta
+            .get(META_FORMAT)
+            .context("reading metadata")?
+            .map(|v| v.value().to_vec());
+        bytes
+            .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
+            .map(u32::from_le_bytes)
+    };
+    if found != Some(1) {
+        return Ok(());
+    }
+    const WHAT: &str = "upgrading from format 1";
+    let mut txn = db.begin_write().context(WHAT)?;
+    txn.set_quick_repair(true);
+    {
+        let old = txn.open_table(CHUNKS_FORMAT_1).context(WHAT)?;
+        let mut new = txn.open_table(CHUNKS).context(WHAT)?;
+        for entry in old.iter().context(WHAT)? {
+            let (key, value) = entry.context(WHAT)?;
+            new.insert(key.value(), value.value()).context(WHAT)?;
+        }
+    }
+    txn.delete_table(CHUNKS_FORMAT_1).context(WHAT)?;
+    txn.open_table(META)
+        .context(WHAT)?
+        .insert(META_FORMAT, FORMAT_VERSION.to_le_bytes().as_slice())
+        .context(WHAT)?;
+    txn.commit().context(WHAT)
 }
 
 /// Whether `value` is an allowed block size.

@@ -330,26 +330,29 @@ impl WriteStore {
         let table = self.txn.open_table(CHUNKS).context("seeking a chunk")?;
         let range = table.range(bounds).context("seeking a chunk")?;
         let mut stored = None;
-        let mut visit =
-            |entry: redb::Result<(redb::AccessGuard<'_, ChunkKey>, redb::AccessGuard<'_, &[u8]>)>| -> Result<bool> {
-                let key = checked_key(
-                    entry.context("seeking a chunk")?.0.value(),
-                    (space, granule, lo),
-                    (space, granule, hi),
-                )?;
-                // The overlay wins over the table for a key both hold, and a
-                // found overlay chunk beats any stored one past it.
-                if let Some(o) = overlay
-                    && (if backward { key.2 <= o } else { key.2 >= o })
-                {
-                    return Ok(true);
-                }
-                if self.chunks.contains_key(&key) {
-                    return Ok(false);
-                }
-                stored = Some(key.2);
-                Ok(true)
-            };
+        let mut visit = |entry: redb::Result<(
+            redb::AccessGuard<'_, schema::ChunkKey>,
+            redb::AccessGuard<'_, &[u8]>,
+        )>|
+         -> Result<bool> {
+            let key = checked_key(
+                entry.context("seeking a chunk")?.0.value(),
+                (space, granule, lo),
+                (space, granule, hi),
+            )?;
+            // The overlay wins over the table for a key both hold, and a
+            // found overlay chunk beats any stored one past it.
+            if let Some(o) = overlay
+                && (if backward { key.2 <= o } else { key.2 >= o })
+            {
+                return Ok(true);
+            }
+            if self.chunks.contains_key(&key) {
+                return Ok(false);
+            }
+            stored = Some(key.2);
+            Ok(true)
+        };
         if backward {
             for entry in range.rev() {
                 if visit(entry)? {
