@@ -48,6 +48,9 @@ pub(crate) struct DecodedChunk {
     /// Per part, the granule as of the snap before its first delta (part 0
     /// uses the record's own checkpoint).
     checkpoints: Vec<OnceLock<CheckpointRecord>>,
+    /// Per part after the first, its first snap: a point read searches
+    /// these few instead of the whole record's deltas.
+    part_firsts: Vec<Snap>,
 }
 
 impl DecodedChunk {
@@ -55,10 +58,13 @@ impl DecodedChunk {
     pub fn new(record: ChunkRecord, part_deltas: usize) -> DecodedChunk {
         let part_deltas = part_deltas.max(1);
         let parts = record.delta_count().div_ceil(part_deltas).max(1);
+        let view = record.view();
+        let part_firsts = (1..parts).map(|k| view.delta_snap(k * part_deltas)).collect();
         DecodedChunk {
             record,
             part_deltas,
             checkpoints: (0..parts).map(|_| OnceLock::new()).collect(),
+            part_firsts,
         }
     }
 
@@ -79,15 +85,15 @@ impl DecodedChunk {
     /// The part with the greatest first snap `<= hi` (the first part when
     /// none is: its first snap is the chunk's).
     pub fn part_at_or_before(&self, hi: Snap) -> usize {
-        let through = self.record.view().deltas_through(hi);
-        (through.saturating_sub(1) / self.part_deltas).min(self.parts() - 1)
+        // Parts after the first whose first snap is `<= hi`.
+        self.part_firsts.partition_point(|&first| first <= hi)
     }
 
     /// The first snap of part `k`.
     pub fn part_first_snap(&self, k: usize) -> Snap {
         match k {
             0 => self.record.first_snap,
-            _ => self.record.view().delta_snap(k * self.part_deltas),
+            _ => self.part_firsts.get(k - 1).copied().unwrap_or(self.record.first_snap),
         }
     }
 
@@ -129,11 +135,14 @@ impl DecodedChunk {
     }
 }
 
+/// Decoded chunks by key, under a fast hash (a point read looks one up).
+type Decoded = HashMap<Key, Arc<DecodedChunk>, foldhash::fast::FixedState>;
+
 #[derive(Default)]
 struct Generations {
-    young: HashMap<Key, Arc<DecodedChunk>>,
+    young: Decoded,
     young_bytes: usize,
-    old: HashMap<Key, Arc<DecodedChunk>>,
+    old: Decoded,
 }
 
 /// The bytes an entry is charged: its record, and a checkpoint per part

@@ -430,6 +430,27 @@ impl<'a> ChunkView<'a> {
         }
     }
 
+    /// Brings the columns a read of this (part of a) chunk visits into the
+    /// CPU cache at once (see [`touch_lines`]): its deltas' snaps, ends,
+    /// runs and bytes, and its checkpoint's bitmap and values.
+    pub fn touch(&self) {
+        let (runs_end, data_end) = self.ends(self.delta_count());
+        let within = |bytes: &'a [u8], from: usize, to: usize| bytes.get(from.min(to)..to.min(bytes.len()));
+        for bytes in [
+            Some(self.delta_snaps),
+            Some(self.delta_ends),
+            within(self.runs, self.base.0 * RUN_BYTES, runs_end * RUN_BYTES),
+            within(self.data, self.base.1, data_end),
+            Some(self.checkpoint.known),
+            Some(self.checkpoint.values),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            touch_lines(bytes);
+        }
+    }
+
     /// Validates the archive in `bytes` and views it. `place` names the chunk
     /// in error messages.
     pub fn of_bytes(bytes: &'a [u8], place: &dyn Fn() -> String) -> Result<ChunkView<'a>> {

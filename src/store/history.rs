@@ -58,7 +58,11 @@ impl LoadedChunk<'_> {
     pub fn view(&self, place: &dyn Fn() -> String) -> Result<ChunkView<'_>> {
         match self {
             LoadedChunk::Owned(record) => Ok(record.view()),
-            LoadedChunk::Decoded(chunk, part) => chunk.part_view(*part, place),
+            LoadedChunk::Decoded(chunk, part) => {
+                let view = chunk.part_view(*part, place)?;
+                view.touch();
+                Ok(view)
+            }
             LoadedChunk::Stored(guard) => ChunkView::of_bytes(guard.value(), place),
             LoadedChunk::InPlace(bytes) => ChunkView::of_bytes(bytes, place),
             LoadedChunk::Copied(bytes) => ChunkView::of_bytes(bytes, place),
@@ -108,9 +112,9 @@ fn packed_part(
     hi: Snap,
     cache: &ChunkCache,
 ) -> Result<Option<(Snap, LoadedChunk<'static>)>> {
-    // Before the first look at the value: its misses all at once.
-    touch_lines(bytes);
     if !packed::is_packed(bytes) {
+        // Its other cache lines all at once: a point read visits most.
+        touch_lines(bytes);
         return Ok(None);
     }
     let place = chunk_place(key.0, key.1, key.2);
