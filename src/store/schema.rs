@@ -44,9 +44,10 @@ pub(crate) const SPACE_NAMES: TableDefinition<u32, &str> = TableDefinition::new(
 /// Since format 2; format 1 kept them in [`CHUNKS_FORMAT_1`].
 pub(crate) const CHUNKS: TableDefinition<ChunkKey, &[u8]> = TableDefinition::new(CHUNKS_TABLE);
 
-/// The key of [`CHUNKS`]: (space id, granule number, first snap), stored as
-/// 20 big-endian bytes that order as the tuple does when compared as bytes
-/// (the snap with its sign bit flipped). Between two leaves redb's branches
+/// The key of the history chunks' table ([`CHUNKS_TABLE`]): (space id,
+/// granule number, first snap), stored as 20 big-endian bytes that order as
+/// the tuple does when compared as bytes (the snap with its sign bit
+/// flipped). Between two leaves redb's branches
 /// keep the greatest key before the right leaf's first, so the reverse seek
 /// of a point read ("the chunk at or before snap `s`") lands in the leaf
 /// that holds its answer and never steps back into the one before.
