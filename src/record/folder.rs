@@ -76,11 +76,16 @@ impl Folder {
         }
     }
 
+    /// Takes `batch` (if any) to be committed at the next turn.
+    pub fn take(&mut self, batch: Option<Arc<Batch>>) {
+        self.waiting.extend(batch);
+    }
+
     /// Takes `batch` (if any) and commits every batch waiting, in one
     /// transaction; after a failed commit, first finds out whether it
     /// landed.
     pub fn fold(&mut self, batch: Option<Arc<Batch>>) -> Report {
-        self.waiting.extend(batch);
+        self.take(batch);
         let mut report = Report {
             mark: self.committed_mark,
             ..Report::default()
@@ -185,7 +190,9 @@ pub(crate) enum FoldWorker {
 
 impl FoldWorker {
     /// Runs `folder` on a thread of its own when `background`. At most two
-    /// batches wait for it: handing over a third waits (backpressure).
+    /// batches wait for it: handing over a third waits (backpressure). The
+    /// thread commits the batch it takes with those that wait behind it, in
+    /// one transaction.
     pub fn start(folder: Folder, background: bool) -> Result<FoldWorker> {
         if !background {
             return Ok(FoldWorker::Inline {
@@ -200,8 +207,31 @@ impl FoldWorker {
             .name("tracemem-fold".into())
             .spawn(move || {
                 while let Ok(batch) = taken.recv() {
-                    if report.send(folder.fold(batch)).is_err() {
+                    // Batches handed over meanwhile join this commit: a
+                    // folder that lags behind commits more at once, and
+                    // syncs less often.
+                    folder.take(batch);
+                    let mut turns = 1;
+                    while let Ok(more) = taken.try_recv() {
+                        folder.take(more);
+                        turns += 1;
+                    }
+                    let done = folder.fold(None);
+                    let mark = done.mark;
+                    if report.send(done).is_err() {
                         return;
+                    }
+                    // One report per batch handed over; the others empty.
+                    for _ in 1..turns {
+                        if report
+                            .send(Report {
+                                mark,
+                                ..Report::default()
+                            })
+                            .is_err()
+                        {
+                            return;
+                        }
                     }
                 }
             })
