@@ -346,3 +346,54 @@ pub(crate) fn table_usage(txn: &redb::ReadTransaction) -> Result<Vec<crate::db::
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use redb::{Key, Value};
+
+    use super::ChunkKey;
+
+    /// Keys spread over the edges that matter: equal fields, negative snaps, the extremes.
+    fn key() -> impl Strategy<Value = (u32, u64, i64)> {
+        (
+            prop_oneof![Just(0u32), Just(1), Just(u32::MAX), any::<u32>()],
+            prop_oneof![Just(0u64), Just(7), Just(u64::MAX), any::<u64>()],
+            prop_oneof![Just(0i64), Just(-1), Just(i64::MIN), Just(i64::MAX), any::<i64>()],
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The stored bytes round-trip and order as the tuple does.
+        #[test]
+        fn chunk_keys_order_as_their_tuples(a in key(), b in key()) {
+            let (x, y) = (ChunkKey::as_bytes(&a), ChunkKey::as_bytes(&b));
+            prop_assert_eq!(ChunkKey::from_bytes(&x), a);
+            prop_assert_eq!(ChunkKey::compare(&x, &y), a.cmp(&b));
+            prop_assert_eq!(x.as_slice().cmp(y.as_slice()), a.cmp(&b));
+        }
+
+        /// A separator lies in `[left, right)`, and is the greatest key there.
+        #[test]
+        fn chunk_key_separators_are_the_greatest_key_before_the_right(a in key(), b in key()) {
+            prop_assume!(a != b);
+            let (left, right) = if a < b { (a, b) } else { (b, a) };
+            let (l, r) = (ChunkKey::as_bytes(&left), ChunkKey::as_bytes(&right));
+            let separator = ChunkKey::separator(&l, &r);
+            prop_assert!(ChunkKey::compare(&separator, &l).is_ge());
+            prop_assert!(ChunkKey::compare(&separator, &r).is_lt());
+            // Nothing lies between it and `right`: it is `right`'s predecessor.
+            let s = ChunkKey::from_bytes(&separator);
+            let next = match s.2.checked_add(1) {
+                Some(snap) => (s.0, s.1, snap),
+                None => match s.1.checked_add(1) {
+                    Some(granule) => (s.0, granule, i64::MIN),
+                    None => (s.0 + 1, 0, i64::MIN),
+                },
+            };
+            prop_assert_eq!(next, right);
+        }
+    }
+}
