@@ -162,7 +162,7 @@ impl DatabaseBuilder {
                 other => break other?,
             }
         };
-        let block_size = guard(&place, || schema::validate(&db, path, false))?;
+        let block_size = guard(&place, || schema::validate(&db, path, false))?.block_size;
         Ok(Database {
             db: Some(Handle::ReadOnly(db)),
             path: path.to_path_buf(),
@@ -275,9 +275,9 @@ impl DatabaseBuilder {
                 .redb()
                 .create_with_backend(backend)
                 .map_err(|e| open_error(path, e))?;
-            let block_size = schema::validate(&db, path, true)?;
-            schema::upgrade(&db)?;
-            Ok((db, block_size))
+            let found = schema::validate(&db, path, true)?;
+            schema::upgrade(&db, found.format)?;
+            Ok((db, found.block_size))
         })?;
         Ok(Database {
             db: Some(Handle::Writable(db)),
@@ -315,9 +315,9 @@ impl DatabaseBuilder {
         let place = || path.display().to_string();
         guard(&place, || {
             let db = self.redb().open(path).map_err(|e| open_error(path, e))?;
-            let block_size = schema::validate(&db, path, true)?;
-            schema::upgrade(&db)?;
-            Ok((db, block_size))
+            let found = schema::validate(&db, path, true)?;
+            schema::upgrade(&db, found.format)?;
+            Ok((db, found.block_size))
         })
     }
 }

@@ -31,6 +31,9 @@ pub(crate) struct Batch {
 /// What one turn of the folder did.
 #[derive(Debug, Default)]
 pub(crate) struct Report {
+    /// How many hand-overs the turn answers (batches, or `None`s asking
+    /// for a retry): a turn takes every one waiting.
+    pub handovers: usize,
     /// How many of the oldest batches not reported before are now committed.
     pub batches: usize,
     /// The journal mark the database now holds (meaningful when `batches > 0`).
@@ -87,6 +90,7 @@ impl Folder {
     pub fn fold(&mut self, batch: Option<Arc<Batch>>) -> Report {
         self.take(batch);
         let mut report = Report {
+            handovers: 1,
             mark: self.committed_mark,
             ..Report::default()
         };
@@ -211,27 +215,15 @@ impl FoldWorker {
                     // folder that lags behind commits more at once, and
                     // syncs less often.
                     folder.take(batch);
-                    let mut turns = 1;
+                    let mut handovers = 1;
                     while let Ok(more) = taken.try_recv() {
                         folder.take(more);
-                        turns += 1;
+                        handovers += 1;
                     }
-                    let done = folder.fold(None);
-                    let mark = done.mark;
+                    let mut done = folder.fold(None);
+                    done.handovers = handovers;
                     if report.send(done).is_err() {
                         return;
-                    }
-                    // One report per batch handed over; the others empty.
-                    for _ in 1..turns {
-                        if report
-                            .send(Report {
-                                mark,
-                                ..Report::default()
-                            })
-                            .is_err()
-                        {
-                            return;
-                        }
                     }
                 }
             })
@@ -246,8 +238,8 @@ impl FoldWorker {
         })
     }
 
-    /// Hands `batch` over (`None`: commit what waits, a retry); one report
-    /// follows.
+    /// Hands `batch` over (`None`: commit what waits, a retry); a report
+    /// answers it (perhaps with others).
     pub fn send(&mut self, batch: Option<Arc<Batch>>) -> Result<()> {
         match self {
             FoldWorker::Inline { folder, reports } => {

@@ -585,7 +585,7 @@ impl Recording {
                 break;
             };
             wait = false;
-            self.awaiting -= 1;
+            self.awaiting = self.awaiting.saturating_sub(report.handovers);
             for batch in self.in_flight.drain(..report.batches.min(self.in_flight.len())) {
                 self.in_flight_events -= batch.events.len() as u64;
                 self.folded += batch.events.len() as u64;

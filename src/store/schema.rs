@@ -185,10 +185,17 @@ pub(crate) fn initialize(txn: &redb::WriteTransaction, block_size: u32) -> Resul
     Ok(())
 }
 
+/// What [`validate`] found in a file's metadata.
+pub(crate) struct Validated {
+    pub block_size: u32,
+    /// The stored format version (at most [`FORMAT_VERSION`]).
+    pub format: u32,
+}
+
 /// Checks that an opened redb file is a tracemem database this build reads
 /// (of an older format only if `upgradable`: opened for writing, to be
-/// [`upgrade`]d), and returns its block size.
-pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path, upgradable: bool) -> Result<u32> {
+/// [`upgrade`]d), and returns its block size and format.
+pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path, upgradable: bool) -> Result<Validated> {
     let not_ours = |detail: &str| Error::NotADatabase {
         path: path.to_path_buf(),
         detail: detail.to_string(),
@@ -271,25 +278,18 @@ pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path, upgradable: bool
             ));
         }
     }
-    Ok(block_size)
+    Ok(Validated {
+        block_size,
+        format: found,
+    })
 }
 
-/// Brings a database [`validate`] accepted to this build's format, in one
-/// transaction: a crash leaves it as it was. Format 1 differs only in the
-/// history chunks' keys: each record moves, unchanged, to [`CHUNKS`].
-pub(crate) fn upgrade(db: &redb::Database) -> Result<()> {
-    let found = {
-        let txn = db.begin_read().context("reading metadata")?;
-        let meta = txn.open_table(META).context("reading metadata")?;
-        let bytes = meta
-            .get(META_FORMAT)
-            .context("reading metadata")?
-            .map(|v| v.value().to_vec());
-        bytes
-            .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
-            .map(u32::from_le_bytes)
-    };
-    if found != Some(1) {
+/// Brings a database [`validate`] found in format `format` to this build's
+/// format, in one transaction: a crash leaves it as it was. Format 1
+/// differs only in the history chunks' keys: each record moves, unchanged,
+/// to [`CHUNKS`].
+pub(crate) fn upgrade(db: &redb::Database, format: u32) -> Result<()> {
+    if format != 1 {
         return Ok(());
     }
     const WHAT: &str = "upgrading from format 1";
