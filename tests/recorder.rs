@@ -123,6 +123,105 @@ fn a_new_capture_continues_the_timeline() {
     assert_eq!(read.events("two", 0..2000).unwrap().len(), 1000);
 }
 
+#[test]
+fn dropping_the_recorder_flushes() {
+    // Under `Never` nothing reaches the journal before a flush: only the
+    // drop's flush can put these events in the database.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.tmdb");
+    let mut bus = RecordingMaster::create(
+        MockMaster::new(),
+        &path,
+        &CaptureSpec::new("dropped"),
+        options(FlushPolicy::Never),
+    )
+    .unwrap();
+    for event in W1::new(3).take(500) {
+        match event.op {
+            Op::Read => drop(bus.read(event.address, event.width.unwrap()).unwrap()),
+            Op::Write => bus.write(event.address, event.value, event.width.unwrap()).unwrap(),
+        }
+    }
+    let events = bus.events().unwrap();
+    drop(bus);
+    assert!(
+        !journal_path(&path).exists(),
+        "a dropped recorder leaves the database complete on its own"
+    );
+    let db = Database::open(&path).unwrap();
+    let read = db.begin_read().unwrap();
+    assert_eq!(read.events("dropped", 0..1000).unwrap(), events);
+}
+
+/// A master that counts which of its calls were used.
+#[derive(Default)]
+struct CountingMaster {
+    inner: MockMaster,
+    single: usize,
+    batched: usize,
+}
+
+impl Master for CountingMaster {
+    fn read(&mut self, address: u64, width: u8) -> Result<u64, tracemem::record::BusError> {
+        self.single += 1;
+        self.inner.read(address, width)
+    }
+    fn write(&mut self, address: u64, value: u64, width: u8) -> Result<(), tracemem::record::BusError> {
+        self.single += 1;
+        self.inner.write(address, value, width)
+    }
+    fn read_many(&mut self, ops: &[BusOp]) -> Result<Vec<u64>, tracemem::record::BusError> {
+        self.batched += 1;
+        ops.iter().map(|op| self.inner.read(op.address, op.width)).collect()
+    }
+    fn write_many(&mut self, ops: &[BusOp]) -> Result<(), tracemem::record::BusError> {
+        self.batched += 1;
+        ops.iter()
+            .try_for_each(|op| self.inner.write(op.address, op.value, op.width))
+    }
+}
+
+#[test]
+fn batched_calls_use_the_inner_masters_batched_path_and_record_each_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.tmdb");
+    let mut bus = RecordingMaster::create(
+        CountingMaster::default(),
+        &path,
+        &CaptureSpec::new("batched"),
+        options(FlushPolicy::Event),
+    )
+    .unwrap();
+    let ops: Vec<BusOp> = (0..5u64)
+        .map(|i| BusOp {
+            address: 0x100 + 4 * i,
+            value: 0x10 + i,
+            width: 4,
+        })
+        .collect();
+    bus.write_many(&ops).unwrap();
+    assert_eq!(bus.read_many(&ops).unwrap(), vec![0x10, 0x11, 0x12, 0x13, 0x14]);
+    let events = bus.events().unwrap();
+    assert_eq!(events.len(), 10, "each op of a batched call is an event");
+    for (i, op) in ops.iter().enumerate() {
+        assert_eq!(
+            (events[i].op, events[i].address, events[i].value),
+            (Op::Write, op.address, op.value)
+        );
+        assert_eq!(
+            (events[5 + i].op, events[5 + i].address, events[5 + i].value),
+            (Op::Read, op.address, op.value)
+        );
+    }
+    let inner = bus.inner();
+    assert_eq!(
+        (inner.batched, inner.single),
+        (2, 0),
+        "one batched call each, no single ones"
+    );
+    bus.close().unwrap();
+}
+
 /// Folding on a thread of its own or within the recording calls commits the
 /// same events, marks and memory, with a small journal and few pending
 /// events so that batches wait for each other and the journal fills.
