@@ -178,7 +178,8 @@ pub enum Problem {
         /// The 1-based byte column of the first bad byte.
         column: usize,
     },
-    /// The text is not JSON (this includes `NaN`, `Infinity` and a truncated value).
+    /// The text is not JSON (this includes a truncated value; a bare `NaN` or
+    /// `Infinity` as the value of a known field is that field's [`Problem::BadField`]).
     #[error("not JSON: {message} at column {column}")]
     NotJson {
         /// The JSON parser's message, without its position.
@@ -393,8 +394,13 @@ fn parse_array(file: &str, bytes: &[u8]) -> Result<ParsedTrace, TraceError> {
         malformed(Some(line), None, Problem::InvalidUtf8 { column })
     })?;
     // Every element is kept as unparsed text; skipping over it needs no recursion.
-    let elements: Vec<&RawValue> =
-        serde_json::from_str(text).map_err(|e| malformed(Some(e.line()), None, not_json(&e)))?;
+    let elements: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
+        malformed(
+            Some(e.line()),
+            None,
+            non_finite_field(text, &e).unwrap_or_else(|| not_json(&e)),
+        )
+    })?;
     let mut sessions = SessionSplitter::default();
     for (index, element) in elements.iter().enumerate() {
         let event = parse_event(element.get()).map_err(|problem| {
@@ -435,7 +441,7 @@ fn is_torn(line: &[u8]) -> bool {
 fn parse_event(text: &str) -> Result<TraceEvent, Problem> {
     let members: Members<'_> = serde_json::from_str(text).map_err(|e| match e.classify() {
         Category::Data => Problem::NotAnObject { found: json_kind(text) },
-        _ => not_json(&e),
+        _ => non_finite_field(text, &e).unwrap_or_else(|| not_json(&e)),
     })?;
     members.into_event()
 }
@@ -603,6 +609,49 @@ impl SessionSplitter {
     fn finish(self) -> Vec<Vec<TraceEvent>> {
         self.sessions
     }
+}
+
+/// A bare `NaN`, `Infinity` or `-Infinity` where the parser of `text`
+/// stopped with `error`, as the value of an event's field (Python's
+/// `json.dumps` writes them for non-finite floats): that field's problem.
+/// `None` for any other syntax error.
+fn non_finite_field(text: &str, error: &serde_json::Error) -> Option<Problem> {
+    if error.classify() != Category::Syntax {
+        return None;
+    }
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(error.line().saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let stop = line_start + error.column().saturating_sub(1);
+    // The token around where the parser stopped (it may stop after a sign).
+    let is_token = |c: char| c.is_ascii_alphabetic() || c == '-';
+    let start = text.get(..stop)?.trim_end_matches(is_token).len();
+    let end = start
+        + text
+            .get(start..)?
+            .find(|c: char| !is_token(c))
+            .unwrap_or(text.len() - start);
+    let token = &text[start..end];
+    if !matches!(token, "NaN" | "Infinity" | "-Infinity") {
+        return None;
+    }
+    // The key before it: `"key" :`.
+    let before = text[..start]
+        .trim_end()
+        .strip_suffix(':')?
+        .trim_end()
+        .strip_suffix('"')?;
+    let key = &before[before.rfind('"')? + 1..];
+    let field = match key {
+        "address" => "address",
+        "value" => "value",
+        "width" => "width",
+        "timestamp" => "timestamp",
+        _ => return None,
+    };
+    Some(bad_field(field, format!("{token} is not a finite number")))
 }
 
 /// The parser's message of `error` with its position cut off, and the column.
@@ -1065,9 +1114,19 @@ mod tests {
             ("trace.ndjson", lines(&[&GOOD.replace(r#", "timestamp": 1.1e-05"#, "")]),
              Expect::Error("missing field 'timestamp'")),
             ("trace.ndjson", lines(&[&with("timestamp", "NaN")]),
-             Expect::Error("trace.ndjson:1: not JSON: expected value at column 78")),
-            ("trace.ndjson", lines(&[&with("timestamp", "Infinity")]),
-             Expect::Error("not JSON: expected value")),
+             Expect::Error("trace.ndjson:1: field 'timestamp': NaN is not a finite number")),
+            ("trace.ndjson", lines(&[GOOD, &with("timestamp", "Infinity")]),
+             Expect::Error("trace.ndjson:2: field 'timestamp': Infinity is not a finite number")),
+            ("trace.ndjson", lines(&[&with("timestamp", "-Infinity")]),
+             Expect::Error("trace.ndjson:1: field 'timestamp': -Infinity is not a finite number")),
+            ("trace.json", format!("[\n{GOOD},\n{}\n]", with("timestamp", " NaN")).into_bytes(),
+             Expect::Error("trace.json:3: field 'timestamp': NaN is not a finite number")),
+            ("trace.ndjson", lines(&[&with("value", "NaN")]),
+             Expect::Error("trace.ndjson:1: field 'value': NaN is not a finite number")),
+            ("trace.ndjson", lines(&[&GOOD.replace("}", r#", "note": NaN}"#)]),
+             Expect::Error("trace.ndjson:1: not JSON: expected value")),
+            ("trace.ndjson", lines(&[&with("timestamp", "Nope")]),
+             Expect::Error("trace.ndjson:1: not JSON: expected value")),
             ("trace.ndjson", lines(&[&with("timestamp", "\"1.0\"")]),
              Expect::Error(r#"field 'timestamp': expected a number, got "1.0""#)),
             ("trace.ndjson", lines(&[&with("timestamp", "1e999")]),
