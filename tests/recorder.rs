@@ -8,10 +8,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use tracemem::record::{
-    BusOp, ExportFormat, FlushPolicy, Master, MockMaster, Op, RecorderOptions, RecordingMaster, export_trace,
-    journal_path,
+    BusOp, ExportFormat, FlushPolicy, Master, MockMaster, Op, RecorderOptions, RecordingMaster, SyncPolicy,
+    export_trace, journal_path,
 };
 use tracemem::workloads::W1;
 use tracemem::{CaptureSpec, Database, MemState, MemoryRead};
@@ -151,6 +152,77 @@ fn dropping_the_recorder_flushes() {
     let db = Database::open(&path).unwrap();
     let read = db.begin_read().unwrap();
     assert_eq!(read.events("dropped", 0..1000).unwrap(), events);
+}
+
+#[test]
+fn the_sync_option_bounds_unsynced_events_by_count_and_by_time_when_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = |bus: &mut RecordingMaster<MockMaster>, n: usize| {
+        for event in W1::new(5).take(n) {
+            match event.op {
+                Op::Read => drop(bus.read(event.address, event.width.unwrap()).unwrap()),
+                Op::Write => bus.write(event.address, event.value, event.width.unwrap()).unwrap(),
+            }
+        }
+    };
+    // No commit comes to the rescue: only the sync option syncs.
+    let quiet = RecorderOptions {
+        commit_interval: Duration::from_secs(3600),
+        ..options(FlushPolicy::Event)
+    };
+    // By count: every 100 events, however fast they come.
+    let mut bus = RecordingMaster::create(
+        MockMaster::new(),
+        &dir.path().join("count.tmdb"),
+        &CaptureSpec::new("count"),
+        RecorderOptions {
+            sync: Some(SyncPolicy {
+                interval: Duration::from_secs(3600),
+                events: 100,
+            }),
+            ..quiet.clone()
+        },
+    )
+    .unwrap();
+    record(&mut bus, 250);
+    assert_eq!(bus.synced(), 200);
+    bus.close().unwrap();
+    // By time, while the recorder sits idle after its last event.
+    let mut bus = RecordingMaster::create(
+        MockMaster::new(),
+        &dir.path().join("idle.tmdb"),
+        &CaptureSpec::new("idle"),
+        RecorderOptions {
+            sync: Some(SyncPolicy {
+                interval: Duration::from_millis(20),
+                events: u64::MAX,
+            }),
+            ..quiet.clone()
+        },
+    )
+    .unwrap();
+    record(&mut bus, 10);
+    let started = std::time::Instant::now();
+    while bus.synced() < 10 && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(bus.synced(), 10, "an idle journal is synced within its interval");
+    bus.close().unwrap();
+    // Without the option, journaled events are durable against a crash of
+    // the process, not known to be on the disk, until they are committed.
+    let mut bus = RecordingMaster::create(
+        MockMaster::new(),
+        &dir.path().join("none.tmdb"),
+        &CaptureSpec::new("none"),
+        quiet,
+    )
+    .unwrap();
+    record(&mut bus, 10);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!((bus.durable(), bus.synced()), (10, 0));
+    bus.flush().unwrap();
+    assert_eq!(bus.synced(), 10, "a commit puts them on the disk");
+    bus.close().unwrap();
 }
 
 /// A master that counts which of its calls were used.

@@ -7,7 +7,8 @@
 //! - [`policy`]: [`FlushPolicy`] (R4), parsed with the seed's exact message.
 //! - [`interchange`]: trace files into captures and back (R7, R8).
 //! - [`recorder`]: [`RecordingMaster`] and its journal (R2-R5); `folder`
-//!   commits what it records, on a thread of its own.
+//!   commits what it records, on a thread of its own; `syncer` forces an
+//!   idle journal to the disk under a [`SyncPolicy`].
 //! - [`replay`]: [`ReplayMaster`], strict and loose (R6).
 //! - [`pyfloat`] prints a double exactly as Python's `repr` / `json.dumps` does.
 //! - [`trace_file`] holds the event model, the importer
@@ -21,6 +22,7 @@ pub mod policy;
 pub mod pyfloat;
 pub mod recorder;
 pub mod replay;
+mod syncer;
 pub mod trace_file;
 
 pub use interchange::{ExportFormat, ImportReport, export_trace, import_trace, import_trace_with_progress};

@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::record::folder::{Batch, FoldWorker, Folder, SharedDatabase, lock};
 use crate::record::master::{BusError, BusOp, Master};
 use crate::record::policy::FlushPolicy;
+use crate::record::syncer::{IdleSyncer, SyncState};
 use crate::record::trace_file::{Op, TraceEvent};
 use crate::store::journal::Journal;
 use crate::store::wal::JournalEntry;
@@ -37,7 +38,11 @@ pub fn journal_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// When the journal is also forced to the disk (power-loss durability).
+/// When the journal is also forced to the disk (power-loss durability): a
+/// journaled event reaches the disk within `interval` or `events` events,
+/// whichever comes first, whether recording goes on or pauses (a thread of
+/// the recorder syncs an idle journal). Events committed into the database
+/// are on the disk already.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyncPolicy {
     /// At least this often...
@@ -115,6 +120,10 @@ struct Recording {
     last_commit: Instant,
     last_sync: Instant,
     since_sync: u64,
+    /// Events journaled and synced, shared with `syncer`.
+    sync_state: Arc<SyncState>,
+    /// Syncs the journal when recording pauses (with a sync policy).
+    syncer: Option<IdleSyncer>,
     payload: Vec<u8>,
 }
 
@@ -158,6 +167,18 @@ impl<M: Master> RecordingMaster<M> {
         }
         let folder = Folder::new(db.clone(), capture.name.clone(), 0, mark);
         let folder = FoldWorker::start(folder, options.background_fold)?;
+        let sync_state = Arc::new(SyncState::default());
+        let syncer = match options.sync {
+            Some(sync) => {
+                let journal_error = |e: String| Error::corrupt(journal.path().display().to_string(), e);
+                let file = journal.sync_handle().map_err(|e| journal_error(e.to_string()))?;
+                Some(
+                    IdleSyncer::start(file, sync.interval, sync_state.clone())
+                        .map_err(|e| journal_error(format!("starting its sync thread: {e}")))?,
+                )
+            }
+            None => None,
+        };
         let now = Instant::now();
         Ok(RecordingMaster {
             inner,
@@ -181,6 +202,8 @@ impl<M: Master> RecordingMaster<M> {
                 last_commit: now,
                 last_sync: now,
                 since_sync: 0,
+                sync_state,
+                syncer,
                 payload: Vec::new(),
             }),
         })
@@ -225,6 +248,16 @@ impl<M: Master> RecordingMaster<M> {
         self.recording
             .as_ref()
             .map_or(0, |r| r.recorded() - r.unjournaled as u64)
+    }
+
+    /// How many of the recorded events are known to be on the disk (they
+    /// survive a power loss): those committed, and with a [`SyncPolicy`]
+    /// those in the journal when it was last synced, by a recording call or,
+    /// while recording pauses, by a thread of the recorder's own.
+    pub fn synced(&self) -> u64 {
+        self.recording
+            .as_ref()
+            .map_or(0, |r| r.folded.max(r.sync_state.synced_events()))
     }
 
     /// Whether nothing has been recorded yet.
@@ -296,6 +329,7 @@ impl<M: Master> RecordingMaster<M> {
         };
         r.fold_all()?;
         r.folder.stop();
+        drop(r.syncer.take());
         let path = r.journal.path().to_path_buf();
         drop(r.journal);
         drop(r.folder);
@@ -440,10 +474,13 @@ impl Recording {
             self.fold()?;
         }
         self.since_sync += 1;
-        if let Some(sync) = self.options.sync
-            && (self.since_sync >= sync.events || now.saturating_duration_since(self.last_sync) >= sync.interval)
-        {
-            self.sync()?;
+        if let Some(sync) = self.options.sync {
+            if let Some(failure) = self.sync_state.take_failure() {
+                return Err(Error::corrupt(self.journal.path().display().to_string(), failure));
+            }
+            if self.since_sync >= sync.events || now.saturating_duration_since(self.last_sync) >= sync.interval {
+                self.sync()?;
+            }
         }
         Ok(())
     }
@@ -479,7 +516,10 @@ impl Recording {
                 Some(slice)
             });
             match self.journal.append_batch(payloads) {
-                Ok(_) => self.unjournaled = 0,
+                Ok(_) => {
+                    self.unjournaled = 0;
+                    self.sync_state.journaled(self.recorded());
+                }
                 Err(crate::store::journal::JournalError::Full { .. }) if !self.in_flight.is_empty() => {
                     self.fold_all()?;
                 }
@@ -603,7 +643,9 @@ impl Recording {
     }
 
     fn sync(&mut self) -> Result<()> {
+        let events = self.sync_state.to_sync();
         self.journal.sync().map_err(|e| self.journal_error(e))?;
+        self.sync_state.synced(events);
         self.since_sync = 0;
         self.last_sync = Instant::now();
         Ok(())

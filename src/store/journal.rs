@@ -1285,6 +1285,12 @@ impl Journal {
         self.geo.max_payload()
     }
 
+    /// Another handle on the journal file, to sync it from another thread
+    /// (a sync of the file covers what was written through the mapping).
+    pub fn sync_handle(&self) -> Result<File, JournalError> {
+        self.file.try_clone().map_err(io_err(&self.path, "dup"))
+    }
+
     /// The journal file's path.
     #[must_use]
     pub fn path(&self) -> &Path {
