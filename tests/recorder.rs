@@ -124,6 +124,16 @@ fn a_new_capture_continues_the_timeline() {
     assert_eq!(read.events("two", 0..2000).unwrap().len(), 1000);
 }
 
+/// Records the first `n` events of W1 (seed `seed`) through `bus`.
+fn record_w1(bus: &mut RecordingMaster<MockMaster>, seed: u64, n: usize) {
+    for event in W1::new(seed).take(n) {
+        match event.op {
+            Op::Read => drop(bus.read(event.address, event.width.unwrap()).unwrap()),
+            Op::Write => bus.write(event.address, event.value, event.width.unwrap()).unwrap(),
+        }
+    }
+}
+
 #[test]
 fn dropping_the_recorder_flushes() {
     // Under `Never` nothing reaches the journal before a flush: only the
@@ -137,12 +147,7 @@ fn dropping_the_recorder_flushes() {
         options(FlushPolicy::Never),
     )
     .unwrap();
-    for event in W1::new(3).take(500) {
-        match event.op {
-            Op::Read => drop(bus.read(event.address, event.width.unwrap()).unwrap()),
-            Op::Write => bus.write(event.address, event.value, event.width.unwrap()).unwrap(),
-        }
-    }
+    record_w1(&mut bus, 3, 500);
     let events = bus.events().unwrap();
     drop(bus);
     assert!(
@@ -157,14 +162,6 @@ fn dropping_the_recorder_flushes() {
 #[test]
 fn the_sync_option_bounds_unsynced_events_by_count_and_by_time_when_idle() {
     let dir = tempfile::tempdir().unwrap();
-    let record = |bus: &mut RecordingMaster<MockMaster>, n: usize| {
-        for event in W1::new(5).take(n) {
-            match event.op {
-                Op::Read => drop(bus.read(event.address, event.width.unwrap()).unwrap()),
-                Op::Write => bus.write(event.address, event.value, event.width.unwrap()).unwrap(),
-            }
-        }
-    };
     // No commit comes to the rescue: only the sync option syncs.
     let quiet = RecorderOptions {
         commit_interval: Duration::from_secs(3600),
@@ -184,7 +181,7 @@ fn the_sync_option_bounds_unsynced_events_by_count_and_by_time_when_idle() {
         },
     )
     .unwrap();
-    record(&mut bus, 250);
+    record_w1(&mut bus, 5, 250);
     assert_eq!(bus.synced(), 200);
     bus.close().unwrap();
     // By time, while the recorder sits idle after its last event.
@@ -201,7 +198,7 @@ fn the_sync_option_bounds_unsynced_events_by_count_and_by_time_when_idle() {
         },
     )
     .unwrap();
-    record(&mut bus, 10);
+    record_w1(&mut bus, 5, 10);
     let started = std::time::Instant::now();
     while bus.synced() < 10 && started.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(5));
@@ -217,7 +214,7 @@ fn the_sync_option_bounds_unsynced_events_by_count_and_by_time_when_idle() {
         quiet,
     )
     .unwrap();
-    record(&mut bus, 10);
+    record_w1(&mut bus, 5, 10);
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!((bus.durable(), bus.synced()), (10, 0));
     bus.flush().unwrap();
