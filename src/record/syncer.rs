@@ -51,7 +51,9 @@ impl SyncState {
 
     /// The thread's sync failure, once.
     pub fn take_failure(&self) -> Option<String> {
-        if !self.failed.swap(false, Ordering::Acquire) {
+        // A plain load on the recording's every event; the swap only once
+        // there is a failure.
+        if !self.failed.load(Ordering::Relaxed) || !self.failed.swap(false, Ordering::Acquire) {
             return None;
         }
         self.failure.lock().unwrap_or_else(PoisonError::into_inner).take()

@@ -644,13 +644,9 @@ fn non_finite_field(text: &str, error: &serde_json::Error) -> Option<Problem> {
         .trim_end()
         .strip_suffix('"')?;
     let key = &before[before.rfind('"')? + 1..];
-    let field = match key {
-        "address" => "address",
-        "value" => "value",
-        "width" => "width",
-        "timestamp" => "timestamp",
-        _ => return None,
-    };
+    let field = ["address", "value", "width", "timestamp"]
+        .into_iter()
+        .find(|field| *field == key)?;
     Some(bad_field(field, format!("{token} is not a finite number")))
 }
 
