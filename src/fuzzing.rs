@@ -17,9 +17,9 @@ use std::collections::BTreeSet;
 
 pub use crate::store::schema::{CHUNKS_TABLE, ChunkKey};
 
-use crate::error::Result;
 use crate::store::chunk::{ByteAsOf, ChunkView, GRANULE, GranuleImage, Need, mask_has};
-use crate::types::{MemState, Snap};
+use crate::vocab::error::Result;
+use crate::vocab::types::{MemState, Snap};
 
 /// What decoding a record found: how many parts it walked, and each
 /// disagreement between two decoders (or a decoder and its encoder) on
@@ -283,7 +283,7 @@ pub fn decode_capture(bytes: &[u8]) -> Result<Decoded> {
 /// Decodes the payload of a journal record (an event or a mark), which
 /// encoded again must decode to the same.
 pub fn decode_journal_payload(bytes: &[u8]) -> Result<Decoded> {
-    use crate::store::wal::JournalEntry;
+    use crate::journal::entry::JournalEntry;
     let entry = JournalEntry::decode(bytes, &place)?;
     let mut out = Decoded {
         parts: 1,
@@ -324,7 +324,7 @@ pub fn decode_register(name: &str, bytes: &[u8]) -> Result<Decoded> {
         ..Decoded::default()
     };
     // A map of one register checks its own rules; an error is fine.
-    let _ = crate::registers::RegisterMap::new([def.clone()]);
+    let _ = crate::vocab::register::RegisterMap::new([def.clone()]);
     if crate::store::regmap::decode(name, &crate::store::regmap::encode(&def))? != def {
         out.disagreements.push(format!("{def:?} does not round-trip"));
     }

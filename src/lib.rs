@@ -45,42 +45,39 @@
 
 #![deny(missing_docs)]
 
-pub mod capture;
 pub mod db;
-mod diff;
-pub mod error;
-pub mod find;
+mod format;
 #[doc(hidden)]
 pub mod fuzzing;
+mod journal;
 pub mod memory;
-pub mod pack;
 pub mod record;
-pub mod regions;
-pub mod registers;
-pub mod snaps;
 mod store;
-pub mod types;
-pub mod views;
+mod vocab;
 pub mod workloads;
 
-pub use capture::{CaptureInfo, CaptureSpec, DEFAULT_CAPTURE_SPACE};
+pub use db::capture::{CaptureInfo, CaptureSpec, DEFAULT_CAPTURE_SPACE};
+pub use db::pack::{PackPhase, PackProgress, PackReport, pack};
 pub use db::{DEFAULT_BLOCK_SIZE, Database, DatabaseBuilder, ReadTransaction, TableUsage, WriteTransaction};
-pub use error::{Error, Result};
-pub use find::{Direction, FindProgress};
-/// The file format version this build writes (see FORMAT.md).
-pub const FORMAT_VERSION: u32 = store::schema::FORMAT_VERSION;
-pub use memory::{MemoryRead, MemorySpace, MemorySpaceMut};
-pub use pack::{PackPhase, PackProgress, PackReport, pack};
-pub use regions::{Region, RegionFlags, RegionRead, Regions, RegionsMut};
-pub use registers::{
-    MAX_REGISTER_SIZE, RegisterDef, RegisterMap, RegisterRead, RegisterScope, RegisterState, Registers, RegistersMut,
-};
-pub use snaps::SnapMeta;
+pub use db::{capture, pack};
+pub use memory::regions::{RegionRead, Regions, RegionsMut};
+pub use memory::registers::{RegisterRead, Registers, RegistersMut};
+pub use memory::views::MemoryView;
+pub use memory::{MemoryRead, MemorySpace, MemorySpaceMut, regions, registers, views};
 pub use store::check::CheckReport;
-pub use types::{
+pub use vocab::error::{Error, Result};
+pub use vocab::region::{Region, RegionFlags};
+pub use vocab::register::{MAX_REGISTER_SIZE, RegisterDef, RegisterMap, RegisterScope, RegisterState};
+pub use vocab::search::{Direction, FindProgress};
+pub use vocab::snaps::SnapMeta;
+pub use vocab::trace::{Op, TraceEvent};
+pub use vocab::types::{
     AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, StatePredicate, StateRun,
 };
-pub use views::MemoryView;
+pub use vocab::{error, snaps, types};
+
+/// The file format version this build writes (see FORMAT.md).
+pub const FORMAT_VERSION: u32 = store::schema::FORMAT_VERSION;
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

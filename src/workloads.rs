@@ -5,8 +5,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::record::{Op, TraceEvent};
-use crate::types::Snap;
+use crate::vocab::trace::{Op, TraceEvent};
+use crate::vocab::types::Snap;
 
 /// The workloads' random source: `state = 2*seed + 1`; each step
 /// `state = state * 6364136223846793005 + 1442695040888963407 (mod 2^64)`,

@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use crate::db::Database;
-use crate::error::{Error, Result};
-use crate::record::trace_file::TraceEvent;
-use crate::types::Snap;
+use crate::vocab::error::{Error, Result};
+use crate::vocab::trace::TraceEvent;
+use crate::vocab::types::Snap;
 
 /// Events and marks handed over for one commit.
 #[derive(Debug, Default)]

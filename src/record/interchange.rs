@@ -5,10 +5,11 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::capture::CaptureSpec;
+use crate::db::capture::CaptureSpec;
 use crate::db::{Database, ReadTransaction};
-use crate::error::{Error, Result};
-use crate::record::trace_file::{TraceEvent, parse_trace, write_json_array, write_ndjson};
+use crate::format::trace::{parse_trace, write_json_array, write_ndjson};
+use crate::vocab::error::{Error, Result};
+use crate::vocab::trace::TraceEvent;
 
 /// What an import did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -18,72 +18,16 @@
 mod folder;
 pub mod interchange;
 pub mod master;
-pub mod policy;
-pub mod pyfloat;
 pub mod recorder;
 pub mod replay;
 mod syncer;
-pub mod trace_file;
 
+pub use crate::format::policy::FlushPolicy;
+pub use crate::format::pyfloat;
+pub use crate::format::trace::{ParsedTrace, TraceFormat, parse_trace, write_json_array, write_ndjson};
+pub use crate::journal::journal_path;
+pub use crate::vocab::trace::{Location, Op, Problem, TraceError, TraceEvent};
 pub use interchange::{ExportFormat, ImportReport, export_trace, import_trace, import_trace_with_progress};
 pub use master::{BusError, BusOp, Master, MockMaster};
-pub use policy::FlushPolicy;
-pub use recorder::{RecorderOptions, RecordingMaster, SyncPolicy, journal_path};
+pub use recorder::{RecorderOptions, RecordingMaster, SyncPolicy};
 pub use replay::{ReplayError, ReplayMaster, ReplayMismatchError, ReplayMode};
-
-pub use trace_file::{
-    Location, Op, ParsedTrace, Problem, TraceError, TraceEvent, TraceFormat, parse_trace, write_json_array,
-    write_ndjson,
-};
-
-/// Helpers shared by the unit tests: scratch directories and running Python.
-#[cfg(test)]
-pub(crate) mod test_util {
-    use std::io::ErrorKind;
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// A fresh directory under the system temp directory, removed on drop.
-    pub(crate) struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub(crate) fn new(tag: &str) -> Self {
-            static COUNTER: AtomicUsize = AtomicUsize::new(0);
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path = std::env::temp_dir().join(format!("tracemem-{tag}-{}-{n}", std::process::id()));
-            std::fs::create_dir_all(&path).expect("create a temp dir");
-            Self(path)
-        }
-
-        pub(crate) fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    /// Runs `python3 ARGS…` and returns its standard output, or `None` (after
-    /// saying so) when there is no `python3`, so that the caller skips its test.
-    /// Panics when Python runs but fails.
-    pub(crate) fn python3(args: &[&str]) -> Option<String> {
-        let output = match Command::new("python3").args(args).output() {
-            Ok(output) => output,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                eprintln!("skipped: python3 is not installed");
-                return None;
-            }
-            Err(e) => panic!("cannot run python3: {e}"),
-        };
-        assert!(
-            output.status.success(),
-            "python3 failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Some(String::from_utf8(output.stdout).expect("python3 printed UTF-8"))
-    }
-}

@@ -15,28 +15,21 @@
 //! (see `Database::open`).
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::capture::{CaptureInfo, CaptureSpec};
+use crate::db::capture::{CaptureInfo, CaptureSpec};
 use crate::db::{Database, ReadTransaction};
-use crate::error::{Error, Result};
+use crate::format::policy::FlushPolicy;
+use crate::journal::entry::JournalEntry;
+use crate::journal::{Journal, journal_path};
 use crate::record::folder::{Batch, FoldWorker, Folder, SharedDatabase, lock};
 use crate::record::master::{BusError, BusOp, Master};
-use crate::record::policy::FlushPolicy;
 use crate::record::syncer::{IdleSyncer, SyncState};
-use crate::record::trace_file::{Op, TraceEvent};
-use crate::store::journal::Journal;
-use crate::store::wal::JournalEntry;
-use crate::types::Snap;
-
-/// The journal file of the database at `db`: `<db>.journal`.
-pub fn journal_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".journal");
-    PathBuf::from(name)
-}
+use crate::vocab::error::{Error, Result};
+use crate::vocab::trace::{Op, TraceEvent};
+use crate::vocab::types::Snap;
 
 /// When the journal is also forced to the disk (power-loss durability): a
 /// journaled event reaches the disk within `interval` or `events` events,
@@ -520,10 +513,10 @@ impl Recording {
                     self.unjournaled = 0;
                     self.sync_state.journaled(self.recorded());
                 }
-                Err(crate::store::journal::JournalError::Full { .. }) if !self.in_flight.is_empty() => {
+                Err(crate::journal::JournalError::Full { .. }) if !self.in_flight.is_empty() => {
                     self.fold_all()?;
                 }
-                Err(crate::store::journal::JournalError::Full { .. }) => {
+                Err(crate::journal::JournalError::Full { .. }) => {
                     // Nothing to wait for: commit them rather than journal them.
                     return self.fold_all();
                 }
@@ -537,7 +530,7 @@ impl Recording {
     fn journal_payload(&mut self) -> Result<()> {
         match self.journal.append(&self.payload) {
             Ok(_) => Ok(()),
-            Err(crate::store::journal::JournalError::Full { .. }) => {
+            Err(crate::journal::JournalError::Full { .. }) => {
                 self.fold_all()?;
                 let payload = std::mem::take(&mut self.payload);
                 let result = self
@@ -552,7 +545,7 @@ impl Recording {
         }
     }
 
-    fn journal_error(&self, e: crate::store::journal::JournalError) -> Error {
+    fn journal_error(&self, e: crate::journal::JournalError) -> Error {
         Error::corrupt(self.journal.path().display().to_string(), e.to_string())
     }
 

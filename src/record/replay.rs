@@ -9,9 +9,10 @@ use std::fmt;
 use std::path::Path;
 
 use crate::db::ReadTransaction;
-use crate::error::{Error, Result};
+use crate::format::trace::parse_trace;
 use crate::record::master::{BusError, Master};
-use crate::record::trace_file::{Op, TraceEvent, parse_trace};
+use crate::vocab::error::{Error, Result};
+use crate::vocab::trace::{Op, TraceEvent};
 
 /// How a replayer matches requests to the recording.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,11 +6,11 @@
 //! and `diff` read through here; point reads with per-byte source snaps go
 //! through [`super::history::read_range`].
 
-use crate::error::Result;
 use crate::store::chunk::{ChunkView, FULL_MASK, GRANULE, GranuleImage, ImageSpan, Mask};
 use crate::store::history::{StoreRead, chunk_place, seek_latest_chunks};
 use crate::store::images::{Fresh, ImageCache, Served};
-use crate::types::{Snap, side_of};
+use crate::vocab::error::Result;
+use crate::vocab::types::{Snap, side_of};
 
 /// Calls `f(span)` with the images as of `snap` of the granules of `space`
 /// that overlap `[first, last]` and have a history, ascending (or

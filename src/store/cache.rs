@@ -19,10 +19,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::error::Result;
 use crate::store::chunk::{CheckpointRecord, ChunkRecord, ChunkView};
 use crate::store::packed;
-use crate::types::Snap;
+use crate::vocab::error::Result;
+use crate::vocab::types::Snap;
 
 /// The default budget of decoded bytes.
 pub(crate) const DEFAULT_CACHE_BYTES: usize = 256 << 20;
@@ -103,7 +103,7 @@ impl DecodedChunk {
             return Ok(self.record.view());
         }
         if k >= self.parts() {
-            return Err(crate::error::Error::corrupt(place(), "a part past the chunk's"));
+            return Err(crate::vocab::error::Error::corrupt(place(), "a part past the chunk's"));
         }
         let start = k * self.part_deltas;
         let end = (start + self.part_deltas).min(self.record.delta_count());
@@ -131,7 +131,7 @@ impl DecodedChunk {
         let _ = self.checkpoints[k].set(CheckpointRecord::from_image(&image));
         self.checkpoints[k]
             .get()
-            .ok_or_else(|| crate::error::Error::corrupt(place(), "a checkpoint that was not kept"))
+            .ok_or_else(|| crate::vocab::error::Error::corrupt(place(), "a checkpoint that was not kept"))
     }
 }
 

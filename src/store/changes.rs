@@ -10,10 +10,10 @@
 
 use std::collections::BTreeSet;
 
-use crate::error::{Error, Result};
+use crate::format::varint;
 use crate::store::packed;
-use crate::store::varint;
-use crate::types::Snap;
+use crate::vocab::error::{Error, Result};
+use crate::vocab::types::Snap;
 
 /// log2 of the snaps per bucket.
 const BUCKET_SHIFT: u32 = 8;

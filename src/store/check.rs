@@ -3,13 +3,13 @@
 
 use redb::ReadableTable;
 
-use crate::error::{Result, StorageContext};
 use crate::store::changes::decode_bucket;
 use crate::store::chunk::ChunkRecord;
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::history::chunk_place;
 use crate::store::schema::{CAPTURES, CHANGES, CHUNKS, EVENTS, REGIONS, REGISTER_MAP};
 use crate::store::{regions, regmap};
+use crate::vocab::error::{Result, StorageContext};
 
 /// What a check looked at and what it found wrong.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,21 +38,21 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
             let record = ChunkRecord::from_stored(value.value(), &place)?;
             let view = record.view();
             if view.first_snap != first {
-                return Err(crate::error::Error::corrupt(
+                return Err(crate::vocab::error::Error::corrupt(
                     place(),
                     format!("says it starts at snap {}", view.first_snap),
                 ));
             }
             if view.delta_count() == 0 {
-                return Err(crate::error::Error::corrupt(place(), "a chunk without deltas"));
+                return Err(crate::vocab::error::Error::corrupt(place(), "a chunk without deltas"));
             }
             for i in 0..view.delta_count() {
                 let delta = view.delta(i, &place)?;
                 if i > 0 && delta.snap <= view.delta_snap(i - 1) {
-                    return Err(crate::error::Error::corrupt(place(), "delta snaps out of order"));
+                    return Err(crate::vocab::error::Error::corrupt(place(), "delta snaps out of order"));
                 }
                 if (first < 0) != (delta.snap < 0) {
-                    return Err(crate::error::Error::corrupt(
+                    return Err(crate::vocab::error::Error::corrupt(
                         place(),
                         "a chunk spanning the scratch/timeline boundary",
                     ));
@@ -131,12 +131,12 @@ fn check_registers_and_regions(txn: &redb::ReadTransaction, report: &mut CheckRe
                     Err(e) => report.problems.push(e.to_string()),
                 }
             }
-            if let Err(e) = crate::registers::RegisterMap::new(defs) {
+            if let Err(e) = crate::vocab::register::RegisterMap::new(defs) {
                 report.problems.push(format!("register_map table: an invalid map: {e}"));
             }
         }
         Err(redb::TableError::TableDoesNotExist(_)) => {}
-        Err(e) => return Err(crate::error::Error::storage("checking the register map", e)),
+        Err(e) => return Err(crate::vocab::error::Error::storage("checking the register map", e)),
     }
     match txn.open_table(REGIONS) {
         Ok(table) => {
@@ -162,7 +162,7 @@ fn check_registers_and_regions(txn: &redb::ReadTransaction, report: &mut CheckRe
             }
         }
         Err(redb::TableError::TableDoesNotExist(_)) => {}
-        Err(e) => return Err(crate::error::Error::storage("checking regions", e)),
+        Err(e) => return Err(crate::vocab::error::Error::storage("checking regions", e)),
     }
     Ok(())
 }

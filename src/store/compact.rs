@@ -8,7 +8,6 @@
 
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
-use crate::error::{Result, StorageContext};
 use crate::store::changes::{decode_bucket, stored_bucket};
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, OwnedDelta};
 use crate::store::events::EventChunkRecord;
@@ -17,7 +16,8 @@ use crate::store::packed;
 use crate::store::schema::{
     CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
 };
-use crate::types::{Snap, side_of};
+use crate::vocab::error::{Result, StorageContext};
+use crate::vocab::types::{Snap, side_of};
 
 /// The most deltas in a packed chunk: bounds the walk of a read (which,
 /// once the chunk is decoded and cached, costs a few ns a delta).
@@ -218,7 +218,7 @@ impl History {
     /// Adds the next delta (in snap order); returns how many chunks it wrote.
     fn push(&mut self, delta: OwnedDelta, write: &mut dyn FnMut(Snap, &[u8]) -> Result<()>) -> Result<u64> {
         if self.last.is_some_and(|last| delta.snap <= last) {
-            return Err(crate::error::Error::corrupt(
+            return Err(crate::vocab::error::Error::corrupt(
                 "packing",
                 format!("delta at snap {} after one at snap {:?}", delta.snap, self.last),
             ));

@@ -9,10 +9,10 @@ use rkyv::{Archive, Deserialize, Serialize};
 
 use redb::ReadableTable;
 
-use crate::error::{Error, Result, StorageContext};
-use crate::record::Op;
+use crate::format::varint;
 use crate::store::packed;
-use crate::store::varint;
+use crate::vocab::error::{Error, Result, StorageContext};
+use crate::vocab::trace::Op;
 
 /// Events per chunk; a chunk's event indices fit a u16.
 pub(crate) const EVENTS_PER_CHUNK: usize = 4096;

@@ -4,14 +4,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::error::Result;
-use crate::snaps::SnapMeta;
 use crate::store::cache::{ChunkCache, DecodedChunk};
 use crate::store::chunk::{ByteAsOf, ChunkRecord, ChunkView, GRANULE, Need, OwnedDelta, touch_lines};
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::images::ImageCache;
 use crate::store::packed;
-use crate::types::{Snap, side_of};
+use crate::vocab::error::Result;
+use crate::vocab::snaps::SnapMeta;
+use crate::vocab::types::{Snap, side_of};
 
 /// A chunk as a store hands it out.
 pub(crate) enum LoadedChunk<'a> {
@@ -282,7 +282,7 @@ pub(crate) fn seek_latest_chunks(
 /// over keys rely on them to progress.
 pub(crate) fn checked_key(key: (u32, u64, i64), lo: (u32, u64, i64), hi: (u32, u64, i64)) -> Result<(u32, u64, i64)> {
     if key < lo || key > hi {
-        return Err(crate::error::Error::corrupt(
+        return Err(crate::vocab::error::Error::corrupt(
             "history_chunks table",
             format!("key {key:?} found when looking between {lo:?} and {hi:?}"),
         ));

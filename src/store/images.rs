@@ -17,9 +17,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::Result;
 use crate::store::chunk::{GRANULE, GranuleImage, ImageSpan, Mask};
-use crate::types::Snap;
+use crate::vocab::error::Result;
+use crate::vocab::types::Snap;
 
 /// The images of consecutive granules, column by column.
 #[derive(Default)]

@@ -26,9 +26,9 @@
 
 use std::cell::RefCell;
 
-use crate::error::{Error, Result};
+use crate::format::varint;
 use crate::store::chunk::ChunkRecord;
-use crate::store::varint;
+use crate::vocab::error::{Error, Result};
 
 /// Bytes of the trailer.
 pub(crate) const TRAILER_BYTES: usize = 12;

@@ -4,8 +4,6 @@ use std::sync::{Arc, Mutex};
 
 use redb::ReadOnlyTable;
 
-use crate::error::{Result, StorageContext};
-use crate::snaps::SnapMeta;
 use crate::store::cache::ChunkCache;
 use crate::store::changes::{bucket_of, decode_bucket};
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
@@ -16,7 +14,9 @@ use crate::store::schema::{
 };
 use crate::store::snaps;
 use crate::store::{regions, regmap};
-use crate::types::{Snap, side_of};
+use crate::vocab::error::{Result, StorageContext};
+use crate::vocab::snaps::SnapMeta;
+use crate::vocab::types::{Snap, side_of};
 
 /// The tables of one read snapshot.
 pub(crate) struct ReadStore {
@@ -50,7 +50,7 @@ fn optional<K: redb::Key + 'static, V: redb::Value + 'static>(
     match txn.open_table(table) {
         Ok(table) => Ok(Some(table)),
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(crate::error::Error::storage("opening an optional table", e)),
+        Err(e) => Err(crate::vocab::error::Error::storage("opening an optional table", e)),
     }
 }
 
@@ -224,7 +224,7 @@ impl StoreRead for ReadStore {
                 // Matched, not mapped: the entry's guards are large to move.
                 let value = match entry {
                     Some(Ok((_, value))) => value,
-                    Some(Err(e)) => return Err(crate::error::Error::storage("reading chunks", e)),
+                    Some(Err(e)) => return Err(crate::vocab::error::Error::storage("reading chunks", e)),
                     None => return Ok(()),
                 };
                 let Some((_, g, first)) = next_key else {

@@ -10,9 +10,9 @@
 
 use redb::ReadableTable;
 
-use crate::error::{Error, Result, StorageContext};
-use crate::regions::RegionFlags;
-use crate::types::{AddressRange, Lifespan, Snap};
+use crate::vocab::error::{Error, Result, StorageContext};
+use crate::vocab::region::RegionFlags;
+use crate::vocab::types::{AddressRange, Lifespan, Snap};
 
 const VERSION: u8 = 1;
 const LEN: usize = 1 + 8 + 8 + 8 + 1;

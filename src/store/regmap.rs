@@ -12,8 +12,8 @@
 
 use redb::ReadableTable;
 
-use crate::error::{Error, Result, StorageContext};
-use crate::registers::RegisterDef;
+use crate::vocab::error::{Error, Result, StorageContext};
+use crate::vocab::register::RegisterDef;
 
 const VERSION: u8 = 1;
 const BIG_ENDIAN: u8 = 1;

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::error::{Error, Result, StorageContext};
+use crate::vocab::error::{Error, Result, StorageContext};
 
 /// The format this build writes. Bump on every incompatible change.
 pub(crate) const FORMAT_VERSION: u32 = 2;

@@ -3,8 +3,8 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::snaps::SnapMeta;
+use crate::vocab::error::{Error, Result};
+use crate::vocab::snaps::SnapMeta;
 
 #[derive(Archive, Serialize, Deserialize, Debug, Default, PartialEq)]
 struct SnapRecord {

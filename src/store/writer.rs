@@ -12,8 +12,6 @@ use std::sync::Arc;
 
 use redb::{ReadableTable, WriteTransaction};
 
-use crate::error::{Error, Result, StorageContext};
-use crate::snaps::SnapMeta;
 use crate::store::cache::DecodedChunk;
 use crate::store::changes::{bucket_of, decode_bucket, stored_bucket};
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, Edit, MAX_CHUNK_DELTA_BYTES, Need};
@@ -26,7 +24,9 @@ use crate::store::schema::{
 };
 use crate::store::snaps;
 use crate::store::{regions, regmap};
-use crate::types::{MemState, Snap, side_of};
+use crate::vocab::error::{Error, Result, StorageContext};
+use crate::vocab::snaps::SnapMeta;
+use crate::vocab::types::{MemState, Snap, side_of};
 
 mod append;
 

@@ -15,11 +15,11 @@
 use std::collections::BTreeSet;
 use std::collections::hash_map::Entry;
 
-use crate::error::{Error, Result};
 use crate::store::changes::bucket_of;
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, Edit, GRANULE, apply_run, for_each_piece};
 use crate::store::history::chunk_place;
-use crate::types::Snap;
+use crate::vocab::error::{Error, Result};
+use crate::vocab::types::Snap;
 
 use super::{WriteStore, is_full, stored_chunk};
 

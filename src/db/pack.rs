@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::db::Database;
-use crate::error::{Error, Result, StorageContext};
+use crate::vocab::error::{Error, Result, StorageContext};
 
 /// The stage a running [`pack`] is at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,13 +7,14 @@
 use std::ops::Range;
 
 use crate::db::{ReadTransaction, WriteTransaction};
-use crate::error::{Error, Result, guard};
+use crate::format::policy::FlushPolicy;
 use crate::memory::MemoryRead;
-use crate::record::master::width_mask;
-use crate::record::{FlushPolicy, Op, TraceEvent};
 use crate::store::events::{CaptureRecord, EVENTS_PER_CHUNK, EventChunkRecord, LoggedEvent};
 use crate::store::{Observation, StoreRead};
-use crate::types::Snap;
+use crate::vocab::error::{Error, Result, guard};
+use crate::vocab::trace::width_mask;
+use crate::vocab::trace::{Op, TraceEvent};
+use crate::vocab::types::Snap;
 
 /// The default space of captures.
 pub const DEFAULT_CAPTURE_SPACE: &str = "bus";

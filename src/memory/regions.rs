@@ -33,99 +33,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::fmt;
-use std::ops::{BitOr, BitOrAssign};
-
-use crate::db::{ReadTransaction, WriteTransaction};
-use crate::error::{Error, Result, guard};
 use crate::store::regions::{RegionRecord, decode, encode};
 use crate::store::{StoreRead, WriteStore};
-use crate::types::{AddressRange, Lifespan, RangeSet, Snap};
+use crate::vocab::error::{Error, Result, guard};
+use crate::vocab::region::{Region, RegionFlags};
+use crate::vocab::types::{AddressRange, Lifespan, RangeSet, Snap};
 
 /// The longest region name, in bytes.
 const MAX_NAME_LEN: usize = 1024;
-
-/// The access flags of a region, combined with `|`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct RegionFlags(u8);
-
-impl RegionFlags {
-    /// No flag.
-    pub const NONE: RegionFlags = RegionFlags(0);
-    /// Readable.
-    pub const READ: RegionFlags = RegionFlags(1);
-    /// Writable.
-    pub const WRITE: RegionFlags = RegionFlags(2);
-    /// Executable.
-    pub const EXECUTE: RegionFlags = RegionFlags(4);
-    /// Volatile: its contents may change without a write (device memory).
-    pub const VOLATILE: RegionFlags = RegionFlags(8);
-    const ALL: u8 = 15;
-
-    /// The flags of both.
-    pub const fn union(self, other: RegionFlags) -> RegionFlags {
-        RegionFlags(self.0 | other.0)
-    }
-
-    /// Whether every flag of `other` is set here.
-    pub fn contains(self, other: RegionFlags) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// The flags as bits: 1 read, 2 write, 4 execute, 8 volatile.
-    pub fn bits(self) -> u8 {
-        self.0
-    }
-
-    /// The flags of `bits`; `None` if an unknown bit is set.
-    pub fn from_bits(bits: u8) -> Option<RegionFlags> {
-        (bits & !Self::ALL == 0).then_some(RegionFlags(bits))
-    }
-}
-
-impl BitOr for RegionFlags {
-    type Output = RegionFlags;
-
-    fn bitor(self, rhs: RegionFlags) -> RegionFlags {
-        self.union(rhs)
-    }
-}
-
-impl BitOrAssign for RegionFlags {
-    fn bitor_assign(&mut self, rhs: RegionFlags) {
-        self.0 |= rhs.0;
-    }
-}
-
-impl fmt::Display for RegionFlags {
-    /// `rwxv`, with `-` for each flag not set.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (flag, letter) in [
-            (RegionFlags::READ, 'r'),
-            (RegionFlags::WRITE, 'w'),
-            (RegionFlags::EXECUTE, 'x'),
-            (RegionFlags::VOLATILE, 'v'),
-        ] {
-            write!(f, "{}", if self.contains(flag) { letter } else { '-' })?;
-        }
-        Ok(())
-    }
-}
-
-/// One region record.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Region {
-    /// Its name, unique among the regions of its space alive at any one snap.
-    pub name: String,
-    /// The space it belongs to.
-    pub space: String,
-    /// The snaps it is alive at.
-    pub lifespan: Lifespan,
-    /// Its addresses.
-    pub range: AddressRange,
-    /// Its access flags.
-    pub flags: RegionFlags,
-}
 
 mod private {
     use crate::store::StoreRead;
@@ -147,17 +62,17 @@ use private::{Sealed, Source};
 
 /// The regions of one space in a read transaction.
 pub struct Regions<'a> {
-    store: &'a dyn StoreRead,
-    space: u32,
-    name: String,
+    pub(crate) store: &'a dyn StoreRead,
+    pub(crate) space: u32,
+    pub(crate) name: String,
 }
 
 /// The regions of one space in a write transaction: changes them, and
 /// answers queries with the transaction's own changes visible.
 pub struct RegionsMut<'a> {
-    store: &'a mut WriteStore,
-    space: u32,
-    name: String,
+    pub(crate) store: &'a mut WriteStore,
+    pub(crate) space: u32,
+    pub(crate) name: String,
 }
 
 impl Sealed for Regions<'_> {
@@ -425,32 +340,4 @@ fn region_range(name: &str, first: u64, last: u64) -> Result<AddressRange> {
         region: name.to_string(),
         reason: format!("reversed address range [{first:#x}, {last:#x}]"),
     })
-}
-
-impl ReadTransaction {
-    /// The regions of the space `space`.
-    pub fn regions(&self, space: &str) -> Result<Regions<'_>> {
-        guard(&|| "regions".to_string(), || {
-            let id = self.store.space_id(space)?.ok_or_else(|| Error::UnknownSpace {
-                name: space.to_string(),
-            })?;
-            Ok(Regions {
-                store: &self.store,
-                space: id,
-                name: space.to_string(),
-            })
-        })
-    }
-}
-
-impl WriteTransaction {
-    /// The regions of the space `space`, created if it does not exist.
-    pub fn regions(&mut self, space: &str) -> Result<RegionsMut<'_>> {
-        let id = self.create_space(space)?.space;
-        Ok(RegionsMut {
-            store: &mut self.store,
-            space: id,
-            name: space.to_string(),
-        })
-    }
 }

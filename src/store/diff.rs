@@ -5,10 +5,10 @@
 
 use std::collections::BTreeSet;
 
-use crate::error::Result;
 use crate::memory::granule_overlap;
 use crate::store::{GRANULE, GranuleImage, StoreRead, granule_image};
-use crate::types::{AddressRange, RangeSet, Snap, side_of};
+use crate::vocab::error::Result;
+use crate::vocab::types::{AddressRange, RangeSet, Snap, side_of};
 
 /// The ranges of `range` in `space` whose most recent KNOWN byte, or whose
 /// most recent state (KNOWN, ERROR, or none), differs between snaps `a` and

@@ -1,6 +1,6 @@
 //! Per-snap metadata (M10): a description, a timestamp and a schedule parent.
 
-use crate::types::Snap;
+use crate::vocab::types::Snap;
 
 /// What is known about one snap besides its memory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

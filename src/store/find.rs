@@ -6,29 +6,11 @@
 
 use memchr::memmem;
 
-use crate::error::{Error, Result};
 use crate::memory::granule_overlap;
 use crate::store::{FULL_MASK, GRANULE, ImageSpan, Mask, StoreRead, for_each_image_span};
-use crate::types::{AddressRange, Snap};
-
-/// Which way [`crate::MemoryRead::find_bytes`] searches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// From the low end of the range up: the lowest match wins.
-    Forward,
-    /// From the high end of the range down: the highest match wins.
-    Backward,
-}
-
-/// How far a long search has come, passed to its progress callback.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FindProgress {
-    /// Bytes of KNOWN memory searched so far.
-    pub searched: u64,
-    /// The address the search has reached.
-    pub at: u64,
-}
+use crate::vocab::error::{Error, Result};
+use crate::vocab::search::{Direction, FindProgress};
+use crate::vocab::types::{AddressRange, Snap};
 
 /// Bytes staged before a search pass: large enough that memmem runs at
 /// speed, small enough to stay in the CPU's caches.

@@ -7,9 +7,9 @@
 //!   LEB128 length and UTF-8;
 //! - mark: `2u8`, snap i64, the text as LEB128 length and UTF-8.
 
-use crate::error::{Error, Result};
-use crate::record::{Op, TraceEvent};
-use crate::store::varint;
+use crate::format::varint;
+use crate::vocab::error::{Error, Result};
+use crate::vocab::trace::{Op, TraceEvent};
 
 const KIND_EVENT: u8 = 1;
 const KIND_MARK: u8 = 2;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::num::NonZeroU64;
 
-use crate::error::{Error, Result};
+use crate::vocab::error::{Error, Result};
 
 /// When recorded events become durable against a crash of the process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

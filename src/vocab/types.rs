@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::error::{Error, Result};
+use crate::vocab::error::{Error, Result};
 
 /// A point in time. Snaps `>= 0` form the timeline; negative snaps are scratch
 /// snaps with no order relation to the timeline (M2).

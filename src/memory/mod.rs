@@ -1,13 +1,17 @@
 //! The memory operations of one space (M1-M7, M9): [`MemoryRead`] answers
 //! queries in read and write transactions alike; [`MemorySpaceMut`] records.
 
-use crate::error::{Error, Result, guard};
-use crate::find::{Direction, FindProgress};
+pub mod regions;
+pub mod registers;
+pub mod views;
+
 use crate::store::{
     Edit, FULL_MASK, GRANULE, Need, StoreRead, WriteStore, delta_at, for_each_image_span, for_each_piece,
     last_change_in_block, mask_has, read_range,
 };
-use crate::types::{
+use crate::vocab::error::{Error, Result, guard};
+use crate::vocab::search::{Direction, FindProgress};
+use crate::vocab::types::{
     AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, StatePredicate, StateRun,
 };
 
@@ -153,7 +157,7 @@ pub trait MemoryRead: Sealed {
     ) -> Result<Option<u64>> {
         guard(&|| format!("find_bytes at snap {snap} in {range}"), || {
             let src = self.source();
-            crate::find::find_bytes(src.store, src.space, snap, range, pattern, mask, direction, progress)
+            crate::store::find::find_bytes(src.store, src.space, snap, range, pattern, mask, direction, progress)
         })
     }
 
@@ -384,7 +388,7 @@ pub trait MemoryRead: Sealed {
     fn diff(&self, a: Snap, b: Snap, range: AddressRange) -> Result<RangeSet> {
         guard(&|| format!("diff of {range} between snaps {a} and {b}"), || {
             let src = self.source();
-            crate::diff::diff(src.store, src.space, a, b, range)
+            crate::store::diff::diff(src.store, src.space, a, b, range)
         })
     }
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::types::Snap;
+use crate::vocab::types::Snap;
 
 /// The result type of tracemem.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -194,14 +194,14 @@ pub enum Error {
     },
     /// A trace file that cannot be imported.
     #[error(transparent)]
-    Trace(#[from] crate::record::TraceError),
+    Trace(#[from] crate::vocab::trace::TraceError),
     /// `set_state(Known)`: KNOWN always comes with the bytes observed.
     #[error("cannot set KNOWN at snap {snap} over {range}: KNOWN comes with the observed bytes, use put_bytes")]
     KnownNeedsBytes {
         /// The snap given.
         snap: Snap,
         /// The range given.
-        range: crate::types::AddressRange,
+        range: crate::vocab::types::AddressRange,
     },
     /// A register name the register map does not define.
     #[error("unknown register '{register}'")]

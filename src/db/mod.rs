@@ -2,18 +2,24 @@
 //! database, read transactions that see a consistent snapshot, and write
 //! transactions that commit atomically and durably.
 
+pub mod capture;
+pub mod pack;
+mod regions;
+mod registers;
+mod views;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use redb::ReadableDatabase;
 
-use crate::error::{Error, Result, StorageContext, guard};
 use crate::memory::{MemorySpace, MemorySpaceMut};
-use crate::snaps::SnapMeta;
 use crate::store::cache::ChunkCache;
 use crate::store::schema::{self, valid_block_size};
 use crate::store::{ReadStore, StoreRead, WriteStore};
-use crate::types::{Lifespan, Snap};
+use crate::vocab::error::{Error, Result, StorageContext, guard};
+use crate::vocab::snaps::SnapMeta;
+use crate::vocab::types::{Lifespan, Snap};
 
 /// The default block size.
 pub const DEFAULT_BLOCK_SIZE: u32 = 4096;
@@ -93,7 +99,7 @@ impl DatabaseBuilder {
 
     /// The memory kept for decoded packed chunks, shared by every read of
     /// the database (default 256 MiB; 0 keeps none). Only a packed database
-    /// (see [`pack`](crate::pack())) uses it: its chunks are compressed, and
+    /// (see [`pack`](crate::db::pack())) uses it: its chunks are compressed, and
     /// a point read served from this cache stays as fast as an unpacked one.
     pub fn decoded_cache_size(&mut self, bytes: usize) -> &mut Self {
         self.decoded_cache_size = bytes;
@@ -228,7 +234,7 @@ impl DatabaseBuilder {
     /// memory, or a test's storage that injects faults); it must be empty.
     /// `label` stands for the file name in error messages and
     /// [`Database::path`]. Such a database has no journal: use it with
-    /// write transactions, not with a recorder, and not with [`pack`](crate::pack()).
+    /// write transactions, not with a recorder, and not with [`pack`](crate::db::pack()).
     pub fn create_with_backend(&self, backend: impl redb::StorageBackend, label: &str) -> Result<Database> {
         let path = Path::new(label);
         if !valid_block_size(self.block_size) {
@@ -375,26 +381,24 @@ impl Database {
     /// Replays the journal of a recorder that did not close (R4): every
     /// record past the database's mark, in one commit that moves the mark.
     fn recover_journal(&self) -> Result<()> {
-        let path = crate::record::journal_path(&self.path);
+        let path = crate::journal::journal_path(&self.path);
         let Ok(metadata) = std::fs::metadata(&path) else {
             return Ok(());
         };
-        let journal_error =
-            |e: crate::store::journal::JournalError| Error::corrupt(path.display().to_string(), e.to_string());
+        let journal_error = |e: crate::journal::JournalError| Error::corrupt(path.display().to_string(), e.to_string());
         let mut txn = self.begin_write()?;
         let mark = txn.journal_mark()?;
-        let capacity = metadata.len().max(crate::store::journal::MIN_CAPACITY);
-        let (mut journal, records) =
-            crate::store::journal::Journal::open(&path, capacity, mark).map_err(journal_error)?;
+        let capacity = metadata.len().max(crate::journal::MIN_CAPACITY);
+        let (mut journal, records) = crate::journal::Journal::open(&path, capacity, mark).map_err(journal_error)?;
         let Some(last) = records.last().map(|r| r.seq) else {
             return txn.abort();
         };
         // Consecutive events of one capture replay as one batch.
-        let mut batch: Option<(u32, u64, Vec<crate::record::TraceEvent>)> = None;
+        let mut batch: Option<(u32, u64, Vec<crate::vocab::trace::TraceEvent>)> = None;
         for record in records {
             let place = || format!("{}, record {}", path.display(), record.seq);
-            match crate::store::wal::JournalEntry::decode(&record.payload, &place)? {
-                crate::store::wal::JournalEntry::Event { capture, seq, event } => match &mut batch {
+            match crate::journal::entry::JournalEntry::decode(&record.payload, &place)? {
+                crate::journal::entry::JournalEntry::Event { capture, seq, event } => match &mut batch {
                     Some((c, first, events)) if *c == capture && *first + events.len() as u64 == seq => {
                         events.push(event);
                     }
@@ -405,7 +409,7 @@ impl Database {
                         batch = Some((capture, seq, vec![event]));
                     }
                 },
-                crate::store::wal::JournalEntry::Mark { snap, text } => {
+                crate::journal::entry::JournalEntry::Mark { snap, text } => {
                     if let Some((c, first, events)) = batch.take() {
                         txn.append_replayed(c, first, &events)?;
                     }

@@ -28,10 +28,10 @@
 //!   snap) of the first range whose top has one — the state "at" a forked
 //!   snap is its own, else the one its parent had at the fork point (M6).
 
-use crate::error::{Result, guard};
 use crate::memory::MemoryRead;
 use crate::store::StoreRead;
-use crate::types::{AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, side_of};
+use crate::vocab::error::{Result, guard};
+use crate::vocab::types::{AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, side_of};
 
 /// The most recent fork at or before `hi` and at or after `lo`: `(snap, parent)`.
 fn latest_fork(store: &dyn StoreRead, lo: Snap, hi: Snap) -> Result<Option<(Snap, Snap)>> {
@@ -222,19 +222,3 @@ pub trait MemoryView: MemoryRead {
 }
 
 impl<T: MemoryRead + ?Sized> MemoryView for T {}
-
-impl crate::db::ReadTransaction {
-    /// The viewport of `snap`: the snap ranges view reads at `snap` look
-    /// through, newest first (see [`crate::views`]).
-    pub fn viewport(&self, snap: Snap) -> Result<Vec<Lifespan>> {
-        guard(&|| "viewport".to_string(), || viewport_in(&self.store, snap))
-    }
-}
-
-impl crate::db::WriteTransaction {
-    /// The viewport of `snap`, including this transaction's snap metadata
-    /// (see [`crate::views`]).
-    pub fn viewport(&self, snap: Snap) -> Result<Vec<Lifespan>> {
-        guard(&|| "viewport".to_string(), || viewport_in(&self.store, snap))
-    }
-}
