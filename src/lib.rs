@@ -36,12 +36,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The module tree follows the architecture: [`db`] (the database and its
-//! transactions), [`memory`] (the memory operations), [`views`] (reads
-//! through schedule forks), [`registers`] (register spaces by name) and
-//! [`regions`] (the memory map over time) are the public layer;
-//! the private `store` layer holds the redb schema, the history chunk
-//! encoding (per 256-byte granule) and the change index. `FORMAT.md` documents the file format.
+//! The module tree is the architecture (ARCHITECTURE.md), layers that only
+//! look down: the vocabulary of the contract, the trace formats, the
+//! recorder's journal and the sealed storage layer are private; on them sit
+//! [`memory`] (the memory operations, with [`views`], [`registers`] and
+//! [`regions`]), [`db`] (the database, its transactions, [`capture`]s and
+//! [`pack`](mod@pack)) and [`record`] (the recorder and replayer). `FORMAT.md`
+//! documents the file format.
 
 #![deny(missing_docs)]
 

@@ -620,3 +620,72 @@ fn find_diff_and_pack() {
         stderr(&missing)
     );
 }
+
+/// `gen` writes the soak workload byte for byte as the reference generator
+/// does, in both layouts and for another seed.
+#[test]
+fn gen_writes_the_reference_generators_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gen_soak.py");
+    for (args, extra) in [
+        (vec!["gen", "ours.ndjson", "--events", "5000"], vec!["5000"]),
+        (
+            vec!["gen", "ours.ndjson", "--events", "3000", "--seed", "7"],
+            vec!["3000", "--seed", "7"],
+        ),
+        (
+            vec!["gen", "ours.ndjson", "--events", "700", "--json"],
+            vec!["700", "--json"],
+        ),
+    ] {
+        let out = tracemem(&args, dir.path());
+        assert!(out.status.success(), "{}", stderr(&out));
+        let reference = Command::new("python3")
+            .arg(script)
+            .args(&extra)
+            .args(["--out", "theirs.ndjson"])
+            .current_dir(dir.path())
+            .output()
+            .expect("python3 runs (the reference generator needs it)");
+        assert!(reference.status.success(), "{}", stderr(&reference));
+        let ours = std::fs::read(dir.path().join("ours.ndjson")).unwrap();
+        let theirs = std::fs::read(dir.path().join("theirs.ndjson")).unwrap();
+        assert!(!ours.is_empty());
+        assert!(ours == theirs, "{args:?}: gen differs from the reference");
+    }
+    let out = tracemem(&["gen", "-", "--events", "2"], dir.path());
+    assert_eq!(stdout(&out).lines().count(), 2, "{}", stderr(&out));
+}
+
+/// Writing the output to a full device is an error (exit 2), and a closed
+/// pipe ends quietly with exit 0.
+#[test]
+fn output_errors_exit_non_zero_and_a_closed_pipe_is_quiet() {
+    let dir = imported();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tracemem"))
+        .args(["log", "t.tmdb"])
+        .current_dir(dir.path())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("tracemem: writing the output: "),
+        "{}",
+        stderr(&out)
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tracemem"))
+        .args(["gen", "-", "--events", "2000000"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+}

@@ -15,6 +15,7 @@ use redb::ReadableDatabase;
 
 use crate::memory::{MemorySpace, MemorySpaceMut};
 use crate::store::cache::ChunkCache;
+pub use crate::store::schema::TableUsage;
 use crate::store::schema::{self, valid_block_size};
 use crate::store::{ReadStore, StoreRead, WriteStore};
 use crate::vocab::error::{Error, Result, StorageContext, guard};
@@ -99,7 +100,7 @@ impl DatabaseBuilder {
 
     /// The memory kept for decoded packed chunks, shared by every read of
     /// the database (default 256 MiB; 0 keeps none). Only a packed database
-    /// (see [`pack`](crate::db::pack())) uses it: its chunks are compressed, and
+    /// (see [`pack`](crate::pack())) uses it: its chunks are compressed, and
     /// a point read served from this cache stays as fast as an unpacked one.
     pub fn decoded_cache_size(&mut self, bytes: usize) -> &mut Self {
         self.decoded_cache_size = bytes;
@@ -234,7 +235,7 @@ impl DatabaseBuilder {
     /// memory, or a test's storage that injects faults); it must be empty.
     /// `label` stands for the file name in error messages and
     /// [`Database::path`]. Such a database has no journal: use it with
-    /// write transactions, not with a recorder, and not with [`pack`](crate::db::pack()).
+    /// write transactions, not with a recorder, and not with [`pack`](crate::pack()).
     pub fn create_with_backend(&self, backend: impl redb::StorageBackend, label: &str) -> Result<Database> {
         let path = Path::new(label);
         if !valid_block_size(self.block_size) {
@@ -547,22 +548,6 @@ impl Drop for Database {
         // here because a drop cannot report (`close` does).
         let _ = self.close_inner();
     }
-}
-
-/// How much of the file one table takes ([`Database::table_usage`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TableUsage {
-    /// The table's name (FORMAT.md).
-    pub name: String,
-    /// Its entries.
-    pub entries: u64,
-    /// Bytes of its keys and values.
-    pub stored_bytes: u64,
-    /// Bytes of B-tree structure and of unused space in its pages.
-    pub overhead_bytes: u64,
-    /// Pages of its B-tree.
-    pub pages: u64,
 }
 
 /// A consistent, read-only snapshot of the database.

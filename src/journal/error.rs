@@ -1,7 +1,7 @@
 //! The journal's typed errors; every variant names the journal file.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Errors of the journal. Every variant names the journal file.
 #[derive(Debug, thiserror::Error)]
@@ -147,4 +147,12 @@ pub enum JournalError {
         /// What is wrong.
         reason: String,
     },
+}
+
+pub(super) fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> JournalError + 'a {
+    move |source| JournalError::Io {
+        path: path.to_path_buf(),
+        op,
+        source,
+    }
 }

@@ -10,16 +10,8 @@ use std::path::Path;
 
 use memmap2::{MmapMut, MmapOptions};
 
-use super::error::JournalError;
+use super::error::{JournalError, io_err};
 use super::layout::*;
-
-pub(super) fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> JournalError + 'a {
-    move |source| JournalError::Io {
-        path: path.to_path_buf(),
-        op,
-        source,
-    }
-}
 
 /// A fresh random salt (no unsafe code: std's per-process random hasher keys,
 /// mixed with the time and the process id).

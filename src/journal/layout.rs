@@ -6,8 +6,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::error::JournalError;
-use super::file::io_err;
+use super::error::{JournalError, io_err};
 
 /// The magic bytes at the start of every journal file.
 pub const MAGIC: [u8; 8] = *b"TMJOURNL";
@@ -29,6 +28,7 @@ pub(super) const REC_HDR: u64 = 16;
 pub(super) const COMMITTED: u32 = 0x8000_0000;
 pub(super) const WRAP: u32 = 0xFFFF_FFFF;
 pub(super) const MAX_LEN_FIELD: u64 = 0x7FFF_FFFE;
+#[cfg(test)]
 pub(super) const READ_WINDOW: usize = 1 << 20;
 pub(super) const ZERO_CHUNK: usize = 1 << 20;
 

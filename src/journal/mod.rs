@@ -188,35 +188,11 @@ mod recovery;
 mod tests;
 mod writer;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-
-use memmap2::MmapMut;
 
 pub use error::JournalError;
 pub use layout::MIN_CAPACITY;
-use layout::{Geometry, Ring};
-
-/// One journaled record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// Its sequence number (1, 2, 3, … without gaps).
-    pub seq: u64,
-    /// The bytes passed to [`Journal::append`].
-    pub payload: Vec<u8>,
-}
-
-/// A writable journal. See the module documentation for format and guarantees.
-#[derive(Debug)]
-pub struct Journal {
-    path: PathBuf,
-    /// Holds the exclusive `flock` for as long as the journal is open.
-    file: File,
-    map: MmapMut,
-    geo: Geometry,
-    ring: Ring,
-    slot_gen: u64,
-}
+pub use writer::Journal;
 
 /// The journal file of the database at `db`: `<db>.journal`.
 pub fn journal_path(db: &Path) -> PathBuf {

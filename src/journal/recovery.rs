@@ -2,14 +2,17 @@
 //! exactly the acknowledged records, and opening a journal (writable or
 //! read-only) with the records to replay.
 
-use std::fs::{File, OpenOptions};
+#[cfg(test)]
+use std::fs::File;
+use std::fs::OpenOptions;
+#[cfg(test)]
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::error::JournalError;
+use super::error::{JournalError, io_err};
 use super::file::*;
 use super::layout::*;
-use super::{Journal, Record};
+use super::writer::{Journal, Record};
 
 /// Random-access reads for the recovery scan.
 pub(super) trait Source {
@@ -39,7 +42,7 @@ impl Source for MapSource<'_> {
 }
 
 /// `pread`-based source with a read-ahead window (for read-only access).
-#[allow(dead_code)]
+#[cfg(test)]
 pub(super) struct FileSource<'a> {
     pub(super) file: &'a File,
     pub(super) path: &'a Path,
@@ -48,6 +51,7 @@ pub(super) struct FileSource<'a> {
     pub(super) win_off: u64,
 }
 
+#[cfg(test)]
 impl Source for FileSource<'_> {
     fn with_bytes<R>(&mut self, off: u64, len: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R, JournalError> {
         let end = off
@@ -257,7 +261,7 @@ impl Journal {
     /// # Errors
     ///
     /// The header errors of [`Journal::open`] and [`JournalError::Io`].
-    #[allow(dead_code)]
+    #[cfg(test)]
     pub fn read_only(path: &Path, folded_through: u64) -> Result<Vec<Record>, JournalError> {
         let file = File::open(path).map_err(io_err(path, "open"))?;
         let file_len = file.metadata().map_err(io_err(path, "stat"))?.len();

@@ -6,10 +6,32 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{Ordering, fence};
 
-use super::Journal;
-use super::error::JournalError;
+use memmap2::MmapMut;
+
+use super::error::{JournalError, io_err};
 use super::file::*;
 use super::layout::*;
+
+/// One journaled record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Its sequence number (1, 2, 3, … without gaps).
+    pub seq: u64,
+    /// The bytes passed to [`Journal::append`].
+    pub payload: Vec<u8>,
+}
+
+/// A writable journal. See the module documentation for format and guarantees.
+#[derive(Debug)]
+pub struct Journal {
+    pub(super) path: PathBuf,
+    /// Holds the exclusive `flock` for as long as the journal is open.
+    pub(super) file: File,
+    pub(super) map: MmapMut,
+    pub(super) geo: Geometry,
+    pub(super) ring: Ring,
+    pub(super) slot_gen: u64,
+}
 
 impl Journal {
     /// Appends one record; returns its sequence number. When this returns, the
@@ -165,14 +187,14 @@ impl Journal {
 
     /// The journal file's capacity in bytes (header block included).
     #[must_use]
-    #[allow(dead_code)]
+    #[cfg(test)]
     pub fn capacity(&self) -> u64 {
         self.geo.end
     }
 
     /// The largest payload [`Journal::append`] accepts.
     #[must_use]
-    #[allow(dead_code)]
+    #[cfg(test)]
     pub fn max_payload(&self) -> u64 {
         self.geo.max_payload()
     }

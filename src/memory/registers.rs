@@ -15,7 +15,7 @@
 //! holding it KNOWN at that snap; bits of that byte never observed before are
 //! written as 0.
 //!
-//! Values are `u128`: registers are 1 to 16 bytes ([`MAX_REGISTER_SIZE`]);
+//! Values are `u128`: registers are 1 to 16 bytes ([`MAX_REGISTER_SIZE`](crate::MAX_REGISTER_SIZE));
 //! a wider register (a vector register) is mapped as several parts. A
 //! register's value is its bytes read in its byte order (little-endian unless
 //! [`RegisterDef::big_endian`]), then shifted right by its first bit and

@@ -110,6 +110,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unpacked_bucket_never_looks_packed() {
+        // A change bucket ends in a varint's last byte, below 0x80.
+        let entries = [(5, 3u64), (9, 200)].into_iter().collect();
+        assert!(!packed::is_packed(&encode_bucket(0, &entries)));
+    }
+
+    #[test]
     fn buckets_round_trip_including_scratch_snaps() {
         for snaps in [
             vec![-256i64, -200, -1],

@@ -243,6 +243,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unpacked_event_chunk_never_looks_packed() {
+        // The layout the packed trailer relies on: an archive ends with the
+        // length of its last column.
+        let events = EventChunkRecord {
+            errors: vec![7; 300],
+            ..Default::default()
+        };
+        let bytes = events.to_bytes().unwrap();
+        assert_eq!(u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().unwrap()), 300);
+        assert!(!packed::is_packed(&EventChunkRecord::default().to_bytes().unwrap()));
+    }
+
+    #[test]
     fn events_round_trip_with_steps_raw_times_exceptions_and_errors() {
         let mut t = 0.0;
         let mut events = Vec::new();

@@ -328,15 +328,31 @@ pub(crate) fn list_spaces(table: &impl ReadableTable<u32, &'static str>) -> Resu
 
 use redb::TableHandle;
 
+/// How much of the file one table takes ([`Database::table_usage`](crate::Database::table_usage)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableUsage {
+    /// The table's name (FORMAT.md).
+    pub name: String,
+    /// Its entries.
+    pub entries: u64,
+    /// Bytes of its keys and values.
+    pub stored_bytes: u64,
+    /// Bytes of B-tree structure and of unused space in its pages.
+    pub overhead_bytes: u64,
+    /// Pages of its B-tree.
+    pub pages: u64,
+}
+
 /// Entries, stored bytes and pages of every table of `txn`.
-pub(crate) fn table_usage(txn: &redb::ReadTransaction) -> Result<Vec<crate::db::TableUsage>> {
+pub(crate) fn table_usage(txn: &redb::ReadTransaction) -> Result<Vec<TableUsage>> {
     use redb::ReadableTableMetadata;
     let mut out = Vec::new();
     for handle in txn.list_tables().context("listing tables")? {
         let name = handle.name().to_string();
         let table = txn.open_untyped_table(handle).context("opening a table")?;
         let stats = table.stats().context("reading table statistics")?;
-        out.push(crate::db::TableUsage {
+        out.push(TableUsage {
             entries: table.len().context("reading table statistics")?,
             stored_bytes: stats.stored_bytes(),
             overhead_bytes: stats.metadata_bytes() + stats.fragmented_bytes(),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::vocab::types::Snap;
+use crate::vocab::snaps::Snap;
 
 /// The result type of tracemem.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -196,12 +196,16 @@ pub enum Error {
     #[error(transparent)]
     Trace(#[from] crate::vocab::trace::TraceError),
     /// `set_state(Known)`: KNOWN always comes with the bytes observed.
-    #[error("cannot set KNOWN at snap {snap} over {range}: KNOWN comes with the observed bytes, use put_bytes")]
+    #[error(
+        "cannot set KNOWN at snap {snap} over [{first:#x}, {last:#x}]: KNOWN comes with the observed bytes, use put_bytes"
+    )]
     KnownNeedsBytes {
         /// The snap given.
         snap: Snap,
-        /// The range given.
-        range: crate::vocab::types::AddressRange,
+        /// The first address of the range given.
+        first: u64,
+        /// The last address of the range given.
+        last: u64,
     },
     /// A register name the register map does not define.
     #[error("unknown register '{register}'")]

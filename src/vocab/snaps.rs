@@ -1,6 +1,9 @@
-//! Per-snap metadata (M10): a description, a timestamp and a schedule parent.
+//! Snaps (points in time, M2) and per-snap metadata (M10): a description,
+//! a timestamp and a schedule parent.
 
-use crate::vocab::types::Snap;
+/// A point in time. Snaps `>= 0` form the timeline; negative snaps are scratch
+/// snaps with no order relation to the timeline (M2).
+pub type Snap = i64;
 
 /// What is known about one snap besides its memory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -61,7 +61,7 @@ pub enum TraceError {
     /// The file is empty or holds only whitespace.
     #[error("{file}: empty trace")]
     Empty {
-        /// The file name given to [`parse_trace`].
+        /// The file name given to [`parse_trace`](crate::record::parse_trace).
         file: String,
     },
     /// Something at `at` is malformed.
@@ -79,7 +79,7 @@ pub enum TraceError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Location {
-    /// The file name given to [`parse_trace`].
+    /// The file name given to [`parse_trace`](crate::record::parse_trace).
     pub file: String,
     /// The 1-based line (for an event of a JSON array, the line it starts on).
     pub line: Option<usize>,
@@ -104,7 +104,7 @@ impl fmt::Display for Location {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Problem {
-    /// A line is longer than [`MAX_LINE_BYTES`].
+    /// A line is longer than [`MAX_LINE_BYTES`](crate::record::MAX_LINE_BYTES).
     #[error("line longer than 1 MiB")]
     LineTooLong,
     /// The bytes are not UTF-8.
@@ -155,7 +155,7 @@ pub enum Problem {
         reason: String,
     },
     /// The last byte of the access, `address + width - 1`, is past `u64::MAX`
-    /// (an event without `width` is taken as [`DEFAULT_WIDTH`] bytes wide).
+    /// (an event without `width` is taken as [`DEFAULT_WIDTH`](crate::record::DEFAULT_WIDTH) bytes wide).
     #[error("field 'address': a {width}-byte access at {address:#x} ends past 0xffffffffffffffff")]
     AddressOverflow {
         /// The start address.
@@ -164,8 +164,6 @@ pub enum Problem {
         width: u8,
     },
 }
-
-/// Imports the trace file `name` whose bytes are `text`.
 
 /// The mask of the low `width` bytes (`width` in `1..=8`).
 pub(crate) fn width_mask(width: u8) -> u64 {

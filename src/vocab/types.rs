@@ -6,9 +6,7 @@ use std::fmt;
 
 use crate::vocab::error::{Error, Result};
 
-/// A point in time. Snaps `>= 0` form the timeline; negative snaps are scratch
-/// snaps with no order relation to the timeline (M2).
-pub type Snap = i64;
+pub use crate::vocab::snaps::Snap;
 
 /// The state of one byte at one snap (M5, M6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

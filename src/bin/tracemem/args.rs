@@ -33,6 +33,21 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Write the soak workload (the trace of the demo and of `soak`) as a
+    /// PeakRDL-pybind11 trace file: NDJSON, or one JSON array with --json.
+    Gen {
+        /// The file to write (`-` for standard output).
+        out: PathBuf,
+        /// How many events.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// The generator's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write one JSON array (indent 2) instead of NDJSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Record a W1 soak through the recorder (the workload of the demo).
     Soak {
         /// The database (created if missing).

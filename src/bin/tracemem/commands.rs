@@ -13,8 +13,8 @@ use tracemem::{
     Snap, SourcedStateRun,
 };
 
-use crate::Failure;
 use crate::args::{At, Command, HistoryArgs};
+use crate::failure::{Failure, begin_read, io, open};
 use crate::output::{Cell, hexdump_line, json_string, progress_bar};
 
 type Outcome = Result<(), Failure>;
@@ -23,6 +23,12 @@ type Outcome = Result<(), Failure>;
 pub fn run(command: Command, out: &mut impl Write) -> Outcome {
     match command {
         Command::Demo { db, events, quiet } => crate::recording::demo(db, events, quiet, out),
+        Command::Gen {
+            out: path,
+            events,
+            seed,
+            json,
+        } => crate::recording::gen_trace(&path, events, seed, json, out),
         Command::Soak {
             db,
             events,
@@ -154,18 +160,6 @@ struct Flags {
     view: bool,
     /// Print JSON.
     json: bool,
-}
-
-pub fn open(path: &Path) -> Result<Database, Failure> {
-    Database::open(path).map_err(|e| Failure::error("opening the database", e))
-}
-
-pub fn begin_read(db: &Database) -> Result<ReadTransaction, Failure> {
-    db.begin_read().map_err(|e| Failure::error("reading", e))
-}
-
-pub fn io(e: std::io::Error) -> Failure {
-    Failure::error("writing", e)
 }
 
 fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {

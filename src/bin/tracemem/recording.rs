@@ -6,19 +6,15 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracemem::record::{
-    ExportFormat, FlushPolicy, Master, MockMaster, Op, RecorderOptions, RecordingMaster, export_trace, journal_path,
-    parse_trace,
+    ExportFormat, FlushPolicy, Master, MockMaster, Op, RecorderOptions, RecordingMaster, TraceEvent, export_trace,
+    journal_path, parse_trace, write_json_array, write_ndjson,
 };
 use tracemem::workloads::W1;
 use tracemem::{AddressRange, CaptureSpec, Database, Direction, MemoryRead};
 
-use crate::Failure;
+use crate::failure::{Failure, io};
 
 type Outcome = Result<(), Failure>;
-
-fn io(e: std::io::Error) -> Failure {
-    Failure::error("writing", e)
-}
 
 /// A capture name not taken yet: `base`, `base#2`, …
 fn free_capture_name(path: &Path, base: &str) -> Result<String, Failure> {
@@ -340,4 +336,32 @@ pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write)
 /// Bytes as hex pairs separated by spaces.
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+}
+
+/// `tracemem gen`: the soak workload as a trace file, byte for byte what the
+/// reference generator (`tests/data/gen_soak.py N --seed S`) writes.
+pub fn gen_trace(path: &Path, events: u64, seed: u64, json: bool, out: &mut impl Write) -> Outcome {
+    let to_stdout = path.as_os_str() == "-";
+    let mut file;
+    let sink: &mut dyn Write = if to_stdout {
+        out
+    } else {
+        file = std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| Failure::error(format!("gen: {}", path.display()), e))?,
+        );
+        &mut file
+    };
+    let mut w1 = W1::new(seed);
+    if json {
+        let all: Vec<TraceEvent> = w1.by_ref().take(events as usize).collect();
+        write_json_array(&all, &mut &mut *sink).map_err(io)?;
+    } else {
+        let mut left = events;
+        while left > 0 {
+            let batch: Vec<TraceEvent> = w1.by_ref().take(left.min(65_536) as usize).collect();
+            write_ndjson(&batch, &mut &mut *sink).map_err(io)?;
+            left -= batch.len() as u64;
+        }
+    }
+    sink.flush().map_err(io)
 }

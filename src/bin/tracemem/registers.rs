@@ -7,8 +7,7 @@ use std::path::Path;
 use serde_json::json;
 use tracemem::{Lifespan, Region, RegionRead, RegisterDef, RegisterMap, RegisterRead, RegisterState, Snap};
 
-use crate::Failure;
-use crate::commands::{begin_read, io, open};
+use crate::failure::{Failure, begin_read, io, open};
 
 type Outcome = Result<(), Failure>;
 

@@ -8,9 +8,8 @@ use std::path::Path;
 use serde_json::json;
 use tracemem::{AddressRange, Direction, MemoryRead, PackPhase, Snap};
 
-use crate::Failure;
 use crate::args::FindArgs;
-use crate::commands::{begin_read, io, open};
+use crate::failure::{Failure, begin_read, io, open};
 use crate::output::progress_bar;
 
 type Outcome = Result<(), Failure>;

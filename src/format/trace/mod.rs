@@ -18,55 +18,12 @@ mod write;
 use std::io::{self, Write};
 
 use crate::vocab::trace::{TraceError, TraceEvent};
+pub use parse::{ParsedTrace, TraceFormat};
 use parse::{is_json_whitespace, parse_array, parse_lines};
 use write::{check_timestamps, write_members};
 
 /// Exporters hand their buffer to the writer whenever it grows past this.
 const WRITE_CHUNK: usize = 64 * 1024;
-
-/// The events of an imported trace file.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ParsedTrace {
-    /// The file's sessions in order, each non-empty and with non-decreasing
-    /// timestamps; a timestamp smaller than the one before starts a new session.
-    pub sessions: Vec<Vec<TraceEvent>>,
-    /// What was tolerated, one message each, e.g. a torn last line that was dropped.
-    pub warnings: Vec<String>,
-}
-
-impl ParsedTrace {
-    /// All events of all sessions, in file order.
-    pub fn events(&self) -> impl Iterator<Item = &TraceEvent> {
-        self.sessions.iter().flatten()
-    }
-}
-
-/// The two layouts of a trace file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TraceFormat {
-    /// One JSON event object per line (NDJSON / JSON Lines, or a `.log` file).
-    Lines,
-    /// One JSON array of event objects.
-    JsonArray,
-}
-
-impl TraceFormat {
-    /// Tells the layout of the file `name` holding `text`: a name ending in
-    /// `.ndjson` or `.jsonl` (in any case) is [`Lines`](Self::Lines); otherwise
-    /// text whose first non-whitespace byte is `[` is a [`JsonArray`](Self::JsonArray)
-    /// and any other text is [`Lines`](Self::Lines).
-    #[must_use]
-    pub fn detect(name: &str, text: &[u8]) -> Self {
-        let lower = name.to_ascii_lowercase();
-        if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
-            return Self::Lines;
-        }
-        match text.iter().find(|&&b| !is_json_whitespace(b)) {
-            Some(b'[') => Self::JsonArray,
-            _ => Self::Lines,
-        }
-    }
-}
 
 ///
 /// The layout is told by [`TraceFormat::detect`]. Every event must be an object
@@ -81,7 +38,7 @@ impl TraceFormat {
 /// in an array, the event), the field and what is wrong.
 ///
 /// Memory and time are linear in the size of `text`: lines are limited to
-/// [`MAX_LINE_BYTES`] and deeply nested JSON is rejected without recursion.
+/// [`MAX_LINE_BYTES`](crate::record::MAX_LINE_BYTES) and deeply nested JSON is rejected without recursion.
 ///
 /// # Errors
 ///

@@ -9,8 +9,51 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::error::Category;
 use serde_json::value::RawValue;
 
-use super::ParsedTrace;
 use crate::vocab::trace::{DEFAULT_WIDTH, Location, MAX_LINE_BYTES, Op, Problem, TraceError, TraceEvent};
+
+/// The events of an imported trace file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ParsedTrace {
+    /// The file's sessions in order, each non-empty and with non-decreasing
+    /// timestamps; a timestamp smaller than the one before starts a new session.
+    pub sessions: Vec<Vec<TraceEvent>>,
+    /// What was tolerated, one message each, e.g. a torn last line that was dropped.
+    pub warnings: Vec<String>,
+}
+
+impl ParsedTrace {
+    /// All events of all sessions, in file order.
+    pub fn events(&self) -> impl Iterator<Item = &TraceEvent> {
+        self.sessions.iter().flatten()
+    }
+}
+
+/// The two layouts of a trace file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TraceFormat {
+    /// One JSON event object per line (NDJSON / JSON Lines, or a `.log` file).
+    Lines,
+    /// One JSON array of event objects.
+    JsonArray,
+}
+
+impl TraceFormat {
+    /// Tells the layout of the file `name` holding `text`: a name ending in
+    /// `.ndjson` or `.jsonl` (in any case) is [`Lines`](Self::Lines); otherwise
+    /// text whose first non-whitespace byte is `[` is a [`JsonArray`](Self::JsonArray)
+    /// and any other text is [`Lines`](Self::Lines).
+    #[must_use]
+    pub fn detect(name: &str, text: &[u8]) -> Self {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
+            return Self::Lines;
+        }
+        match text.iter().find(|&&b| !is_json_whitespace(b)) {
+            Some(b'[') => Self::JsonArray,
+            _ => Self::Lines,
+        }
+    }
+}
 
 /// Longest excerpt of offending input quoted in an error message, in characters.
 const EXCERPT_CHARS: usize = 40;

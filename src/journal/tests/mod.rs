@@ -6,7 +6,10 @@ mod kill;
 
 use super::*;
 use crate::journal::layout::*;
+use crate::journal::writer::Record;
+pub(super) use std::fs::File;
 use std::io::{BufRead, BufReader};
+pub(super) use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 

@@ -8,7 +8,10 @@ use crate::format::varint;
 use crate::vocab::error::{Error, Result};
 use crate::vocab::types::{MemState, Snap};
 
-use super::*;
+use super::granule::*;
+use super::image::*;
+use super::record::*;
+use super::view::*;
 
 /// A decoded checkpoint.
 pub(crate) struct Checkpoint<'a> {

@@ -4,7 +4,9 @@
 use crate::vocab::error::{Error, Result};
 use crate::vocab::types::Snap;
 
-use super::*;
+use super::checkpoint::*;
+use super::granule::*;
+use super::view::*;
 
 /// One granule as of a snap, decoded for bulk reads (large `get_bytes`,
 /// `find_bytes`, `diff`): values in a flat array and per-position bit masks,

@@ -6,7 +6,8 @@ use rkyv::{Archive, Deserialize, Serialize};
 use crate::vocab::error::{Error, Result};
 use crate::vocab::types::{MemState, Snap};
 
-use super::*;
+use super::granule::*;
+use super::view::*;
 
 /// Bytes of one run in [`ChunkRecord::runs`]: first u8, last u8, kind u8.
 pub(super) const RUN_BYTES: usize = 3;

@@ -2,8 +2,10 @@
 
 use roaring::RoaringBitmap;
 
+use super::checkpoint::bitmap_mask;
 use super::*;
 use crate::vocab::error::Error;
+use crate::vocab::types::MemState;
 
 fn place() -> String {
     "test chunk".into()

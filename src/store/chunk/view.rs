@@ -6,7 +6,9 @@ use roaring::RoaringBitmap;
 use crate::vocab::error::{Error, Result};
 use crate::vocab::types::{MemState, Snap};
 
-use super::*;
+use super::checkpoint::*;
+use super::granule::*;
+use super::record::*;
 
 pub(super) fn u32_at(bytes: &[u8], index: usize) -> Option<u32> {
     let at = index.checked_mul(4)?;

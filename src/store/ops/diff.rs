@@ -5,8 +5,10 @@
 
 use std::collections::BTreeSet;
 
-use crate::memory::granule_overlap;
-use crate::store::{GRANULE, GranuleImage, StoreRead, granule_image};
+use crate::store::bulk::granule_image;
+use crate::store::chunk::{GRANULE, GranuleImage};
+use crate::store::history::StoreRead;
+use crate::store::ops::read::granule_overlap;
 use crate::vocab::error::Result;
 use crate::vocab::types::{AddressRange, RangeSet, Snap, side_of};
 

@@ -6,8 +6,10 @@
 
 use memchr::memmem;
 
-use crate::memory::granule_overlap;
-use crate::store::{FULL_MASK, GRANULE, ImageSpan, Mask, StoreRead, for_each_image_span};
+use crate::store::bulk::for_each_image_span;
+use crate::store::chunk::{FULL_MASK, GRANULE, ImageSpan, Mask};
+use crate::store::history::StoreRead;
+use crate::store::ops::read::granule_overlap;
 use crate::vocab::error::{Error, Result};
 use crate::vocab::search::{Direction, FindProgress};
 use crate::vocab::types::{AddressRange, Snap};
