@@ -7,9 +7,6 @@
 //!
 //! `cargo bench --bench compare [-- --queries N]`
 
-#[path = "common/mod.rs"]
-mod common;
-
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
@@ -52,13 +49,13 @@ fn load_sqlite(conn: &mut Connection, writes: &[W2Write]) {
     .unwrap();
     let mut i = 0;
     while i < writes.len() {
-        let batch = common::snap_of(&writes[i]) / SNAPS_PER_TXN;
+        let batch = tracemem_bench::snap_of(&writes[i]) / SNAPS_PER_TXN;
         let tx = conn.transaction().unwrap();
         {
             let mut insert = tx
                 .prepare_cached("INSERT OR REPLACE INTO bytes VALUES (?1, ?2, ?3, ?4, ?5)")
                 .unwrap();
-            while i < writes.len() && common::snap_of(&writes[i]) / SNAPS_PER_TXN == batch {
+            while i < writes.len() && tracemem_bench::snap_of(&writes[i]) / SNAPS_PER_TXN == batch {
                 match &writes[i] {
                     W2Write::Put {
                         space,
@@ -122,14 +119,14 @@ fn main() {
     let config = W2Config::SMALL;
     let dir = tempfile::tempdir_in(".").unwrap();
     eprintln!("generating W2-small...");
-    let writes = common::w2_writes(config);
-    let points = common::q1_points(config, queries, 7);
+    let writes = tracemem_bench::w2_writes(config);
+    let points = tracemem_bench::q1_points(config, queries, 7);
 
     eprintln!("loading tracemem...");
     let tm_path = dir.path().join("w2.tmdb");
     let started = Instant::now();
     let db = Database::create(&tm_path).unwrap();
-    common::load_tracemem(&db, &writes, SNAPS_PER_TXN);
+    tracemem_bench::load_tracemem(&db, &writes, SNAPS_PER_TXN);
     let tm_ingest = started.elapsed();
     drop(db);
     let tm_size = file_size(&tm_path);
@@ -245,7 +242,7 @@ fn main() {
         writes.len(),
         config.snaps
     );
-    println!("machine: {}", common::machine());
+    println!("machine: {}", tracemem_bench::machine());
     println!("| figure | tracemem | SQLite | tracemem / SQLite |");
     println!("|---|---:|---:|---:|");
     println!(

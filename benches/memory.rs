@@ -9,9 +9,6 @@
 //! `cargo bench --bench memory` (set `TRACEMEM_HISTORY_WRITES` to change the
 //! long history's length).
 
-#[path = "common/mod.rs"]
-mod common;
-
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -20,14 +17,14 @@ use tracemem::workloads::{Lcg, W2_HEAP, W2_HEAP_SIZE, W2_IMAGE, W2Config};
 use tracemem::{AddressRange, Database, Direction, MemoryRead, Snap};
 
 fn ingest(c: &mut Criterion) {
-    let writes = common::w2_writes(W2Config::SMALL);
+    let writes = tracemem_bench::w2_writes(W2Config::SMALL);
     let mut group = c.benchmark_group("ingest");
     group.sample_size(10).measurement_time(Duration::from_secs(20));
     group.bench_function("w2_small", |b| {
         b.iter_with_large_drop(|| {
             let dir = tempfile::tempdir_in(".").unwrap();
             let db = Database::create(dir.path().join("w2.tmdb")).unwrap();
-            common::load_tracemem(&db, &writes, 1000);
+            tracemem_bench::load_tracemem(&db, &writes, 1000);
             (db, dir)
         })
     });
@@ -39,7 +36,7 @@ fn queries(c: &mut Criterion) {
     let dir = tempfile::tempdir_in(".").unwrap();
     let path = dir.path().join("w2.tmdb");
     let db = Database::create(&path).unwrap();
-    common::load_tracemem(&db, &common::w2_writes(config), 1000);
+    tracemem_bench::load_tracemem(&db, &tracemem_bench::w2_writes(config), 1000);
     // Queried as an analysis tool queries a finished capture: opened anew,
     // not in the process that wrote it (whose page cache still holds the
     // writes).
@@ -48,7 +45,7 @@ fn queries(c: &mut Criterion) {
     let read = db.begin_read().unwrap();
     let ram = read.space("ram").unwrap();
 
-    let points = common::q1_points(config, 100_000, 11);
+    let points = tracemem_bench::q1_points(config, 100_000, 11);
     let mut group = c.benchmark_group("w2");
     let mut i = 0;
     group.bench_function("q1_point_8_bytes", |b| {

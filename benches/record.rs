@@ -12,9 +12,6 @@
 //!
 //! `cargo bench --bench record [-- --events N --autocommit-events M]`
 
-#[path = "common/mod.rs"]
-mod common;
-
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -320,7 +317,7 @@ fn main() {
 
     println!(
         "W1 seed 1, {n} events (SQLite autocommit: {n_auto}), machine: {}",
-        common::machine()
+        tracemem_bench::machine()
     );
     println!("| figure | tracemem | peer | ratio | target |");
     println!("|---|---:|---:|---:|---|");

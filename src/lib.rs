@@ -48,6 +48,7 @@
 
 pub mod db;
 mod format;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod journal;
@@ -55,6 +56,7 @@ pub mod memory;
 pub mod record;
 mod store;
 mod vocab;
+#[cfg(feature = "workloads")]
 pub mod workloads;
 
 pub use db::capture::{CaptureInfo, CaptureSpec, DEFAULT_CAPTURE_SPACE};

@@ -1,157 +1,14 @@
-//! The deterministic benchmark workloads of `shared/workloads/WORKLOADS.md`,
-//! generated in Rust so that benchmarks need not parse files: W1 (the
-//! register-bus soak, identical to `gen_soak.py`) and W2 (memory over time).
-//! All draw from the same 64-bit LCG as `gen_soak.py`.
+//! The benchmark workloads, generated in Rust so that benchmarks and tests
+//! need not parse files: W1 (the register-bus soak, [`SoakTrace`] under its
+//! benchmark name) and W2 (memory over time), both from the same 64-bit LCG
+//! as the reference generator `tests/data/gen_soak.py`. Behind the
+//! `workloads` feature: the benchmarks and the tests use it, the library's
+//! users need not.
 
-use std::collections::{HashMap, VecDeque};
-
-use crate::vocab::trace::{Op, TraceEvent};
+pub use crate::format::soak::{Lcg, SoakTrace as W1};
+#[cfg(doc)]
+use crate::record::SoakTrace;
 use crate::vocab::types::Snap;
-
-/// The workloads' random source: `state = 2*seed + 1`; each step
-/// `state = state * 6364136223846793005 + 1442695040888963407 (mod 2^64)`,
-/// output `state >> 32`.
-#[derive(Clone, Debug)]
-pub struct Lcg {
-    state: u64,
-}
-
-impl Lcg {
-    /// A generator for `seed`.
-    pub fn new(seed: u64) -> Lcg {
-        Lcg {
-            state: seed.wrapping_mul(2).wrapping_add(1),
-        }
-    }
-
-    /// The next 32-bit output.
-    pub fn next_u32(&mut self) -> u32 {
-        self.state = self
-            .state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.state >> 32) as u32
-    }
-
-    /// `next() % n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        u64::from(self.next_u32()) % n
-    }
-
-    /// Fills `buf` with generator bytes, four (little-endian) per output.
-    pub fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(4) {
-            let word = self.next_u32().to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-    }
-}
-
-/// W1's peripherals: (name, base address, registers).
-const W1_PERIPHERALS: [(&str, u64, u64); 4] = [
-    ("uart", 0x4000_0000, 64),
-    ("timer", 0x4000_1000, 32),
-    ("dma", 0x4001_0000, 256),
-    ("gpio", 0x4002_0000, 16),
-];
-
-/// W1, the register-bus soak of `gen_soak.py`, as an endless iterator of
-/// events: the same events, in the same order, with the same timestamps, as
-/// `gen_soak.py N --seed S` writes (take the first N).
-#[derive(Clone, Debug)]
-pub struct W1 {
-    rng: Lcg,
-    regs: HashMap<u64, u64>,
-    time: f64,
-    pending: VecDeque<TraceEvent>,
-}
-
-impl W1 {
-    /// The soak for `seed` (`gen_soak.py`'s default is 1).
-    pub fn new(seed: u64) -> W1 {
-        W1 {
-            rng: Lcg::new(seed),
-            regs: HashMap::new(),
-            time: 0.0,
-            pending: VecDeque::new(),
-        }
-    }
-
-    /// One event; draws the timestamp step, then applies a write to (or
-    /// reads) the register file, exactly as `gen_soak.py`'s `ev`.
-    fn event(&mut self, op: Op, address: u64, value: u64, width: u8) {
-        self.time += (1 + self.rng.below(50)) as f64 * 1e-6;
-        let value = match op {
-            Op::Write => {
-                self.regs.insert(address, value & 0xffff_ffff);
-                value
-            }
-            Op::Read => self.regs.get(&address).copied().unwrap_or(0),
-        };
-        self.pending.push_back(TraceEvent {
-            op,
-            address,
-            value,
-            width: Some(width),
-            timestamp: self.time,
-            error: None,
-        });
-    }
-
-    /// One burst of the driver loop, drawing from the generator in the same
-    /// order as `gen_soak.py`.
-    fn burst(&mut self) {
-        let (name, base, count) = W1_PERIPHERALS[self.rng.below(4) as usize];
-        let kind = self.rng.below(10);
-        if kind < 5 {
-            // Poll a status register until it changes.
-            let address = base + 4 * self.rng.below(4);
-            for _ in 0..1 + self.rng.below(10) {
-                if self.rng.below(8) == 0 {
-                    let changed = u64::from(self.rng.next_u32());
-                    self.regs.insert(address, changed);
-                }
-                self.event(Op::Read, address, 0, 4);
-            }
-        } else if kind < 7 {
-            // Read-modify-write of a control register.
-            let address = base + 4 * (4 + self.rng.below(8));
-            self.event(Op::Read, address, 0, 4);
-            let old = self.regs.get(&address).copied().unwrap_or(0);
-            let value = old ^ (1 << self.rng.below(32));
-            self.event(Op::Write, address, value, 4);
-        } else if kind < 8 {
-            // FIFO data pushes.
-            let address = base + 4 * 12;
-            for _ in 0..1 + self.rng.below(8) {
-                let value = u64::from(self.rng.next_u32()) & 0xff;
-                self.event(Op::Write, address, value, if name == "uart" { 1 } else { 4 });
-            }
-        } else if kind < 9 {
-            // Descriptor block setup.
-            let start = base + 4 * (16 + 8 * self.rng.below(((count - 16) / 8).max(1)));
-            for i in 0..8 {
-                let value = u64::from(self.rng.next_u32());
-                self.event(Op::Write, start + 4 * i, value, 4);
-            }
-        } else {
-            // Write-one-to-clear interrupt.
-            let value = 1 << self.rng.below(8);
-            self.event(Op::Write, base + 4 * 3, value, 4);
-        }
-    }
-}
-
-impl Iterator for W1 {
-    type Item = TraceEvent;
-
-    fn next(&mut self) -> Option<TraceEvent> {
-        while self.pending.is_empty() {
-            self.burst();
-        }
-        self.pending.pop_front()
-    }
-}
 
 /// The sizes of a W2 run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -294,36 +151,6 @@ pub fn w2(config: W2Config, mut f: impl FnMut(W2Write)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_lcg_matches_gen_soak_py() {
-        // gen_soak.py: Rng(1).next() three times.
-        let mut rng = Lcg::new(1);
-        let state = 3u64.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        assert_eq!(rng.next_u32(), (state >> 32) as u32);
-    }
-
-    /// The Rust W1 is byte for byte the file `gen_soak.py` writes.
-    #[test]
-    fn w1_matches_gen_soak_py() {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/workloads/gen_soak.py");
-        for (events, seed) in [(20_000usize, 1u64), (5_000, 7)] {
-            let output = match std::process::Command::new("python3")
-                .args([script, &events.to_string(), "--seed", &seed.to_string()])
-                .output()
-            {
-                Ok(output) if output.status.success() => output.stdout,
-                other => {
-                    eprintln!("skipped: cannot run {script}: {other:?}");
-                    return;
-                }
-            };
-            let ours: Vec<TraceEvent> = W1::new(seed).take(events).collect();
-            let mut written = Vec::new();
-            crate::record::write_ndjson(&ours, &mut written).unwrap();
-            assert!(written == output, "W1 differs from gen_soak.py at seed {seed}");
-        }
-    }
 
     #[test]
     fn w2_small_has_the_documented_shape() {

@@ -7,8 +7,6 @@
 //! `tests/fuzz_regressions.rs` includes this file as a module and replays
 //! the seeds and every input that once failed through the same bodies.
 
-#![allow(clippy::unwrap_used)]
-
 #[path = "../../tests/common/model.rs"]
 pub mod model;
 
@@ -57,27 +55,4 @@ pub fn fingerprint(db: &Database, space: &str, ranges: &[(u64, usize)], snaps: &
     let metas = read.snaps_with_meta(tracemem::Lifespan::new(Snap::MIN, Snap::MAX)?)?;
     let _ = writeln!(out, "{metas:?}");
     Ok(out)
-}
-
-thread_local! {
-    static LAST_PANIC: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-}
-
-/// Replaces libFuzzer's panic hook (which aborts at once, even on a panic
-/// that tracemem catches and turns into an error) by one that only keeps
-/// the message, for [`last_panic`]. A target then runs its input under
-/// `catch_unwind` and aborts on a panic that escapes.
-pub fn contain_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            let text = format!("{info}");
-            LAST_PANIC.with(|p| *p.borrow_mut() = text);
-        }));
-    });
-}
-
-/// The message and place of the last panic on this thread.
-pub fn last_panic() -> String {
-    LAST_PANIC.with(|p| p.borrow().clone())
 }

@@ -465,7 +465,7 @@ impl Database {
     /// values, and pages, per table (to see where the space goes).
     pub fn table_usage(&self) -> Result<Vec<TableUsage>> {
         let txn = self.redb_read()?;
-        crate::store::schema::table_usage(&txn)
+        schema::table_usage(&txn)
     }
 
     /// A read transaction of the storage engine itself, for whole-file work.

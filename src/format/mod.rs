@@ -5,6 +5,7 @@
 
 pub mod policy;
 pub mod pyfloat;
+pub mod soak;
 #[cfg(test)]
 pub(crate) mod test_util;
 pub mod trace;

@@ -23,6 +23,7 @@ mod syncer;
 
 pub use crate::format::policy::FlushPolicy;
 pub use crate::format::pyfloat;
+pub use crate::format::soak::SoakTrace;
 pub use crate::format::trace::{ParsedTrace, TraceFormat, parse_trace, write_json_array, write_ndjson};
 pub use crate::journal::journal_path;
 pub use crate::vocab::trace::{DEFAULT_WIDTH, Location, MAX_LINE_BYTES, Op, Problem, TraceError, TraceEvent};

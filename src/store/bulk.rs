@@ -79,7 +79,6 @@ fn cached_images(
 /// Reads the granules `granules` (of the range `[first, last]`) from the
 /// store; with `keep`, each whole, and pushed there with the snaps its image
 /// holds over. False where `f` asked to stop.
-#[allow(clippy::too_many_arguments)]
 fn read_images(
     store: &dyn StoreRead,
     space: u32,

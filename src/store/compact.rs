@@ -151,7 +151,7 @@ fn has_table(src: &redb::ReadTransaction, name: &str) -> Result<bool> {
     Ok(src
         .list_tables()
         .context("packing: listing tables")?
-        .any(|t| redb::TableHandle::name(&t) == name))
+        .any(|t| TableHandle::name(&t) == name))
 }
 
 fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(

@@ -778,7 +778,7 @@ mod tests {
     #[test]
     fn the_search_for_a_displaced_image_finds_the_one_holding_or_none() {
         // Changes spread evenly, in bursts, and at the ends of the timeline.
-        let mut rng = crate::workloads::Lcg::new(3);
+        let mut rng = crate::format::soak::Lcg::new(3);
         for case in 0..300 {
             let n = 1 + rng.below(60) as usize;
             let mut snaps: Vec<Snap> = (0..n)

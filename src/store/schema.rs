@@ -270,7 +270,7 @@ pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path, upgradable: bool
         let exists = txn
             .list_tables()
             .context("listing tables")?
-            .any(|t| redb::TableHandle::name(&t) == table);
+            .any(|t| TableHandle::name(&t) == table);
         if !exists {
             return Err(Error::corrupt(
                 path.display().to_string(),

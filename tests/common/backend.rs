@@ -1,4 +1,3 @@
-#![allow(dead_code)]
 //! A storage in memory for `DatabaseBuilder::create_with_backend`, shared by
 //! its clones (so a test can read what it holds after the database is gone),
 //! that can inject faults: an I/O error at the n-th write or sync, and a
@@ -41,7 +40,6 @@ pub struct MemStorage {
 /// The error every injected fault returns.
 pub const FAULT_TEXT: &str = "injected fault";
 
-#[allow(dead_code)]
 impl MemStorage {
     /// An empty storage without faults.
     pub fn new() -> MemStorage {

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracemem::record::SoakTrace as W1;
 use tracemem::record::{
     ExportFormat, FlushPolicy, Master, MockMaster, Op, RecorderOptions, RecordingMaster, TraceEvent, export_trace,
     journal_path, parse_trace, write_json_array, write_ndjson,
 };
-use tracemem::workloads::W1;
 use tracemem::{AddressRange, CaptureSpec, Database, Direction, MemoryRead};
 
 use crate::failure::{Failure, io};
@@ -54,7 +54,6 @@ fn progress(total: u64, quiet: bool) -> ProgressBar {
 }
 
 /// Records `events` W1 events into capture `name`, then closes the recorder.
-#[allow(clippy::too_many_arguments)]
 fn record_w1(
     path: &Path,
     name: &str,
@@ -98,7 +97,6 @@ fn record_w1(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn soak(
     path: &Path,
     events: u64,

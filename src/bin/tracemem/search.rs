@@ -114,7 +114,6 @@ pub fn find(args: &FindArgs, out: &mut impl Write) -> Outcome {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn diff(
     path: &Path,
     space: &str,

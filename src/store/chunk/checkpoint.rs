@@ -108,7 +108,6 @@ impl Checkpoint<'_> {
     }
 
     /// The known value with its snap, and the record with its snap, at `pos`.
-    #[allow(clippy::type_complexity)]
     pub fn lookup(
         &self,
         pos: u32,

@@ -170,7 +170,6 @@ fn copy_run(to: &mut [u8], from: &[u8]) {
 }
 
 /// Searches `range` of `space` as of `snap` (see `MemoryRead::find_bytes`).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn find_bytes(
     store: &dyn StoreRead,
     space: u32,

@@ -108,7 +108,6 @@ impl WriteStore {
     /// Pushes the records of positions `first..=last` at `p` (`data` for
     /// KNOWN, `None` for ERROR) onto the granule's last chunk; false when
     /// that is not an append.
-    #[allow(clippy::too_many_arguments)]
     fn append_piece(
         &mut self,
         space: u32,

@@ -301,7 +301,7 @@ fn folding_in_the_background_or_inline_records_the_same() {
     for background in [true, false] {
         let path = dir.path().join(format!("fold-{background}.tmdb"));
         let options = RecorderOptions {
-            commit_interval: std::time::Duration::from_millis(1),
+            commit_interval: Duration::from_millis(1),
             max_pending: 300,
             journal_capacity: 16 << 10,
             background_fold: background,
@@ -360,7 +360,7 @@ fn crash_child_recorder() {
     // Frequent commits, few pending events and a small journal: kills land
     // in folds, after journal wraps, and when the journal is full.
     let options = RecorderOptions {
-        commit_interval: std::time::Duration::from_millis(2),
+        commit_interval: Duration::from_millis(2),
         max_pending: 700,
         journal_capacity: 64 << 10,
         ..options(policy)
@@ -421,7 +421,12 @@ fn kill_rounds(policy: &str) {
         seed ^= seed << 17;
         let kill_after = 1 + seed % 4000;
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "crash_child_recorder", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "recorder::crash_child_recorder",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, format!("{}|{policy}", path.display()))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -160,7 +160,12 @@ fn pack_on_a_full_disk_fails_cleanly_and_keeps_the_database() {
     let want = digest(&Database::open(&path).unwrap());
     // Room for a little of the new file only.
     let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "full_disk_child_packer", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_pack::full_disk_child_packer",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, &path)
         .env("TRACEMEM_PACK_FSIZE", (256 * 1024).to_string())
         .output()
@@ -235,7 +240,12 @@ fn pack_changes_no_answer_and_survives_kill_9() {
         let path = dir.path().join(format!("kill-{round}.tmdb"));
         std::fs::copy(&base, &path).unwrap();
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "crash_child_packer", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_pack::crash_child_packer",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

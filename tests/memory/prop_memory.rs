@@ -3,14 +3,12 @@
 //!
 //! `PROPTEST_CASES` sets the number of sequences per test (default 128).
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use tracemem::{AddressRange, Database, Direction, Lifespan, MemState, MemoryRead, Snap, StatePredicate};
 
-use common::model::ModelSpace;
+use crate::model::ModelSpace;
 
 const BLOCK: u64 = 256;
 const SPACES: [&str; 2] = ["ram", "regs"];

@@ -45,7 +45,12 @@ fn a_reader_process_follows_a_running_capture() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("live.tmdb");
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "live_child_recorder", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "live_readers::live_child_recorder",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, &path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -5,9 +5,6 @@
 //!
 //! `PROPTEST_CASES` sets the number of sequences per test (default 128).
 
-#[allow(dead_code)]
-mod common;
-
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
@@ -16,7 +13,7 @@ use tracemem::{
     RegisterState, Snap, SnapMeta, SourcedStateRun,
 };
 
-use common::model::{ModelSpace, Rec};
+use crate::model::{ModelSpace, Rec};
 
 const RAM: &str = "ram";
 const THREAD: &str = "1";

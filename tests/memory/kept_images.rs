@@ -4,13 +4,10 @@
 //! the edges of kept runs, of unknown holes and of ERROR bytes, in both
 //! directions, and reads at snaps where some kept images no longer hold.
 
-#[allow(dead_code)]
-mod common;
-
 use tracemem::workloads::Lcg;
 use tracemem::{AddressRange, Database, Direction, MemState, MemoryRead, Snap};
 
-use common::model::ModelSpace;
+use crate::model::ModelSpace;
 
 const BASE: u64 = 0x10_000;
 const LEN: u64 = 96 << 10;

@@ -3,10 +3,6 @@
 //! file each, named after the bug) through the targets' own bodies, which
 //! `fuzz/src/lib.rs` holds: a fixed bug stays fixed without cargo-fuzz.
 
-#[path = "../fuzz/src/lib.rs"]
-#[allow(dead_code)]
-mod fuzz;
-
 use std::path::Path;
 
 /// Runs `run` on every file of `fuzz/seeds/<target>` and
@@ -33,22 +29,22 @@ fn replay(target: &str, run: fn(&[u8])) -> usize {
 
 #[test]
 fn records_cases_decode_or_err() {
-    assert!(replay("records", fuzz::records::run) > 0);
+    assert!(replay("records", crate::fuzz::records::run) > 0);
 }
 
 #[test]
 fn import_cases_import_or_err() {
-    assert!(replay("import", fuzz::import::run) > 0);
+    assert!(replay("import", crate::fuzz::import::run) > 0);
 }
 
 #[test]
 fn ops_cases_match_the_model() {
-    assert!(replay("ops", fuzz::ops::run) > 0);
+    assert!(replay("ops", crate::fuzz::ops::run) > 0);
 }
 
 #[test]
 fn open_damaged_cases_err_or_answer_as_committed() {
-    assert!(replay("open_damaged", fuzz::damaged::run) > 0);
+    assert!(replay("open_damaged", crate::fuzz::damaged::run) > 0);
 }
 
 const ABORT_CHILD: &str = "TRACEMEM_REDB_ABORT_CASE";
@@ -69,7 +65,7 @@ const ABORT_CHILD: &str = "TRACEMEM_REDB_ABORT_CASE";
 #[test]
 fn redb_aborts_on_some_unverified_damage() {
     if let Ok(case) = std::env::var(ABORT_CHILD) {
-        fuzz::damaged::open_unverified_anywhere(&std::fs::read(case).unwrap());
+        crate::fuzz::damaged::open_unverified_anywhere(&std::fs::read(case).unwrap());
         return;
     }
     use std::os::unix::process::ExitStatusExt;
@@ -78,7 +74,11 @@ fn redb_aborts_on_some_unverified_damage() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let case = entry.unwrap().path();
         let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "redb_aborts_on_some_unverified_damage", "--test-threads=1"])
+            .args([
+                "--exact",
+                "fuzz_regressions::redb_aborts_on_some_unverified_damage",
+                "--test-threads=1",
+            ])
             .env(ABORT_CHILD, &case)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -91,7 +91,7 @@ fn redb_aborts_on_some_unverified_damage() {
             case.display()
         );
         // Verified, the same damage is an error or a committed state.
-        fuzz::damaged::run(&[&[1u8][..], &std::fs::read(&case).unwrap()[1..]].concat());
+        crate::fuzz::damaged::run(&[&[1u8][..], &std::fs::read(&case).unwrap()[1..]].concat());
         cases += 1;
     }
     assert!(cases > 0);

@@ -9,11 +9,11 @@ use tracemem::record::{ExportFormat, Op, TraceEvent, export_trace, import_trace}
 use tracemem::workloads::W1;
 use tracemem::{CaptureSpec, Database, Error, MemState, MemoryRead};
 
-const GEN_SOAK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/workloads/gen_soak.py");
+const GEN_SOAK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gen_soak.py");
 
-/// Writes `gen_soak.py N --seed S [--json]` into `dir`; `None` (the test is
-/// skipped, saying so) without python3 or the script.
-fn generate(dir: &Path, events: u64, seed: u64, json: bool) -> Option<PathBuf> {
+/// Writes `gen_soak.py N --seed S [--json]` into `dir`; fails the test
+/// without python3 (the reference generator needs it).
+fn generate(dir: &Path, events: u64, seed: u64, json: bool) -> PathBuf {
     let path = dir.join(format!("soak-{events}-{seed}.{}", if json { "json" } else { "ndjson" }));
     let mut cmd = Command::new("python3");
     cmd.args([GEN_SOAK, &events.to_string(), "--seed", &seed.to_string(), "--out"])
@@ -21,13 +21,9 @@ fn generate(dir: &Path, events: u64, seed: u64, json: bool) -> Option<PathBuf> {
     if json {
         cmd.arg("--json");
     }
-    match cmd.status() {
-        Ok(status) if status.success() => Some(path),
-        other => {
-            eprintln!("skipped: cannot run {GEN_SOAK}: {other:?}");
-            None
-        }
-    }
+    let status = cmd.status().expect("python3 runs (the reference generator needs it)");
+    assert!(status.success(), "{GEN_SOAK} failed: {status}");
+    path
 }
 
 fn export(db: &Database, name: &str, format: ExportFormat) -> Vec<u8> {
@@ -42,9 +38,7 @@ fn seed_traces_import_and_export_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::create(dir.path().join("t.tmdb")).unwrap();
     for (json, format) in [(false, ExportFormat::Ndjson), (true, ExportFormat::JsonArray)] {
-        let Some(file) = generate(dir.path(), 10_000, 1, json) else {
-            return;
-        };
+        let file = generate(dir.path(), 10_000, 1, json);
         let name = if json { "soak-json" } else { "soak" };
         let report = import_trace(&db, &file, name, "bus").unwrap();
         assert_eq!((report.captures.len(), report.events), (1, 10_000));
@@ -62,12 +56,10 @@ fn seed_traces_import_and_export_byte_for_byte() {
 #[test]
 fn appended_sessions_import_as_consecutive_captures_and_export_together() {
     let dir = tempfile::tempdir().unwrap();
-    let (Some(a), Some(b)) = (
+    let (a, b) = (
         generate(dir.path(), 3_000, 1, false),
         generate(dir.path(), 2_000, 2, false),
-    ) else {
-        return;
-    };
+    );
     let joined = dir.path().join("run.log");
     let mut bytes = std::fs::read(&a).unwrap();
     bytes.extend(std::fs::read(&b).unwrap());
@@ -202,9 +194,7 @@ fn a_malformed_trace_imports_nothing() {
 fn a_capture_replays_strictly_from_the_database_and_from_its_file() {
     use tracemem::record::{Master, ReplayMaster, ReplayMode};
     let dir = tempfile::tempdir().unwrap();
-    let Some(file) = generate(dir.path(), 5_000, 4, false) else {
-        return;
-    };
+    let file = generate(dir.path(), 5_000, 4, false);
     let db = Database::create(dir.path().join("t.tmdb")).unwrap();
     import_trace(&db, &file, "soak", "bus").unwrap();
     let read = db.begin_read().unwrap();

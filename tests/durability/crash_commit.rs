@@ -47,7 +47,12 @@ fn committed_transactions_survive_kill_9() {
         let path = dir.path().join(format!("crash-{round}.tmdb"));
         drop(Database::create(&path).unwrap());
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "crash_child_writer", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_commit::crash_child_writer",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

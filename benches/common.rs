@@ -1,7 +1,5 @@
 //! Shared by the benchmarks: loading W2 into tracemem, and query streams.
 
-#![allow(dead_code)]
-
 use tracemem::workloads::{Lcg, W2_HEAP, W2_HEAP_SIZE, W2_STACK_HIGH, W2_STACK_LOW, W2Config, W2Write, w2};
 use tracemem::{AddressRange, Database, MemState, Snap};
 

@@ -17,14 +17,11 @@
 //! failure, every acknowledged event survives, and recording resumes once
 //! the limit is lifted.
 
-#[path = "common/backend.rs"]
-mod backend;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use backend::{FAULT_TEXT, MemStorage};
+use crate::fuzz::backend::{FAULT_TEXT, MemStorage};
 use tracemem::record::{FlushPolicy, Master, MockMaster, Op, RecorderOptions, RecordingMaster};
 use tracemem::workloads::W1;
 use tracemem::{AddressRange, CaptureSpec, Database, DatabaseBuilder, Error, MemState, MemoryRead, SnapMeta};
@@ -431,7 +428,12 @@ fn disk_full_round(dir: &Path, round: usize, room: u64, resume: bool) -> (u64, u
     let path = dir.join(format!("full-{round}.tmdb"));
     let ctx = format!("round {round}, room {room}, resume {resume}");
     let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "disk_full_child_recorder", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "faults::disk_full_child_recorder",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(
             CHILD_ENV,
             format!("{}|{room}|{}", path.display(), if resume { "resume" } else { "die" }),

@@ -1,0 +1,13 @@
+//! What survives: kill -9 during commits, packs and recording, injected storage faults and full disks, damaged files, the upgrade of older formats, and every input that once made a fuzz target fail.
+//!
+//! One test binary; each module was a test file of its own.
+
+#[path = "../../fuzz/src/lib.rs"]
+mod fuzz;
+
+mod crash_commit;
+mod crash_pack;
+mod damaged;
+mod faults;
+mod format_upgrade;
+mod fuzz_regressions;
