@@ -171,7 +171,7 @@ fn errors_name_what_and_why() {
     );
     std::fs::write(dir.path().join("notes.txt"), "not a database").unwrap();
     let not_db = tracemem(&["info", "notes.txt"], dir.path());
-    assert_eq!(not_db.status.code(), Some(2));
+    assert_eq!(not_db.status.code(), Some(3), "a file that is not a database exits 3");
     assert!(
         stderr(&not_db).contains("not a tracemem database"),
         "{}",
@@ -657,8 +657,8 @@ fn gen_writes_the_reference_generators_bytes() {
     assert_eq!(stdout(&out).lines().count(), 2, "{}", stderr(&out));
 }
 
-/// Writing the output to a full device is an error (exit 2), and a closed
-/// pipe ends quietly with exit 0.
+/// Writing the output to a full device is an error (exit 5, no space), and
+/// a closed pipe ends quietly with exit 0.
 #[test]
 fn output_errors_exit_non_zero_and_a_closed_pipe_is_quiet() {
     let dir = imported();
@@ -669,7 +669,7 @@ fn output_errors_exit_non_zero_and_a_closed_pipe_is_quiet() {
         .stdout(full)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(
         stderr(&out).starts_with("tracemem: writing the output: "),
         "{}",

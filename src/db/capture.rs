@@ -9,9 +9,10 @@ use std::ops::Range;
 use crate::db::{ReadTransaction, WriteTransaction};
 use crate::format::policy::FlushPolicy;
 use crate::memory::MemoryRead;
+use crate::store::boundary::{guard, guard_write};
 use crate::store::events::{CaptureRecord, EVENTS_PER_CHUNK, EventChunkRecord, LoggedEvent};
 use crate::store::{Observation, StoreRead};
-use crate::vocab::error::{Error, Result, guard};
+use crate::vocab::error::{Error, Result};
 use crate::vocab::trace::width_mask;
 use crate::vocab::trace::{Op, TraceEvent};
 use crate::vocab::types::Snap;
@@ -180,30 +181,30 @@ impl WriteTransaction {
 
     /// Creates a capture; its events start at the end of the timeline (R3).
     pub fn create_capture(&mut self, spec: &CaptureSpec) -> Result<CaptureInfo> {
-        guard(&|| format!("creating capture '{}'", spec.name), || {
+        guard_write(self, &|| format!("creating capture '{}'", spec.name), |this| {
             if spec.name.is_empty() {
                 return Err(Error::InvalidSpaceName {
                     name: spec.name.clone(),
                     reason: "a capture needs a name",
                 });
             }
-            if self.store.capture(&spec.name)?.is_some() {
+            if this.store.capture(&spec.name)?.is_some() {
                 return Err(Error::CaptureExists {
                     name: spec.name.clone(),
                 });
             }
-            self.create_space(&spec.space)?;
+            this.create_space(&spec.space)?;
             let record = CaptureRecord {
                 name: spec.name.clone(),
                 space: spec.space.clone(),
                 big_endian: spec.big_endian,
                 start_wall_ns: spec.start_wall_ns,
                 policy: spec.policy.to_string(),
-                first_snap: timeline_end(&self.store)?,
+                first_snap: timeline_end(&this.store)?,
                 events: 0,
             };
-            let id = self.store.next_capture_id()?;
-            self.store.put_capture(id, &record)?;
+            let id = this.store.next_capture_id()?;
+            this.store.put_capture(id, &record)?;
             CaptureInfo::from_record(record)
         })
     }
@@ -213,9 +214,9 @@ impl WriteTransaction {
     /// order, or ERROR over them for a failed read) goes into the capture's
     /// space, the rest into its event log.
     pub fn append_events(&mut self, capture: &str, events: &[TraceEvent]) -> Result<()> {
-        guard(&|| format!("appending to capture '{capture}'"), || {
-            let (id, mut record) = capture_of(&self.store, capture)?;
-            let space = self.store.space_id(&record.space)?.ok_or_else(|| Error::UnknownSpace {
+        guard_write(self, &|| format!("appending to capture '{capture}'"), |this| {
+            let (id, mut record) = capture_of(&this.store, capture)?;
+            let space = this.store.space_id(&record.space)?.ok_or_else(|| Error::UnknownSpace {
                 name: record.space.clone(),
             })?;
             // The open (last) chunk, and the time of its last event.
@@ -223,7 +224,7 @@ impl WriteTransaction {
             let mut chunk = EventChunkRecord::default();
             let mut previous_time = None;
             if record.events > chunk_start {
-                self.store.event_chunks(id, chunk_start, &mut |first, found| {
+                this.store.event_chunks(id, chunk_start, &mut |first, found| {
                     if first == chunk_start {
                         chunk = found;
                     }
@@ -285,12 +286,12 @@ impl WriteTransaction {
                     error: event.error.clone(),
                 });
             }
-            self.store.append_observations(space, &observations)?;
+            this.store.append_observations(space, &observations)?;
             let mut rest = &logged[..];
             while !rest.is_empty() {
                 let take = (EVENTS_PER_CHUNK - chunk.len()).min(rest.len());
                 chunk.push(&rest[..take], previous_time);
-                self.store.put_event_chunk(id, chunk_start, &chunk)?;
+                this.store.put_event_chunk(id, chunk_start, &chunk)?;
                 rest = &rest[take..];
                 record.events += take as u64;
                 if chunk.len() == EVENTS_PER_CHUNK {
@@ -299,7 +300,7 @@ impl WriteTransaction {
                     previous_time = None;
                 }
             }
-            self.store.put_capture(id, &record)
+            this.store.put_capture(id, &record)
         })
     }
 }

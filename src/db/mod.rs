@@ -6,6 +6,8 @@ pub mod capture;
 pub mod pack;
 mod regions;
 mod registers;
+#[cfg(test)]
+mod tests;
 mod views;
 
 use std::path::{Path, PathBuf};
@@ -14,11 +16,12 @@ use std::sync::Arc;
 use redb::ReadableDatabase;
 
 use crate::memory::{MemorySpace, MemorySpaceMut};
+use crate::store::boundary::{Failable, guard, guard_write};
 use crate::store::cache::ChunkCache;
 pub use crate::store::schema::TableUsage;
 use crate::store::schema::{self, valid_block_size};
 use crate::store::{ReadStore, StoreRead, WriteStore};
-use crate::vocab::error::{Error, Result, StorageContext, guard};
+use crate::vocab::error::{Error, Result, StorageContext};
 use crate::vocab::snaps::SnapMeta;
 use crate::vocab::types::{Lifespan, Snap};
 
@@ -386,11 +389,10 @@ impl Database {
         let Ok(metadata) = std::fs::metadata(&path) else {
             return Ok(());
         };
-        let journal_error = |e: crate::journal::JournalError| Error::corrupt(path.display().to_string(), e.to_string());
         let mut txn = self.begin_write()?;
         let mark = txn.journal_mark()?;
         let capacity = metadata.len().max(crate::journal::MIN_CAPACITY);
-        let (mut journal, records) = crate::journal::Journal::open(&path, capacity, mark).map_err(journal_error)?;
+        let (mut journal, records) = crate::journal::Journal::open(&path, capacity, mark)?;
         let Some(last) = records.last().map(|r| r.seq) else {
             return txn.abort();
         };
@@ -423,7 +425,7 @@ impl Database {
         }
         txn.set_journal_mark(last)?;
         txn.commit()?;
-        journal.folded(last).map_err(journal_error)
+        Ok(journal.folded(last)?)
     }
 
     /// Closes the storage and opens the file again, without replaying the
@@ -447,9 +449,10 @@ impl Database {
     }
 
     fn handle(&self) -> Result<&Handle> {
-        self.db
-            .as_ref()
-            .ok_or_else(|| Error::corrupt(self.path.display().to_string(), "the database is closed"))
+        self.db.as_ref().ok_or_else(|| Error::Closed {
+            what: "database",
+            path: self.path.clone(),
+        })
     }
 
     fn writable(&self) -> Result<&redb::Database> {
@@ -536,7 +539,7 @@ impl Database {
             // Reopening after a crash then costs no walk over the whole file.
             txn.set_quick_repair(true);
             Ok(WriteTransaction {
-                store: WriteStore::new(txn, self.block_size, self.max_chunk_deltas),
+                store: WriteStore::new(txn, &self.path, self.block_size, self.max_chunk_deltas),
             })
         })
     }
@@ -601,23 +604,33 @@ pub struct WriteTransaction {
     pub(crate) store: WriteStore,
 }
 
+impl Failable for WriteTransaction {
+    fn fail(&mut self, why: String) {
+        self.store.fail(why);
+    }
+
+    fn failure(&self) -> Option<Error> {
+        self.store.failure()
+    }
+}
+
 impl WriteTransaction {
     /// The space named `name`, created if it does not exist yet. Names are
     /// non-empty UTF-8 of at most 1024 bytes.
     pub fn create_space(&mut self, name: &str) -> Result<MemorySpaceMut<'_>> {
-        guard(&|| "create_space".to_string(), || {
+        guard_write(self, &|| "create_space".to_string(), |this| {
             if name.is_empty() || name.len() > 1024 {
                 return Err(Error::InvalidSpaceName {
                     name: name.to_string(),
                     reason: "names are 1 to 1024 bytes long",
                 });
             }
-            let space = self.store.create_space(name)?;
-            Ok(MemorySpaceMut {
-                store: &mut self.store,
-                space,
-                name: name.to_string(),
-            })
+            this.store.create_space(name)
+        })
+        .map(|space| MemorySpaceMut {
+            store: &mut self.store,
+            space,
+            name: name.to_string(),
         })
     }
 
@@ -642,7 +655,9 @@ impl WriteTransaction {
 
     /// Stores the metadata of `snap`, replacing any earlier.
     pub fn set_snap_meta(&mut self, snap: Snap, meta: &SnapMeta) -> Result<()> {
-        guard(&|| "set_snap_meta".to_string(), || self.store.set_snap_meta(snap, meta))
+        guard_write(self, &|| "set_snap_meta".to_string(), |this| {
+            this.store.set_snap_meta(snap, meta)
+        })
     }
 
     /// The metadata of `snap`, including this transaction's writes.
@@ -653,6 +668,9 @@ impl WriteTransaction {
     /// Commits every write durably: when this returns, they survive a crash
     /// of the process (and a power loss where the disk honours fsync).
     pub fn commit(self) -> Result<()> {
+        if let Some(error) = self.store.failure() {
+            return Err(error);
+        }
         guard(&|| "commit".to_string(), || self.store.commit())
     }
 

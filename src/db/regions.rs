@@ -4,7 +4,8 @@
 use crate::db::{ReadTransaction, WriteTransaction};
 use crate::memory::regions::{Regions, RegionsMut};
 use crate::store::StoreRead;
-use crate::vocab::error::{Error, Result, guard};
+use crate::store::boundary::guard;
+use crate::vocab::error::{Error, Result};
 
 impl ReadTransaction {
     /// The regions of the space `space`.

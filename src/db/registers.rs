@@ -3,8 +3,9 @@
 
 use crate::db::{ReadTransaction, WriteTransaction};
 use crate::memory::registers::{Registers, RegistersMut, load_map, load_scope};
+use crate::store::boundary::{guard, guard_write};
 use crate::store::schema::META_REGISTER_SCOPE;
-use crate::vocab::error::{Result, guard};
+use crate::vocab::error::Result;
 use crate::vocab::register::{RegisterMap, RegisterScope};
 
 impl ReadTransaction {
@@ -42,12 +43,12 @@ impl WriteTransaction {
     /// Values already recorded stay where they are: registers are bytes of
     /// their spaces.
     pub fn set_register_map(&mut self, map: &RegisterMap) -> Result<()> {
-        guard(&|| "set_register_map".to_string(), || {
+        guard_write(self, &|| "set_register_map".to_string(), |this| {
             let records: Vec<(String, Vec<u8>)> = map
                 .iter()
                 .map(|def| (def.name.clone(), crate::store::regmap::encode(def)))
                 .collect();
-            self.store.replace_register_records(&records)
+            this.store.replace_register_records(&records)
         })
     }
 
@@ -59,8 +60,8 @@ impl WriteTransaction {
     /// Sets how register spaces map to threads and frames from now on
     /// (spaces already written keep their names and contents).
     pub fn set_register_scope(&mut self, scope: RegisterScope) -> Result<()> {
-        guard(&|| "set_register_scope".to_string(), || {
-            self.store.set_meta_value(META_REGISTER_SCOPE, &[scope.to_byte()])
+        guard_write(self, &|| "set_register_scope".to_string(), |this| {
+            this.store.set_meta_value(META_REGISTER_SCOPE, &[scope.to_byte()])
         })
     }
 

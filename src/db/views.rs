@@ -2,7 +2,8 @@
 //! [`crate::views`]).
 
 use crate::memory::views::viewport_in;
-use crate::vocab::error::{Result, guard};
+use crate::store::boundary::guard;
+use crate::vocab::error::Result;
 use crate::vocab::types::{Lifespan, Snap};
 
 impl super::ReadTransaction {

@@ -156,3 +156,54 @@ pub(super) fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Er
         source,
     }
 }
+
+impl From<JournalError> for crate::vocab::error::Error {
+    /// The journal's errors by what happened: a lock held elsewhere, no
+    /// space, an I/O failure, a refused argument, a newer format, or damage.
+    fn from(e: JournalError) -> Self {
+        use crate::vocab::error::Error;
+        match e {
+            JournalError::Locked { path } => Error::Busy { path },
+            JournalError::NoSpace { ref path, .. } | JournalError::Full { ref path, .. } => Error::NoSpace {
+                path: path.clone(),
+                detail: e.to_string(),
+            },
+            JournalError::Io { path, op, source } => match source.raw_os_error() {
+                Some(libc::ENOSPC | libc::EFBIG) => Error::NoSpace {
+                    path,
+                    detail: format!("{op}: {source}"),
+                },
+                _ => Error::Io {
+                    path,
+                    source: io::Error::new(source.kind(), format!("journal {op}: {source}")),
+                },
+            },
+            JournalError::InvalidCapacity { ref reason, .. } => Error::InvalidArgument {
+                argument: "journal capacity",
+                reason: reason.to_string(),
+            },
+            JournalError::NewerVersion { path, found, supported } => Error::NewerFormat { path, found, supported },
+            JournalError::TooLarge { len, .. } => Error::TooLarge {
+                what: "journal record",
+                len,
+            },
+            other => {
+                let place = match &other {
+                    JournalError::TruncatedHeader { path, .. }
+                    | JournalError::BadMagic { path, .. }
+                    | JournalError::HeaderChecksum { path, .. }
+                    | JournalError::CorruptHeader { path, .. }
+                    | JournalError::FileTooShort { path, .. }
+                    | JournalError::FoldBeyondEnd { path, .. }
+                    | JournalError::SeqExhausted { path }
+                    | JournalError::CorruptRecord { path, .. } => path.display().to_string(),
+                    _ => "journal".to_string(),
+                };
+                Error::Corrupt {
+                    place,
+                    detail: other.to_string(),
+                }
+            }
+        }
+    }
+}

@@ -5,9 +5,10 @@ pub mod regions;
 pub mod registers;
 pub mod views;
 
+use crate::store::boundary::{Failable, guard, guard_write};
 use crate::store::ops::{diff, find, read, states, write};
 use crate::store::{StoreRead, WriteStore};
-use crate::vocab::error::{Error, Result, guard};
+use crate::vocab::error::{Error, Result};
 use crate::vocab::search::{Direction, FindProgress};
 use crate::vocab::types::{
     AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, StatePredicate, StateRun,
@@ -209,6 +210,16 @@ pub trait MemoryRead: Sealed {
     }
 }
 
+impl Failable for MemorySpaceMut<'_> {
+    fn fail(&mut self, why: String) {
+        self.store.fail(why);
+    }
+
+    fn failure(&self) -> Option<Error> {
+        self.store.failure()
+    }
+}
+
 impl MemoryRead for MemorySpace<'_> {}
 impl MemoryRead for MemorySpaceMut<'_> {}
 
@@ -233,9 +244,9 @@ impl MemorySpaceMut<'_> {
     /// `snap`, replacing what that snap recorded before (M3). A write past
     /// `u64::MAX` is truncated (M1). Returns the number of bytes written.
     pub fn put_bytes(&mut self, snap: Snap, start: u64, data: &[u8]) -> Result<usize> {
-        guard(&|| "put_bytes".to_string(), || {
-            self.check_writable()?;
-            write::put_bytes(self.store, self.space, snap, start, data)
+        guard_write(self, &|| "put_bytes".to_string(), |this| {
+            this.check_writable()?;
+            write::put_bytes(this.store, this.space, snap, start, data)
         })
     }
 
@@ -243,19 +254,19 @@ impl MemorySpaceMut<'_> {
     /// read, `Unknown` removes what `snap` recorded (M7), and `Known` is
     /// refused: KNOWN comes with the observed bytes, through `put_bytes`.
     pub fn set_state(&mut self, snap: Snap, range: AddressRange, state: MemState) -> Result<()> {
-        guard(&|| "set_state".to_string(), || match state {
+        guard_write(self, &|| "set_state".to_string(), |this| match state {
             MemState::Known => Err(Error::KnownNeedsBytes {
                 snap,
                 first: range.min(),
                 last: range.max(),
             }),
             MemState::Unknown => {
-                self.check_writable()?;
-                write::remove(self.store, self.space, snap, range)
+                this.check_writable()?;
+                write::remove(this.store, this.space, snap, range)
             }
             MemState::Error => {
-                self.check_writable()?;
-                write::set_error(self.store, self.space, snap, range)
+                this.check_writable()?;
+                write::set_error(this.store, this.space, snap, range)
             }
         })
     }
@@ -264,13 +275,13 @@ impl MemorySpaceMut<'_> {
     /// (truncated at the end of the address space); reads fall back to
     /// earlier snaps (M7).
     pub fn remove_bytes(&mut self, snap: Snap, start: u64, len: u64) -> Result<()> {
-        guard(&|| "remove_bytes".to_string(), || {
+        guard_write(self, &|| "remove_bytes".to_string(), |this| {
             if len == 0 {
                 return Ok(());
             }
-            self.check_writable()?;
+            this.check_writable()?;
             let last = start.saturating_add(len - 1);
-            write::remove(self.store, self.space, snap, AddressRange::new(start, last)?)
+            write::remove(this.store, this.space, snap, AddressRange::new(start, last)?)
         })
     }
 }

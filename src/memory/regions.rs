@@ -33,9 +33,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::store::boundary::{Failable, guard, guard_write};
 use crate::store::regions::{RegionRecord, decode, encode};
 use crate::store::{StoreRead, WriteStore};
-use crate::vocab::error::{Error, Result, guard};
+use crate::vocab::error::{Error, Result};
 use crate::vocab::region::{Region, RegionFlags};
 use crate::vocab::types::{AddressRange, Lifespan, RangeSet, Snap};
 
@@ -182,6 +183,16 @@ pub trait RegionRead: Sealed {
 impl RegionRead for Regions<'_> {}
 impl RegionRead for RegionsMut<'_> {}
 
+impl Failable for RegionsMut<'_> {
+    fn fail(&mut self, why: String) {
+        self.store.fail(why);
+    }
+
+    fn failure(&self) -> Option<Error> {
+        self.store.failure()
+    }
+}
+
 impl RegionsMut<'_> {
     /// Checks that `region` may replace the records `replaced` (their first
     /// snaps, all of its name): no other record of its name alive at one of
@@ -242,7 +253,7 @@ impl RegionsMut<'_> {
     /// alive at one of its snaps, an overlap with a region alive at one of
     /// its snaps.
     pub fn add(&mut self, name: &str, lifespan: Lifespan, first: u64, last: u64, flags: RegionFlags) -> Result<Region> {
-        guard(&|| "add_region".to_string(), || {
+        guard_write(self, &|| "add_region".to_string(), |this| {
             if name.is_empty() || name.len() > MAX_NAME_LEN {
                 return Err(Error::InvalidRegion {
                     region: name.to_string(),
@@ -252,13 +263,13 @@ impl RegionsMut<'_> {
             let range = region_range(name, first, last)?;
             let region = Region {
                 name: name.to_string(),
-                space: self.name.clone(),
+                space: this.name.clone(),
                 lifespan,
                 range,
                 flags,
             };
-            self.check_fits(&load(self)?, &region, &[])?;
-            self.put(&region)?;
+            this.check_fits(&load(this)?, &region, &[])?;
+            this.put(&region)?;
             Ok(region)
         })
     }
@@ -284,8 +295,8 @@ impl RegionsMut<'_> {
     /// from `from` to its end gets `flags`. Later records of the name are
     /// separate regions and keep theirs.
     pub fn set_flags(&mut self, name: &str, from: Snap, flags: RegionFlags) -> Result<()> {
-        guard(&|| "set_region_flags".to_string(), || {
-            self.change_from(name, from, |r| r.flags = flags)
+        guard_write(self, &|| "set_region_flags".to_string(), |this| {
+            this.change_from(name, from, |r| r.flags = flags)
         })
     }
 
@@ -293,43 +304,43 @@ impl RegionsMut<'_> {
     /// `from` on, splitting its record alive at `from` as
     /// [`RegionsMut::set_flags`] does.
     pub fn set_range(&mut self, name: &str, from: Snap, first: u64, last: u64) -> Result<()> {
-        guard(&|| "set_region_range".to_string(), || {
+        guard_write(self, &|| "set_region_range".to_string(), |this| {
             let range = region_range(name, first, last)?;
-            self.change_from(name, from, |r| r.range = range)
+            this.change_from(name, from, |r| r.range = range)
         })
     }
 
     /// Ends the region `name` alive at `from` just before `from`: it is no
     /// longer alive from `from` on (deleted if it started at `from`).
     pub fn delete_from(&mut self, name: &str, from: Snap) -> Result<()> {
-        guard(&|| "delete_region_from".to_string(), || {
-            let (mut old, _) = self.alive(name, from)?;
+        guard_write(self, &|| "delete_region_from".to_string(), |this| {
+            let (mut old, _) = this.alive(name, from)?;
             if old.lifespan.min() == from {
-                return self.store.delete_region_record(self.space, name, from);
+                return this.store.delete_region_record(this.space, name, from);
             }
             old.lifespan = Lifespan::new(old.lifespan.min(), from - 1)?;
-            self.put(&old)
+            this.put(&old)
         })
     }
 
     /// Gives the record of `name` alive at `snap` the lifespan `lifespan`,
     /// checked as [`RegionsMut::add`] checks.
     pub fn set_lifespan(&mut self, name: &str, snap: Snap, lifespan: Lifespan) -> Result<()> {
-        guard(&|| "set_region_lifespan".to_string(), || {
-            let (old, all) = self.alive(name, snap)?;
+        guard_write(self, &|| "set_region_lifespan".to_string(), |this| {
+            let (old, all) = this.alive(name, snap)?;
             let mut new = old.clone();
             new.lifespan = lifespan;
-            self.check_fits(&all, &new, &[old.lifespan.min()])?;
-            self.store.delete_region_record(self.space, name, old.lifespan.min())?;
-            self.put(&new)
+            this.check_fits(&all, &new, &[old.lifespan.min()])?;
+            this.store.delete_region_record(this.space, name, old.lifespan.min())?;
+            this.put(&new)
         })
     }
 
     /// Deletes the record of `name` alive at `snap`, over its whole lifespan.
     pub fn delete(&mut self, name: &str, snap: Snap) -> Result<()> {
-        guard(&|| "delete_region".to_string(), || {
-            let (old, _) = self.alive(name, snap)?;
-            self.store.delete_region_record(self.space, name, old.lifespan.min())
+        guard_write(self, &|| "delete_region".to_string(), |this| {
+            let (old, _) = this.alive(name, snap)?;
+            this.store.delete_region_record(this.space, name, old.lifespan.min())
         })
     }
 }

@@ -53,8 +53,9 @@
 use crate::memory::views::MemoryView;
 use crate::memory::{MemoryRead, MemorySpace, MemorySpaceMut};
 use crate::store::StoreRead;
+use crate::store::boundary::{Failable, guard, guard_write};
 use crate::store::schema::META_REGISTER_SCOPE;
-use crate::vocab::error::{Error, Result, guard};
+use crate::vocab::error::{Error, Result};
 use crate::vocab::register::{RegisterDef, RegisterMap, RegisterScope, RegisterState, mask};
 use crate::vocab::types::{MemState, Snap};
 
@@ -199,6 +200,16 @@ pub trait RegisterRead: Sealed {
 impl RegisterRead for Registers<'_> {}
 impl RegisterRead for RegistersMut<'_> {}
 
+impl Failable for RegistersMut<'_> {
+    fn fail(&mut self, why: String) {
+        self.mem.fail(why);
+    }
+
+    fn failure(&self) -> Option<Error> {
+        self.mem.failure()
+    }
+}
+
 impl RegistersMut<'_> {
     /// Records `value` in `register` at `snap`: its bytes become KNOWN at
     /// `snap` (M3). A sub-register writes its own bytes, which are its
@@ -206,8 +217,8 @@ impl RegistersMut<'_> {
     /// their other bits as of `snap` (0 where never observed). A value with
     /// bits beyond the register's width is refused.
     pub fn set_value(&mut self, snap: Snap, register: &str, value: u128) -> Result<()> {
-        guard(&|| "set_value".to_string(), || {
-            let def = self.map.get(register)?.clone();
+        guard_write(self, &|| "set_value".to_string(), |this| {
+            let def = this.map.get(register)?.clone();
             let width = def.width();
             if value & !mask(width) != 0 {
                 return Err(Error::ValueTooWide {
@@ -224,13 +235,13 @@ impl RegistersMut<'_> {
                 None => def.value_to_bytes(value),
                 Some((lo, _)) => {
                     let mut image = vec![0u8; def.size as usize];
-                    self.mem.get_bytes(snap, part.min(), &mut image[at..at + len])?;
+                    this.mem.get_bytes(snap, part.min(), &mut image[at..at + len])?;
                     let old = def.bytes_value(&image);
                     let field = mask(width) << lo;
                     def.value_to_bytes((old & !field) | (value << lo))
                 }
             };
-            self.mem.put_bytes(snap, part.min(), &bytes[at..at + len])?;
+            this.mem.put_bytes(snap, part.min(), &bytes[at..at + len])?;
             Ok(())
         })
     }
@@ -238,9 +249,9 @@ impl RegistersMut<'_> {
     /// Records a failed read of `register` at `snap`: its value bytes
     /// become ERROR at `snap` (M5).
     pub fn set_error(&mut self, snap: Snap, register: &str) -> Result<()> {
-        guard(&|| "set_error".to_string(), || {
-            let part = self.map.get(register)?.value_bytes()?;
-            self.mem.set_state(snap, part, MemState::Error)
+        guard_write(self, &|| "set_error".to_string(), |this| {
+            let part = this.map.get(register)?.value_bytes()?;
+            this.mem.set_state(snap, part, MemState::Error)
         })
     }
 
@@ -248,9 +259,9 @@ impl RegistersMut<'_> {
     /// field, the whole bytes holding its bits); reads fall back to earlier
     /// snaps (M7).
     pub fn remove_value(&mut self, snap: Snap, register: &str) -> Result<()> {
-        guard(&|| "remove_value".to_string(), || {
-            let part = self.map.get(register)?.value_bytes()?;
-            self.mem.remove_bytes(snap, part.min(), part.len() as u64)
+        guard_write(self, &|| "remove_value".to_string(), |this| {
+            let part = this.map.get(register)?.value_bytes()?;
+            this.mem.remove_bytes(snap, part.min(), part.len() as u64)
         })
     }
 }

@@ -30,7 +30,8 @@
 
 use crate::memory::MemoryRead;
 use crate::store::StoreRead;
-use crate::vocab::error::{Result, guard};
+use crate::store::boundary::guard;
+use crate::vocab::error::Result;
 use crate::vocab::types::{AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, side_of};
 
 /// The most recent fork at or before `hi` and at or after `lo`: `(snap, parent)`.

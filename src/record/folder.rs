@@ -185,6 +185,8 @@ pub(crate) enum FoldWorker {
         reports: VecDeque<Report>,
     },
     Thread {
+        /// The capture it commits, for errors once it has stopped.
+        capture: String,
         /// `None` once closing.
         batches: Option<SyncSender<Option<Arc<Batch>>>>,
         reports: Receiver<Report>,
@@ -206,6 +208,7 @@ impl FoldWorker {
         }
         let (batches, taken) = sync_channel::<Option<Arc<Batch>>>(2);
         let (report, reports) = std::sync::mpsc::channel();
+        let capture = folder.capture.clone();
         let mut folder = folder;
         let thread = std::thread::Builder::new()
             .name("tracemem-fold".into())
@@ -232,6 +235,7 @@ impl FoldWorker {
                 source,
             })?;
         Ok(FoldWorker::Thread {
+            capture,
             batches: Some(batches),
             reports,
             thread: Some(thread),
@@ -246,7 +250,10 @@ impl FoldWorker {
                 reports.push_back(folder.fold(batch));
                 Ok(())
             }
-            FoldWorker::Thread { batches, .. } => batches.as_ref().and_then(|b| b.send(batch).ok()).ok_or_else(stopped),
+            FoldWorker::Thread { batches, capture, .. } => batches
+                .as_ref()
+                .and_then(|b| b.send(batch).ok())
+                .ok_or_else(|| stopped(capture)),
         }
     }
 
@@ -254,11 +261,13 @@ impl FoldWorker {
     pub fn report(&mut self, wait: bool) -> Result<Option<Report>> {
         match self {
             FoldWorker::Inline { reports, .. } => Ok(reports.pop_front()),
-            FoldWorker::Thread { reports, .. } if wait => reports.recv().map(Some).map_err(|_| stopped()),
-            FoldWorker::Thread { reports, .. } => match reports.try_recv() {
+            FoldWorker::Thread { reports, capture, .. } if wait => {
+                reports.recv().map(Some).map_err(|_| stopped(capture))
+            }
+            FoldWorker::Thread { reports, capture, .. } => match reports.try_recv() {
                 Ok(report) => Ok(Some(report)),
                 Err(std::sync::mpsc::TryRecvError::Empty) => Ok(None),
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(stopped()),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(stopped(capture)),
             },
         }
     }
@@ -281,6 +290,8 @@ impl Drop for FoldWorker {
     }
 }
 
-fn stopped() -> Error {
-    Error::corrupt("recorder", "the folding thread stopped")
+fn stopped(capture: &str) -> Error {
+    Error::FoldingStopped {
+        capture: capture.to_string(),
+    }
 }

@@ -15,7 +15,7 @@
 //! (see `Database::open`).
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -124,6 +124,8 @@ struct Recording {
 pub struct RecordingMaster<M: Master> {
     inner: M,
     recording: Option<Recording>,
+    /// The database file, for errors after closing.
+    path: PathBuf,
 }
 
 impl<M: Master> RecordingMaster<M> {
@@ -149,8 +151,7 @@ impl<M: Master> RecordingMaster<M> {
         let mark = txn.journal_mark()?;
         txn.commit()?;
         let db = Arc::new(Mutex::new(db));
-        let (journal, leftover) = Journal::open(&journal_path(path), options.journal_capacity, mark)
-            .map_err(|e| Error::corrupt(journal_path(path).display().to_string(), e.to_string()))?;
+        let (journal, leftover) = Journal::open(&journal_path(path), options.journal_capacity, mark)?;
         if !leftover.is_empty() {
             // Database::open replays the journal; records past the mark now
             // mean another writer is at work.
@@ -163,11 +164,12 @@ impl<M: Master> RecordingMaster<M> {
         let sync_state = Arc::new(SyncState::default());
         let syncer = match options.sync {
             Some(sync) => {
-                let journal_error = |e: String| Error::corrupt(journal.path().display().to_string(), e);
-                let file = journal.sync_handle().map_err(|e| journal_error(e.to_string()))?;
+                let file = journal.sync_handle()?;
                 Some(
-                    IdleSyncer::start(file, sync.interval, sync_state.clone())
-                        .map_err(|e| journal_error(format!("starting its sync thread: {e}")))?,
+                    IdleSyncer::start(file, sync.interval, sync_state.clone()).map_err(|source| Error::Io {
+                        path: journal.path().to_path_buf(),
+                        source: std::io::Error::new(source.kind(), format!("starting its sync thread: {source}")),
+                    })?,
                 )
             }
             None => None,
@@ -175,6 +177,7 @@ impl<M: Master> RecordingMaster<M> {
         let now = Instant::now();
         Ok(RecordingMaster {
             inner,
+            path: path.to_path_buf(),
             recording: Some(Recording {
                 db,
                 capture,
@@ -203,9 +206,10 @@ impl<M: Master> RecordingMaster<M> {
     }
 
     fn recording(&mut self) -> Result<&mut Recording> {
-        self.recording
-            .as_mut()
-            .ok_or_else(|| Error::corrupt("recorder", "the recording is closed"))
+        self.recording.as_mut().ok_or_else(|| Error::Closed {
+            what: "recording",
+            path: self.path.clone(),
+        })
     }
 
     /// The capture being recorded.
@@ -216,10 +220,10 @@ impl<M: Master> RecordingMaster<M> {
     /// A read transaction on the database, for queries while recording: it
     /// sees the events of the last commit (at most `commit_interval` old).
     pub fn begin_read(&self) -> Result<ReadTransaction> {
-        let r = self
-            .recording
-            .as_ref()
-            .ok_or_else(|| Error::corrupt("recorder", "the recording is closed"))?;
+        let r = self.recording.as_ref().ok_or_else(|| Error::Closed {
+            what: "recording",
+            path: self.path.clone(),
+        })?;
         lock(&r.db).begin_read()
     }
 
@@ -328,7 +332,7 @@ impl<M: Master> RecordingMaster<M> {
         drop(r.folder);
         // The folder's thread has ended: the recording holds the only handle.
         let db = Arc::try_unwrap(r.db)
-            .map_err(|_| Error::corrupt("recorder", "the database is still in use"))?
+            .map_err(|_| Error::Busy { path: path.clone() })?
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
         db.close()?;
@@ -469,7 +473,10 @@ impl Recording {
         self.since_sync += 1;
         if let Some(sync) = self.options.sync {
             if let Some(failure) = self.sync_state.take_failure() {
-                return Err(Error::corrupt(self.journal.path().display().to_string(), failure));
+                return Err(Error::SyncFailed {
+                    path: self.journal.path().to_path_buf(),
+                    reason: failure,
+                });
             }
             if self.since_sync >= sync.events || now.saturating_duration_since(self.last_sync) >= sync.interval {
                 self.sync()?;
@@ -546,7 +553,7 @@ impl Recording {
     }
 
     fn journal_error(&self, e: crate::journal::JournalError) -> Error {
-        Error::corrupt(self.journal.path().display().to_string(), e.to_string())
+        Error::from(e)
     }
 
     /// Hands the pending events and marks over to be committed (journaled

@@ -3,6 +3,7 @@
 //! write stores over them. Nothing here calls up into the public layer (it
 //! encodes the public layer's plain data types).
 
+pub(crate) mod boundary;
 mod bulk;
 pub(crate) mod cache;
 pub(crate) mod changes;

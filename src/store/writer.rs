@@ -8,10 +8,12 @@
 //! stays atomic.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use redb::{ReadableTable, WriteTransaction};
 
+use crate::store::boundary::Failable;
 use crate::store::cache::DecodedChunk;
 use crate::store::changes::{bucket_of, decode_bucket, stored_bucket};
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, Edit, MAX_CHUNK_DELTA_BYTES, Need};
@@ -58,6 +60,24 @@ pub(crate) struct WriteStore {
     /// last chunk on that side (`None`: no chunk), as this transaction knows
     /// it — so appending needs no seek.
     tails: HashMap<(u32, u64, bool), Option<Snap>, foldhash::fast::FixedState>,
+    /// The database file, for errors.
+    path: PathBuf,
+    /// Why redb failed in this transaction, if it did: it then takes no
+    /// more writes and cannot be committed.
+    failed: Option<String>,
+}
+
+impl Failable for WriteStore {
+    fn fail(&mut self, why: String) {
+        self.failed = Some(why);
+    }
+
+    fn failure(&self) -> Option<Error> {
+        self.failed.as_ref().map(|why| Error::TransactionFailed {
+            path: self.path.clone(),
+            reason: format!("the storage engine failed: {why}"),
+        })
+    }
 }
 
 fn is_full(view: &ChunkView<'_>, max_deltas: usize) -> bool {
@@ -75,8 +95,10 @@ fn is_oversized(view: &ChunkView<'_>, record: &ChunkRecord, max_deltas: usize) -
 }
 
 impl WriteStore {
-    pub fn new(txn: WriteTransaction, block_size: u32, max_deltas: usize) -> WriteStore {
+    pub fn new(txn: WriteTransaction, path: &Path, block_size: u32, max_deltas: usize) -> WriteStore {
         WriteStore {
+            path: path.to_path_buf(),
+            failed: None,
             txn,
             block_size,
             max_deltas,

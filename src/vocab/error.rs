@@ -57,6 +57,56 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// The database or the recording was closed before this call.
+    #[error("{path}: the {what} is closed")]
+    Closed {
+        /// What was closed: `database` or `recording`.
+        what: &'static str,
+        /// Its file.
+        path: PathBuf,
+    },
+    /// No space left on the device, or the file-size limit reached, or the
+    /// recorder's journal full.
+    #[error("{path}: no space left: {detail}")]
+    NoSpace {
+        /// The file that could not grow.
+        path: PathBuf,
+        /// What was being written and what the system said.
+        detail: String,
+    },
+    /// The recorder's folding thread (which commits what it records) has
+    /// stopped: nothing more can be committed by this recorder.
+    #[error("capture '{capture}': the recorder's folding thread stopped")]
+    FoldingStopped {
+        /// The capture being recorded.
+        capture: String,
+    },
+    /// The recorder's background sync of its journal failed; the events
+    /// journaled since the last sync may not survive a power loss.
+    #[error("{path}: syncing the journal in the background failed: {reason}")]
+    SyncFailed {
+        /// The journal file.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+    /// An argument outside what the call accepts.
+    #[error("invalid {argument}: {reason}")]
+    InvalidArgument {
+        /// The argument.
+        argument: &'static str,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A write transaction in which the storage engine failed: it cannot be
+    /// committed, only dropped or aborted.
+    #[error("{path}: this write transaction failed and cannot be committed: {reason}")]
+    TransactionFailed {
+        /// The database file.
+        path: PathBuf,
+        /// The failure.
+        reason: String,
+    },
     /// A write to a database opened read-only.
     #[error("{path}: the database is open read-only")]
     ReadOnly {
@@ -314,26 +364,5 @@ pub(crate) trait StorageContext<T> {
 impl<T, E: Into<redb::Error>> StorageContext<T> for std::result::Result<T, E> {
     fn context(self, context: &'static str) -> Result<T> {
         self.map_err(|e| Error::storage(context, e))
-    }
-}
-
-/// Runs `f`, turning a panic raised inside it into [`Error::Corrupt`] at
-/// `place`. redb asserts on some damaged files instead of returning an error
-/// (its documentation says a plain open of an altered file "may panic"); every
-/// call from tracemem into redb goes through here, so damage is an error.
-pub(crate) fn guard<T>(place: &dyn Fn() -> String, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(result) => result,
-        Err(payload) => {
-            let why = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown failure".into());
-            Err(Error::corrupt(
-                place(),
-                format!("the storage engine failed on damaged data: {why}"),
-            ))
-        }
     }
 }

@@ -6,7 +6,16 @@ use clap::{Args, Parser, Subcommand};
 
 /// A persistent, embedded database engine for time-travel memory traces.
 #[derive(Parser, Debug)]
-#[command(name = "tracemem", version, about, long_about = None)]
+#[command(
+    name = "tracemem",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit status: 0 done (also when the output is a closed pipe); 1 nothing found, or a replay \
+                  mismatch; 2 an error in the arguments or the input, or any other error; 3 a damaged file \
+                  or not a database; 4 the database is locked by another process; 5 no space left; \
+                  6 a database format newer or older than this tracemem's."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

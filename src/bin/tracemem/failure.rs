@@ -1,8 +1,17 @@
 //! How a command ends when it does not succeed, and the exit status and
 //! message each ending gets: the one place where errors become text.
 //!
-//! Exit statuses: 0 success (also when standard output is a closed pipe);
-//! 1 a query that found nothing, or a replay that mismatched; 2 an error.
+//! Exit statuses (`tracemem --help` lists them too):
+//!
+//! | status | meaning |
+//! |---:|---|
+//! | 0 | success, also when standard output is a closed pipe |
+//! | 1 | a query found nothing, or a replay mismatched |
+//! | 2 | an error in the arguments or the input, or any other error |
+//! | 3 | the database (or its journal) is damaged, or not a database |
+//! | 4 | the database is locked by another process |
+//! | 5 | no space left on the device |
+//! | 6 | the database's format is newer or older than this tracemem's |
 
 use std::io::ErrorKind;
 use std::path::Path;
@@ -20,15 +29,54 @@ pub enum Failure {
     /// Writing the command's output failed (exit 2; quiet, exit 0, on a
     /// closed pipe).
     Output(std::io::Error),
-    /// An error: `tracemem: <what>: <why>` (exit 2).
-    Error { what: String, why: String },
+    /// An error: `tracemem: <what>: <why>`, with the exit status of its kind.
+    Error { what: String, why: String, status: u8 },
 }
+
+/// An error's text and the exit status its kind has.
+pub trait Why: std::fmt::Display {
+    /// The exit status (see the module documentation); 2 unless the kind
+    /// says otherwise.
+    fn status(&self) -> u8 {
+        2
+    }
+}
+
+impl Why for tracemem::Error {
+    fn status(&self) -> u8 {
+        use tracemem::Error;
+        match self {
+            Error::Corrupt { .. } | Error::NotADatabase { .. } => 3,
+            Error::Busy { .. } => 4,
+            Error::NoSpace { .. } => 5,
+            Error::Io { source, .. } => source.status(),
+            Error::NewerFormat { .. } | Error::OlderFormat { .. } => 6,
+            _ => 2,
+        }
+    }
+}
+
+impl Why for std::io::Error {
+    fn status(&self) -> u8 {
+        match self.kind() {
+            ErrorKind::StorageFull | ErrorKind::FileTooLarge | ErrorKind::QuotaExceeded => 5,
+            _ => 2,
+        }
+    }
+}
+
+impl Why for String {}
+impl Why for &str {}
+impl Why for serde_json::Error {}
+impl Why for tracemem::record::TraceError {}
+impl Why for tracemem::record::BusError {}
 
 impl Failure {
     /// An error about `what`.
-    pub fn error(what: impl Into<String>, why: impl std::fmt::Display) -> Failure {
+    pub fn error(what: impl Into<String>, why: impl Why) -> Failure {
         Failure::Error {
             what: what.into(),
+            status: why.status(),
             why: why.to_string(),
         }
     }
@@ -39,7 +87,7 @@ impl Failure {
             Failure::Output(e) if e.kind() == ErrorKind::BrokenPipe => ExitCode::SUCCESS,
             Failure::Output(e) => {
                 eprintln!("tracemem: writing the output: {e}");
-                ExitCode::from(2)
+                ExitCode::from(e.status())
             }
             Failure::NothingFound(message) => {
                 if !message.is_empty() {
@@ -48,9 +96,9 @@ impl Failure {
                 ExitCode::from(1)
             }
             Failure::Mismatch => ExitCode::from(1),
-            Failure::Error { what, why } => {
+            Failure::Error { what, why, status } => {
                 eprintln!("tracemem: {what}: {why}");
-                ExitCode::from(2)
+                ExitCode::from(status)
             }
         }
     }

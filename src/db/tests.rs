@@ -1,0 +1,41 @@
+//! The database's transactions against the storage engine failing inside
+//! them.
+
+use crate::store::boundary::guard_write;
+use crate::vocab::error::{Error, Result};
+
+/// Through a real write transaction: after redb panicked in it, its
+/// writes and its commit are refused, and the database keeps what was
+/// committed before.
+#[test]
+fn a_write_transaction_in_which_redb_panicked_cannot_be_committed() {
+    use crate::memory::MemoryRead;
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::Database::create(dir.path().join("t.tmdb")).unwrap();
+    let mut txn = db.begin_write().unwrap();
+    txn.create_space("ram").unwrap().put_bytes(1, 0x10, &[1, 2, 3]).unwrap();
+    txn.commit().unwrap();
+
+    let mut txn = db.begin_write().unwrap();
+    txn.space("ram").unwrap().put_bytes(2, 0x10, &[9]).unwrap();
+    let err = guard_write(&mut txn, &|| "a write".into(), |_| -> Result<()> {
+        crate::store::boundary::pretend_next_panic_is_in_redb();
+        panic!("redb: assertion failed on a damaged page")
+    })
+    .unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    let refused = txn.space("ram").unwrap().put_bytes(3, 0x10, &[7]);
+    assert!(matches!(refused, Err(Error::TransactionFailed { .. })), "{refused:?}");
+    let refused = txn.create_space("other");
+    assert!(
+        matches!(refused, Err(Error::TransactionFailed { .. })),
+        "a write after the failure"
+    );
+    let commit = txn.commit();
+    assert!(matches!(commit, Err(Error::TransactionFailed { .. })), "{commit:?}");
+
+    let read = db.begin_read().unwrap();
+    let mut buf = [0u8; 3];
+    read.space("ram").unwrap().get_bytes(5, 0x10, &mut buf).unwrap();
+    assert_eq!(buf, [1, 2, 3], "nothing of the failed transaction was committed");
+}
