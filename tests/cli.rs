@@ -689,3 +689,57 @@ fn output_errors_exit_non_zero_and_a_closed_pipe_is_quiet() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stderr(&out), "");
 }
+
+/// `export -o` can't destroy data: it refuses its own database (by path,
+/// hard link or symlink) and an existing file without `--force`, leaves no
+/// file behind when it fails, and `-o -` is standard output.
+#[test]
+fn export_output_never_destroys_data() {
+    let dir = imported();
+    let d = dir.path();
+    let db_bytes = std::fs::read(d.join("t.tmdb")).unwrap();
+    std::fs::hard_link(d.join("t.tmdb"), d.join("link.tmdb")).unwrap();
+    std::os::unix::fs::symlink(d.join("t.tmdb"), d.join("sym.tmdb")).unwrap();
+    for target in ["t.tmdb", "./t.tmdb", "link.tmdb", "sym.tmdb"] {
+        for force in [false, true] {
+            let mut args = vec!["export", "t.tmdb", "-o", target];
+            if force {
+                args.push("--force");
+            }
+            let out = tracemem(&args, d);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+            assert!(
+                stderr(&out).contains("refusing to write onto the input"),
+                "{}",
+                stderr(&out)
+            );
+            assert_eq!(
+                std::fs::read(d.join("t.tmdb")).unwrap(),
+                db_bytes,
+                "{args:?} changed the database"
+            );
+        }
+    }
+    std::fs::write(d.join("old.ndjson"), "keep me\n").unwrap();
+    let out = tracemem(&["export", "t.tmdb", "-o", "old.ndjson"], d);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("pass --force"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(d.join("old.ndjson")).unwrap(), "keep me\n");
+    for flag in ["--force", "--overwrite"] {
+        let out = tracemem(&["export", "t.tmdb", "-o", "old.ndjson", flag], d);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(std::fs::read_to_string(d.join("old.ndjson")).unwrap(), EVENTS);
+    }
+    let out = tracemem(&["export", "t.tmdb", "-o", "-"], d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), EVENTS);
+    assert!(!d.join("-").exists(), "-o - wrote a file named '-'");
+    let out = tracemem(&["export", "t.tmdb", "--capture", "nope", "-o", "new.ndjson"], d);
+    assert_eq!(out.status.code(), Some(2));
+    let left: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("new.ndjson"))
+        .collect();
+    assert!(left.is_empty(), "a failed export left {left:?}");
+}

@@ -258,9 +258,14 @@ pub enum Command {
         /// The capture (default: the only one).
         #[arg(long)]
         capture: Option<String>,
-        /// Write here instead of standard output.
+        /// Write here instead of standard output (`-`: standard output). The
+        /// file is written beside and renamed into place when complete; the
+        /// database itself is refused.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Replace the output file if it exists.
+        #[arg(long, alias = "overwrite")]
+        force: bool,
         /// One JSON array (Python's `json.dumps(indent=2)`) instead of NDJSON.
         #[arg(long)]
         json: bool,

@@ -19,6 +19,9 @@ use std::process::ExitCode;
 
 use tracemem::{Database, ReadTransaction};
 
+/// How a command ended.
+pub type Outcome = Result<(), Failure>;
+
 /// How a command ended, besides success.
 #[derive(Debug)]
 pub enum Failure {

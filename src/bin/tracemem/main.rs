@@ -3,12 +3,11 @@
 //! query that finds nothing exits 1; a closed pipe ends quietly (`failure`).
 
 mod args;
-mod commands;
 mod failure;
 mod output;
-mod recording;
-mod registers;
-mod search;
+mod output_file;
+mod query;
+mod verbs;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -18,7 +17,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let mut stdout = std::io::stdout().lock();
-    let result = commands::run(cli.command, &mut stdout).and_then(|()| stdout.flush().map_err(failure::io));
+    let result = verbs::run(cli.command, &mut stdout).and_then(|()| stdout.flush().map_err(failure::io));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(),

@@ -12,9 +12,7 @@ use tracemem::record::{
 };
 use tracemem::{AddressRange, CaptureSpec, Database, Direction, MemoryRead};
 
-use crate::failure::{Failure, io};
-
-type Outcome = Result<(), Failure>;
+use crate::failure::{Failure, Outcome, io};
 
 /// A capture name not taken yet: `base`, `base#2`, …
 fn free_capture_name(path: &Path, base: &str) -> Result<String, Failure> {

@@ -9,10 +9,8 @@ use serde_json::json;
 use tracemem::{AddressRange, Direction, MemoryRead, PackPhase, Snap};
 
 use crate::args::FindArgs;
-use crate::failure::{Failure, begin_read, io, open};
+use crate::failure::{Failure, Outcome, begin_read, io, open};
 use crate::output::progress_bar;
-
-type Outcome = Result<(), Failure>;
 
 /// A pattern in hex, bytes separated by spaces or not, `??` for a byte
 /// that matches anything: its bytes, and a mask if it has wildcards.

@@ -7,9 +7,7 @@ use std::path::Path;
 use serde_json::json;
 use tracemem::{Lifespan, Region, RegionRead, RegisterDef, RegisterMap, RegisterRead, RegisterState, Snap};
 
-use crate::failure::{Failure, begin_read, io, open};
-
-type Outcome = Result<(), Failure>;
+use crate::failure::{Failure, Outcome, begin_read, io, open};
 
 /// How deep `def` sits under top-level registers (0 for a top-level one).
 fn depth(map: &RegisterMap, def: &RegisterDef) -> usize {

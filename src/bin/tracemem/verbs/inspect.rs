@@ -1,0 +1,165 @@
+//! The verbs that describe a database: `info`, `spaces`, `captures`, `snaps`
+//! and `check`.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::json;
+use tracemem::{Lifespan, Snap};
+
+use crate::failure::{Failure, Outcome, begin_read, io, open};
+
+pub fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let read = begin_read(&db)?;
+    let spaces = read.spaces().map_err(|e| Failure::error("info", e))?;
+    let captures = read.captures().map_err(|e| Failure::error("info", e))?;
+    let events: u64 = captures.iter().map(|c| c.events).sum();
+    let snaps = read
+        .snaps_with_meta(Lifespan::new(Snap::MIN, Snap::MAX).map_err(|e| Failure::error("info", e))?)
+        .map_err(|e| Failure::error("info", e))?
+        .len();
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let per_event = (events > 0).then(|| size as f64 / events as f64);
+    let tables = db.table_usage().map_err(|e| Failure::error("info", e))?;
+    if as_json {
+        let doc = json!({
+            "path": path.display().to_string(),
+            "format_version": tracemem::FORMAT_VERSION,
+            "block_size": db.block_size(),
+            "spaces": spaces,
+            "captures": captures.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+            "events": events,
+            "snaps_with_metadata": snaps,
+            "bytes": size,
+            "bytes_per_event": per_event,
+            "tables": tables.iter().map(|t| json!({
+                "name": t.name,
+                "entries": t.entries,
+                "stored_bytes": t.stored_bytes,
+                "overhead_bytes": t.overhead_bytes,
+                "pages": t.pages,
+            })).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{doc}").map_err(io)?;
+        return Ok(());
+    }
+    writeln!(out, "database      {}", path.display()).map_err(io)?;
+    writeln!(out, "format        {}", tracemem::FORMAT_VERSION).map_err(io)?;
+    writeln!(out, "block size    {}", db.block_size()).map_err(io)?;
+    writeln!(out, "spaces        {} ({})", spaces.len(), spaces.join(", ")).map_err(io)?;
+    writeln!(out, "captures      {}", captures.len()).map_err(io)?;
+    writeln!(out, "events        {events}").map_err(io)?;
+    writeln!(out, "snaps w/ meta {snaps}").map_err(io)?;
+    writeln!(out, "size          {size} bytes").map_err(io)?;
+    if let Some(per_event) = per_event {
+        writeln!(out, "bytes/event   {per_event:.1}").map_err(io)?;
+    }
+    writeln!(out, "tables        entries  stored bytes  overhead bytes  pages").map_err(io)?;
+    for t in tables.iter().filter(|t| t.entries > 0) {
+        writeln!(
+            out,
+            "  {:<14} {:>9} {:>13} {:>15} {:>6}",
+            t.name, t.entries, t.stored_bytes, t.overhead_bytes, t.pages
+        )
+        .map_err(io)?;
+    }
+    Ok(())
+}
+
+pub fn spaces(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let names = begin_read(&db)?.spaces().map_err(|e| Failure::error("spaces", e))?;
+    if names.is_empty() {
+        return Err(Failure::NothingFound("no spaces".into()));
+    }
+    if as_json {
+        writeln!(out, "{}", json!(names)).map_err(io)?;
+    } else {
+        for name in names {
+            writeln!(out, "{name}").map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn captures(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let captures = begin_read(&db)?.captures().map_err(|e| Failure::error("captures", e))?;
+    if captures.is_empty() {
+        return Err(Failure::NothingFound("no captures".into()));
+    }
+    for c in &captures {
+        if as_json {
+            let doc = json!({
+                "name": c.name, "space": c.space, "first_snap": c.first_snap, "events": c.events,
+                "policy": c.policy.to_string(), "big_endian": c.big_endian, "start_wall_ns": c.start_wall_ns,
+            });
+            writeln!(out, "{doc}").map_err(io)?;
+        } else {
+            writeln!(
+                out,
+                "{}\tspace {}\tsnaps {}..={}\t{} events\tflush {}\t{}",
+                c.name,
+                c.space,
+                c.first_snap,
+                c.first_snap + c.events as i64 - 1,
+                c.events,
+                c.policy,
+                if c.big_endian { "big-endian" } else { "little-endian" }
+            )
+            .map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn snaps(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let all = Lifespan::new(Snap::MIN, Snap::MAX).map_err(|e| Failure::error("snaps", e))?;
+    let snaps = begin_read(&db)?
+        .snaps_with_meta(all)
+        .map_err(|e| Failure::error("snaps", e))?;
+    if snaps.is_empty() {
+        return Err(Failure::NothingFound("no snaps carry metadata".into()));
+    }
+    for (snap, meta) in snaps {
+        if as_json {
+            let doc = json!({"snap": snap, "description": meta.description, "timestamp_ns": meta.timestamp_ns, "fork_of": meta.fork_of});
+            writeln!(out, "{doc}").map_err(io)?;
+        } else {
+            let fork = meta.fork_of.map(|p| format!("\t(fork of {p})")).unwrap_or_default();
+            writeln!(out, "{snap}\t{}{fork}", meta.description).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn check(path: &Path, out: &mut impl Write) -> Outcome {
+    let db = tracemem::DatabaseBuilder::default()
+        .verify_on_open(true)
+        .open(path)
+        .map_err(|e| Failure::error("check", e))?;
+    let report = db.check().map_err(|e| Failure::error("check", e))?;
+    for problem in &report.problems {
+        writeln!(out, "problem: {problem}").map_err(io)?;
+    }
+    writeln!(
+        out,
+        "checked {} history chunks, {} change buckets, {} events: {}",
+        report.chunks,
+        report.change_buckets,
+        report.events,
+        if report.problems.is_empty() {
+            "ok".to_string()
+        } else {
+            format!("{} problems", report.problems.len())
+        }
+    )
+    .map_err(io)?;
+    if report.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Mismatch)
+    }
+}

@@ -1,0 +1,151 @@
+//! The verbs, one module per group; no verb imports another. `run`
+//! dispatches a parsed command to its verb.
+
+mod inspect;
+mod log;
+mod memory;
+mod record;
+mod registers;
+mod search;
+mod trace;
+
+use std::io::Write;
+
+use tracemem::Snap;
+
+use crate::args::Command;
+use crate::failure::Outcome;
+use crate::query::Flags;
+
+/// Runs one verb, printing to `out`.
+pub fn run(command: Command, out: &mut impl Write) -> Outcome {
+    match command {
+        Command::Demo { db, events, quiet } => record::demo(db, events, quiet, out),
+        Command::Gen {
+            out: path,
+            events,
+            seed,
+            json,
+        } => record::gen_trace(&path, events, seed, json, out),
+        Command::Soak {
+            db,
+            events,
+            flush,
+            ack,
+            capture,
+            cache_mb,
+            quiet,
+        } => record::soak(&db, events, &flush, ack, capture, cache_mb, quiet, out),
+        Command::Record {
+            db,
+            capture,
+            flush,
+            ack,
+        } => record::record(&db, capture, &flush, ack, out),
+        Command::Info { db, json } => inspect::info(&db, json, out),
+        Command::Find(args) => search::find(&args, out),
+        Command::Diff {
+            db,
+            space,
+            a,
+            b,
+            range,
+            json,
+        } => search::diff(&db, &space, a, b, range, json, out),
+        Command::Pack { db, json, quiet } => search::pack(&db, json, quiet, out),
+        Command::Spaces { db, json } => inspect::spaces(&db, json, out),
+        Command::Captures { db, json } => inspect::captures(&db, json, out),
+        Command::Snaps { db, json } => inspect::snaps(&db, json, out),
+        Command::Read {
+            db,
+            space,
+            addr,
+            len,
+            at,
+            sources,
+            view,
+            json,
+        } => memory::read(&db, &space, addr, len, at, Flags { sources, view, json }, out),
+        Command::States {
+            db,
+            space,
+            addr,
+            len,
+            snap,
+            most_recent,
+            view,
+            json,
+        } => memory::states(
+            &db,
+            &space,
+            addr,
+            len,
+            snap,
+            Flags {
+                sources: most_recent,
+                view,
+                json,
+            },
+            out,
+        ),
+        Command::Regs {
+            db,
+            thread,
+            frame,
+            snap,
+            json,
+        } => registers::regs(&db, &thread, frame, snap.unwrap_or(Snap::MAX), json, out),
+        Command::Regions { db, snap, space, json } => registers::regions(&db, snap, space.as_deref(), json, out),
+        Command::Import {
+            file,
+            db,
+            capture,
+            space,
+            quiet,
+        } => trace::import(&file, &db, capture, &space, quiet, out),
+        Command::Export {
+            db,
+            capture,
+            output,
+            force,
+            json,
+            quiet,
+        } => trace::export(&db, capture, output.as_deref(), json, force, quiet, out),
+        Command::Load {
+            db,
+            space,
+            addr,
+            file,
+            snap,
+        } => memory::load(&db, &space, addr, &file, snap, out),
+        Command::Changes {
+            db,
+            space,
+            from,
+            to,
+            json,
+        } => memory::changes(&db, &space, from, to, json, out),
+        Command::Log {
+            db,
+            capture,
+            regmap,
+            follow: false,
+            json,
+        } => log::log(&db, capture, regmap.as_deref(), json, out),
+        Command::Log {
+            db,
+            capture,
+            regmap,
+            follow: true,
+            json,
+        } => log::follow(&db, capture, regmap.as_deref(), json, out),
+        Command::History(args) => log::history(&args, out),
+        Command::Check { db } => inspect::check(&db, out),
+        Command::ReplayCheck {
+            db,
+            capture,
+            file,
+            loose,
+        } => trace::replay_check(&db, &capture, &file, loose, out),
+    }
+}

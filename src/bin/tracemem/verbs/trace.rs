@@ -1,0 +1,127 @@
+//! The verbs that move trace files in and out: `import`, `export` and
+//! `replay-check`.
+
+use std::io::Write;
+use std::path::Path;
+
+use tracemem::Database;
+use tracemem::record::{
+    ExportFormat, Op, ReplayError, ReplayMaster, ReplayMode, export_trace, import_trace_with_progress, parse_trace,
+};
+
+use crate::failure::{Failure, Outcome, begin_read, io, open};
+use crate::output::{json_string, progress_bar};
+use crate::output_file;
+
+use crate::query::pick_capture;
+
+pub fn import(
+    file: &Path,
+    path: &Path,
+    capture: Option<String>,
+    space: &str,
+    quiet: bool,
+    out: &mut impl Write,
+) -> Outcome {
+    let name = match capture {
+        Some(name) => name,
+        None => file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .ok_or_else(|| Failure::error("import", format!("{}: name the capture with --capture", file.display())))?,
+    };
+    let db = if path.exists() {
+        open(path)?
+    } else {
+        Database::create(path).map_err(|e| Failure::error("creating the database", e))?
+    };
+    let bar = progress_bar("{bar:40} {pos}/{len} events stored, {per_sec}", quiet);
+    let report = import_trace_with_progress(&db, file, &name, space, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .map_err(|e| Failure::error("import", e))?;
+    bar.finish_and_clear();
+    for warning in &report.warnings {
+        eprintln!("tracemem: warning: {warning}");
+    }
+    writeln!(
+        out,
+        "imported {} events into {}",
+        report.events,
+        report.captures.join(", ")
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+pub fn export(
+    path: &Path,
+    capture: Option<String>,
+    output: Option<&Path>,
+    array: bool,
+    force: bool,
+    quiet: bool,
+    out: &mut impl Write,
+) -> Outcome {
+    // Checked before the database is opened: the output may be the input.
+    let file = match output {
+        Some(target) => output_file::create("export", target, &[path], force)?,
+        None => None,
+    };
+    let db = open(path)?;
+    let read = begin_read(&db)?;
+    let name = pick_capture(&read, capture)?;
+    let format = if array {
+        ExportFormat::JsonArray
+    } else {
+        ExportFormat::Ndjson
+    };
+    let bar = progress_bar("{spinner} {bytes} written, {bytes_per_sec}", quiet);
+    match file {
+        Some(mut file) => {
+            export_trace(&read, &name, format, &mut bar.wrap_write(file.writer()))
+                .map_err(|e| Failure::error("export", e))?;
+            file.finish("export")?;
+        }
+        None => {
+            export_trace(&read, &name, format, &mut bar.wrap_write(out)).map_err(|e| Failure::error("export", e))?;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+pub fn replay_check(path: &Path, capture: &str, file: &Path, loose: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let read = begin_read(&db)?;
+    let mode = if loose { ReplayMode::Loose } else { ReplayMode::Strict };
+    let mut replay = ReplayMaster::from_capture(&read, capture, mode).map_err(|e| Failure::error("replay-check", e))?;
+    let text = std::fs::read(file).map_err(|e| Failure::error(file.display().to_string(), e))?;
+    let shown = file
+        .file_name()
+        .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let run = parse_trace(&shown, &text).map_err(|e| Failure::error("replay-check", e))?;
+    let mut checked = 0u64;
+    for event in run.sessions.iter().flatten() {
+        let width = event.width.unwrap_or(4);
+        let result = match event.op {
+            Op::Read => replay.replay_read(event.address, width).map(|_| ()),
+            Op::Write => replay.replay_write(event.address, event.value, width),
+        };
+        match result {
+            Ok(()) | Err(ReplayError::Recorded(_)) => checked += 1,
+            Err(e) => {
+                writeln!(out, "event {checked}: {e}").map_err(io)?;
+                return Err(Failure::Mismatch);
+            }
+        }
+    }
+    writeln!(
+        out,
+        "{checked} events replayed against {} without a mismatch",
+        json_string(capture)
+    )
+    .map_err(io)?;
+    Ok(())
+}
