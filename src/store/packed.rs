@@ -27,7 +27,7 @@
 use std::cell::RefCell;
 
 use crate::format::varint;
-use crate::store::chunk::ChunkRecord;
+use crate::store::chunk::record::ChunkRecord;
 use crate::vocab::error::{Error, Result};
 
 /// Bytes of the trailer.

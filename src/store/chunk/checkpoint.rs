@@ -9,9 +9,7 @@ use crate::vocab::error::{Error, Result};
 use crate::vocab::types::{MemState, Snap};
 
 use super::granule::*;
-use super::image::*;
 use super::record::*;
-use super::view::*;
 
 /// A decoded checkpoint.
 pub(crate) struct Checkpoint<'a> {
@@ -134,20 +132,6 @@ impl Checkpoint<'_> {
 }
 
 impl CheckpointRecord {
-    /// The granule as the checkpoint records it.
-    pub fn to_image(&self, place: &dyn Fn() -> String) -> Result<Vec<ByteAsOf>> {
-        let view = ChunkView {
-            first_snap: 0,
-            checkpoint: CheckpointBytes::of(self),
-            delta_snaps: &[],
-            delta_ends: &[],
-            runs: &[],
-            data: &[],
-            base: (0, 0),
-        };
-        view.checkpoint_image(place)
-    }
-
     /// Encodes the state of a whole block.
     pub fn from_image(image: &[ByteAsOf]) -> CheckpointRecord {
         // Positions come in order: gathered as runs of consecutive ones, then
@@ -286,4 +270,26 @@ pub(super) fn bitmap_mask(bytes: &[u8], place: &dyn Fn() -> String, what: &str) 
         set(&mut mask, u16::try_from(pos).unwrap_or(u16::MAX))?;
     }
     Ok(mask)
+}
+
+/// The byte columns of a checkpoint, borrowed from a stored or owned record.
+#[derive(Clone, Copy)]
+pub(super) struct CheckpointBytes<'a> {
+    pub(super) known: &'a [u8],
+    pub(super) error: &'a [u8],
+    pub(super) values: &'a [u8],
+    pub(super) known_snaps: &'a [u8],
+    pub(super) error_snaps: &'a [u8],
+}
+
+impl<'a> CheckpointBytes<'a> {
+    pub(super) fn of(record: &'a CheckpointRecord) -> CheckpointBytes<'a> {
+        CheckpointBytes {
+            known: &record.known,
+            error: &record.error,
+            values: &record.values,
+            known_snaps: &record.known_snaps,
+            error_snaps: &record.error_snaps,
+        }
+    }
 }

@@ -74,3 +74,28 @@ impl Need {
         record: true,
     };
 }
+
+/// A set of granule positions, bit `p % 64` of word `p / 64`.
+pub(crate) type Mask = [u64; 4];
+
+/// Every position of a granule.
+pub(crate) const FULL_MASK: Mask = [u64::MAX; 4];
+
+/// Whether position `pos` is in `mask`.
+pub(crate) fn mask_has(mask: &Mask, pos: usize) -> bool {
+    mask[pos / 64] >> (pos % 64) & 1 == 1
+}
+
+/// The `index`-th little-endian u32 of a byte column.
+pub(super) fn u32_at(bytes: &[u8], index: usize) -> Option<u32> {
+    let at = index.checked_mul(4)?;
+    let b = bytes.get(at..at + 4)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The `index`-th little-endian u16 of a byte column.
+pub(super) fn u16_at(bytes: &[u8], index: usize) -> Option<u16> {
+    let at = index.checked_mul(2)?;
+    let b = bytes.get(at..at + 2)?;
+    Some(u16::from_le_bytes([b[0], b[1]]))
+}

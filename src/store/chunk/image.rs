@@ -58,12 +58,6 @@ impl<'a> ImageSpan<'a> {
     }
 }
 
-/// A set of granule positions, bit `p % 64` of word `p / 64`.
-pub(crate) type Mask = [u64; 4];
-
-/// Every position of a granule.
-pub(crate) const FULL_MASK: Mask = [u64::MAX; 4];
-
 impl Default for GranuleImage {
     fn default() -> GranuleImage {
         GranuleImage {
@@ -81,11 +75,6 @@ impl GranuleImage {
         self.recorded = [0; 4];
         self.known_now = [0; 4];
     }
-}
-
-/// Whether position `pos` is in `mask`.
-pub(crate) fn mask_has(mask: &Mask, pos: usize) -> bool {
-    mask[pos / 64] >> (pos % 64) & 1 == 1
 }
 
 impl ChunkView<'_> {

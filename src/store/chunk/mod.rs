@@ -16,13 +16,13 @@
 //! little-endian layout (see FORMAT.md); rkyv is built with `little_endian`,
 //! `unaligned` and `pointer_width_32`, so the envelope is fixed too.
 
-mod checkpoint;
-mod granule;
-mod image;
-mod record;
+pub(crate) mod checkpoint;
+pub(crate) mod granule;
+pub(crate) mod image;
+pub(crate) mod record;
 #[cfg(test)]
 mod tests;
-mod view;
+pub(crate) mod view;
 
 pub(crate) use granule::*;
 pub(crate) use image::*;

@@ -7,7 +7,6 @@ use crate::vocab::error::{Error, Result};
 use crate::vocab::types::{MemState, Snap};
 
 use super::granule::*;
-use super::view::*;
 
 /// Bytes of one run in [`ChunkRecord::runs`]: first u8, last u8, kind u8.
 pub(super) const RUN_BYTES: usize = 3;
@@ -203,10 +202,6 @@ impl ChunkRecord {
         }
     }
 
-    pub fn view(&self) -> ChunkView<'_> {
-        ChunkView::of_record(self)
-    }
-
     /// Reserves room for as many deltas as `like` holds: a chunk that
     /// follows a full one fills up alike, without growing step by step.
     pub fn reserve_like(&mut self, like: &ChunkRecord) {
@@ -288,29 +283,6 @@ impl ChunkRecord {
                 what: "a history chunk",
                 len: (self.data.len() + self.runs.len()) as u64,
             })
-    }
-
-    /// Decodes a stored value of the chunks table, unpacked or packed,
-    /// checked as [`ChunkView::of_bytes`] checks.
-    pub fn from_stored(bytes: &[u8], place: &dyn Fn() -> String) -> Result<ChunkRecord> {
-        if crate::store::packed::is_packed(bytes) {
-            return crate::store::packed::unpack_chunk(bytes, place);
-        }
-        ChunkView::of_bytes(bytes, place)?;
-        ChunkRecord::from_bytes(bytes, place)
-    }
-
-    /// [`ChunkRecord::from_stored`] for the value stored under a key whose
-    /// first snap is `first`, which the record must agree with.
-    pub fn from_stored_at(bytes: &[u8], first: Snap, place: &dyn Fn() -> String) -> Result<ChunkRecord> {
-        let record = ChunkRecord::from_stored(bytes, place)?;
-        if record.first_snap != first {
-            return Err(Error::corrupt(
-                place(),
-                format!("chunk says it starts at snap {}", record.first_snap),
-            ));
-        }
-        Ok(record)
     }
 
     /// Deserializes a stored record, checked.

@@ -10,18 +10,6 @@ use super::checkpoint::*;
 use super::granule::*;
 use super::record::*;
 
-pub(super) fn u32_at(bytes: &[u8], index: usize) -> Option<u32> {
-    let at = index.checked_mul(4)?;
-    let b = bytes.get(at..at + 4)?;
-    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-pub(super) fn u16_at(bytes: &[u8], index: usize) -> Option<u16> {
-    let at = index.checked_mul(2)?;
-    let b = bytes.get(at..at + 2)?;
-    Some(u16::from_le_bytes([b[0], b[1]]))
-}
-
 /// A validated, borrowed view of a chunk, stored or owned.
 #[derive(Clone, Copy)]
 pub(crate) struct ChunkView<'a> {
@@ -34,27 +22,6 @@ pub(crate) struct ChunkView<'a> {
     /// Where the first delta's runs and bytes start in `runs` and `data`:
     /// (0, 0) but for a part of a chunk (see [`ChunkView::of_part`]).
     pub(super) base: (usize, usize),
-}
-
-#[derive(Clone, Copy)]
-pub(super) struct CheckpointBytes<'a> {
-    pub(super) known: &'a [u8],
-    pub(super) error: &'a [u8],
-    pub(super) values: &'a [u8],
-    pub(super) known_snaps: &'a [u8],
-    pub(super) error_snaps: &'a [u8],
-}
-
-impl<'a> CheckpointBytes<'a> {
-    pub(super) fn of(record: &'a CheckpointRecord) -> CheckpointBytes<'a> {
-        CheckpointBytes {
-            known: &record.known,
-            error: &record.error,
-            values: &record.values,
-            known_snaps: &record.known_snaps,
-            error_snaps: &record.error_snaps,
-        }
-    }
 }
 
 /// One delta of a chunk: the records made at `snap`.
@@ -505,5 +472,50 @@ impl<'a> ChunkView<'a> {
     pub fn checkpoint_len(&self) -> usize {
         let cp = &self.checkpoint;
         cp.known.len() + cp.error.len() + cp.values.len() + cp.known_snaps.len() + cp.error_snaps.len()
+    }
+}
+
+impl CheckpointRecord {
+    /// The granule as the checkpoint records it.
+    pub fn to_image(&self, place: &dyn Fn() -> String) -> Result<Vec<ByteAsOf>> {
+        let view = ChunkView {
+            first_snap: 0,
+            checkpoint: CheckpointBytes::of(self),
+            delta_snaps: &[],
+            delta_ends: &[],
+            runs: &[],
+            data: &[],
+            base: (0, 0),
+        };
+        view.checkpoint_image(place)
+    }
+}
+
+impl ChunkRecord {
+    pub fn view(&self) -> ChunkView<'_> {
+        ChunkView::of_record(self)
+    }
+
+    /// Decodes a stored value of the chunks table, unpacked or packed,
+    /// checked as [`ChunkView::of_bytes`] checks.
+    pub fn from_stored(bytes: &[u8], place: &dyn Fn() -> String) -> Result<ChunkRecord> {
+        if crate::store::packed::is_packed(bytes) {
+            return crate::store::packed::unpack_chunk(bytes, place);
+        }
+        ChunkView::of_bytes(bytes, place)?;
+        ChunkRecord::from_bytes(bytes, place)
+    }
+
+    /// [`ChunkRecord::from_stored`] for the value stored under a key whose
+    /// first snap is `first`, which the record must agree with.
+    pub fn from_stored_at(bytes: &[u8], first: Snap, place: &dyn Fn() -> String) -> Result<ChunkRecord> {
+        let record = ChunkRecord::from_stored(bytes, place)?;
+        if record.first_snap != first {
+            return Err(Error::corrupt(
+                place(),
+                format!("chunk says it starts at snap {}", record.first_snap),
+            ));
+        }
+        Ok(record)
     }
 }
