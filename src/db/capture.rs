@@ -10,7 +10,8 @@ use crate::db::{ReadTransaction, WriteTransaction};
 use crate::format::policy::FlushPolicy;
 use crate::memory::MemoryRead;
 use crate::store::boundary::{guard, guard_write};
-use crate::store::events::{CaptureRecord, EVENTS_PER_CHUNK, EventChunkRecord, LoggedEvent};
+use crate::store::events::{CaptureRecord, LoggedEvent};
+use crate::store::ops::event_log;
 use crate::store::{Observation, StoreRead};
 use crate::vocab::error::{Error, Result};
 use crate::vocab::trace::width_mask;
@@ -219,20 +220,6 @@ impl WriteTransaction {
             let space = this.store.space_id(&record.space)?.ok_or_else(|| Error::UnknownSpace {
                 name: record.space.clone(),
             })?;
-            // The open (last) chunk, and the time of its last event.
-            let mut chunk_start = record.events - record.events % EVENTS_PER_CHUNK as u64;
-            let mut chunk = EventChunkRecord::default();
-            let mut previous_time = None;
-            if record.events > chunk_start {
-                this.store.event_chunks(id, chunk_start, &mut |first, found| {
-                    if first == chunk_start {
-                        chunk = found;
-                    }
-                    Ok(false)
-                })?;
-                let place = || format!("events table, capture {id}, chunk at event {chunk_start}");
-                previous_time = chunk.decode(&place)?.last().map(|e| e.timestamp);
-            }
             // Checked and split first: memory takes the observations in one
             // batch, the event log the rest.
             let mut observations = Vec::with_capacity(events.len());
@@ -287,19 +274,7 @@ impl WriteTransaction {
                 });
             }
             this.store.append_observations(space, &observations)?;
-            let mut rest = &logged[..];
-            while !rest.is_empty() {
-                let take = (EVENTS_PER_CHUNK - chunk.len()).min(rest.len());
-                chunk.push(&rest[..take], previous_time);
-                this.store.put_event_chunk(id, chunk_start, &chunk)?;
-                rest = &rest[take..];
-                record.events += take as u64;
-                if chunk.len() == EVENTS_PER_CHUNK {
-                    chunk = EventChunkRecord::default();
-                    chunk_start = record.events;
-                    previous_time = None;
-                }
-            }
+            record.events = event_log::append(&mut this.store, id, record.events, &logged)?;
             this.store.put_capture(id, &record)
         })
     }
@@ -321,45 +296,38 @@ fn read_events(store: &dyn StoreRead, name: &str, seqs: Range<u64>) -> Result<Ve
         space: space_id,
         name: record.space.clone(),
     };
-    store.event_chunks(id, seqs.start, &mut |first, chunk| {
-        let place = || format!("events table, capture {id}, chunk at event {first}");
-        for (i, event) in chunk.decode(&place)?.into_iter().enumerate() {
-            let seq = first + i as u64;
-            if seq < seqs.start {
-                continue;
-            }
-            if seq >= end {
-                return Ok(false);
-            }
-            let value = match event.exception {
-                Some(value) => value,
-                None if event.error.is_some() => 0,
-                None => {
-                    let snap = record.first_snap.saturating_add_unsigned(seq);
-                    let mut bytes = [0u8; 8];
-                    let width = usize::from(event.width);
-                    let filled = space.get_bytes(snap, event.address, &mut bytes[..width])?;
-                    if filled != width {
-                        return Err(Error::corrupt(
-                            format!("capture '{name}', event {seq} at snap {snap}"),
-                            "its bytes are missing from memory",
-                        ));
-                    }
-                    if record.big_endian {
-                        bytes[..width].reverse();
-                    }
-                    u64::from_le_bytes(bytes)
-                }
-            };
-            out.push(TraceEvent {
-                op: event.op,
-                address: event.address,
-                value,
-                width: event.has_width.then_some(event.width),
-                timestamp: event.timestamp,
-                error: event.error,
-            });
+    event_log::for_each(store, id, seqs.start, &mut |seq, event| {
+        if seq >= end {
+            return Ok(false);
         }
+        let value = match event.exception {
+            Some(value) => value,
+            None if event.error.is_some() => 0,
+            None => {
+                let snap = record.first_snap.saturating_add_unsigned(seq);
+                let mut bytes = [0u8; 8];
+                let width = usize::from(event.width);
+                let filled = space.get_bytes(snap, event.address, &mut bytes[..width])?;
+                if filled != width {
+                    return Err(Error::corrupt(
+                        format!("capture '{name}', event {seq} at snap {snap}"),
+                        "its bytes are missing from memory",
+                    ));
+                }
+                if record.big_endian {
+                    bytes[..width].reverse();
+                }
+                u64::from_le_bytes(bytes)
+            }
+        };
+        out.push(TraceEvent {
+            op: event.op,
+            address: event.address,
+            value,
+            width: event.has_width.then_some(event.width),
+            timestamp: event.timestamp,
+            error: event.error,
+        });
         Ok(true)
     })?;
     Ok(out)

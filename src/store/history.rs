@@ -9,7 +9,7 @@ use crate::store::chunk::{ByteAsOf, ChunkRecord, ChunkView, GRANULE, Need, Owned
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::images::ImageCache;
 use crate::store::packed;
-use crate::vocab::error::Result;
+use crate::vocab::error::{Result, StorageContext};
 use crate::vocab::snaps::SnapMeta;
 use crate::vocab::types::{Snap, side_of};
 
@@ -142,10 +142,17 @@ pub(crate) trait StoreRead {
         let _ = (space, granule, to);
         Ok(Some(from))
     }
+    /// The least (greatest if `last`) granule `>= from` and `<= to` of
+    /// `space` that may have chunks.
+    fn edge_granule(&self, space: u32, from: u64, to: u64, last: bool) -> Result<Option<u64>>;
     /// The least granule `>= from` and `<= to` of `space` that may have chunks.
-    fn next_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>>;
+    fn next_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
+        self.edge_granule(space, from, to, false)
+    }
     /// The greatest granule `>= from` and `<= to` of `space` that may have chunks.
-    fn prev_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>>;
+    fn prev_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
+        self.edge_granule(space, from, to, true)
+    }
     /// Calls `f(granule, chunk, holds)` for each granule in `granules`
     /// (inclusive) of `space`, in ascending order (descending if `reverse`),
     /// with its chunk of greatest first snap in `snaps` (inclusive) and what
@@ -288,6 +295,27 @@ pub(crate) fn checked_key(key: (u32, u64, i64), lo: (u32, u64, i64), hi: (u32, u
         ));
     }
     Ok(key)
+}
+
+/// The least (greatest if `last`) granule in `[from, to]` of `space` with a
+/// stored chunk: one seek of the chunks table, in a read or a write
+/// transaction alike.
+pub(crate) fn stored_edge_granule(
+    chunks: &impl redb::ReadableTable<crate::store::schema::ChunkKey, &'static [u8]>,
+    space: u32,
+    from: u64,
+    to: u64,
+    last: bool,
+) -> Result<Option<u64>> {
+    let bounds = ((space, from, i64::MIN), (space, to, i64::MAX));
+    let mut range = chunks.range(bounds.0..=bounds.1).context("seeking a granule")?;
+    match if last { range.next_back() } else { range.next() } {
+        Some(entry) => {
+            let key = entry.context("seeking a granule")?.0.value();
+            Ok(Some(checked_key(key, bounds.0, bounds.1)?.1))
+        }
+        None => Ok(None),
+    }
 }
 
 /// Names a chunk in error messages.

@@ -7,7 +7,9 @@ use redb::ReadOnlyTable;
 use crate::store::cache::ChunkCache;
 use crate::store::changes::{bucket_of, decode_bucket};
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
-use crate::store::history::{LatestChunkFn, LoadedChunk, StoreRead, checked_key, chunk_place, chunk_till, till_before};
+use crate::store::history::{
+    LatestChunkFn, LoadedChunk, StoreRead, checked_key, chunk_place, chunk_till, stored_edge_granule, till_before,
+};
 use crate::store::images::ImageCache;
 use crate::store::schema::{
     self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
@@ -95,25 +97,6 @@ struct Walking {
     after: Option<Snap>,
 }
 
-impl ReadStore {
-    /// The least (or, if `last`, the greatest) granule in `[from, to]` of
-    /// `space` with chunks.
-    fn edge_granule(&self, space: u32, from: u64, to: u64, last: bool) -> Result<Option<u64>> {
-        if from > to {
-            return Ok(None);
-        }
-        let bounds = ((space, from, i64::MIN), (space, to, i64::MAX));
-        let mut range = self.chunks.range(bounds.0..=bounds.1).context("seeking a granule")?;
-        match if last { range.next_back() } else { range.next() } {
-            Some(entry) => {
-                let key = entry.context("seeking a granule")?.0.value();
-                Ok(Some(checked_key(key, bounds.0, bounds.1)?.1))
-            }
-            None => Ok(None),
-        }
-    }
-}
-
 impl StoreRead for ReadStore {
     fn block_size(&self) -> u32 {
         self.block_size
@@ -151,12 +134,11 @@ impl StoreRead for ReadStore {
         }
     }
 
-    fn next_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
-        self.edge_granule(space, from, to, false)
-    }
-
-    fn prev_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
-        self.edge_granule(space, from, to, true)
+    fn edge_granule(&self, space: u32, from: u64, to: u64, last: bool) -> Result<Option<u64>> {
+        if from > to {
+            return Ok(None);
+        }
+        stored_edge_granule(&self.chunks, space, from, to, last)
     }
 
     fn for_each_latest_chunk(

@@ -18,7 +18,7 @@ use crate::store::cache::DecodedChunk;
 use crate::store::changes::{bucket_of, decode_bucket, stored_bucket};
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, Edit, MAX_CHUNK_DELTA_BYTES, Need};
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
-use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule};
+use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule, stored_edge_granule};
 use crate::store::packed;
 use crate::store::schema::{
     self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, META_JOURNAL_MARK, REGIONS, REGISTER_MAP, SNAPS,
@@ -317,30 +317,6 @@ impl WriteStore {
     }
 
     /// The first snap of the chunk a lookup finds, from overlay or table.
-    /// The least (or, if `last`, the greatest) granule in `[from, to]` of
-    /// `space` that may have chunks, in the overlay or the table.
-    fn edge_granule(&self, space: u32, from: u64, to: u64, last: bool) -> Result<Option<u64>> {
-        if from > to {
-            return Ok(None);
-        }
-        let bounds = (space, from, i64::MIN)..=(space, to, i64::MAX);
-        let mut overlay = self.chunks.range(bounds.clone()).filter(|(_, c)| c.is_some());
-        let overlay = if last { overlay.next_back() } else { overlay.next() }.map(|(k, _)| k.1);
-        let table = self.txn.open_table(CHUNKS).context("seeking a granule")?;
-        let mut range = table.range(bounds).context("seeking a granule")?;
-        let stored = match if last { range.next_back() } else { range.next() } {
-            Some(entry) => {
-                let key = entry.context("seeking a granule")?.0.value();
-                Some(checked_key(key, (space, from, i64::MIN), (space, to, i64::MAX))?.1)
-            }
-            None => None,
-        };
-        Ok(match (overlay, stored) {
-            (Some(a), Some(b)) => Some(if last { a.max(b) } else { a.min(b) }),
-            (a, b) => a.or(b),
-        })
-    }
-
     fn find_chunk(&self, space: u32, granule: u64, lo: Snap, hi: Snap, backward: bool) -> Result<Option<Snap>> {
         let bounds = (space, granule, lo)..=(space, granule, hi);
         let overlay = if backward {
@@ -771,12 +747,19 @@ impl StoreRead for WriteStore {
         }
     }
 
-    fn next_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
-        self.edge_granule(space, from, to, false)
-    }
-
-    fn prev_granule(&self, space: u32, from: u64, to: u64) -> Result<Option<u64>> {
-        self.edge_granule(space, from, to, true)
+    fn edge_granule(&self, space: u32, from: u64, to: u64, last: bool) -> Result<Option<u64>> {
+        if from > to {
+            return Ok(None);
+        }
+        let bounds = (space, from, i64::MIN)..=(space, to, i64::MAX);
+        let mut overlay = self.chunks.range(bounds.clone()).filter(|(_, c)| c.is_some());
+        let overlay = if last { overlay.next_back() } else { overlay.next() }.map(|(k, _)| k.1);
+        let table = self.txn.open_table(CHUNKS).context("seeking a granule")?;
+        let stored = stored_edge_granule(&table, space, from, to, last)?;
+        Ok(match (overlay, stored) {
+            (Some(a), Some(b)) => Some(if last { a.max(b) } else { a.min(b) }),
+            (a, b) => a.or(b),
+        })
     }
 
     fn for_each_change(

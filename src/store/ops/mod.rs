@@ -3,6 +3,7 @@
 //! snaps. Granules, chunks and images stay below this line.
 
 pub(crate) mod diff;
+pub(crate) mod event_log;
 pub(crate) mod find;
 pub(crate) mod read;
 pub(crate) mod states;
