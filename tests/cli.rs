@@ -165,7 +165,7 @@ fn errors_name_what_and_why() {
     let missing = tracemem(&["info", "missing.tmdb"], dir.path());
     assert_eq!(missing.status.code(), Some(2));
     assert!(
-        stderr(&missing).starts_with("tracemem: opening the database: missing.tmdb:"),
+        stderr(&missing).starts_with("tracemem: info: opening the database: missing.tmdb:"),
         "{}",
         stderr(&missing)
     );
@@ -269,7 +269,7 @@ fn demo_soak_and_record_from_standard_input() {
         assert_eq!(bad.status.code(), Some(2));
         assert_eq!(
             stderr(&bad),
-            format!("tracemem: --flush: flush must be 'event', 'never', or a positive int; got {shown}\n")
+            format!("tracemem: soak: --flush: flush must be 'event', 'never', or a positive int; got {shown}\n")
         );
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_tracemem"))
@@ -615,7 +615,7 @@ fn find_diff_and_pack() {
     let missing = tracemem(&["pack", "nothing.tmdb"], dir.path());
     assert_eq!(missing.status.code(), Some(2));
     assert!(
-        stderr(&missing).starts_with("tracemem: packing nothing.tmdb:"),
+        stderr(&missing).starts_with("tracemem: pack: packing nothing.tmdb:"),
         "{}",
         stderr(&missing)
     );
@@ -671,7 +671,7 @@ fn output_errors_exit_non_zero_and_a_closed_pipe_is_quiet() {
         .unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(
-        stderr(&out).starts_with("tracemem: writing the output: "),
+        stderr(&out).starts_with("tracemem: log: writing the output: "),
         "{}",
         stderr(&out)
     );

@@ -84,23 +84,33 @@ impl Failure {
         }
     }
 
-    /// Says what happened on standard error and gives the exit status.
-    pub fn report(self) -> ExitCode {
+    /// Says what happened on standard error, as `tracemem: VERB: what: why`,
+    /// and gives the exit status.
+    pub fn report(self, verb: &str) -> ExitCode {
         match self {
             Failure::Output(e) if e.kind() == ErrorKind::BrokenPipe => ExitCode::SUCCESS,
             Failure::Output(e) => {
-                eprintln!("tracemem: writing the output: {e}");
+                eprintln!("tracemem: {verb}: writing the output: {e}");
                 ExitCode::from(e.status())
             }
             Failure::NothingFound(message) => {
                 if !message.is_empty() {
-                    eprintln!("tracemem: {message}");
+                    eprintln!("tracemem: {verb}: {message}");
                 }
                 ExitCode::from(1)
             }
             Failure::Mismatch => ExitCode::from(1),
             Failure::Error { what, why, status } => {
-                eprintln!("tracemem: {what}: {why}");
+                // `what` may name the verb already (`find --mask`).
+                let what = match what.strip_prefix(verb) {
+                    Some(rest) if rest.is_empty() || rest.starts_with(' ') => rest.trim_start(),
+                    _ => what.as_str(),
+                };
+                if what.is_empty() {
+                    eprintln!("tracemem: {verb}: {why}");
+                } else {
+                    eprintln!("tracemem: {verb}: {what}: {why}");
+                }
                 ExitCode::from(status)
             }
         }

@@ -1,6 +1,7 @@
 //! The `tracemem` command line: a thin layer over the library. Errors become
-//! one line `tracemem: <what>: <why>` on standard error with exit status 2; a
-//! query that finds nothing exits 1; a closed pipe ends quietly (`failure`).
+//! one line `tracemem: VERB: what: why` on standard error, with an exit
+//! status by their kind; a query that finds nothing exits 1; a closed pipe
+//! ends quietly (`failure`).
 
 mod args;
 mod failure;
@@ -12,14 +13,19 @@ mod verbs;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let matches = args::Cli::command().get_matches();
+    let verb = matches.subcommand_name().unwrap_or("tracemem").to_string();
+    let cli = match args::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let mut stdout = std::io::stdout().lock();
     let result = verbs::run(cli.command, &mut stdout).and_then(|()| stdout.flush().map_err(failure::io));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => failure.report(),
+        Err(failure) => failure.report(&verb),
     }
 }
