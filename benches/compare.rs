@@ -5,7 +5,7 @@
 //! checked equal. Each engine answers the query stream twice after opening:
 //! a cold pass (its caches empty) and a warm one. Prints one table.
 //!
-//! `cargo bench --bench compare [-- --queries N]`
+//! `cargo bench -p tracemem-bench --bench compare [-- --queries N]`
 
 use std::time::{Duration, Instant};
 

@@ -6,7 +6,7 @@
 //! block written 10 times beside one written 1,000,000 and 10,000,000 times
 //! (the history-length check).
 //!
-//! `cargo bench --bench memory` (set `TRACEMEM_HISTORY_WRITES` to change the
+//! `cargo bench -p tracemem-bench --bench memory` (set `TRACEMEM_HISTORY_WRITES` to change the
 //! long history's length).
 
 use std::hint::black_box;

@@ -10,7 +10,7 @@
 //! answers the queries once untimed, then five times timed, alternating,
 //! medians compared), with every answer checked equal.
 //!
-//! `cargo bench --bench record [-- --events N --autocommit-events M]`
+//! `cargo bench -p tracemem-bench --bench record [-- --events N --autocommit-events M]`
 
 use std::io::Write;
 use std::time::{Duration, Instant};

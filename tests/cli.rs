@@ -630,11 +630,11 @@ fn gen_writes_the_reference_generators_bytes() {
     for (args, extra) in [
         (vec!["gen", "ours.ndjson", "--events", "5000"], vec!["5000"]),
         (
-            vec!["gen", "ours.ndjson", "--events", "3000", "--seed", "7"],
+            vec!["gen", "ours.ndjson", "--events", "3000", "--seed", "7", "--force"],
             vec!["3000", "--seed", "7"],
         ),
         (
-            vec!["gen", "ours.ndjson", "--events", "700", "--json"],
+            vec!["gen", "ours.ndjson", "--events", "700", "--json", "--force"],
             vec!["700", "--json"],
         ),
     ] {
@@ -655,6 +655,15 @@ fn gen_writes_the_reference_generators_bytes() {
     }
     let out = tracemem(&["gen", "-", "--events", "2"], dir.path());
     assert_eq!(stdout(&out).lines().count(), 2, "{}", stderr(&out));
+    // An existing file is kept unless --force.
+    std::fs::write(dir.path().join("t.tmdb"), "a database").unwrap();
+    let out = tracemem(&["gen", "t.tmdb", "--events", "2"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).lines().next().unwrap_or(""),
+        "tracemem: gen: t.tmdb: the file exists; pass --force to replace it"
+    );
+    assert_eq!(std::fs::read(dir.path().join("t.tmdb")).unwrap(), b"a database");
 }
 
 /// Writing the output to a full device is an error (exit 5, no space), and
@@ -720,6 +729,12 @@ fn export_output_never_destroys_data() {
             );
         }
     }
+    // The recorder's journal beside the database is an input too.
+    std::fs::write(d.join("t.tmdb.journal"), "journal").unwrap();
+    let out = tracemem(&["export", "t.tmdb", "-o", "t.tmdb.journal", "--force"], d);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(std::fs::read(d.join("t.tmdb.journal")).unwrap(), b"journal");
+    std::fs::remove_file(d.join("t.tmdb.journal")).unwrap();
     std::fs::write(d.join("old.ndjson"), "keep me\n").unwrap();
     let out = tracemem(&["export", "t.tmdb", "-o", "old.ndjson"], d);
     assert_eq!(out.status.code(), Some(2));

@@ -205,7 +205,7 @@ fn damage_anywhere(image: &mut Vec<u8>, damage: &Damage) {
 
 /// Damages the file anywhere as `data` says and opens it without
 /// verification, reads, checks and closes it: what redb 4.6 may abort on
-/// (tests/fuzz_regressions.rs keeps the inputs that show it).
+/// (tests/durability/fuzz_regressions.rs keeps the inputs that show it).
 pub fn open_unverified_anywhere(data: &[u8]) {
     let Ok(damage) = Damage::arbitrary_take_rest(Unstructured::new(data)) else {
         return;

@@ -4,7 +4,7 @@
 //! both taken from the integration tests (one copy of each), and the reads
 //! that tell one committed state of a database from another.
 //!
-//! `tests/fuzz_regressions.rs` includes this file as a module and replays
+//! `tests/durability/fuzz_regressions.rs` includes this file as a module and replays
 //! the seeds and every input that once failed through the same bodies.
 
 #[path = "../../tests/common/model.rs"]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use redb::ReadableDatabase;
 
 use crate::memory::{MemorySpace, MemorySpaceMut};
-use crate::store::boundary::{Failable, guard, guard_write};
+use crate::store::boundary::{Failable, guard, guard_in, guard_write};
 use crate::store::cache::ChunkCache;
 pub use crate::store::schema::TableUsage;
 use crate::store::schema::{self, valid_block_size};
@@ -605,7 +605,7 @@ pub struct WriteTransaction {
 }
 
 impl Failable for WriteTransaction {
-    fn fail(&mut self, why: String) {
+    fn fail(&self, why: String) {
         self.store.fail(why);
     }
 
@@ -636,19 +636,19 @@ impl WriteTransaction {
 
     /// The existing space named `name`.
     pub fn space(&mut self, name: &str) -> Result<MemorySpaceMut<'_>> {
-        guard(&|| "space".to_string(), || {
-            let space = space_of(&self.store, name)?;
-            Ok(MemorySpaceMut {
-                store: &mut self.store,
-                space,
-                name: name.to_string(),
-            })
+        let space = guard_in(Some(&self.store), &|| "space".to_string(), || {
+            space_of(&self.store, name)
+        })?;
+        Ok(MemorySpaceMut {
+            store: &mut self.store,
+            space,
+            name: name.to_string(),
         })
     }
 
     /// The names of every space, in creation order.
     pub fn spaces(&self) -> Result<Vec<String>> {
-        guard(&|| "spaces".to_string(), || {
+        guard_in(Some(&self.store), &|| "spaces".to_string(), || {
             Ok(self.store.spaces()?.into_iter().map(|(_, name)| name).collect())
         })
     }
@@ -662,7 +662,9 @@ impl WriteTransaction {
 
     /// The metadata of `snap`, including this transaction's writes.
     pub fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>> {
-        guard(&|| "snap_meta".to_string(), || self.store.snap_meta(snap))
+        guard_in(Some(&self.store), &|| "snap_meta".to_string(), || {
+            self.store.snap_meta(snap)
+        })
     }
 
     /// Commits every write durably: when this returns, they survive a crash

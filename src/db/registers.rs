@@ -3,7 +3,7 @@
 
 use crate::db::{ReadTransaction, WriteTransaction};
 use crate::memory::registers::{Registers, RegistersMut, load_map, load_scope};
-use crate::store::boundary::{guard, guard_write};
+use crate::store::boundary::{guard, guard_in, guard_write};
 use crate::store::schema::META_REGISTER_SCOPE;
 use crate::vocab::error::Result;
 use crate::vocab::register::{RegisterMap, RegisterScope};
@@ -54,7 +54,9 @@ impl WriteTransaction {
 
     /// The register map, including this transaction's changes.
     pub fn register_map(&self) -> Result<RegisterMap> {
-        guard(&|| "register_map".to_string(), || load_map(&self.store))
+        guard_in(Some(&self.store), &|| "register_map".to_string(), || {
+            load_map(&self.store)
+        })
     }
 
     /// Sets how register spaces map to threads and frames from now on
@@ -68,7 +70,9 @@ impl WriteTransaction {
     /// How register spaces map to threads and frames, including this
     /// transaction's change.
     pub fn register_scope(&self) -> Result<RegisterScope> {
-        guard(&|| "register_scope".to_string(), || load_scope(&self.store))
+        guard_in(Some(&self.store), &|| "register_scope".to_string(), || {
+            load_scope(&self.store)
+        })
     }
 
     /// The registers of `thread` (its frame 0), their space created if needed.

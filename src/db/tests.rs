@@ -24,7 +24,7 @@ fn a_write_transaction_in_which_redb_panicked_cannot_be_committed() {
     })
     .unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
-    let refused = txn.space("ram").unwrap().put_bytes(3, 0x10, &[7]);
+    let refused = txn.space("ram").map(|_| ());
     assert!(matches!(refused, Err(Error::TransactionFailed { .. })), "{refused:?}");
     let refused = txn.create_space("other");
     assert!(
@@ -38,4 +38,27 @@ fn a_write_transaction_in_which_redb_panicked_cannot_be_committed() {
     let mut buf = [0u8; 3];
     read.space("ram").unwrap().get_bytes(5, 0x10, &mut buf).unwrap();
     assert_eq!(buf, [1, 2, 3], "nothing of the failed transaction was committed");
+}
+
+/// A read in a write transaction that redb fails in fails the transaction
+/// as a write would: its commit is refused.
+#[test]
+fn a_read_in_which_redb_panicked_fails_its_write_transaction() {
+    use crate::store::boundary::guard_in;
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::Database::create(dir.path().join("t.tmdb")).unwrap();
+    let mut txn = db.begin_write().unwrap();
+    txn.create_space("ram").unwrap().put_bytes(1, 0x10, &[1]).unwrap();
+    let err = guard_in(Some(&txn.store), &|| "a read".into(), || -> Result<()> {
+        crate::store::boundary::pretend_next_panic_is_in_redb();
+        panic!("redb: a damaged page")
+    })
+    .unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    let commit = txn.commit();
+    assert!(matches!(commit, Err(Error::TransactionFailed { .. })), "{commit:?}");
+    assert!(
+        db.begin_read().unwrap().space("ram").is_err(),
+        "nothing of it was committed"
+    );
 }

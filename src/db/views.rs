@@ -2,7 +2,7 @@
 //! [`crate::views`]).
 
 use crate::memory::views::viewport_in;
-use crate::store::boundary::guard;
+use crate::store::boundary::{guard, guard_in};
 use crate::vocab::error::Result;
 use crate::vocab::types::{Lifespan, Snap};
 
@@ -18,6 +18,8 @@ impl super::WriteTransaction {
     /// The viewport of `snap`, including this transaction's snap metadata
     /// (see [`crate::memory::views`]).
     pub fn viewport(&self, snap: Snap) -> Result<Vec<Lifespan>> {
-        guard(&|| "viewport".to_string(), || viewport_in(&self.store, snap))
+        guard_in(Some(&self.store), &|| "viewport".to_string(), || {
+            viewport_in(&self.store, snap)
+        })
     }
 }

@@ -169,7 +169,7 @@ impl From<JournalError> for crate::vocab::error::Error {
                 detail: e.to_string(),
             },
             JournalError::Io { path, op, source } => match source.raw_os_error() {
-                Some(libc::ENOSPC | libc::EFBIG) => Error::NoSpace {
+                Some(libc::ENOSPC | libc::EFBIG | libc::EDQUOT) => Error::NoSpace {
                     path,
                     detail: format!("{op}: {source}"),
                 },

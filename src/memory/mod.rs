@@ -1,11 +1,11 @@
-//! The memory operations of one space (M1-M7, M9): [`MemoryRead`] answers
+//! The memory operations of one space (M1-M9): [`MemoryRead`] answers
 //! queries in read and write transactions alike; [`MemorySpaceMut`] records.
 
 pub mod regions;
 pub mod registers;
 pub mod views;
 
-use crate::store::boundary::{Failable, guard, guard_write};
+use crate::store::boundary::{Failable, guard_in, guard_write};
 use crate::store::ops::{diff, find, read, states, write};
 use crate::store::{StoreRead, WriteStore};
 use crate::vocab::error::{Error, Result};
@@ -21,6 +21,9 @@ pub(crate) mod private {
     pub struct Source<'a> {
         pub(crate) store: &'a dyn StoreRead,
         pub(crate) space: u32,
+        /// The write transaction the query runs in, if any: redb failing
+        /// in the query fails it.
+        pub(crate) txn: Option<&'a dyn crate::store::boundary::Failable>,
     }
 
     /// Keeps [`super::MemoryRead`] implemented only here.
@@ -51,6 +54,7 @@ impl Sealed for MemorySpace<'_> {
         Source {
             store: self.store,
             space: self.space,
+            txn: None,
         }
     }
 }
@@ -60,6 +64,7 @@ impl Sealed for MemorySpaceMut<'_> {
         Source {
             store: &*self.store,
             space: self.space,
+            txn: Some(&*self.store),
         }
     }
 }
@@ -104,8 +109,8 @@ pub trait MemoryRead: Sealed {
         direction: Direction,
         progress: &mut dyn FnMut(FindProgress) -> bool,
     ) -> Result<Option<u64>> {
-        guard(&|| format!("find_bytes at snap {snap} in {range}"), || {
-            let src = self.source();
+        let src = self.source();
+        guard_in(src.txn, &|| format!("find_bytes at snap {snap} in {range}"), || {
             find::find_bytes(src.store, src.space, snap, range, pattern, mask, direction, progress)
         })
     }
@@ -119,8 +124,8 @@ pub trait MemoryRead: Sealed {
     /// value of its most recent KNOWN observation at or before `snap` (M2, M4).
     /// Bytes never observed are left untouched. Returns how many were filled.
     fn get_bytes(&self, snap: Snap, start: u64, buf: &mut [u8]) -> Result<usize> {
-        guard(&|| "get_bytes".to_string(), || {
-            let src = self.source();
+        let src = self.source();
+        guard_in(src.txn, &|| "get_bytes".to_string(), || {
             read::get_bytes(src.store, src.space, snap, start, buf)
         })
     }
@@ -128,8 +133,8 @@ pub trait MemoryRead: Sealed {
     /// As [`MemoryRead::get_bytes`], and reports each maximal filled run with
     /// the snap its bytes came from.
     fn get_bytes_with_sources(&self, snap: Snap, start: u64, buf: &mut [u8]) -> Result<Vec<FilledRange>> {
-        guard(&|| "get_bytes_with_sources".to_string(), || {
-            let src = self.source();
+        let src = self.source();
+        guard_in(src.txn, &|| "get_bytes_with_sources".to_string(), || {
             read::get_bytes_with_sources(src.store, src.space, snap, start, buf)
         })
     }
@@ -143,8 +148,8 @@ pub trait MemoryRead: Sealed {
     /// The maximal runs of state recorded at exactly `snap` in `range`,
     /// UNKNOWN omitted (M6).
     fn states(&self, snap: Snap, range: AddressRange) -> Result<Vec<StateRun>> {
-        guard(&|| "states".to_string(), || {
-            let src = self.source();
+        let src = self.source();
+        guard_in(src.txn, &|| "states".to_string(), || {
             states::states(src.store, src.space, snap, range)
         })
     }
@@ -158,8 +163,8 @@ pub trait MemoryRead: Sealed {
     /// The addresses with a state satisfying `predicate` recorded at some snap
     /// of `lifespan` (M6).
     fn addresses_with_state(&self, lifespan: Lifespan, predicate: StatePredicate) -> Result<RangeSet> {
-        guard(&|| "addresses_with_state".to_string(), || {
-            let src = self.source();
+        let src = self.source();
+        guard_in(src.txn, &|| "addresses_with_state".to_string(), || {
             states::addresses_with_state(src.store, src.space, lifespan, predicate)
         })
     }
@@ -174,17 +179,17 @@ pub trait MemoryRead: Sealed {
     /// The maximal runs of `range` whose latest record at or before `snap` has
     /// one source snap and state, UNKNOWN omitted (M6).
     fn most_recent_states(&self, snap: Snap, range: AddressRange) -> Result<Vec<SourcedStateRun>> {
-        guard(&|| "most_recent_states".to_string(), || {
-            let src = self.source();
+        let src = self.source();
+        guard_in(src.txn, &|| "most_recent_states".to_string(), || {
             states::most_recent_states(src.store, src.space, snap, range)
         })
     }
 
-    /// The latest snap at or before `snap` at which anything in the granule
+    /// The latest snap at or before `snap` at which anything in the block
     /// holding `addr` was recorded (M9).
     fn snap_of_most_recent_change_to_block(&self, snap: Snap, addr: u64) -> Result<Option<Snap>> {
-        guard(&|| "snap_of_most_recent_change_to_block".to_string(), || {
-            let src = self.source();
+        let src = self.source();
+        guard_in(src.txn, &|| "snap_of_most_recent_change_to_block".to_string(), || {
             states::last_change_to_block(src.store, src.space, snap, addr)
         })
     }
@@ -192,26 +197,28 @@ pub trait MemoryRead: Sealed {
     /// The addresses of `range` whose most recent bytes or most recent
     /// states (M6) differ between snaps `a` and `b` (M9): a KNOWN value that
     /// differs, or a different state (KNOWN, ERROR, none). The same value
-    /// recorded again at another snap is no difference. Granules whose last
+    /// recorded again at another snap is no difference. Blocks whose last
     /// change is the same at both snaps are skipped unread.
     fn diff(&self, a: Snap, b: Snap, range: AddressRange) -> Result<RangeSet> {
-        guard(&|| format!("diff of {range} between snaps {a} and {b}"), || {
-            let src = self.source();
-            diff::diff(src.store, src.space, a, b, range)
-        })
+        let src = self.source();
+        guard_in(
+            src.txn,
+            &|| format!("diff of {range} between snaps {a} and {b}"),
+            || diff::diff(src.store, src.space, a, b, range),
+        )
     }
 
     /// The ranges with records at snaps in `(from, to]` (M9).
     fn changes(&self, from: Snap, to: Snap) -> Result<RangeSet> {
-        guard(&|| "changes".to_string(), || {
-            let src = self.source();
+        let src = self.source();
+        guard_in(src.txn, &|| "changes".to_string(), || {
             states::changes(src.store, src.space, from, to)
         })
     }
 }
 
 impl Failable for MemorySpaceMut<'_> {
-    fn fail(&mut self, why: String) {
+    fn fail(&self, why: String) {
         self.store.fail(why);
     }
 

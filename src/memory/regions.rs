@@ -33,7 +33,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::store::boundary::{Failable, guard, guard_write};
+use crate::store::boundary::{Failable, guard_in, guard_write};
 use crate::store::regions::{RegionRecord, decode, encode};
 use crate::store::{StoreRead, WriteStore};
 use crate::vocab::error::{Error, Result};
@@ -51,6 +51,8 @@ mod private {
         pub(crate) store: &'a dyn StoreRead,
         pub(crate) space: u32,
         pub(crate) name: &'a str,
+        /// The write transaction, if any: redb failing in a query fails it.
+        pub(crate) txn: Option<&'a dyn crate::store::boundary::Failable>,
     }
 
     /// Keeps [`super::RegionRead`] implemented only here.
@@ -82,6 +84,7 @@ impl Sealed for Regions<'_> {
             store: self.store,
             space: self.space,
             name: &self.name,
+            txn: None,
         }
     }
 }
@@ -92,6 +95,7 @@ impl Sealed for RegionsMut<'_> {
             store: &*self.store,
             space: self.space,
             name: &self.name,
+            txn: Some(&*self.store),
         }
     }
 }
@@ -127,12 +131,12 @@ pub trait RegionRead: Sealed {
 
     /// Every region record, by name, then by first snap.
     fn all(&self) -> Result<Vec<Region>> {
-        guard(&|| "regions".to_string(), || load(self))
+        guard_in(self.parts().txn, &|| "regions".to_string(), || load(self))
     }
 
     /// The region named `name` alive at `snap`.
     fn get(&self, name: &str, snap: Snap) -> Result<Option<Region>> {
-        guard(&|| "region".to_string(), || {
+        guard_in(self.parts().txn, &|| "region".to_string(), || {
             Ok(load(self)?
                 .into_iter()
                 .find(|r| r.name == name && r.lifespan.contains(snap)))
@@ -141,7 +145,7 @@ pub trait RegionRead: Sealed {
 
     /// The region alive at `snap` that contains `addr`.
     fn containing(&self, snap: Snap, addr: u64) -> Result<Option<Region>> {
-        guard(&|| "region_containing".to_string(), || {
+        guard_in(self.parts().txn, &|| "region_containing".to_string(), || {
             Ok(load(self)?
                 .into_iter()
                 .find(|r| r.lifespan.contains(snap) && r.range.contains(addr)))
@@ -151,7 +155,7 @@ pub trait RegionRead: Sealed {
     /// The regions alive at some snap of `lifespan` with an address in
     /// `range` (bounds inclusive), by name.
     fn intersecting(&self, lifespan: Lifespan, range: AddressRange) -> Result<Vec<Region>> {
-        guard(&|| "regions_intersecting".to_string(), || {
+        guard_in(self.parts().txn, &|| "regions_intersecting".to_string(), || {
             Ok(load(self)?
                 .into_iter()
                 .filter(|r| lifespans_meet(r.lifespan, lifespan) && r.range.intersect(&range).is_some())
@@ -161,7 +165,7 @@ pub trait RegionRead: Sealed {
 
     /// The regions alive at `snap`, in address order.
     fn at(&self, snap: Snap) -> Result<Vec<Region>> {
-        guard(&|| "regions_at".to_string(), || {
+        guard_in(self.parts().txn, &|| "regions_at".to_string(), || {
             let mut out: Vec<Region> = load(self)?.into_iter().filter(|r| r.lifespan.contains(snap)).collect();
             out.sort_by_key(|r| r.range.min());
             Ok(out)
@@ -184,7 +188,7 @@ impl RegionRead for Regions<'_> {}
 impl RegionRead for RegionsMut<'_> {}
 
 impl Failable for RegionsMut<'_> {
-    fn fail(&mut self, why: String) {
+    fn fail(&self, why: String) {
         self.store.fail(why);
     }
 

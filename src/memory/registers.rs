@@ -201,7 +201,7 @@ impl RegisterRead for Registers<'_> {}
 impl RegisterRead for RegistersMut<'_> {}
 
 impl Failable for RegistersMut<'_> {
-    fn fail(&mut self, why: String) {
+    fn fail(&self, why: String) {
         self.mem.fail(why);
     }
 

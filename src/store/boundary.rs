@@ -8,7 +8,9 @@
 //!
 //! Where a panic was raised is told by a panic hook, installed once and
 //! chained to the one before it, which notes for its thread whether the
-//! panic's location lies in redb's sources.
+//! panic's location lies in redb's sources. A program that replaces the
+//! panic hook after tracemem installed it turns that off: redb's panics then
+//! unwind as panics.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
@@ -85,13 +87,36 @@ pub(crate) fn guard<T>(place: &dyn Fn() -> String, f: impl FnOnce() -> Result<T>
     catch(f).unwrap_or_else(|why| Err(damage(place, &why)))
 }
 
-/// What a write transaction needs of the boundary: to be marked failed, and
-/// to say so.
+/// What a write transaction needs of the boundary: to be marked failed
+/// (through a shared reference: a read in it can fail it too), and to say so.
 pub(crate) trait Failable {
     /// Marks it failed for `why`; it can then only be dropped or aborted.
-    fn fail(&mut self, why: String);
+    fn fail(&self, why: String);
     /// The error for every later write and for a commit, if it failed.
     fn failure(&self) -> Option<Error>;
+}
+
+/// As [`guard`], for a read in `txn` when it is a write transaction
+/// (`None`: a read transaction): a failed transaction is refused, and a
+/// panic raised in redb fails it.
+pub(crate) fn guard_in<T>(
+    txn: Option<&dyn Failable>,
+    place: &dyn Fn() -> String,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let Some(txn) = txn else {
+        return guard(place, f);
+    };
+    if let Some(error) = txn.failure() {
+        return Err(error);
+    }
+    match catch(f) {
+        Ok(result) => result,
+        Err(why) => {
+            txn.fail(why.clone());
+            Err(damage(place, &why))
+        }
+    }
 }
 
 /// As [`guard`], for a write into `txn`: a panic raised in redb marks the
@@ -117,14 +142,14 @@ pub(crate) fn guard_write<S: Failable, T>(
 mod tests {
     use super::*;
 
-    struct Txn(Option<String>);
+    struct Txn(std::sync::OnceLock<String>);
 
     impl Failable for Txn {
-        fn fail(&mut self, why: String) {
-            self.0 = Some(why);
+        fn fail(&self, why: String) {
+            let _ = self.0.set(why);
         }
         fn failure(&self) -> Option<Error> {
-            self.0.as_ref().map(|why| Error::TransactionFailed {
+            self.0.get().map(|why| Error::TransactionFailed {
                 path: "test".into(),
                 reason: why.clone(),
             })
@@ -159,7 +184,7 @@ mod tests {
             matches!(&err, Error::Corrupt { place, detail } if place == "a read" && detail.contains("page checksum")),
             "{err}"
         );
-        let mut txn = Txn(None);
+        let mut txn = Txn(std::sync::OnceLock::new());
         let err = guard_write(&mut txn, &|| "put_bytes".into(), |_| -> Result<()> {
             PRETEND_REDB.set(true);
             panic!("redb failed")

@@ -64,16 +64,16 @@ pub(crate) struct WriteStore {
     path: PathBuf,
     /// Why redb failed in this transaction, if it did: it then takes no
     /// more writes and cannot be committed.
-    failed: Option<String>,
+    failed: std::sync::OnceLock<String>,
 }
 
 impl Failable for WriteStore {
-    fn fail(&mut self, why: String) {
-        self.failed = Some(why);
+    fn fail(&self, why: String) {
+        let _ = self.failed.set(why);
     }
 
     fn failure(&self) -> Option<Error> {
-        self.failed.as_ref().map(|why| Error::TransactionFailed {
+        self.failed.get().map(|why| Error::TransactionFailed {
             path: self.path.clone(),
             reason: format!("the storage engine failed: {why}"),
         })
@@ -98,7 +98,7 @@ impl WriteStore {
     pub fn new(txn: WriteTransaction, path: &Path, block_size: u32, max_deltas: usize) -> WriteStore {
         WriteStore {
             path: path.to_path_buf(),
-            failed: None,
+            failed: std::sync::OnceLock::new(),
             txn,
             block_size,
             max_deltas,

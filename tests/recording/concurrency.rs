@@ -1,7 +1,7 @@
 //! One writer appending W1 while reader threads query throughout (M13, R5):
 //! every reader sees a consistent prefix of the events — in order, without
 //! gaps, never shrinking — and memory that agrees with that prefix. (A reader
-//! *process* beside a running recorder is `tests/live_readers.rs`.)
+//! *process* beside a running recorder is `tests/recording/live_readers.rs`.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

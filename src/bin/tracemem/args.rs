@@ -56,6 +56,9 @@ pub enum Command {
         /// Write one JSON array (indent 2) instead of NDJSON.
         #[arg(long)]
         json: bool,
+        /// Replace the output file if it exists.
+        #[arg(long, alias = "overwrite")]
+        force: bool,
     },
     /// Record a W1 soak through the recorder (the workload of the demo).
     Soak {

@@ -54,6 +54,12 @@ impl Why for tracemem::Error {
             Error::NoSpace { .. } => 5,
             Error::Io { source, .. } => source.status(),
             Error::NewerFormat { .. } | Error::OlderFormat { .. } => 6,
+            Error::Storage { source, .. } => match source.as_ref() {
+                redb::Error::Corrupted(_) => 3,
+                redb::Error::DatabaseAlreadyOpen => 4,
+                redb::Error::Io(e) => e.status(),
+                _ => 2,
+            },
             _ => 2,
         }
     }
@@ -103,7 +109,9 @@ impl Failure {
             Failure::Error { what, why, status } => {
                 // `what` may name the verb already (`find --mask`).
                 let what = match what.strip_prefix(verb) {
-                    Some(rest) if rest.is_empty() || rest.starts_with(' ') => rest.trim_start(),
+                    Some(rest) if rest.is_empty() || rest.starts_with([' ', ':']) => {
+                        rest.trim_start_matches(':').trim_start()
+                    }
                     _ => what.as_str(),
                 };
                 if what.is_empty() {

@@ -17,6 +17,8 @@ pub struct OutputFile {
     temporary: PathBuf,
     target: PathBuf,
     file: Option<BufWriter<File>>,
+    /// Renamed into place: nothing to remove.
+    done: bool,
 }
 
 /// Whether `a` and `b` are one file (same device and inode, symlinks
@@ -56,6 +58,7 @@ pub fn create(verb: &str, path: &Path, inputs: &[&Path], force: bool) -> Result<
         temporary,
         target: path.to_path_buf(),
         file: Some(BufWriter::new(file)),
+        done: false,
     }))
 }
 
@@ -71,13 +74,16 @@ impl OutputFile {
         let file = self.file.take().expect("finished once");
         let file = file.into_inner().map_err(|e| Failure::error(what(), e.into_error()))?;
         file.sync_all().map_err(|e| Failure::error(what(), e))?;
-        std::fs::rename(&self.temporary, &self.target).map_err(|e| Failure::error(what(), e))
+        std::fs::rename(&self.temporary, &self.target).map_err(|e| Failure::error(what(), e))?;
+        self.done = true;
+        Ok(())
     }
 }
 
 impl Drop for OutputFile {
     fn drop(&mut self) {
-        if self.file.is_some() {
+        if !self.done {
+            drop(self.file.take());
             let _ = std::fs::remove_file(&self.temporary);
         }
     }

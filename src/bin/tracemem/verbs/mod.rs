@@ -26,7 +26,8 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             events,
             seed,
             json,
-        } => record::gen_trace(&path, events, seed, json, out),
+            force,
+        } => record::gen_trace(&path, events, seed, json, force, out),
         Command::Soak {
             db,
             events,

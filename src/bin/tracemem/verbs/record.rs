@@ -13,6 +13,7 @@ use tracemem::record::{
 use tracemem::{AddressRange, CaptureSpec, Database, Direction, MemoryRead};
 
 use crate::failure::{Failure, Outcome, io};
+use crate::output_file;
 
 /// A capture name not taken yet: `base`, `base#2`, …
 fn free_capture_name(path: &Path, base: &str) -> Result<String, Failure> {
@@ -335,29 +336,34 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// `tracemem gen`: the soak workload as a trace file, byte for byte what the
-/// reference generator (`tests/data/gen_soak.py N --seed S`) writes.
-pub fn gen_trace(path: &Path, events: u64, seed: u64, json: bool, out: &mut impl Write) -> Outcome {
-    let to_stdout = path.as_os_str() == "-";
-    let mut file;
-    let sink: &mut dyn Write = if to_stdout {
-        out
-    } else {
-        file = std::io::BufWriter::new(
-            std::fs::File::create(path).map_err(|e| Failure::error(format!("gen: {}", path.display()), e))?,
-        );
-        &mut file
-    };
+/// reference generator (`tests/data/gen_soak.py N --seed S`) writes. The
+/// file is written beside and renamed into place; an existing one is kept
+/// unless `force`.
+pub fn gen_trace(path: &Path, events: u64, seed: u64, json: bool, force: bool, out: &mut impl Write) -> Outcome {
+    match output_file::create("gen", path, &[], force)? {
+        Some(mut file) => {
+            write_soak(file.writer(), events, seed, json)?;
+            file.finish("gen")
+        }
+        None => {
+            write_soak(out, events, seed, json)?;
+            out.flush().map_err(io)
+        }
+    }
+}
+
+/// Writes the first `events` events of the soak for `seed` to `sink`.
+fn write_soak(mut sink: &mut dyn Write, events: u64, seed: u64, json: bool) -> Outcome {
     let mut w1 = W1::new(seed);
     if json {
         let all: Vec<TraceEvent> = w1.by_ref().take(events as usize).collect();
-        write_json_array(&all, &mut &mut *sink).map_err(io)?;
-    } else {
-        let mut left = events;
-        while left > 0 {
-            let batch: Vec<TraceEvent> = w1.by_ref().take(left.min(65_536) as usize).collect();
-            write_ndjson(&batch, &mut &mut *sink).map_err(io)?;
-            left -= batch.len() as u64;
-        }
+        return write_json_array(&all, &mut sink).map_err(io);
     }
-    sink.flush().map_err(io)
+    let mut left = events;
+    while left > 0 {
+        let batch: Vec<TraceEvent> = w1.by_ref().take(left.min(65_536) as usize).collect();
+        write_ndjson(&batch, &mut sink).map_err(io)?;
+        left -= batch.len() as u64;
+    }
+    Ok(())
 }

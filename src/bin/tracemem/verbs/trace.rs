@@ -6,7 +6,8 @@ use std::path::Path;
 
 use tracemem::Database;
 use tracemem::record::{
-    ExportFormat, Op, ReplayError, ReplayMaster, ReplayMode, export_trace, import_trace_with_progress, parse_trace,
+    ExportFormat, Op, ReplayError, ReplayMaster, ReplayMode, export_trace, import_trace_with_progress, journal_path,
+    parse_trace,
 };
 
 use crate::failure::{Failure, Outcome, begin_read, io, open};
@@ -66,7 +67,7 @@ pub fn export(
 ) -> Outcome {
     // Checked before the database is opened: the output may be the input.
     let file = match output {
-        Some(target) => output_file::create("export", target, &[path], force)?,
+        Some(target) => output_file::create("export", target, &[path, &journal_path(path)], force)?,
         None => None,
     };
     let db = open(path)?;
