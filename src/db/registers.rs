@@ -2,9 +2,9 @@
 //! registers of a thread or frame (see [`crate::memory::registers`]).
 
 use crate::db::{ReadTransaction, WriteTransaction};
-use crate::memory::registers::{Registers, RegistersMut, load_map, load_scope};
+use crate::memory::registers::{Registers, RegistersMut, load_map};
 use crate::store::boundary::{guard, guard_in, guard_write};
-use crate::store::schema::META_REGISTER_SCOPE;
+use crate::store::regmap::load_scope;
 use crate::vocab::error::Result;
 use crate::vocab::register::{RegisterMap, RegisterScope};
 
@@ -63,7 +63,7 @@ impl WriteTransaction {
     /// (spaces already written keep their names and contents).
     pub fn set_register_scope(&mut self, scope: RegisterScope) -> Result<()> {
         guard_write(self, &|| "set_register_scope".to_string(), |this| {
-            this.store.set_meta_value(META_REGISTER_SCOPE, &[scope.to_byte()])
+            this.store.set_register_scope(scope)
         })
     }
 

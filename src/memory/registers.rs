@@ -54,9 +54,8 @@ use crate::memory::views::MemoryView;
 use crate::memory::{MemoryRead, MemorySpace, MemorySpaceMut};
 use crate::store::StoreRead;
 use crate::store::boundary::{Failable, guard, guard_write};
-use crate::store::schema::META_REGISTER_SCOPE;
 use crate::vocab::error::{Error, Result};
-use crate::vocab::register::{RegisterDef, RegisterMap, RegisterScope, RegisterState, mask};
+use crate::vocab::register::{RegisterDef, RegisterMap, RegisterState, mask};
 use crate::vocab::types::{MemState, Snap};
 
 /// The map stored in the database (empty if none was set), checked.
@@ -66,18 +65,6 @@ pub(crate) fn load_map(store: &dyn StoreRead) -> Result<RegisterMap> {
         defs.push(crate::store::regmap::decode(&name, &record)?);
     }
     RegisterMap::new(defs).map_err(|e| Error::corrupt("register_map table", format!("an invalid map: {e}")))
-}
-
-/// The scope stored in the database's metadata.
-pub(crate) fn load_scope(store: &dyn StoreRead) -> Result<RegisterScope> {
-    match store.meta_value(META_REGISTER_SCOPE)?.as_deref() {
-        None | Some([0]) => Ok(RegisterScope::PerThread),
-        Some([1]) => Ok(RegisterScope::PerFrame),
-        Some(other) => Err(Error::corrupt(
-            format!("meta table, '{META_REGISTER_SCOPE}'"),
-            format!("unknown register scope {other:?}"),
-        )),
-    }
 }
 
 mod private {

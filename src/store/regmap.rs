@@ -12,8 +12,10 @@
 
 use redb::ReadableTable;
 
+use crate::store::history::StoreRead;
+use crate::store::schema::META_REGISTER_SCOPE;
 use crate::vocab::error::{Error, Result, StorageContext};
-use crate::vocab::register::RegisterDef;
+use crate::vocab::register::{RegisterDef, RegisterScope};
 
 const VERSION: u8 = 1;
 const BIG_ENDIAN: u8 = 1;
@@ -93,6 +95,18 @@ pub(crate) fn records_in(table: &impl ReadableTable<&'static str, &'static [u8]>
         out.push((key.value().to_string(), value.value().to_vec()));
     }
     Ok(out)
+}
+
+/// The scope stored in the database's metadata.
+pub(crate) fn load_scope(store: &dyn StoreRead) -> Result<RegisterScope> {
+    match store.meta_value(META_REGISTER_SCOPE)?.as_deref() {
+        None | Some([0]) => Ok(RegisterScope::PerThread),
+        Some([1]) => Ok(RegisterScope::PerFrame),
+        Some(other) => Err(Error::corrupt(
+            format!("meta table, '{META_REGISTER_SCOPE}'"),
+            format!("unknown register scope {other:?}"),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -21,12 +21,13 @@ use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures
 use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule, stored_edge_granule};
 use crate::store::packed;
 use crate::store::schema::{
-    self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, META_JOURNAL_MARK, REGIONS, REGISTER_MAP, SNAPS,
-    SPACE_IDS, SPACE_NAMES,
+    self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, META_JOURNAL_MARK, META_REGISTER_SCOPE, REGIONS,
+    REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
 };
 use crate::store::snaps;
 use crate::store::{regions, regmap};
 use crate::vocab::error::{Error, Result, StorageContext};
+use crate::vocab::register::RegisterScope;
 use crate::vocab::snaps::SnapMeta;
 use crate::vocab::types::{MemState, Snap, side_of};
 
@@ -171,6 +172,11 @@ impl WriteStore {
             }),
             None => Ok(0),
         }
+    }
+
+    /// Stores the register scope in the metadata.
+    pub fn set_register_scope(&mut self, scope: RegisterScope) -> Result<()> {
+        self.set_meta_value(META_REGISTER_SCOPE, &[scope.to_byte()])
     }
 
     /// Stores an event chunk: packed once it is full (appends never touch
