@@ -5,7 +5,7 @@
 //! Registers live in ordinary memory spaces, one per thread (or per stack
 //! frame), created on demand: `regs/<thread>`, and `regs/<thread>/<frame>`
 //! for frames other than 0 when the database keeps registers per frame
-//! ([`RegisterScope`]). A register is the bytes `[offset, offset + size - 1]`
+//! ([`RegisterScope`](crate::RegisterScope)). A register is the bytes `[offset, offset + size - 1]`
 //! of its space, so a sub-register (`r0l`, the low half of `r0`) is simply
 //! some of its parent's bytes: writing it changes the parent, by offset. A
 //! bit field (a register with a bit range, such as a flag) is read out of its
