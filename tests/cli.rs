@@ -758,3 +758,158 @@ fn export_output_never_destroys_data() {
         .collect();
     assert!(left.is_empty(), "a failed export left {left:?}");
 }
+
+/// Every query opens the database read-only: it changes no byte and not the
+/// modification time of the file, and several run at once.
+#[test]
+fn queries_are_readers_that_change_nothing_and_run_at_once() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = imported();
+    let d = dir.path();
+    let db = d.join("t.tmdb");
+    let before = (
+        std::fs::read(&db).unwrap(),
+        std::fs::metadata(&db).unwrap().mtime_nsec(),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let queries: [&[&str]; 13] = [
+        &["info", "t.tmdb"],
+        &["spaces", "t.tmdb"],
+        &["captures", "t.tmdb"],
+        &["snaps", "t.tmdb"],
+        &["read", "t.tmdb", "bus", "0x40001000", "8", "--snap", "2"],
+        &["states", "t.tmdb", "bus", "0x40001000", "8", "--snap", "0"],
+        &["log", "t.tmdb"],
+        &["history", "t.tmdb", "0x40001000"],
+        &["changes", "t.tmdb", "bus", "0", "2"],
+        &["diff", "t.tmdb", "bus", "0", "2", "--range", "0x40001000:0x40001010"],
+        &["find", "t.tmdb", "bus", "42", "--snap", "2"],
+        &["export", "t.tmdb"],
+        &["check", "t.tmdb"],
+    ];
+    for args in queries {
+        let out = tracemem(args, d);
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{args:?}: {}", stderr(&out));
+    }
+    let replay = tracemem(&["replay-check", "t.tmdb", "--capture", "run", "run.ndjson"], d);
+    assert!(replay.status.success(), "{}", stderr(&replay));
+    let after = (
+        std::fs::read(&db).unwrap(),
+        std::fs::metadata(&db).unwrap().mtime_nsec(),
+    );
+    assert!(before.0 == after.0, "a query changed the file's bytes");
+    assert_eq!(before.1, after.1, "a query changed the file's modification time");
+    // Four at once: none is locked out.
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_tracemem"))
+                .args(["history", "t.tmdb", "0x40001000"])
+                .current_dir(d)
+                .output()
+        })
+        .collect();
+    for out in children {
+        let out = out.unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+}
+
+/// Queries work beside a running recorder; once it is killed, every query
+/// says to recover, `recover` folds the journal in, and then nothing
+/// acknowledged is missing.
+#[test]
+fn a_killed_recorder_is_recovered_before_queries_read() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tracemem"))
+        .args(["record", "r.tmdb", "--ack", "--capture", "live"])
+        .current_dir(d)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut acks = BufReader::new(child.stdout.take().unwrap()).lines();
+    let stdin = child.stdin.as_mut().unwrap();
+    let line = |i: u64| {
+        format!(
+            "{{\"op\": \"write\", \"address\": {}, \"value\": {i}, \"width\": 4, \"timestamp\": {}.0}}\n",
+            0x4000_0000 + 4 * (i % 64),
+            i
+        )
+    };
+    for i in 0..200 {
+        stdin.write_all(line(i).as_bytes()).unwrap();
+    }
+    stdin.write_all(b"#flush\n").unwrap();
+    stdin.flush().unwrap();
+    let mut acked = 0;
+    while acked < 200 {
+        let text = acks.next().expect("the recorder acknowledges").unwrap();
+        acked = text.trim_start_matches("acked ").parse().unwrap();
+    }
+    // Beside the running recorder, a query reads what it has committed.
+    let info = tracemem(&["captures", "r.tmdb"], d);
+    assert!(info.status.success(), "{}", stderr(&info));
+    assert!(stdout(&info).contains("live"), "{}", stdout(&info));
+    for i in 200..300 {
+        stdin.write_all(line(i).as_bytes()).unwrap();
+    }
+    stdin.flush().unwrap();
+    while acked < 300 {
+        let text = acks.next().expect("the recorder acknowledges").unwrap();
+        acked = text.trim_start_matches("acked ").parse().unwrap();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for args in [
+        &["log", "r.tmdb"][..],
+        &["info", "r.tmdb"],
+        &["export", "r.tmdb"],
+        &["check", "r.tmdb"],
+    ] {
+        let out = tracemem(args, d);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "tracemem: {}: r.tmdb: a recorder stopped without closing it; run tracemem recover r.tmdb\n",
+                args[0]
+            )
+        );
+    }
+    let out = tracemem(&["recover", "r.tmdb"], d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let exported = stdout(&tracemem(&["export", "r.tmdb", "--capture", "live"], d));
+    let expected: String = (0..300).map(line).collect();
+    assert!(
+        exported.starts_with(&expected),
+        "an acknowledged event is missing after recover"
+    );
+}
+
+/// A database of an older format is never upgraded behind the user's back:
+/// queries refuse it naming `tracemem upgrade`, which converts it.
+#[test]
+fn an_older_format_is_upgraded_only_by_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/format1.tmdb");
+    std::fs::copy(fixture, d.join("old.tmdb")).unwrap();
+    let bytes = std::fs::read(d.join("old.tmdb")).unwrap();
+    let out = tracemem(&["info", "old.tmdb"], d);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("run tracemem upgrade old.tmdb"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        std::fs::read(d.join("old.tmdb")).unwrap() == bytes,
+        "a query upgraded the file"
+    );
+    let out = tracemem(&["upgrade", "old.tmdb"], d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = tracemem(&["info", "old.tmdb"], d);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -173,6 +173,17 @@ impl DatabaseBuilder {
             }
         };
         let block_size = guard(&place, || schema::validate(&db, path, false))?.block_size;
+        // A journal that no recorder holds, with events the file lacks: the
+        // recorder was killed, and only a writer's open replays them.
+        let journal = crate::journal::journal_path(path);
+        if journal.exists() {
+            let mark = guard(&place, || schema::journal_mark(&db))?;
+            if crate::journal::Journal::abandoned(&journal, mark)? {
+                return Err(Error::Unclean {
+                    path: path.to_path_buf(),
+                });
+            }
+        }
         Ok(Database {
             db: Some(Handle::ReadOnly(db)),
             path: path.to_path_buf(),
@@ -345,6 +356,8 @@ fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
     let path_buf = path.to_path_buf();
     match error {
         redb::DatabaseError::DatabaseAlreadyOpen => Error::Busy { path: path_buf },
+        // A read-only open of a file left unclean, which only a writer repairs.
+        redb::DatabaseError::RepairAborted => Error::Unclean { path: path_buf },
         redb::DatabaseError::UpgradeRequired(version) => Error::NotADatabase {
             path: path_buf,
             detail: format!("a redb file of old format {version}"),

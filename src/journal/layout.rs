@@ -28,7 +28,6 @@ pub(super) const REC_HDR: u64 = 16;
 pub(super) const COMMITTED: u32 = 0x8000_0000;
 pub(super) const WRAP: u32 = 0xFFFF_FFFF;
 pub(super) const MAX_LEN_FIELD: u64 = 0x7FFF_FFFE;
-#[cfg(test)]
 pub(super) const READ_WINDOW: usize = 1 << 20;
 pub(super) const ZERO_CHUNK: usize = 1 << 20;
 

@@ -2,10 +2,8 @@
 //! exactly the acknowledged records, and opening a journal (writable or
 //! read-only) with the records to replay.
 
-#[cfg(test)]
 use std::fs::File;
 use std::fs::OpenOptions;
-#[cfg(test)]
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -42,7 +40,6 @@ impl Source for MapSource<'_> {
 }
 
 /// `pread`-based source with a read-ahead window (for read-only access).
-#[cfg(test)]
 pub(super) struct FileSource<'a> {
     pub(super) file: &'a File,
     pub(super) path: &'a Path,
@@ -51,7 +48,6 @@ pub(super) struct FileSource<'a> {
     pub(super) win_off: u64,
 }
 
-#[cfg(test)]
 impl Source for FileSource<'_> {
     fn with_bytes<R>(&mut self, off: u64, len: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R, JournalError> {
         let end = off
@@ -261,7 +257,6 @@ impl Journal {
     /// # Errors
     ///
     /// The header errors of [`Journal::open`] and [`JournalError::Io`].
-    #[cfg(test)]
     pub fn read_only(path: &Path, folded_through: u64) -> Result<Vec<Record>, JournalError> {
         let file = File::open(path).map_err(io_err(path, "open"))?;
         let file_len = file.metadata().map_err(io_err(path, "stat"))?.len();
@@ -290,5 +285,25 @@ impl Journal {
             folded_through,
         )?;
         Ok(found.records)
+    }
+
+    /// Whether the journal at `path` was left by a recorder that stopped
+    /// without closing: no process holds its lock, and it holds records past
+    /// `folded_through`. A journal that a live recorder holds is not
+    /// abandoned, whatever it holds.
+    pub fn abandoned(path: &Path, folded_through: u64) -> Result<bool, JournalError> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err(path, "open")(e)),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(path, "lock")(e)),
+        }
+        let left = Journal::read_only(path, folded_through)?;
+        drop(file);
+        Ok(!left.is_empty())
     }
 }

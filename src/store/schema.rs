@@ -192,6 +192,23 @@ pub(crate) struct Validated {
     pub format: u32,
 }
 
+/// The journal sequence number the database has folded through (0: none),
+/// read from its metadata (little-endian u64).
+pub(crate) fn journal_mark(db: &impl ReadableDatabase) -> Result<u64> {
+    let txn = db.begin_read().context("reading metadata")?;
+    let meta = txn.open_table(META).context("reading metadata")?;
+    match meta.get(META_JOURNAL_MARK).context("reading metadata")? {
+        None => Ok(0),
+        Some(value) => {
+            let arr: [u8; 8] = value
+                .value()
+                .try_into()
+                .map_err(|_| Error::corrupt(format!("meta table, '{META_JOURNAL_MARK}'"), "not 8 bytes"))?;
+            Ok(u64::from_le_bytes(arr))
+        }
+    }
+}
+
 /// Checks that an opened redb file is a tracemem database this build reads
 /// (of an older format only if `upgradable`: opened for writing, to be
 /// [`upgrade`]d), and returns its block size and format.

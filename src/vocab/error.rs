@@ -33,7 +33,7 @@ pub enum Error {
     /// The database was written in an older format, which a read-only open
     /// does not upgrade.
     #[error(
-        "{path}: database format {found} is older than this tracemem's ({current}); open it once for writing (or run `tracemem info` on it) to upgrade it"
+        "{path}: database format {found} is older than this tracemem's ({current}); open it once for writing (`tracemem upgrade`) to upgrade it"
     )]
     OlderFormat {
         /// The file.
@@ -106,6 +106,14 @@ pub enum Error {
         path: PathBuf,
         /// The failure.
         reason: String,
+    },
+    /// A writer stopped without closing the database (a killed recorder):
+    /// a read-only open neither repairs the file nor replays the journal,
+    /// so it refuses to show what may lack acknowledged events.
+    #[error("{path}: a writer stopped without closing the database; open it for writing once to recover it")]
+    Unclean {
+        /// The database file.
+        path: PathBuf,
     },
     /// A write to a database opened read-only.
     #[error("{path}: the database is open read-only")]

@@ -103,6 +103,17 @@ pub enum Command {
         #[arg(long)]
         ack: bool,
     },
+    /// Repair a database a recorder left open (killed) and fold in its
+    /// journal's acknowledged events; queries refuse such a file until then.
+    Recover {
+        /// The database file.
+        db: PathBuf,
+    },
+    /// Convert a database of an older format to this tracemem's format.
+    Upgrade {
+        /// The database file.
+        db: PathBuf,
+    },
     /// Summarise a database: format, block size, spaces, captures, events, size.
     Info {
         /// The database file.

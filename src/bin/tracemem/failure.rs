@@ -130,9 +130,41 @@ pub fn io(e: std::io::Error) -> Failure {
     Failure::Output(e)
 }
 
-/// Opens the database at `path`.
+/// Opens the database at `path` for a query: read-only, beside any writer,
+/// changing nothing in the file.
 pub fn open(path: &Path) -> Result<Database, Failure> {
-    Database::open(path).map_err(|e| Failure::error("opening the database", e))
+    Database::builder().open_read_only(path).map_err(|e| opening(path, e))
+}
+
+/// Opens the database at `path` for a writer other than `pack` and
+/// `upgrade`: shared, so that queries keep working beside it.
+pub fn open_writer(path: &Path) -> Result<Database, Failure> {
+    Database::builder()
+        .shared(true)
+        .open(path)
+        .map_err(|e| opening(path, e))
+}
+
+/// The failure to open `path`, saying what to do where there is something.
+pub fn opening(path: &Path, e: tracemem::Error) -> Failure {
+    match e {
+        tracemem::Error::Unclean { .. } => Failure::error(
+            path.display().to_string(),
+            format!(
+                "a recorder stopped without closing it; run tracemem recover {}",
+                path.display()
+            ),
+        ),
+        tracemem::Error::OlderFormat { found, current, .. } => Failure::Error {
+            what: path.display().to_string(),
+            why: format!(
+                "database format {found} is older than this tracemem's ({current}); run tracemem upgrade {}",
+                path.display()
+            ),
+            status: 6,
+        },
+        other => Failure::error("opening the database", other),
+    }
 }
 
 /// Begins a read transaction of `db`.

@@ -11,7 +11,7 @@ use tracemem::record::TraceEvent;
 use tracemem::{CaptureInfo, Database, ReadTransaction, Snap};
 
 use crate::args::At;
-use crate::failure::{Failure, Outcome, io, open};
+use crate::failure::{Failure, Outcome, io, open_writer};
 
 /// The switches of `read` and `states`.
 #[derive(Clone, Copy, Debug)]
@@ -72,7 +72,7 @@ pub fn pick_capture(read: &ReadTransaction, capture: Option<String>) -> Result<S
 
 pub fn open_or_create(path: &Path) -> Result<Database, Failure> {
     if path.exists() {
-        open(path)
+        open_writer(path)
     } else {
         Database::create(path).map_err(|e| Failure::error("creating the database", e))
     }

@@ -5,9 +5,9 @@ use std::io::Write;
 use std::path::Path;
 
 use serde_json::json;
-use tracemem::{Lifespan, Snap};
+use tracemem::{Database, Lifespan, Snap};
 
-use crate::failure::{Failure, Outcome, begin_read, io, open};
+use crate::failure::{Failure, Outcome, begin_read, io, open, opening};
 
 pub fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
     let db = open(path)?;
@@ -136,10 +136,11 @@ pub fn snaps(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
 }
 
 pub fn check(path: &Path, out: &mut impl Write) -> Outcome {
+    // Read-only: check never changes the database it checks.
     let db = tracemem::DatabaseBuilder::default()
         .verify_on_open(true)
-        .open(path)
-        .map_err(|e| Failure::error("check", e))?;
+        .open_read_only(path)
+        .map_err(|e| opening(path, e))?;
     let report = db.check().map_err(|e| Failure::error("check", e))?;
     for problem in &report.problems {
         writeln!(out, "problem: {problem}").map_err(io)?;
@@ -162,4 +163,32 @@ pub fn check(path: &Path, out: &mut impl Write) -> Outcome {
     } else {
         Err(Failure::Mismatch)
     }
+}
+
+/// `tracemem recover DB`: opens the database for writing once, which
+/// repairs a file a recorder left unclean and folds its journal's
+/// acknowledged events in, then closes it.
+pub fn recover(path: &Path, out: &mut impl Write) -> Outcome {
+    let db = Database::open(path).map_err(|e| Failure::error("opening the database", e))?;
+    let captures = db
+        .begin_read()
+        .and_then(|r| r.captures())
+        .map_err(|e| Failure::error("captures", e))?;
+    db.close().map_err(|e| Failure::error("closing", e))?;
+    let events: u64 = captures.iter().map(|c| c.events).sum();
+    writeln!(
+        out,
+        "{}: recovered; {} captures, {events} events",
+        path.display(),
+        captures.len()
+    )
+    .map_err(io)
+}
+
+/// `tracemem upgrade DB`: converts a database of an older format to this
+/// tracemem's, the only verb that does.
+pub fn upgrade(path: &Path, out: &mut impl Write) -> Outcome {
+    let db = Database::open(path).map_err(|e| Failure::error("opening the database", e))?;
+    db.close().map_err(|e| Failure::error("closing", e))?;
+    writeln!(out, "{}: format {}", path.display(), tracemem::FORMAT_VERSION).map_err(io)
 }

@@ -142,6 +142,8 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
         } => log::follow(&db, capture, regmap.as_deref(), json, out),
         Command::History(args) => log::history(&args, out),
         Command::Check { db } => inspect::check(&db, out),
+        Command::Recover { db } => inspect::recover(&db, out),
+        Command::Upgrade { db } => inspect::upgrade(&db, out),
         Command::ReplayCheck {
             db,
             capture,

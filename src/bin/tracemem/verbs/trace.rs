@@ -10,7 +10,7 @@ use tracemem::record::{
     parse_trace,
 };
 
-use crate::failure::{Failure, Outcome, begin_read, io, open};
+use crate::failure::{Failure, Outcome, begin_read, io, open, open_writer};
 use crate::output::{json_string, progress_bar};
 use crate::output_file;
 
@@ -32,7 +32,7 @@ pub fn import(
             .ok_or_else(|| Failure::error("import", format!("{}: name the capture with --capture", file.display())))?,
     };
     let db = if path.exists() {
-        open(path)?
+        open_writer(path)?
     } else {
         Database::create(path).map_err(|e| Failure::error("creating the database", e))?
     };
