@@ -913,3 +913,33 @@ fn an_older_format_is_upgraded_only_by_upgrade() {
     let out = tracemem(&["info", "old.tmdb"], d);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// A failed import leaves no new file, and the demo replaces only a
+/// database it made itself.
+#[test]
+fn failed_imports_and_the_demo_destroy_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("bad.ndjson"), "{\"op\": \"rd\"}\n").unwrap();
+    let out = tracemem(&["import", "bad.ndjson", "new.tmdb"], d);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!d.join("new.tmdb").exists(), "a failed import left a new database");
+    std::fs::write(d.join("tracemem-demo.tmdb"), "my notes").unwrap();
+    let out = tracemem(&["demo", "--events", "100", "--quiet"], d);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the demo replaces only a database it made"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(d.join("tracemem-demo.tmdb")).unwrap(), b"my notes");
+    std::fs::remove_file(d.join("tracemem-demo.tmdb")).unwrap();
+    for _ in 0..2 {
+        let out = tracemem(&["demo", "--events", "100", "--quiet"], d);
+        assert!(
+            out.status.success(),
+            "the demo replaces its own database: {}",
+            stderr(&out)
+        );
+    }
+}

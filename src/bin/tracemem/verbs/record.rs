@@ -169,11 +169,37 @@ impl Write for Counter {
     }
 }
 
+/// Refuses to replace `path` unless it is a database that the demo made:
+/// one whose captures are all the demo's (`demo`, `demo#2`, …).
+fn refuse_unless_made_by_demo(path: &Path) -> Outcome {
+    let refuse = |why: &str| {
+        Failure::error(
+            path.display().to_string(),
+            format!("{why}; the demo replaces only a database it made (name another DB, or remove it)"),
+        )
+    };
+    let db = Database::builder()
+        .open_read_only(path)
+        .map_err(|_| refuse("not a tracemem database the demo can open"))?;
+    let captures = db
+        .begin_read()
+        .and_then(|r| r.captures())
+        .map_err(|_| refuse("its captures cannot be read"))?;
+    let ours = |name: &str| name == "demo" || name.strip_prefix("demo#").is_some_and(|k| k.parse::<u32>().is_ok());
+    if captures.is_empty() || !captures.iter().all(|c| ours(&c.name)) {
+        return Err(refuse("it holds captures the demo did not make"));
+    }
+    Ok(())
+}
+
 pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write) -> Outcome {
     let path = match db {
         Some(path) => path,
         None => {
             let path = PathBuf::from("tracemem-demo.tmdb");
+            if path.exists() {
+                refuse_unless_made_by_demo(&path)?;
+            }
             for stale in [path.clone(), journal_path(&path)] {
                 if stale.exists() {
                     std::fs::remove_file(&stale).map_err(|e| Failure::error(stale.display().to_string(), e))?;

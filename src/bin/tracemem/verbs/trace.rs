@@ -31,18 +31,29 @@ pub fn import(
             .map(|s| s.to_string_lossy().into_owned())
             .ok_or_else(|| Failure::error("import", format!("{}: name the capture with --capture", file.display())))?,
     };
-    let db = if path.exists() {
-        open_writer(path)?
-    } else {
+    let created = !path.exists();
+    let db = if created {
         Database::create(path).map_err(|e| Failure::error("creating the database", e))?
+    } else {
+        open_writer(path)?
     };
     let bar = progress_bar("{bar:40} {pos}/{len} events stored, {per_sec}", quiet);
-    let report = import_trace_with_progress(&db, file, &name, space, &mut |done, total| {
+    let imported = import_trace_with_progress(&db, file, &name, space, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
-    })
-    .map_err(|e| Failure::error("import", e))?;
+    });
     bar.finish_and_clear();
+    let report = match imported {
+        Ok(report) => report,
+        Err(e) => {
+            // A failed import leaves no new file behind.
+            drop(db);
+            if created {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(Failure::error("import", e));
+        }
+    };
     for warning in &report.warnings {
         eprintln!("tracemem: warning: {warning}");
     }
