@@ -943,3 +943,42 @@ fn failed_imports_and_the_demo_destroy_nothing() {
         );
     }
 }
+
+/// replay-check says when the run is shorter or longer than the capture,
+/// `--exact` requires the whole capture, and a mismatch shows the values.
+#[test]
+fn replay_check_reports_the_runs_length_and_values() {
+    let dir = imported();
+    let d = dir.path();
+    let lines: Vec<&str> = EVENTS.lines().collect();
+    std::fs::write(d.join("short.ndjson"), format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+    let out = tracemem(&["replay-check", "t.tmdb", "--capture", "run", "short.ndjson"], d);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "replayed 2 of 3 events of \"run\"; 1 not requested\n");
+    let out = tracemem(
+        &["replay-check", "t.tmdb", "--capture", "run", "short.ndjson", "--exact"],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    std::fs::write(d.join("long.ndjson"), format!("{EVENTS}{}\n", lines[0])).unwrap();
+    let out = tracemem(&["replay-check", "t.tmdb", "--capture", "run", "long.ndjson"], d);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).starts_with("event 3: replay log exhausted"),
+        "{}",
+        stdout(&out)
+    );
+    let other = EVENTS.replacen(
+        "\"address\": 1073745920, \"value\": 66",
+        "\"address\": 1073745928, \"value\": 67",
+        1,
+    );
+    std::fs::write(d.join("other.ndjson"), other).unwrap();
+    let out = tracemem(&["replay-check", "t.tmdb", "--capture", "run", "other.ndjson"], d);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        "event 0: replay mismatch: expected write @ 0x40001000 width=4, got write @ 0x40001008 width=4; \
+         the recording's value is 0x42, the run's 0x43\n"
+    );
+}

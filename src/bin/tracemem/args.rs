@@ -411,6 +411,10 @@ pub enum Command {
         /// Loose matching (reads by address, writes skip ahead).
         #[arg(long)]
         loose: bool,
+        /// Fail (exit 1) when the run requests fewer events than the
+        /// capture holds; without it, a shorter run is reported and passes.
+        #[arg(long)]
+        exact: bool,
     },
 }
 

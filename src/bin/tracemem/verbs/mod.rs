@@ -149,6 +149,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             capture,
             file,
             loose,
-        } => trace::replay_check(&db, &capture, &file, loose, out),
+            exact,
+        } => trace::replay_check(&db, &capture, &file, loose, exact, out),
     }
 }

@@ -104,9 +104,20 @@ pub fn export(
     Ok(())
 }
 
-pub fn replay_check(path: &Path, capture: &str, file: &Path, loose: bool, out: &mut impl Write) -> Outcome {
+pub fn replay_check(
+    path: &Path,
+    capture: &str,
+    file: &Path,
+    loose: bool,
+    exact: bool,
+    out: &mut impl Write,
+) -> Outcome {
     let db = open(path)?;
     let read = begin_read(&db)?;
+    let recorded = read
+        .capture(capture)
+        .map_err(|e| Failure::error("replay-check", e))?
+        .events;
     let mode = if loose { ReplayMode::Loose } else { ReplayMode::Strict };
     let mut replay = ReplayMaster::from_capture(&read, capture, mode).map_err(|e| Failure::error("replay-check", e))?;
     let text = std::fs::read(file).map_err(|e| Failure::error(file.display().to_string(), e))?;
@@ -124,16 +135,35 @@ pub fn replay_check(path: &Path, capture: &str, file: &Path, loose: bool, out: &
         match result {
             Ok(()) | Err(ReplayError::Recorded(_)) => checked += 1,
             Err(e) => {
-                writeln!(out, "event {checked}: {e}").map_err(io)?;
+                // The seed's message first, then the values where they differ.
+                let mut line = format!("event {checked}: {e}");
+                if let ReplayError::Mismatch(m) = &e
+                    && let Some(expected) = &m.expected
+                    && expected.value != event.value
+                {
+                    line.push_str(&format!(
+                        "; the recording's value is {:#x}, the run's {:#x}",
+                        expected.value, event.value
+                    ));
+                }
+                writeln!(out, "{line}").map_err(io)?;
                 return Err(Failure::Mismatch);
             }
         }
     }
-    writeln!(
-        out,
-        "{checked} events replayed against {} without a mismatch",
-        json_string(capture)
-    )
-    .map_err(io)?;
+    let capture = json_string(capture);
+    if checked < recorded {
+        let left = recorded - checked;
+        writeln!(
+            out,
+            "replayed {checked} of {recorded} events of {capture}; {left} not requested"
+        )
+        .map_err(io)?;
+        if exact {
+            return Err(Failure::Mismatch);
+        }
+        return Ok(());
+    }
+    writeln!(out, "{checked} events replayed against {capture} without a mismatch").map_err(io)?;
     Ok(())
 }
