@@ -982,3 +982,35 @@ fn replay_check_reports_the_runs_length_and_values() {
          the recording's value is 0x42, the run's 0x43\n"
     );
 }
+
+/// The demo's register values are what `read` shows at those snaps.
+#[test]
+fn the_demos_values_are_what_read_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = tracemem(&["demo", "d.tmdb", "--events", "20000", "--quiet"], d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("(tracemem read ")).collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for line in lines {
+        let value = line.split(": ").nth(1).unwrap().split_whitespace().next().unwrap();
+        let value = u32::from_str_radix(value.trim_start_matches("0x"), 16).unwrap();
+        let command = line.split("(tracemem ").nth(1).unwrap().trim_end_matches(')');
+        let args: Vec<&str> = command.split_whitespace().collect();
+        let read = tracemem(&args, d);
+        assert!(read.status.success(), "{}", stderr(&read));
+        let hex: String = stdout(&read)
+            .split(':')
+            .nth(1)
+            .unwrap()
+            .split("  ")
+            .next()
+            .unwrap()
+            .replace(' ', "");
+        let bytes: Vec<u8> = (0..4)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(u32::from_le_bytes(bytes.try_into().unwrap()), value, "{line}");
+    }
+}

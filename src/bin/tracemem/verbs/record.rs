@@ -234,15 +234,23 @@ pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write)
     let events_at = read
         .events(&name, 0..capture.events.min(200_000))
         .map_err(|e| Failure::error("reading", e))?;
-    let mut writes = std::collections::HashMap::<u64, u64>::new();
-    for event in events_at.iter().filter(|e| e.op == Op::Write) {
-        *writes.entry(event.address).or_default() += 1;
+    // Per address: how often it was written, and its widest access. The
+    // tour reads a 4-byte register with its own width, so that the values
+    // shown are what `tracemem read` shows at those snaps.
+    let mut writes = std::collections::HashMap::<u64, (u64, u8)>::new();
+    for event in &events_at {
+        let entry = writes.entry(event.address).or_default();
+        entry.1 = entry.1.max(event.width.unwrap_or(4));
+        if event.op == Op::Write {
+            entry.0 += 1;
+        }
     }
     let register = writes
         .iter()
-        .max_by_key(|(a, n)| (**n, std::cmp::Reverse(**a)))
+        .filter(|(_, (_, width))| *width == 4)
+        .max_by_key(|(a, (n, _))| (*n, std::cmp::Reverse(**a)))
         .map_or(0x4000_0010, |(a, _)| *a);
-    writeln!(out, "\nregister {register:#x} at three times:").map_err(io)?;
+    writeln!(out, "\nregister {register:#x} (4 bytes) at three times:").map_err(io)?;
     for fraction in [0.1, 0.5, 0.9] {
         let seq = (capture.events as f64 * fraction) as u64;
         let snap = capture.snap_of(seq);
@@ -255,7 +263,13 @@ pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write)
         } else {
             "never observed".into()
         };
-        writeln!(out, "  snap {snap:>8}: {value}").map_err(io)?;
+        writeln!(
+            out,
+            "  snap {snap:>8}: {value}   (tracemem read {} {} {register:#x} 4 --snap {snap})",
+            path.display(),
+            capture.space
+        )
+        .map_err(io)?;
     }
     writeln!(out, "\nits change history (the first changes of value):").map_err(io)?;
     let mut last = None;
