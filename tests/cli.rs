@@ -1014,3 +1014,33 @@ fn the_demos_values_are_what_read_shows() {
         assert_eq!(u32::from_le_bytes(bytes.try_into().unwrap()), value, "{line}");
     }
 }
+
+/// README's shell walk-through runs as written on a fresh directory: the
+/// blocks of "From the shell" up to the one that needs a library-written
+/// database (a query that finds nothing may exit 1, as documented).
+#[test]
+fn the_readme_walk_through_runs_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("## From the shell").nth(1).expect("the section");
+    let section = section.split("With registers, regions and forks").next().unwrap();
+    let lines: Vec<&str> = section
+        .split("```sh\n")
+        .skip(1)
+        .flat_map(|block| block.split("```").next().unwrap().lines())
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(lines.len() >= 12, "{lines:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tracemem")).parent().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    for line in lines {
+        let out = Command::new("bash")
+            .args(["-c", &format!("set -o pipefail; {line}")])
+            .env("PATH", &path)
+            .current_dir(dir.path())
+            .output()
+            .expect("bash runs");
+        let finds_nothing = line.starts_with("tracemem find") && out.status.code() == Some(1);
+        assert!(out.status.success() || finds_nothing, "{line}: {}", stderr(&out));
+    }
+}
