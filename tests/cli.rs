@@ -1031,7 +1031,7 @@ fn the_readme_walk_through_runs_as_written() {
         .collect();
     assert!(lines.len() >= 12, "{lines:?}");
     let dir = tempfile::tempdir().unwrap();
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tracemem")).parent().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_tracemem")).parent().unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     for line in lines {
         let out = Command::new("bash")
