@@ -187,23 +187,17 @@ impl From<JournalError> for crate::vocab::error::Error {
                 what: "journal record",
                 len,
             },
-            other => {
-                let place = match &other {
-                    JournalError::TruncatedHeader { path, .. }
-                    | JournalError::BadMagic { path, .. }
-                    | JournalError::HeaderChecksum { path, .. }
-                    | JournalError::CorruptHeader { path, .. }
-                    | JournalError::FileTooShort { path, .. }
-                    | JournalError::FoldBeyondEnd { path, .. }
-                    | JournalError::SeqExhausted { path }
-                    | JournalError::CorruptRecord { path, .. } => path.display().to_string(),
-                    _ => "journal".to_string(),
-                };
-                Error::Corrupt {
-                    place,
-                    detail: other.to_string(),
-                }
-            }
+            JournalError::TruncatedHeader { ref path, .. }
+            | JournalError::BadMagic { ref path, .. }
+            | JournalError::HeaderChecksum { ref path, .. }
+            | JournalError::CorruptHeader { ref path, .. }
+            | JournalError::FileTooShort { ref path, .. }
+            | JournalError::FoldBeyondEnd { ref path, .. }
+            | JournalError::SeqExhausted { ref path }
+            | JournalError::CorruptRecord { ref path, .. } => Error::Corrupt {
+                place: path.display().to_string(),
+                detail: e.to_string(),
+            },
         }
     }
 }

@@ -257,10 +257,16 @@ impl Journal {
     /// # Errors
     ///
     /// The header errors of [`Journal::open`] and [`JournalError::Io`].
+    #[cfg(test)]
     pub fn read_only(path: &Path, folded_through: u64) -> Result<Vec<Record>, JournalError> {
         let file = File::open(path).map_err(io_err(path, "open"))?;
+        Self::records_of(&file, path, folded_through)
+    }
+
+    /// [`Journal::read_only`] of the journal `file`, opened from `path`.
+    fn records_of(file: &File, path: &Path, folded_through: u64) -> Result<Vec<Record>, JournalError> {
         let file_len = file.metadata().map_err(io_err(path, "stat"))?.len();
-        let hdr = read_header_bytes(&file, path, file_len)?;
+        let hdr = read_header_bytes(file, path, file_len)?;
         let header = match parse_header(path, &hdr, file_len)? {
             HeaderState::Uninitialized => return Ok(Vec::new()),
             HeaderState::Valid(h) => h,
@@ -271,7 +277,7 @@ impl Journal {
             salt: header.salt,
         };
         let mut src = FileSource {
-            file: &file,
+            file,
             path,
             limit: header.capacity,
             win: Vec::new(),
@@ -302,8 +308,6 @@ impl Journal {
             Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
             Err(std::fs::TryLockError::Error(e)) => return Err(io_err(path, "lock")(e)),
         }
-        let left = Journal::read_only(path, folded_through)?;
-        drop(file);
-        Ok(!left.is_empty())
+        Ok(!Self::records_of(&file, path, folded_through)?.is_empty())
     }
 }

@@ -197,11 +197,16 @@ pub(crate) struct Validated {
 pub(crate) fn journal_mark(db: &impl ReadableDatabase) -> Result<u64> {
     let txn = db.begin_read().context("reading metadata")?;
     let meta = txn.open_table(META).context("reading metadata")?;
-    match meta.get(META_JOURNAL_MARK).context("reading metadata")? {
+    let value = meta.get(META_JOURNAL_MARK).context("reading metadata")?;
+    decode_journal_mark(value.as_ref().map(|v| v.value()))
+}
+
+/// The journal mark stored as `value` (none: 0), checked.
+pub(crate) fn decode_journal_mark(value: Option<&[u8]>) -> Result<u64> {
+    match value {
         None => Ok(0),
-        Some(value) => {
-            let arr: [u8; 8] = value
-                .value()
+        Some(bytes) => {
+            let arr: [u8; 8] = bytes
                 .try_into()
                 .map_err(|_| Error::corrupt(format!("meta table, '{META_JOURNAL_MARK}'"), "not 8 bytes"))?;
             Ok(u64::from_le_bytes(arr))

@@ -195,16 +195,7 @@ impl WriteStore {
     pub fn journal_mark(&self) -> Result<u64> {
         let table = self.txn.open_table(META).context("reading metadata")?;
         let value = table.get(META_JOURNAL_MARK).context("reading metadata")?;
-        match value {
-            Some(bytes) => {
-                let arr: [u8; 8] = bytes
-                    .value()
-                    .try_into()
-                    .map_err(|_| Error::corrupt(format!("meta table, '{META_JOURNAL_MARK}'"), "not 8 bytes"))?;
-                Ok(u64::from_le_bytes(arr))
-            }
-            None => Ok(0),
-        }
+        schema::decode_journal_mark(value.as_ref().map(|v| v.value()))
     }
 
     /// Stores the journal's folded-through mark, in this transaction.
