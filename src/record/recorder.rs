@@ -275,6 +275,34 @@ impl<M: Master> RecordingMaster<M> {
         Ok(events)
     }
 
+    /// The recorded events with sequence numbers in `seqs` (clamped to those
+    /// recorded), committed or not: how a caller pages through a long
+    /// recording without holding it all in memory.
+    pub fn events_in(&self, seqs: std::ops::Range<u64>) -> Result<Vec<TraceEvent>> {
+        let Some(r) = self.recording.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let end = seqs.end.min(r.recorded());
+        let start = seqs.start.min(end);
+        let mut events = Vec::with_capacity(usize::try_from(end - start).unwrap_or(0));
+        if start < r.folded {
+            events = lock(&r.db)
+                .begin_read()?
+                .events(&r.capture.name, start..end.min(r.folded))?;
+        }
+        // The events not committed yet, in order, from seq `r.folded`.
+        let unfolded = r.in_flight.iter().flat_map(|b| b.events.iter()).chain(r.pending.iter());
+        let skip = start.max(r.folded) - r.folded;
+        let take = end.saturating_sub(start.max(r.folded));
+        events.extend(
+            unfolded
+                .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+                .take(usize::try_from(take).unwrap_or(usize::MAX))
+                .cloned(),
+        );
+        Ok(events)
+    }
+
     /// Records an event observed elsewhere, as given (its timestamp too): how
     /// a trace piped in from another recorder becomes a live capture.
     pub fn record_event(&mut self, event: TraceEvent) -> Result<()> {

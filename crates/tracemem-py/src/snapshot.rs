@@ -1,0 +1,790 @@
+//! [`Snapshot`]: one consistent view of the database (a read transaction)
+//! and every query an analysis script asks of it, with the classes its
+//! answers come in ([`Capture`], [`EventIterator`], [`Registers`]).
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use tracemem::{
+    AddressRange, CaptureInfo, Direction, Lifespan, MemState, MemoryRead, ReadTransaction, RegionRead, RegisterRead,
+    Snap, TraceEvent,
+};
+
+use crate::args::{span, u64_arg, width_arg};
+use crate::errors::{IntoPy, bad_value, guarded};
+
+/// How many events an iterator fetches at a time.
+const EVENT_PAGE: u64 = 4096;
+
+/// A consistent view of the database: every query through it sees the
+/// database as it was when the snapshot began, whatever is written since.
+/// Use it in a ``with`` block, or call ``close()``.
+#[pyclass(module = "tracemem", frozen)]
+pub struct Snapshot {
+    read: Mutex<Option<Arc<ReadTransaction>>>,
+    path: String,
+}
+
+impl Snapshot {
+    /// A snapshot over `read`, of the database at `path`.
+    pub fn new(read: ReadTransaction, path: String) -> Snapshot {
+        Snapshot {
+            read: Mutex::new(Some(Arc::new(read))),
+            path,
+        }
+    }
+
+    fn txn(&self) -> PyResult<Arc<ReadTransaction>> {
+        self.read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| {
+                crate::errors::to_py(tracemem::Error::Closed {
+                    what: "snapshot",
+                    path: self.path.clone().into(),
+                })
+            })
+    }
+}
+
+/// A capture as stored: its name, the space its events observe, its byte
+/// order, start time, flush policy, first snap and number of events.
+#[pyclass(module = "tracemem", frozen, get_all, skip_from_py_object)]
+#[derive(Clone)]
+pub struct Capture {
+    /// Its name (later sessions of an imported file are ``NAME#2``, …).
+    pub name: String,
+    /// The space its events observe.
+    pub space: String,
+    /// Whether values are laid out big-endian in memory.
+    pub big_endian: bool,
+    /// Wall time of its start, nanoseconds since the Unix epoch.
+    pub start_wall_ns: i64,
+    /// Its flush policy: ``'event'``, ``'never'`` or a number as text.
+    pub policy: String,
+    /// The snap of its first event; event ``i`` is at ``first_snap + i``.
+    pub first_snap: i64,
+    /// How many events it holds.
+    pub events: u64,
+}
+
+#[pymethods]
+impl Capture {
+    fn __repr__(&self) -> String {
+        format!(
+            "Capture(name={:?}, space={:?}, events={}, first_snap={})",
+            self.name, self.space, self.events, self.first_snap
+        )
+    }
+}
+
+impl From<&CaptureInfo> for Capture {
+    fn from(info: &CaptureInfo) -> Capture {
+        Capture {
+            name: info.name.clone(),
+            space: info.space.clone(),
+            big_endian: info.big_endian,
+            start_wall_ns: info.start_wall_ns,
+            policy: info.policy.to_string(),
+            first_snap: info.first_snap,
+            events: info.events,
+        }
+    }
+}
+
+/// An event as a dict with the seed's keys in the seed's order (``op``,
+/// ``address``, ``value``, ``width``, ``timestamp``; ``width`` left out when
+/// the event has none), then `extra` keys.
+pub fn event_dict<'py>(py: Python<'py>, event: &TraceEvent, snap: Option<Snap>) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("op", event.op.as_str())?;
+    dict.set_item("address", event.address)?;
+    dict.set_item("value", event.value)?;
+    if let Some(width) = event.width {
+        dict.set_item("width", width)?;
+    } else if snap.is_some() {
+        dict.set_item("width", py.None())?;
+    }
+    dict.set_item("timestamp", event.timestamp)?;
+    if let Some(snap) = snap {
+        dict.set_item("snap", snap)?;
+        dict.set_item("error", event.error.as_deref())?;
+    }
+    Ok(dict)
+}
+
+fn state_name(state: MemState) -> &'static str {
+    match state {
+        MemState::Known => "known",
+        MemState::Error => "error",
+        MemState::Unknown => "unknown",
+    }
+}
+
+/// The capture named `name`, or the only one (its later sessions aside).
+fn pick_capture(read: &ReadTransaction, name: Option<&str>) -> PyResult<CaptureInfo> {
+    if let Some(name) = name {
+        return read.capture(name).py();
+    }
+    let captures = read.captures().py()?;
+    let roots: Vec<&CaptureInfo> = captures.iter().filter(|c| !c.name.contains('#')).collect();
+    match roots.as_slice() {
+        [only] => Ok((*only).clone()),
+        [] => Err(PyValueError::new_err("capture: the database holds no capture")),
+        many => Err(bad_value(
+            "capture",
+            format!(
+                "the database holds several captures; name one of: {}",
+                many.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+/// The capture a `time=` refers to: as named, or the only one recording
+/// `space`.
+fn capture_for_time(read: &ReadTransaction, space: &str, capture: Option<&str>) -> PyResult<CaptureInfo> {
+    if let Some(name) = capture {
+        return read.capture(name).py();
+    }
+    let captures = read.captures().py()?;
+    let of_space: Vec<&CaptureInfo> = captures.iter().filter(|c| c.space == space).collect();
+    match of_space.as_slice() {
+        [only] => Ok((*only).clone()),
+        [] => Err(bad_value("time", format!("no capture records space '{space}'"))),
+        many => Err(bad_value(
+            "capture",
+            format!(
+                "several captures record space '{space}'; name one of: {}",
+                many.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+/// The snap of the last event of `capture` at or before `time` seconds
+/// (binary search over its events, which are in time order).
+fn snap_at_time(read: &ReadTransaction, capture: &CaptureInfo, time: f64) -> PyResult<Snap> {
+    if !time.is_finite() {
+        return Err(bad_value("time", format!("{time} is not a finite number of seconds")));
+    }
+    let (mut lo, mut hi) = (0u64, capture.events);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let event = read.events(&capture.name, mid..mid + 1).py()?;
+        match event.first() {
+            Some(e) if e.timestamp <= time => lo = mid + 1,
+            _ => hi = mid,
+        }
+    }
+    if lo == 0 {
+        return Err(bad_value(
+            "time",
+            format!("capture '{}' has no event at or before {time} s", capture.name),
+        ));
+    }
+    Ok(capture.snap_of(lo - 1))
+}
+
+/// The snap a `snap=`/`time=` pair names for `space`: the snap as given, the
+/// time's snap, or (neither) the newest.
+fn resolve_snap(
+    read: &ReadTransaction,
+    space: &str,
+    snap: Option<Snap>,
+    time: Option<f64>,
+    capture: Option<&str>,
+) -> PyResult<Snap> {
+    match (snap, time) {
+        (Some(_), Some(_)) => Err(PyTypeError::new_err("give snap= or time=, not both")),
+        (Some(snap), None) => Ok(snap),
+        (None, Some(time)) => snap_at_time(read, &capture_for_time(read, space, capture)?, time),
+        (None, None) => Ok(Snap::MAX),
+    }
+}
+
+fn range_arg(address: u64, length: u64) -> PyResult<AddressRange> {
+    span(address, length)?;
+    AddressRange::from_start_len(address, length).py()
+}
+
+fn pairs<'py>(py: Python<'py>, ranges: impl Iterator<Item = AddressRange>) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, ranges.map(|r| (r.min(), r.max())).collect::<Vec<_>>())
+}
+
+#[pymethods]
+impl Snapshot {
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        _type: Option<&Bound<'_, PyAny>>,
+        _value: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) {
+        self.close();
+    }
+
+    /// Ends the snapshot (iterators already made from it go on). Idempotent.
+    fn close(&self) {
+        self.read.lock().unwrap_or_else(PoisonError::into_inner).take();
+    }
+
+    /// The captures, by name.
+    fn captures(&self) -> PyResult<Vec<Capture>> {
+        let read = self.txn()?;
+        guarded("captures", || {
+            Ok(read.captures().py()?.iter().map(Capture::from).collect())
+        })
+    }
+
+    /// The capture named ``name`` (``KeyError`` if there is none).
+    fn capture(&self, name: &str) -> PyResult<Capture> {
+        let read = self.txn()?;
+        guarded("capture", || Ok(Capture::from(&read.capture(name).py()?)))
+    }
+
+    /// The names of the address spaces, sorted.
+    fn spaces(&self) -> PyResult<Vec<String>> {
+        let read = self.txn()?;
+        guarded("spaces", || read.spaces().py())
+    }
+
+    /// The events of ``capture`` (default: the only capture) with sequence
+    /// numbers in ``start``..``stop``, as dicts with the keys ``op``,
+    /// ``address``, ``value``, ``width``, ``timestamp``, ``snap`` and
+    /// ``error`` (``None`` for a transaction that completed). Fetched a page
+    /// at a time: memory stays flat however long the capture.
+    #[pyo3(signature = (capture=None, start=0, stop=None))]
+    fn events(&self, capture: Option<&str>, start: u64, stop: Option<u64>) -> PyResult<EventIterator> {
+        let read = self.txn()?;
+        let info = guarded("events", || pick_capture(&read, capture))?;
+        let stop = stop.unwrap_or(u64::MAX).min(info.events);
+        Ok(EventIterator {
+            state: Mutex::new(EventCursor {
+                read,
+                capture: info,
+                next: start.min(stop),
+                stop,
+                page: Vec::new(),
+                taken: 0,
+            }),
+        })
+    }
+
+    /// ``length`` bytes of ``space`` from ``address`` as of ``snap`` (or the
+    /// snap of the last event at or before ``time`` seconds of ``capture``;
+    /// neither: the newest). Bytes never observed read as 0.
+    #[pyo3(signature = (space, address, length, *, snap=None, time=None, capture=None))]
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        space: &str,
+        address: &Bound<'py, PyAny>,
+        length: &Bound<'py, PyAny>,
+        snap: Option<Snap>,
+        time: Option<f64>,
+        capture: Option<&str>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let (address, length) = (u64_arg("address", address)?, u64_arg("length", length)?);
+        span(address, length)?;
+        let len = usize::try_from(length).map_err(|_| bad_value("length", "too large"))?;
+        let read = self.txn()?;
+        let snap = guarded("read", || resolve_snap(&read, space, snap, time, capture))?;
+        let mut buf = vec![0u8; len];
+        if len > 0 {
+            py.detach(|| {
+                guarded("read", || {
+                    read.space(space).py()?.get_bytes(snap, address, &mut buf).py()
+                })
+            })?;
+        }
+        Ok(PyBytes::new(py, &buf))
+    }
+
+    /// As ``read``, with a mask beside the bytes: ``1`` where the byte's most
+    /// recent observation is KNOWN, ``0`` where it is ERROR or UNKNOWN.
+    #[pyo3(signature = (space, address, length, *, snap=None, time=None, capture=None))]
+    fn read_known<'py>(
+        &self,
+        py: Python<'py>,
+        space: &str,
+        address: &Bound<'py, PyAny>,
+        length: &Bound<'py, PyAny>,
+        snap: Option<Snap>,
+        time: Option<f64>,
+        capture: Option<&str>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let (address, length) = (u64_arg("address", address)?, u64_arg("length", length)?);
+        span(address, length)?;
+        let len = usize::try_from(length).map_err(|_| bad_value("length", "too large"))?;
+        let read = self.txn()?;
+        let snap = guarded("read_known", || resolve_snap(&read, space, snap, time, capture))?;
+        let mut buf = vec![0u8; len];
+        let mut mask = vec![0u8; len];
+        if len > 0 {
+            py.detach(|| {
+                guarded("read_known", || {
+                    let mem = read.space(space).py()?;
+                    mem.get_bytes(snap, address, &mut buf).py()?;
+                    for run in mem.most_recent_states(snap, range_arg(address, length)?).py()? {
+                        if run.state == MemState::Known {
+                            let from = (run.range.min() - address) as usize;
+                            let to = (run.range.max() - address) as usize;
+                            mask[from..=to].fill(1);
+                        }
+                    }
+                    Ok(())
+                })
+            })?;
+        }
+        PyTuple::new(py, [PyBytes::new(py, &buf), PyBytes::new(py, &mask)])
+    }
+
+    /// Reads ``len(buffer)`` bytes (of a C-contiguous writable buffer: a
+    /// ``bytearray``, a ``memoryview``, a NumPy array) of ``space`` from
+    /// ``address`` straight into it; returns the number of bytes. Bytes
+    /// never observed are set to 0.
+    #[pyo3(signature = (space, address, buffer, *, snap=None, time=None, capture=None))]
+    fn readinto(
+        &self,
+        py: Python<'_>,
+        space: &str,
+        address: &Bound<'_, PyAny>,
+        buffer: &Bound<'_, PyAny>,
+        snap: Option<Snap>,
+        time: Option<f64>,
+        capture: Option<&str>,
+    ) -> PyResult<usize> {
+        let address = u64_arg("address", address)?;
+        // The limited API has no buffer protocol before Python 3.11: ctypes
+        // gives the address of any writable buffer, and holds its export
+        // while it lives.
+        let bytes_view = py
+            .import("builtins")?
+            .getattr("memoryview")?
+            .call1((buffer,))?
+            .call_method1("cast", ("B",))?;
+        if bytes_view.getattr("readonly")?.extract::<bool>()? {
+            return Err(PyTypeError::new_err("buffer: a writable buffer is needed"));
+        }
+        let len: usize = bytes_view.len()?;
+        span(address, len as u64)?;
+        let read = self.txn()?;
+        let snap = guarded("readinto", || resolve_snap(&read, space, snap, time, capture))?;
+        if len == 0 {
+            return Ok(0);
+        }
+        let ctypes = py.import("ctypes")?;
+        let array = ctypes
+            .getattr("c_char")?
+            .call_method1("__mul__", (len,))?
+            .call_method1("from_buffer", (&bytes_view,))?;
+        let pointer: usize = ctypes.getattr("addressof")?.call1((&array,))?.extract()?;
+        let pointer = pointer as *mut u8;
+        // `array` keeps the buffer exported (neither freed nor resized) until
+        // it is dropped, after the copy.
+        let target = SendPointer(pointer);
+        py.detach(move || {
+            let target = target;
+            // SAFETY: `pointer` addresses `len` writable bytes exported by
+            // `array`, alive until after this closure returns.
+            let buf = unsafe { std::slice::from_raw_parts_mut(target.0, len) };
+            buf.fill(0);
+            guarded("readinto", || {
+                read.space(space).py()?.get_bytes(snap, address, buf).py()
+            })
+        })?;
+        drop(array);
+        Ok(len)
+    }
+
+    /// The states of ``length`` bytes from ``address`` as of ``snap`` (each
+    /// byte's most recent observation at or before it): a list of
+    /// ``(first, last, state)`` runs (inclusive addresses) with ``state``
+    /// ``'known'``, ``'error'`` or ``'unknown'``, covering the whole range.
+    #[pyo3(signature = (space, address, length, *, snap=None, time=None, capture=None))]
+    fn states<'py>(
+        &self,
+        py: Python<'py>,
+        space: &str,
+        address: &Bound<'py, PyAny>,
+        length: &Bound<'py, PyAny>,
+        snap: Option<Snap>,
+        time: Option<f64>,
+        capture: Option<&str>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let (address, length) = (u64_arg("address", address)?, u64_arg("length", length)?);
+        if length == 0 {
+            return Ok(PyList::empty(py));
+        }
+        let range = range_arg(address, length)?;
+        let read = self.txn()?;
+        let snap = guarded("states", || resolve_snap(&read, space, snap, time, capture))?;
+        let runs = py.detach(|| {
+            guarded("states", || {
+                read.space(space).py()?.most_recent_states(snap, range).py()
+            })
+        })?;
+        let mut out: Vec<(u64, u64, &str)> = Vec::new();
+        let mut push = |first: u64, last: u64, state: &'static str| match out.last_mut() {
+            // Runs from different snaps with one state read as one run.
+            Some(prev) if prev.2 == state && prev.1.checked_add(1) == Some(first) => prev.1 = last,
+            _ => out.push((first, last, state)),
+        };
+        let mut at = Some(address);
+        for run in runs {
+            if let Some(from) = at.filter(|&from| run.range.min() > from) {
+                push(from, run.range.min() - 1, "unknown");
+            }
+            push(run.range.min(), run.range.max(), state_name(run.state));
+            at = run.range.max().checked_add(1);
+        }
+        if let Some(from) = at.filter(|&from| from <= range.max()) {
+            push(from, range.max(), "unknown");
+        }
+        PyList::new(py, out)
+    }
+
+    /// The value of ``width`` bytes at ``address`` as of ``snap`` (or
+    /// ``time``), in the byte order of the capture recording the space;
+    /// ``None`` unless every byte's most recent observation is KNOWN. ``space`` defaults to that
+    /// of ``capture``, or of the only capture, or the only space.
+    #[pyo3(signature = (address, width, *, snap=None, time=None, space=None, capture=None))]
+    fn value(
+        &self,
+        address: &Bound<'_, PyAny>,
+        width: &Bound<'_, PyAny>,
+        snap: Option<Snap>,
+        time: Option<f64>,
+        space: Option<&str>,
+        capture: Option<&str>,
+    ) -> PyResult<Option<u64>> {
+        let address = u64_arg("address", address)?;
+        let width = width_arg(width)?;
+        span(address, u64::from(width))?;
+        let read = self.txn()?;
+        guarded("value", || {
+            let (space, big_endian) = value_space(&read, space, capture)?;
+            let snap = resolve_snap(&read, &space, snap, time, capture)?;
+            let mut buf = [0u8; 8];
+            let buf = &mut buf[..usize::from(width)];
+            let mem = read.space(&space).py()?;
+            let runs = mem
+                .most_recent_states(snap, range_arg(address, u64::from(width))?)
+                .py()?;
+            let known = runs
+                .iter()
+                .filter(|r| r.state == MemState::Known)
+                .map(|r| r.range.len())
+                .sum::<u128>();
+            if known < u128::from(width) {
+                return Ok(None);
+            }
+            mem.get_bytes(snap, address, buf).py()?;
+            let mut wide = [0u8; 8];
+            let value = if big_endian {
+                wide[8 - buf.len()..].copy_from_slice(buf);
+                u64::from_be_bytes(wide)
+            } else {
+                wide[..buf.len()].copy_from_slice(buf);
+                u64::from_le_bytes(wide)
+            };
+            Ok(Some(value))
+        })
+    }
+
+    /// The events at ``address`` (dicts as ``events`` gives them), oldest
+    /// first; with ``before=snap`` those before it, newest first; with
+    /// ``after=snap`` those after it; at most ``limit``. ``capture`` (with
+    /// its later sessions) is required when the database holds several.
+    #[pyo3(signature = (address, *, before=None, after=None, limit=None, capture=None))]
+    fn history<'py>(
+        &self,
+        py: Python<'py>,
+        address: &Bound<'py, PyAny>,
+        before: Option<Snap>,
+        after: Option<Snap>,
+        limit: Option<usize>,
+        capture: Option<&str>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let address = u64_arg("address", address)?;
+        let read = self.txn()?;
+        let found = py.detach(|| {
+            guarded("history", || {
+                let root = pick_capture(&read, capture)?;
+                let family: Vec<CaptureInfo> = read
+                    .captures()
+                    .py()?
+                    .into_iter()
+                    .filter(|c| {
+                        c.name == root.name
+                            || c.name
+                                .strip_prefix(&format!("{}#", root.name))
+                                .is_some_and(|k| k.parse::<u64>().is_ok())
+                    })
+                    .collect();
+                let mut found: Vec<(Snap, TraceEvent)> = Vec::new();
+                let keep_all = before.is_some();
+                'captures: for info in &family {
+                    let mut seq = 0;
+                    while seq < info.events {
+                        let page = read.events(&info.name, seq..(seq + EVENT_PAGE).min(info.events)).py()?;
+                        for (i, event) in page.into_iter().enumerate() {
+                            let snap = info.snap_of(seq + i as u64);
+                            if event.address == address
+                                && before.is_none_or(|b| snap < b)
+                                && after.is_none_or(|a| snap > a)
+                            {
+                                found.push((snap, event));
+                                if !keep_all && limit.is_some_and(|l| found.len() >= l) {
+                                    break 'captures;
+                                }
+                            }
+                        }
+                        seq += EVENT_PAGE;
+                    }
+                }
+                if before.is_some() {
+                    found.reverse();
+                }
+                found.truncate(limit.unwrap_or(usize::MAX));
+                Ok(found)
+            })
+        })?;
+        let dicts = found
+            .iter()
+            .map(|(snap, event)| event_dict(py, event, Some(*snap)))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, dicts)
+    }
+
+    /// The lowest (or with ``backward=True`` the highest) address in
+    /// ``start``..=``end`` where ``pattern`` matches bytes all KNOWN as of
+    /// ``snap`` (under ``mask``: ``mem & mask == pattern & mask`` per
+    /// byte), or ``None``.
+    #[pyo3(signature = (space, pattern, mask=None, *, snap=None, start=0, end=u64::MAX, backward=false))]
+    fn find(
+        &self,
+        py: Python<'_>,
+        space: &str,
+        pattern: Vec<u8>,
+        mask: Option<Vec<u8>>,
+        snap: Option<Snap>,
+        start: u64,
+        end: u64,
+        backward: bool,
+    ) -> PyResult<Option<u64>> {
+        if start > end {
+            return Err(bad_value("start", format!("{start:#x} is after end {end:#x}")));
+        }
+        let range = AddressRange::new(start, end).py()?;
+        let read = self.txn()?;
+        let direction = if backward {
+            Direction::Backward
+        } else {
+            Direction::Forward
+        };
+        py.detach(|| {
+            guarded("find", || {
+                read.space(space)
+                    .py()?
+                    .find_bytes(snap.unwrap_or(Snap::MAX), range, &pattern, mask.as_deref(), direction)
+                    .py()
+            })
+        })
+    }
+
+    /// The addresses of ``space`` (within ``start``..=``end``) whose bytes
+    /// differ between snaps ``a`` and ``b``, as ``(first, last)`` ranges.
+    #[pyo3(signature = (space, a, b, *, start=0, end=u64::MAX))]
+    fn diff<'py>(
+        &self,
+        py: Python<'py>,
+        space: &str,
+        a: Snap,
+        b: Snap,
+        start: u64,
+        end: u64,
+    ) -> PyResult<Bound<'py, PyList>> {
+        if start > end {
+            return Err(bad_value("start", format!("{start:#x} is after end {end:#x}")));
+        }
+        let range = AddressRange::new(start, end).py()?;
+        let read = self.txn()?;
+        let set = py.detach(|| guarded("diff", || read.space(space).py()?.diff(a, b, range).py()))?;
+        pairs(py, set.iter())
+    }
+
+    /// The addresses of ``space`` with an observation at a snap in
+    /// ``a``..=``b``, as ``(first, last)`` ranges.
+    fn changes<'py>(&self, py: Python<'py>, space: &str, a: Snap, b: Snap) -> PyResult<Bound<'py, PyList>> {
+        let read = self.txn()?;
+        let set = py.detach(|| guarded("changes", || read.space(space).py()?.changes(a, b).py()))?;
+        pairs(py, set.iter())
+    }
+
+    /// The registers of ``thread`` (frame ``frame``), by name.
+    #[pyo3(signature = (thread, *, frame=0))]
+    fn registers(&self, thread: String, frame: u32) -> PyResult<Registers> {
+        let read = self.txn()?;
+        guarded("registers", || read.registers_in_frame(&thread, frame).py().map(|_| ()))?;
+        Ok(Registers { read, thread, frame })
+    }
+
+    /// The regions of ``space`` as dicts (``name``, ``first``, ``last``,
+    /// ``flags``, ``lifespan``); with ``snap``, those alive at it.
+    #[pyo3(signature = (space, *, snap=None))]
+    fn regions<'py>(&self, py: Python<'py>, space: &str, snap: Option<Snap>) -> PyResult<Bound<'py, PyList>> {
+        let read = self.txn()?;
+        let regions = guarded("regions", || read.regions(space).py()?.all().py())?;
+        let list = PyList::empty(py);
+        for region in regions.iter().filter(|r| snap.is_none_or(|s| r.lifespan.contains(s))) {
+            let dict = PyDict::new(py);
+            dict.set_item("name", &region.name)?;
+            dict.set_item("first", region.range.min())?;
+            dict.set_item("last", region.range.max())?;
+            dict.set_item("flags", region.flags.bits())?;
+            dict.set_item("lifespan", (region.lifespan.min(), region.lifespan.max()))?;
+            list.append(dict)?;
+        }
+        Ok(list)
+    }
+
+    /// The snaps with metadata (marks, wall times, forks), as dicts
+    /// (``snap``, ``description``, ``timestamp_ns``, ``fork_of``).
+    fn snaps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let read = self.txn()?;
+        let snaps = guarded("snaps", || {
+            read.snaps_with_meta(Lifespan::new(Snap::MIN, Snap::MAX).py()?).py()
+        })?;
+        let list = PyList::empty(py);
+        for (snap, meta) in snaps {
+            let dict = PyDict::new(py);
+            dict.set_item("snap", snap)?;
+            dict.set_item("description", meta.description)?;
+            dict.set_item("timestamp_ns", meta.timestamp_ns)?;
+            dict.set_item("fork_of", meta.fork_of)?;
+            list.append(dict)?;
+        }
+        Ok(list)
+    }
+}
+
+/// The space and byte order a `value` query reads.
+fn value_space(read: &ReadTransaction, space: Option<&str>, capture: Option<&str>) -> PyResult<(String, bool)> {
+    if let Some(name) = capture {
+        let info = read.capture(name).py()?;
+        if space.is_some_and(|s| s != info.space) {
+            return Err(bad_value(
+                "space",
+                format!("capture '{name}' records space '{}'", info.space),
+            ));
+        }
+        return Ok((info.space, info.big_endian));
+    }
+    let captures = read.captures().py()?;
+    if let Some(space) = space {
+        let big_endian = captures.iter().find(|c| c.space == space).is_some_and(|c| c.big_endian);
+        return Ok((space.to_string(), big_endian));
+    }
+    let mut spaces: Vec<&CaptureInfo> = captures.iter().collect();
+    spaces.dedup_by(|a, b| a.space == b.space);
+    if let [only] = spaces.as_slice() {
+        return Ok((only.space.clone(), only.big_endian));
+    }
+    match read.spaces().py()?.as_slice() {
+        [only] => Ok((only.clone(), false)),
+        _ => Err(bad_value(
+            "space",
+            "the database holds several spaces; name one with space=",
+        )),
+    }
+}
+
+/// A raw pointer handed to the thread that runs without the GIL.
+struct SendPointer(*mut u8);
+// SAFETY: the pointer is used by one thread at a time (the caller waits).
+unsafe impl Send for SendPointer {}
+
+struct EventCursor {
+    read: Arc<ReadTransaction>,
+    capture: CaptureInfo,
+    next: u64,
+    stop: u64,
+    page: Vec<TraceEvent>,
+    taken: usize,
+}
+
+/// An iterator over a capture's events (see ``Snapshot.events``).
+#[pyclass(module = "tracemem")]
+pub struct EventIterator {
+    state: Mutex<EventCursor>,
+}
+
+#[pymethods]
+impl EventIterator {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let mut cursor = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if cursor.taken == cursor.page.len() {
+            if cursor.next >= cursor.stop {
+                return Ok(None);
+            }
+            let range = cursor.next..(cursor.next + EVENT_PAGE).min(cursor.stop);
+            let page = guarded("events", || {
+                cursor.read.events(&cursor.capture.name, range.clone()).py()
+            })?;
+            if page.is_empty() {
+                cursor.stop = cursor.next;
+                return Ok(None);
+            }
+            cursor.page = page;
+            cursor.taken = 0;
+        }
+        let seq = cursor.next;
+        let dict = event_dict(py, &cursor.page[cursor.taken], Some(cursor.capture.snap_of(seq)))?;
+        cursor.taken += 1;
+        cursor.next += 1;
+        Ok(Some(dict))
+    }
+}
+
+/// The registers of one thread and frame, by name.
+#[pyclass(module = "tracemem", frozen)]
+pub struct Registers {
+    read: Arc<ReadTransaction>,
+    thread: String,
+    frame: u32,
+}
+
+#[pymethods]
+impl Registers {
+    /// The value of register ``name`` as of ``snap`` (default the newest),
+    /// or ``None`` if it was never written.
+    #[pyo3(signature = (name, *, snap=None))]
+    fn value(&self, name: &str, snap: Option<Snap>) -> PyResult<Option<u128>> {
+        guarded("registers", || {
+            self.read
+                .registers_in_frame(&self.thread, self.frame)
+                .py()?
+                .get_value(snap.unwrap_or(Snap::MAX), name)
+                .py()
+        })
+    }
+
+    /// The names of the registers the database defines.
+    fn names(&self) -> PyResult<Vec<String>> {
+        guarded("registers", || {
+            Ok(self.read.register_map().py()?.iter().map(|r| r.name.clone()).collect())
+        })
+    }
+}
