@@ -52,10 +52,8 @@ impl Database {
     /// is redb's job: they hold their own reference).
     fn release(&self) -> PyResult<()> {
         let taken = self.db.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(db) = taken {
-            if let Ok(db) = Arc::try_unwrap(db) {
-                db.close().py()?;
-            }
+        if let Some(Ok(db)) = taken.map(Arc::try_unwrap) {
+            db.close().py()?;
         }
         Ok(())
     }

@@ -52,7 +52,7 @@ fn seq_of(failed: &[u64], index: u64) -> u64 {
 /// A recording, or what is left of it once closed: the events are then read
 /// from the file, through a read-only handle opened on first use.
 enum State {
-    Recording(Recording),
+    Recording(Box<Recording>),
     Closed {
         failed: Vec<u64>,
         recorded: u64,
@@ -118,10 +118,10 @@ fn parse_policy(flush: &Bound<'_, PyAny>) -> PyResult<FlushPolicy> {
     if let Ok(text) = flush.extract::<String>() {
         return FlushPolicy::parse(&text).py();
     }
-    if !flush.is_instance_of::<pyo3::types::PyBool>() {
-        if let Ok(n) = flush.extract::<i128>() {
-            return FlushPolicy::every(n).py();
-        }
+    if !flush.is_instance_of::<pyo3::types::PyBool>()
+        && let Ok(n) = flush.extract::<i128>()
+    {
+        return FlushPolicy::every(n).py();
     }
     let shown = flush.repr().map(|r| r.to_string()).unwrap_or_default();
     Err(bad_value(
@@ -147,10 +147,10 @@ impl CaptureRecorder {
             })
         })?;
         Ok(CaptureRecorder {
-            state: Mutex::new(State::Recording(Recording {
+            state: Mutex::new(State::Recording(Box::new(Recording {
                 recorder,
                 failed: Vec::new(),
-            })),
+            }))),
             path,
             capture,
         })

@@ -621,8 +621,8 @@ impl Snapshot {
         pairs(py, set.iter())
     }
 
-    /// The addresses of ``space`` with an observation at a snap in
-    /// ``a``..=``b``, as ``(first, last)`` ranges.
+    /// The addresses of ``space`` with an observation at a snap after
+    /// ``a`` and at or before ``b``, as ``(first, last)`` ranges.
     fn changes<'py>(&self, py: Python<'py>, space: &str, a: Snap, b: Snap) -> PyResult<Bound<'py, PyList>> {
         let read = self.txn()?;
         let set = py.detach(|| guarded("changes", || read.space(space).py()?.changes(a, b).py()))?;

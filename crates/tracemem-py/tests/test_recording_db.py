@@ -1,0 +1,203 @@
+"""Recording into a database (``file=`` a ``.tmdb`` path, or ``db=``): the
+seed's events with R2's failed events kept in the capture, the events as a
+sequence over the capture, bad input refused before the bus is touched,
+marks, and replay from a capture."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import Bus, FakeClock
+
+import tracemem
+from tracemem import AccessOp, RecordingMaster, ReplayMaster
+
+
+def record_some(path: Path, n: int = 10, **kwargs: object) -> RecordingMaster:
+    master = RecordingMaster(Bus(), file=path, clock=FakeClock(), **kwargs)  # type: ignore[arg-type]
+    for i in range(n):
+        master.write(0x1000 + 4 * i, i * 3, 4)
+    return master
+
+
+def test_events_are_a_sequence_over_the_capture(tmp_path: Path) -> None:
+    master = record_some(tmp_path / "t.tmdb", 10)
+    plain = RecordingMaster(Bus(), clock=FakeClock())
+    for i in range(10):
+        plain.write(0x1000 + 4 * i, i * 3, 4)
+    events = master.events
+    assert len(events) == 10
+    assert events[0] == plain.events[0] and events[-1] == plain.events[-1] and events[-10] == plain.events[0]
+    assert events[2:5] == plain.events[2:5] and events[::3] == plain.events[::3] and events[7:2] == []
+    assert list(events) == plain.events
+    with pytest.raises(IndexError):
+        events[10]
+    with pytest.raises(IndexError):
+        events[-11]
+    assert not hasattr(events, "append"), "the sequence is read-only"
+    master.close()
+    assert list(master.events) == plain.events, "after close the events are read from the file"
+
+
+def test_failed_ops_are_failed_events_in_the_capture_but_not_in_events(tmp_path: Path) -> None:
+    path = tmp_path / "t.tmdb"
+    with RecordingMaster(Bus(failing={0x20}), file=path, clock=FakeClock()) as master:
+        master.write(0x10, 1, 4)
+        with pytest.raises(RuntimeError):
+            master.read(0x20, 4)
+        with pytest.raises(RuntimeError):
+            master.write_many([AccessOp(0x20, 5, 4), AccessOp(0x24, 6, 4)])
+        master.read(0x10, 4)
+        assert [(e["op"], e["address"]) for e in master.events] == [("write", 0x10), ("read", 0x10)]
+        assert master.events[1]["value"] == 1
+    with tracemem.open(path) as db:
+        stored = list(db.events())
+    assert [(e["op"], e["address"], e["error"]) for e in stored] == [
+        ("write", 0x10, None),
+        ("read", 0x20, "RuntimeError: bus timeout at 0x20"),
+        ("write", 0x20, "RuntimeError: bus timeout at 0x20"),
+        ("write", 0x24, "RuntimeError: bus timeout at 0x20"),
+        ("read", 0x10, None),
+    ]
+    with tracemem.open(path) as db:
+        assert db.states("bus", 0x20, 4, snap=1) == [(0x20, 0x23, "error")], "a failed read is ERROR over its bytes"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m: m.write(-1, 0, 4), "address -1 cannot be recorded"),
+        (lambda m: m.write(2**64, 0, 4), "address 18446744073709551616 cannot be recorded"),
+        (lambda m: m.write(0, 2**64, 4), "value 18446744073709551616 cannot be recorded"),
+        (lambda m: m.write(0, -3, 4), "value -3 cannot be recorded"),
+        (lambda m: m.read(0, 0), "width 0 cannot be recorded"),
+        (lambda m: m.read(0, 9), "width 9 cannot be recorded"),
+        (lambda m: m.read(2**64 - 2, 4), "its last byte passes 2\\*\\*64-1"),
+        (lambda m: m.read_many([AccessOp(0, 0, 4), AccessOp(0, 0, 12)]), "width 12"),
+    ],
+)
+def test_what_a_database_cannot_hold_is_refused_before_the_bus(tmp_path: Path, call, message: str) -> None:  # type: ignore[no-untyped-def]
+    bus = Bus()
+    with RecordingMaster(bus, file=tmp_path / "t.tmdb") as master:
+        with pytest.raises(ValueError, match=message):
+            call(master)
+        assert bus.calls == 0 and len(master.events) == 0
+
+
+@pytest.mark.parametrize("address", ["0x10", 1.5, None])
+def test_a_non_int_address_is_a_type_error(tmp_path: Path, address: object) -> None:
+    bus = Bus()
+    with RecordingMaster(bus, file=tmp_path / "t.tmdb") as master:
+        with pytest.raises(TypeError, match="address must be an int"):
+            master.read(address, 4)  # type: ignore[arg-type]
+        assert bus.calls == 0
+
+
+def test_a_value_the_database_cannot_hold_from_the_inner_master_is_a_failed_event(tmp_path: Path) -> None:
+    class Inner(Bus):
+        def read(self, address: int, width: int) -> int:
+            return -1
+
+    path = tmp_path / "t.tmdb"
+    with RecordingMaster(Inner(), file=path) as master:
+        with pytest.raises(ValueError, match="returned -1"):
+            master.read(0x40, 4)
+        assert len(master.events) == 0
+    with tracemem.open(path) as db:
+        [event] = list(db.events())
+    assert event["address"] == 0x40 and "returned -1" in event["error"]
+
+
+def test_values_wider_than_the_width_are_kept_as_given(tmp_path: Path) -> None:
+    path = tmp_path / "t.tmdb"
+    with RecordingMaster(Bus(), file=path) as master:
+        master.write(0x10, 0x1_2345_6789, 2)
+        assert master.events[0]["value"] == 0x1_2345_6789
+    with tracemem.open(path) as db:
+        assert db.read("bus", 0x10, 2) == bytes([0x89, 0x67])
+
+
+def test_mark_labels_the_snap_of_the_next_event(tmp_path: Path) -> None:
+    path = tmp_path / "t.tmdb"
+    with record_some(path, 3) as master:
+        master.mark("phase two")
+        master.write(0x10, 1, 4)
+    with tracemem.open(path) as db:
+        assert [(s["snap"], s["description"]) for s in db.snaps()] == [(3, "phase two")]
+
+
+def test_mark_needs_a_database() -> None:
+    with pytest.raises(ValueError, match="mark"):
+        RecordingMaster(Bus()).mark("x")
+
+
+def test_a_second_capture_continues_the_timeline(tmp_path: Path) -> None:
+    path = tmp_path / "t.tmdb"
+    record_some(path, 4).close()
+    with RecordingMaster(Bus(), file=path, capture="second") as master:
+        master.write(0x10, 1, 4)
+    with tracemem.open(path) as db:
+        captures = {c.name: c for c in db.captures()}
+    assert captures["t"].first_snap == 0 and captures["t"].events == 4
+    assert captures["second"].first_snap == 4 and captures["second"].events == 1
+
+
+def test_a_capture_name_that_exists_is_refused_and_nothing_is_lost(tmp_path: Path) -> None:
+    path = tmp_path / "t.tmdb"
+    record_some(path, 4).close()
+    with pytest.raises(tracemem.errors.InvalidArgumentError, match="exists already"):
+        RecordingMaster(Bus(), file=path)
+    with tracemem.open(path) as db:
+        assert db.capture("t").events == 4
+
+
+def test_recording_through_an_open_database(tmp_path: Path) -> None:
+    path = tmp_path / "t.tmdb"
+    with tracemem.open(path, create=True) as db:
+        with RecordingMaster(Bus(), db=db, capture="bench") as master:
+            master.write(0x10, 0xAB, 1)
+            master.flush()
+            with db.snapshot() as view:
+                assert view.value(0x10, 1) == 0xAB
+        assert db.capture("bench").events == 1, "the database is usable again after the recorder closes"
+
+
+def test_recording_through_a_read_only_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.tmdb"
+    record_some(path, 1).close()
+    with tracemem.open(path) as db:
+        with pytest.raises(tracemem.errors.ReadOnlyError):
+            RecordingMaster(Bus(), db=db)
+
+
+def test_replay_from_a_capture_serves_what_was_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "t.tmdb"
+    with RecordingMaster(Bus(failing={0x99}), file=path, clock=FakeClock()) as master:
+        master.write(0x10, 7, 4)
+        with pytest.raises(RuntimeError):
+            master.read(0x99, 4)
+        master.read(0x10, 4)
+        recorded = list(master.events)
+    replay = ReplayMaster.from_file(path)
+    assert replay.events == recorded, "failed transactions are not replayed"
+    replay.write(0x10, 7, 4)
+    assert replay.read(0x10, 4) == 7
+
+
+def test_replay_from_a_database_with_several_captures_needs_a_name(tmp_path: Path) -> None:
+    path = tmp_path / "t.tmdb"
+    record_some(path, 2).close()
+    record_some(path, 3, capture="other").close()
+    with pytest.raises(ValueError, match="several captures"):
+        ReplayMaster.from_file(path)
+    assert len(ReplayMaster.from_file(path, capture="other").events) == 3
+
+
+def test_the_journal_is_gone_after_close(tmp_path: Path) -> None:
+    path = tmp_path / "t.tmdb"
+    master = record_some(path, 2)
+    assert os.path.exists(str(path) + ".journal")
+    master.close()
+    assert not os.path.exists(str(path) + ".journal")
