@@ -228,7 +228,8 @@ def test_streamed_file_has_same_bytes_after_every_op_and_after_close(
         assert tm_path.read_bytes() == seed_path.read_bytes()
         sizes.add(len(seed_path.read_bytes()))
     assert len(sizes) > 3  # the file grew while the recorders were open
-    s.close(), t.close()
+    s.close()
+    t.close()
     assert tm_path.read_bytes() == seed_path.read_bytes()
     assert len(seed_path.read_text().splitlines()) == len(s.events) == len(t.events)
 
@@ -237,7 +238,8 @@ def test_streamed_file_has_same_bytes_after_every_op_and_after_close(
 def test_file_appends_to_existing_content_like_the_seed(recorders: Any, tmp_path: Path, name: str) -> None:
     seed_path, tm_path = paths(tmp_path, name)
     previous = '{"op": "read", "address": 1, "value": 2, "width": 1, "timestamp": 0.5}\nnot json, kept\n'
-    seed_path.write_text(previous), tm_path.write_text(previous)
+    seed_path.write_text(previous)
+    tm_path.write_text(previous)
     s, t, _, _ = recorders("micro", file=(str(seed_path), str(tm_path)))
     for master in (s, t):
         master.write(0x10, 0x1_2345_6789, 4)
@@ -259,7 +261,8 @@ def test_save_writes_same_bytes(recorders: Any, tmp_path: Path, name: str, count
         perform(s, s.inner, request), perform(t, t.inner, request)
     seed_path, tm_path = paths(tmp_path, name)
     tm_path.write_text("stale content that save() must replace\n" * 10)
-    s.save(seed_path), t.save(tm_path)
+    s.save(seed_path)
+    t.save(tm_path)
     assert tm_path.read_bytes() == seed_path.read_bytes()
 
 
@@ -347,12 +350,10 @@ def random_trace(rng: random.Random, count: int, widthless: float = 0.0) -> list
 def replay_request(rng: random.Random, events: list[dict[str, Any]], at: int) -> tuple[Any, ...]:
     """Mostly the recorded event at ``at``; else one differing in op, address,
     width or value (never in width alone against a width-less event: the
-    seed cannot describe that mismatch, see the dedicated test)."""
-    if at < len(events) and rng.random() < 0.75:
+    seed cannot describe any mismatch against one: see the dedicated test)."""
+    if at < len(events) and (rng.random() < 0.75 or "width" not in events[at]):
         event = events[at]
-        width = event.get("width", rng.randint(1, 8))
-        if "width" in event or rng.random() < 0.5:
-            return (event["op"], event["address"], event["value"], width)
+        return (event["op"], event["address"], event["value"], event.get("width", rng.randint(1, 8)))
     event = events[min(at, len(events) - 1)] if events else {"op": "read", "address": 0, "value": 0}
     op, address, value, width = event["op"], event["address"], event["value"], event.get("width", 4)
     change = rng.choice(["op", "address", "width", "value", "random"])
@@ -360,7 +361,7 @@ def replay_request(rng: random.Random, events: list[dict[str, Any]], at: int) ->
         op = "write" if op == "read" else "read"
     if change == "address" or change == "random":
         address = rng.choice(ADDRESSES)
-    if change == "width" and "width" in event:
+    if change == "width":
         width = width % 8 + 1
     if change == "value" or op == "read":
         value = random_value(rng, width)
@@ -390,7 +391,8 @@ def test_strict_replay_matches_values_mismatches_and_cursor(rng_seed: int, width
         else:
             at += 1  # the cursor moved: later requests check where to
         seen.add(got_seed[0] if got_seed[0] != "mismatch" else got_seed[1].split(":")[0])
-    assert {"ok", "replay mismatch", "replay log exhausted"} <= seen
+    assert {"ok", "replay log exhausted"} <= seen
+    assert ("replay mismatch" in seen) == (widthless < 1.0)
     # Batched requests go through MasterBase's loops in both.
     tail = [AccessOp(address=0x10, width=4)] * 2
     assert outcome(lambda: t.read_many(tail)) == outcome(lambda: s.read_many(tail))
@@ -401,22 +403,23 @@ def test_strict_replay_matches_values_mismatches_and_cursor(rng_seed: int, width
 @pytest.mark.parametrize("rng_seed", SEEDS)
 def test_loose_replay_matches_values_and_cursor(rng_seed: int, widthless: float) -> None:
     rng = random.Random(rng_seed)
-    events = random_trace(rng, 80, widthless)
+    events = random_trace(rng, 300, widthless)
     writes = [(e["address"], e["value"]) for e in events if e["op"] == "write"]
     s, t = seed.ReplayMaster(events, strict=False), tracemem.ReplayMaster(events, strict=False)
-    values = set()
+    served = []
     for _ in range(300):
         width = rng.randint(1, 8)
-        if rng.random() < 0.5:
+        if rng.random() < 0.7:
             request = ("read", rng.choice(ADDRESSES), 0, width)
-        elif writes and rng.random() < 0.7:
+        elif writes and rng.random() < 0.3:
             request = ("write", *rng.choice(writes), width)  # moves the cursor past it
         else:
             request = ("write", rng.choice(ADDRESSES), random_value(rng, width), width)
         got = replay_outcome(s, request)
         assert replay_outcome(t, request) == got, request
-        values.add(got[1])
-    assert len(values) > 5 and 0 in values  # recorded values, and 0 once past them
+        if request[0] == "read":
+            served.append(got[1])
+    assert sum(1 for v in served if v) >= 5 and 0 in served  # recorded values, and 0 past them
     assert s.events == t.events == events
 
 
@@ -449,7 +452,7 @@ def test_from_file_loads_the_same_events_and_replays_alike(
     recorders: Any, tmp_path: Path, name: str, writer: str, strict: bool
 ) -> None:
     path = tmp_path / name
-    s, _, _, _ = recorders("irregular", file=path if writer == "file" else None)
+    s, _, _, _ = recorders("irregular", file=(path if writer == "file" else None, None))
     rng = random.Random(len(name))
     for _ in range(50):
         perform(s, s.inner, random_request(rng))
@@ -462,7 +465,8 @@ def test_from_file_loads_the_same_events_and_replays_alike(
     assert got_tm.events == got_seed.events == s.events
     for event in s.events:
         request = (event["op"], event["address"], event["value"], event["width"])
-        assert replay_outcome(got_tm, request) == replay_outcome(got_seed, request) == replay_outcome(got_seed, request)
+        expected = ("ok", event["value"], int) if event["op"] == "read" else ("ok", None, type(None))
+        assert replay_outcome(got_tm, request) == replay_outcome(got_seed, request) == expected
     extra = ("read", 0x10, 0, 4)
     assert replay_outcome(got_tm, extra) == replay_outcome(got_seed, extra)
 
@@ -531,6 +535,7 @@ def test_default_clock_follows_time_monotonic_patched_after_construction(monkeyp
     s, t = seed.RecordingMaster(Bus()), tracemem.RecordingMaster(Bus())
     start = time.monotonic()
     monkeypatch.setattr(time, "monotonic", lambda: start + 1000.0)
-    s.read(0, 4), t.read(0, 4)
+    s.read(0, 4)
+    t.read(0, 4)
     assert s.events[0]["timestamp"] > 999.0
     assert t.events[0]["timestamp"] > 999.0
