@@ -182,6 +182,12 @@ def test_masters_are_peakrdl_masters_and_errors_are_caught_by_its_except() -> No
     with pytest.raises(seed.ReplayMismatchError) as caught:
         replay.read(0x10, 4)
     assert type(caught.value) is tracemem.ReplayMismatchError
+    try:
+        tracemem.ReplayMaster([{"op": "write", "address": 0, "value": 1, "width": 4}]).read(0, 4)
+    except seed.ReplayMismatchError as error:  # the seed's except clause
+        assert error.actual == {"op": "read", "address": 0, "width": 4}
+    else:
+        pytest.fail("no ReplayMismatchError")
     assert str(caught.value) == (
         "replay log exhausted: requested read @ 0x10 width=4 but the recording has no more events"
     )
@@ -496,14 +502,9 @@ def test_strict_mismatch_against_widthless_event_reports_width_none() -> None:
     assert t.read(0x10, 8) == 3  # the cursor did not move; any width matches
 
 
-# -- known divergences (tracemem bugs; see the reasons) ------------------------
+# -- once divergences: loose replay's index and the default clock --------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tracemem's loose index is built once: events appended to ReplayMaster.events "
-    "after the first loose request are never served (the seed scans self.events each time)",
-)
 def test_loose_replay_sees_events_added_after_first_request() -> None:
     results = []
     for cls in (seed.ReplayMaster, tracemem.ReplayMaster):
@@ -514,11 +515,6 @@ def test_loose_replay_sees_events_added_after_first_request() -> None:
     assert results[1] == results[0] == (0, 7)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tracemem's loose index reads every event up front: a record without 'op' (or a "
-    "write whose value int() rejects) anywhere raises, where the seed only looks at what it scans",
-)
 @pytest.mark.parametrize("odd", [{"comment": "phase 2"}, {"op": "write", "address": 8, "value": None}])
 def test_loose_replay_ignores_records_it_never_scans(odd: dict[str, Any]) -> None:
     events = [{"op": "read", "address": 4, "value": 9, "width": 4}, odd]
@@ -526,11 +522,6 @@ def test_loose_replay_ignores_records_it_never_scans(odd: dict[str, Any]) -> Non
     assert got[1] == got[0] == ("ok", 9, int)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tracemem binds time.monotonic at construction; the seed looks it up at every op, "
-    "so patching time.monotonic (freezegun, monkeypatch) after construction changes only the seed",
-)
 def test_default_clock_follows_time_monotonic_patched_after_construction(monkeypatch: pytest.MonkeyPatch) -> None:
     s, t = seed.RecordingMaster(Bus()), tracemem.RecordingMaster(Bus())
     start = time.monotonic()
@@ -539,3 +530,11 @@ def test_default_clock_follows_time_monotonic_patched_after_construction(monkeyp
     t.read(0, 4)
     assert s.events[0]["timestamp"] > 999.0
     assert t.events[0]["timestamp"] > 999.0
+
+
+@pytest.mark.parametrize("odd", [{"comment": "phase 2"}, {"op": "write", "address": 8, "value": None}])
+def test_loose_replay_passing_an_odd_record_fails_as_the_seed_does(odd: dict[str, Any]) -> None:
+    events = [odd, {"op": "read", "address": 8, "value": 9, "width": 4}, {"op": "write", "address": 8, "value": 1}]
+    for request in (lambda r: r.read(8, 4), lambda r: r.write(8, 1, 4), lambda r: r.write(8, None, 4)):
+        got = [outcome(lambda: request(cls(events, strict=False))) for cls in (seed.ReplayMaster, tracemem.ReplayMaster)]
+        assert got[1] == got[0]

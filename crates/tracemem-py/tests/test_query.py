@@ -234,3 +234,14 @@ def test_pack_keeps_the_answers(tmp_path: Path, w1: Path) -> None:
         report = db.pack()
         assert report["bytes_after"] <= report["bytes_before"]
         assert db.read("bus", 0x40000000, 256, snap=12345) == before
+
+
+def test_readinto_fills_a_numpy_array_in_place(w1: Path) -> None:
+    import numpy as np
+
+    with tracemem.open(w1) as db:
+        words = np.zeros(8, dtype="<u4")
+        assert db.readinto("bus", 0x40000000, words, snap=9000) == 32
+        assert words.tobytes() == db.read("bus", 0x40000000, 32, snap=9000)
+        with pytest.raises(TypeError, match="writable"):
+            db.readinto("bus", 0x40000000, b"read-only bytes", snap=9000)

@@ -51,7 +51,7 @@ class Database(_tracemem.Database):
         """A consistent view for a series of queries (use it in ``with``).
         While a recorder of this process records into the database
         (``RecordingMaster(db=...)``), the view is of its last commit."""
-        recorder = self._recorder
+        recorder: _tracemem.CaptureRecorder | None = self._recorder
         if recorder is not None and not recorder.closed:
             return recorder.snapshot()
         return super().snapshot()

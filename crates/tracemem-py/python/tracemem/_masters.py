@@ -99,7 +99,7 @@ class ReplayMismatchError(_PeakReplayMismatchError):  # type: ignore[valid-type,
         actual: dict[str, Any],
         message: str | None = None,
     ) -> None:
-        self.expected = expected
+        self.expected = expected  # type: ignore[assignment]
         self.actual = actual
         if message is None:
             if expected is None:
@@ -188,6 +188,12 @@ def _check_request(address: object, width: object, value: object = 0) -> None:
         )
 
 
+def _monotonic() -> float:
+    """``time.monotonic()``, looked up at each call as the seed does (so a
+    test that patches ``time.monotonic`` patches the recorder too)."""
+    return time.monotonic()
+
+
 def _describe(error: BaseException) -> str:
     text = str(error)
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
@@ -226,7 +232,7 @@ class RecordingMaster(MasterBase):  # type: ignore[misc,valid-type]
     ) -> None:
         _check_flush(flush)
         if clock is None:
-            clock = time.monotonic
+            clock = _monotonic
         elif not callable(clock):
             raise TypeError(f"clock must be a callable returning seconds; got {clock!r}")
         if db is not None and file is not None:
@@ -458,7 +464,38 @@ def _load_events(path: Path, capture: str | None) -> list[dict[str, Any]]:
     text = path.read_text(encoding="utf-8")
     if _is_ndjson_path(path) or not text.lstrip().startswith("["):
         return [json.loads(line) for line in text.splitlines() if line.strip()]
-    return json.loads(text)
+    events: list[dict[str, Any]] = json.loads(text)
+    return events
+
+
+_SCAN = object()
+
+
+class _LooseIndex:
+    """Where each recorded read (by address) and write (by address and
+    value) is, in order, so that loose replay finds the next match in
+    O(log n); events it cannot read (no ``op``, an odd value) are listed
+    apart, and a lookup that would pass one scans as the seed does."""
+
+    def __init__(self) -> None:
+        self.reads: dict[Any, list[int]] = {}
+        self.writes: dict[Any, list[int]] = {}
+        self.unreadable: list[int] = []
+        self.indexed = 0
+
+    def extend(self, events: list[dict[str, Any]]) -> None:
+        for i in range(self.indexed, len(events)):
+            event = events[i]
+            try:
+                op = event["op"]
+                if op == "read":
+                    self.reads.setdefault(event["address"], []).append(i)
+                elif op == "write":
+                    key = (event["address"], int(event.get("value", 0)))
+                    self.writes.setdefault(key, []).append(i)
+            except Exception:
+                self.unreadable.append(i)
+        self.indexed = len(events)
 
 
 class ReplayMaster(MasterBase):  # type: ignore[misc,valid-type]
@@ -476,7 +513,7 @@ class ReplayMaster(MasterBase):  # type: ignore[misc,valid-type]
         self.events: list[dict[str, Any]] = [dict(e) for e in events]
         self.strict = strict
         self._cursor = 0
-        self._index: tuple[dict[Any, list[int]], dict[Any, list[int]]] | None = None
+        self._index: _LooseIndex | None = None
 
     @classmethod
     def from_file(
@@ -491,8 +528,9 @@ class ReplayMaster(MasterBase):  # type: ignore[misc,valid-type]
     def read(self, address: int, width: int) -> int:
         if self.strict:
             return int(self._consume("read", address, width)["value"])
-        reads, _ = self._lookup()
-        found = self._next_at(reads.get(address))
+        found = self._find(self._lookup().reads, address)
+        if found is _SCAN:
+            found = self._scan(lambda e: e["op"] == "read" and e["address"] == address)
         if found is None:
             return 0
         self._cursor = found + 1
@@ -502,29 +540,47 @@ class ReplayMaster(MasterBase):  # type: ignore[misc,valid-type]
         if self.strict:
             self._consume("write", address, width, value=value)
             return
-        _, writes = self._lookup()
-        found = self._next_at(writes.get((address, int(value))))
+        try:
+            found = self._find(self._lookup().writes, (address, int(value)))
+        except (TypeError, ValueError, OverflowError):
+            found = _SCAN
+        if found is _SCAN:
+            found = self._scan(
+                lambda e: e["op"] == "write" and e["address"] == address and int(e.get("value", 0)) == int(value)
+            )
         if found is not None:
             self._cursor = found + 1
 
-    def _next_at(self, positions: list[int] | None) -> int | None:
-        if not positions:
-            return None
-        at = bisect.bisect_left(positions, self._cursor)
-        return positions[at] if at < len(positions) else None
+    def _find(self, positions: dict[Any, list[int]], key: Any) -> Any:
+        """The first indexed position of ``key`` at or after the cursor, or
+        None; ``_SCAN`` when an event the index could not read lies before
+        it (the seed's scan decides then, raising as the seed does)."""
+        index = self._lookup()
+        candidates = positions.get(key)
+        found = None
+        if candidates:
+            at = bisect.bisect_left(candidates, self._cursor)
+            found = candidates[at] if at < len(candidates) else None
+        odd = bisect.bisect_left(index.unreadable, self._cursor)
+        if odd < len(index.unreadable) and (found is None or index.unreadable[odd] < found):
+            return _SCAN
+        return found
 
-    def _lookup(self) -> tuple[dict[Any, list[int]], dict[Any, list[int]]]:
-        if self._index is None:
-            reads: dict[Any, list[int]] = {}
-            writes: dict[Any, list[int]] = {}
-            for i, event in enumerate(self.events):
-                if event["op"] == "read":
-                    reads.setdefault(event["address"], []).append(i)
-                elif event["op"] == "write":
-                    key = (event["address"], int(event.get("value", 0)))
-                    writes.setdefault(key, []).append(i)
-            self._index = (reads, writes)
-        return self._index
+    def _scan(self, matches: Callable[[dict[str, Any]], bool]) -> int | None:
+        """The seed's linear scan from the cursor (for unusual events only)."""
+        for i in range(self._cursor, len(self.events)):
+            if matches(self.events[i]):
+                return i
+        return None
+
+    def _lookup(self) -> _LooseIndex:
+        """The loose-mode index, brought up to date with ``events`` (events
+        appended since are indexed; a shorter list is indexed anew)."""
+        index = self._index
+        if index is None or len(self.events) < index.indexed:
+            index = self._index = _LooseIndex()
+        index.extend(self.events)
+        return index
 
     def _consume(self, op: str, address: int, width: int, value: int | None = None) -> dict[str, Any]:
         actual: dict[str, Any] = {"op": op, "address": int(address), "width": int(width)}
