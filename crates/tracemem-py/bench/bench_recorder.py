@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -102,7 +101,7 @@ def overhead(n: int, runs: int) -> dict[str, float]:
 
 
 RSS_CHILD = """
-import resource, sys, tempfile, os
+import sys, tempfile, os
 kind, n = sys.argv[1], int(sys.argv[2])
 sys.path[:0] = [os.path.dirname(sys.argv[3])]
 from bench_recorder import mock
@@ -117,7 +116,9 @@ with tempfile.TemporaryDirectory() as d:
     for i in range(n):
         w(0x40000000 + ((i * 4) & 0xFFFF), i & 0xFFFFFFFF, 4)
     m.close()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    # VmHWM, not ru_maxrss: Linux carries the parent's peak across exec.
+    with open("/proc/self/status") as status:
+        print([line.split()[1] for line in status if line.startswith("VmHWM:")][0])
 """
 
 
@@ -163,7 +164,7 @@ def queries(count: int, binary: str | None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, nargs="+", default=[200_000, 1_000_000])
+    parser.add_argument("--events", type=int, nargs="*", default=[200_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rss", type=int, nargs="*", default=[500_000, 5_000_000])
     parser.add_argument("--queries", type=int, default=200_000)

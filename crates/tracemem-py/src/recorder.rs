@@ -14,6 +14,9 @@ use tracemem::{CaptureSpec, Op, TraceEvent};
 use crate::errors::{IntoPy, bad_value, guarded, to_py};
 use crate::snapshot::{Snapshot, event_dict};
 
+/// The database page cache of a recording from Python.
+const RECORDING_CACHE_BYTES: usize = 16 << 20;
+
 /// The master a Python recording wraps on the Rust side: none. Python calls
 /// its own inner master and records the outcome with `record_event`.
 struct PythonCalls;
@@ -138,6 +141,11 @@ impl CaptureRecorder {
     fn new(py: Python<'_>, path: PathBuf, capture: String, flush: &Bound<'_, PyAny>) -> PyResult<CaptureRecorder> {
         let options = RecorderOptions {
             policy: parse_policy(flush)?,
+            // A bounded page cache and a small journal: a recording runs in
+            // flat memory however long (redb's default cache grows with the
+            // file; the journal's pages count once touched).
+            cache_size: Some(RECORDING_CACHE_BYTES),
+            journal_capacity: 16 << 20,
             ..RecorderOptions::default()
         };
         let spec = CaptureSpec::new(capture.clone());
