@@ -218,6 +218,29 @@ pub(crate) fn decode_journal_mark(value: Option<&[u8]>) -> Result<u64> {
 /// (of an older format only if `upgradable`: opened for writing, to be
 /// [`upgrade`]d), and returns its block size and format.
 pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path, upgradable: bool) -> Result<Validated> {
+    validate_metadata(db, path, upgradable).map_err(|e| damage_on_open(path, e))
+}
+
+/// A metadata read that runs past the end of the file or finds its pages
+/// inconsistent is damage (a truncated or overwritten file), named by the
+/// file: [`Error::Corrupt`], not a storage failure.
+fn damage_on_open(path: &Path, error: Error) -> Error {
+    let Error::Storage { context, source } = &error else {
+        return error;
+    };
+    let damaged = match source.as_ref() {
+        redb::Error::Io(io) => io.kind() == std::io::ErrorKind::UnexpectedEof,
+        redb::Error::Corrupted(_) => true,
+        _ => false,
+    };
+    if damaged {
+        Error::corrupt(path.display().to_string(), format!("{context}: {source}"))
+    } else {
+        error
+    }
+}
+
+fn validate_metadata(db: &impl ReadableDatabase, path: &Path, upgradable: bool) -> Result<Validated> {
     let not_ours = |detail: &str| Error::NotADatabase {
         path: path.to_path_buf(),
         detail: detail.to_string(),

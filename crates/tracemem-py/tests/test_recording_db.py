@@ -201,3 +201,57 @@ def test_the_journal_is_gone_after_close(tmp_path: Path) -> None:
     assert os.path.exists(str(path) + ".journal")
     master.close()
     assert not os.path.exists(str(path) + ".journal")
+
+
+def test_a_foreign_tmdb_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "notes.tmdb"
+    path.write_text("not a database\n" * 300)
+    before = path.read_bytes()
+    with pytest.raises(tracemem.errors.FormatError, match="notes.tmdb"):
+        RecordingMaster(Bus(), file=path)
+    with pytest.raises(tracemem.errors.FormatError, match="notes.tmdb"):
+        ReplayMaster.from_file(path)
+    assert path.read_bytes() == before, "nothing already stored is lost"
+
+
+def test_a_damaged_tmdb_is_a_corrupt_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "t.tmdb"
+    record_some(path, 2000).close()
+    data = bytearray(path.read_bytes())
+    path.write_bytes(bytes(data[: len(data) // 3]))
+    with pytest.raises(tracemem.errors.Error, match="t.tmdb") as raised:
+        ReplayMaster.from_file(path)
+    assert isinstance(raised.value, (tracemem.errors.CorruptError, tracemem.errors.FormatError))
+
+
+def test_a_tmdb_another_process_records_into_is_locked(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "t.tmdb"
+    child = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, tracemem\n"
+            "class Bus:\n"
+            "    def write(self, a, v, w): pass\n"
+            "m = tracemem.RecordingMaster(Bus(), file=sys.argv[1])\n"
+            "m.write(0, 1, 4)\n"
+            "print('recording', flush=True)\n"
+            "sys.stdin.readline()\n"
+            "m.close()\n"
+        ), str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "recording\n"
+        with pytest.raises(tracemem.errors.LockedError, match="t.tmdb"):
+            RecordingMaster(Bus(), file=path, capture="second")
+        with tracemem.open(path) as db:
+            assert db.capture("t").events >= 0, "a reader is never blocked by the recorder"
+    finally:
+        assert child.stdin is not None
+        child.stdin.write("\n")
+        child.stdin.close()
+        child.wait(timeout=30)
+    with tracemem.open(path) as db:
+        assert db.capture("t").events == 1
