@@ -30,9 +30,10 @@ const EVENTS: &str = concat!(
 fn imported() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("run.ndjson"), EVENTS).unwrap();
-    let out = tracemem(&["import", "run.ndjson", "t.tmdb"], dir.path());
+    let out = tracemem(&["import", "t.tmdb", "run.ndjson"], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "imported 3 events into run\n");
+    assert_eq!(stderr(&out), "", "the database-first order needs no warning");
     dir
 }
 
@@ -71,7 +72,9 @@ fn import_info_and_listings() {
         serde_json::from_str(&stdout(&tracemem(&["info", "t.tmdb", "--json"], dir.path()))).unwrap();
     assert_eq!(json["events"], 3);
     assert_eq!(stdout(&tracemem(&["spaces", "t.tmdb"], dir.path())), "bus\n");
-    assert!(stdout(&tracemem(&["captures", "t.tmdb"], dir.path())).starts_with("run\tspace bus\tsnaps 0..=2"));
+    assert!(
+        stdout(&tracemem(&["captures", "t.tmdb"], dir.path())).starts_with("run\tfamily run\tspace bus\tsnaps 0..=2")
+    );
     let snaps = tracemem(&["snaps", "t.tmdb"], dir.path());
     assert_eq!(snaps.status.code(), Some(1), "no snap carries metadata: nothing found");
 }
@@ -87,8 +90,8 @@ fn read_shows_xxd_with_unknown_bytes_and_sources() {
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "40001000: 4207 0000 0000 0000                      B.......");
-    assert_eq!(lines[1], "0x40001000..=0x40001000 from snap 0");
-    assert_eq!(lines[2], "0x40001001..=0x40001001 from snap 2");
+    assert_eq!(lines[1], "0x40001000:0x40001000 from snap 0");
+    assert_eq!(lines[2], "0x40001001:0x40001001 from snap 2");
     // Before the reads, the second register was never observed.
     let early = stdout(&tracemem(
         &["read", "t.tmdb", "bus", "0x40001000", "8", "--snap", "0"],
@@ -110,7 +113,7 @@ fn states_and_nothing_found() {
         &["states", "t.tmdb", "bus", "0x40001000", "8", "--snap", "1"],
         dir.path(),
     );
-    assert_eq!(stdout(&out), "0x40001004..=0x40001007 KNOWN\n");
+    assert_eq!(stdout(&out), "0x40001004:0x40001007 KNOWN\n");
     let none = tracemem(
         &["states", "t.tmdb", "bus", "0x40001000", "8", "--snap", "-1"],
         dir.path(),
@@ -185,7 +188,7 @@ fn errors_name_what_and_why() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(stderr(&unknown).contains("unknown space 'rom'"), "{}", stderr(&unknown));
     std::fs::write(dir.path().join("bad.ndjson"), "{\"op\": \"rd\"}\n").unwrap();
-    let bad_trace = tracemem(&["import", "bad.ndjson", "t.tmdb"], dir.path());
+    let bad_trace = tracemem(&["import", "t.tmdb", "bad.ndjson"], dir.path());
     assert_eq!(bad_trace.status.code(), Some(2));
     assert!(stderr(&bad_trace).contains("bad.ndjson:1"), "{}", stderr(&bad_trace));
 }
@@ -196,8 +199,24 @@ fn log_history_changes_load_and_check() {
     let log = stdout(&tracemem(&["log", "t.tmdb"], dir.path()));
     assert_eq!(
         log,
-        "wr @0x40001000 0x00000042\nrd @0x40001004 0x00000000\nwr @0x40001001 0x07\n"
+        concat!(
+            "0\t0.000001\trun\twr @0x40001000 0x00000042\n",
+            "1\t0.000003\trun\trd @0x40001004 0x00000000\n",
+            "2\t0.000004\trun\twr @0x40001001 0x07\n"
+        )
     );
+    // Filters: snaps, times, addresses and the op, each inclusive.
+    let filtered = |args: &[&str]| {
+        let mut all = vec!["log", "t.tmdb"];
+        all.extend_from_slice(args);
+        stdout(&tracemem(&all, dir.path())).lines().count()
+    };
+    assert_eq!(filtered(&["--snap", "1:2"]), 2);
+    assert_eq!(filtered(&["--snap", "2"]), 1);
+    assert_eq!(filtered(&["--time", "0.000002:0.000003"]), 1);
+    assert_eq!(filtered(&["--address", "0x40001000:0x40001001"]), 2);
+    assert_eq!(filtered(&["--op", "read"]), 1);
+    assert_eq!(filtered(&["--op", "write", "--address", "0x40001001"]), 1);
     let history = stdout(&tracemem(
         &["history", "t.tmdb", "0x40001000", "--before", "2", "--limit", "1"],
         dir.path(),
@@ -206,7 +225,7 @@ fn log_history_changes_load_and_check() {
     let none = tracemem(&["history", "t.tmdb", "0x40001000", "--op", "read"], dir.path());
     assert_eq!(none.status.code(), Some(1));
     let changes = stdout(&tracemem(&["changes", "t.tmdb", "bus", "0", "2"], dir.path()));
-    assert_eq!(changes, "0x40001001..=0x40001001\n0x40001004..=0x40001007\n");
+    assert_eq!(changes, "0x40001001:0x40001001\n0x40001004:0x40001007\n");
     std::fs::write(dir.path().join("image.bin"), b"firmware").unwrap();
     let load = tracemem(
         &["load", "mem.tmdb", "rom", "0x100", "image.bin", "--snap", "0"],
@@ -306,7 +325,11 @@ fn a_register_map_names_addresses_in_log_and_history() {
     let log = stdout(&tracemem(&["log", "t.tmdb", "--regmap", "regs.json"], dir.path()));
     assert_eq!(
         log,
-        "wr uart.ctrl @0x40001000 0x00000042\nrd uart.status @0x40001004 0x00000000\nwr @0x40001001 0x07\n"
+        concat!(
+            "0\t0.000001\trun\twr uart.ctrl @0x40001000 0x00000042\n",
+            "1\t0.000003\trun\trd uart.status @0x40001004 0x00000000\n",
+            "2\t0.000004\trun\twr @0x40001001 0x07\n"
+        )
     );
     let history = tracemem(
         &["history", "t.tmdb", "uart.status", "--regmap", "regs.json"],
@@ -346,7 +369,7 @@ fn log_follow_tails_a_capture_while_it_records() {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     let follow = Command::new(env!("CARGO_BIN_EXE_tracemem"))
-        .args(["log", "f.tmdb", "--follow"])
+        .args(["log", "f.tmdb", "--follow", "--until-idle", "0.5"])
         .current_dir(dir.path())
         .output()
         .unwrap();
@@ -355,8 +378,9 @@ fn log_follow_tails_a_capture_while_it_records() {
     let followed = stdout(&follow);
     assert_eq!(followed.lines().count(), 300_000);
     assert_eq!(followed, stdout(&tracemem(&["log", "f.tmdb"], dir.path())));
-    let missing = tracemem(&["log", "nothing.tmdb", "--follow"], dir.path());
-    assert_eq!(missing.status.code(), Some(2));
+    // Nothing there and no recorder: --until-idle ends the wait, nothing found.
+    let missing = tracemem(&["log", "nothing.tmdb", "--follow", "--until-idle", "0.3"], dir.path());
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
 }
 
 /// A database made through the library: a register map and thread 1's
@@ -432,7 +456,7 @@ fn regs_shows_values_and_states_by_the_stored_map() {
         &["regs", "e.tmdb", "1", "--snap", "100", "--json"],
         dir.path(),
     ));
-    let lines: Vec<serde_json::Value> = early.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = serde_json::from_str::<Vec<serde_json::Value>>(&early).expect("one JSON array");
     assert_eq!(lines.len(), 6);
     assert_eq!(lines[0]["name"], "r0");
     assert_eq!(lines[0]["value"], "0x123456789abcdef");
@@ -464,25 +488,21 @@ fn regions_lists_by_snap_and_space() {
     assert_eq!(
         all,
         concat!(
-            "ram\t.text\t0x1000..=0x1fff\tsnaps 0..\tr-x-\n",
-            "ram\theap\t0x2000..=0x2fff\tsnaps 5..=9\trw--\n",
-            "bus\tuart\t0x40000000..=0x400000ff\tsnaps 0..=0\tr--v\n",
+            "ram\t.text\t0x1000:0x1fff\tsnaps 0..\tr-x-\n",
+            "ram\theap\t0x2000:0x2fff\tsnaps 5..=9\trw--\n",
+            "bus\tuart\t0x40000000:0x400000ff\tsnaps 0..=0\tr--v\n",
         )
     );
     let at_10 = stdout(&tracemem(
         &["regions", "e.tmdb", "--snap", "10", "--space", "ram"],
         dir.path(),
     ));
-    assert_eq!(at_10, "ram\t.text\t0x1000..=0x1fff\tsnaps 0..\tr-x-\n");
+    assert_eq!(at_10, "ram\t.text\t0x1000:0x1fff\tsnaps 0..\tr-x-\n");
     let json = stdout(&tracemem(&["regions", "e.tmdb", "--snap", "0", "--json"], dir.path()));
-    let names: Vec<String> = json
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["name"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+    let names: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(&json)
+        .expect("one JSON array")
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, vec![".text", "uart"]);
     let before = tracemem(&["regions", "e.tmdb", "--snap", "-1"], dir.path());
@@ -516,9 +536,9 @@ fn read_and_states_follow_forks_with_view() {
     assert_eq!(
         lines[1..],
         [
-            "0x2000..=0x2001 from snap 100",
-            "0x2002..=0x2004 from snap -1",
-            "0x2005..=0x2007 from snap 100"
+            "0x2000:0x2001 from snap 100",
+            "0x2002:0x2004 from snap -1",
+            "0x2005:0x2007 from snap 100"
         ]
     );
     // Without --view, the scratch snap shows only its own bytes.
@@ -533,7 +553,7 @@ fn read_and_states_follow_forks_with_view() {
     ));
     assert_eq!(
         states,
-        "0x2000..=0x2001 KNOWN (snap 100)\n0x2002..=0x2004 KNOWN (snap -1)\n0x2005..=0x2007 KNOWN (snap 100)\n"
+        "0x2000:0x2001 KNOWN (snap 100)\n0x2002:0x2004 KNOWN (snap -1)\n0x2005:0x2007 KNOWN (snap 100)\n"
     );
     let recent = stdout(&tracemem(
         &[
@@ -565,7 +585,17 @@ fn find_diff_and_pack() {
     assert_eq!(stdout(&early), "0x40001000\n");
     // At snap 2 the byte after 0x42 is 7.
     let late = tracemem(&["find", "t.tmdb", "bus", "42 07", "--snap", "2", "--json"], dir.path());
-    assert_eq!(stdout(&late), "{\"address\":1073745920,\"snap\":2}\n");
+    assert_eq!(stdout(&late), "[{\"address\":1073745920,\"snap\":2}]\n");
+    // --json is one document: `[]` when nothing matches, exit status 1 all the same.
+    let none_json = tracemem(&["find", "t.tmdb", "bus", "ab cd", "--json"], dir.path());
+    assert_eq!(
+        (stdout(&none_json).as_str(), none_json.status.code()),
+        ("[]\n", Some(1))
+    );
+    let all = tracemem(&["find", "t.tmdb", "bus", "00", "--all", "--json"], dir.path());
+    let all: serde_json::Value = serde_json::from_str(&stdout(&all)).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 6, "every zero byte at the newest snap");
+    assert!(all[0]["snap"].is_null(), "the newest snap is no placeholder number");
     let zeros = tracemem(
         &["find", "t.tmdb", "bus", "00", "--backward", "--limit", "2"],
         dir.path(),
@@ -596,11 +626,11 @@ fn find_diff_and_pack() {
         &["diff", "t.tmdb", "bus", "0", "2", "--range", "0x40001004:0x40001005"],
         dir.path(),
     ));
-    assert_eq!(narrow, "0x40001004..=0x40001005  0: .. ..  2: 00 00\n");
+    assert_eq!(narrow, "0x40001004:0x40001005  0: .. ..  2: 00 00\n");
     let diff = stdout(&tracemem(&["diff", "t.tmdb", "bus", "0", "2"], dir.path()));
     assert_eq!(
         diff,
-        "0x40001001..=0x40001001  0: 00  2: 07\n0x40001004..=0x40001007  0: .. .. .. ..  2: 00 00 00 00\n"
+        "0x40001001:0x40001001  0: 00  2: 07\n0x40001004:0x40001007  0: .. .. .. ..  2: 00 00 00 00\n"
     );
     let same = tracemem(&["diff", "t.tmdb", "bus", "1", "1"], dir.path());
     assert_eq!(same.status.code(), Some(1));
@@ -1042,5 +1072,147 @@ fn the_readme_walk_through_runs_as_written() {
             .expect("bash runs");
         let finds_nothing = line.starts_with("tracemem find") && out.status.code() == Some(1);
         assert!(out.status.success() || finds_nothing, "{line}: {}", stderr(&out));
+    }
+}
+
+/// One grammar (issue 18, items 3 and 5): the database first (the older
+/// import order warns), `-` for standard input, one JSON document per
+/// listing, words in a byte order, runs never observed collapsed; separate
+/// recordings never form a family, and `--time` reads one capture's clock,
+/// never guessing between several.
+#[test]
+fn one_grammar_and_captures_that_mean_what_they_say() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("run.ndjson"), EVENTS).unwrap();
+    let old_order = tracemem(&["import", "run.ndjson", "old.tmdb"], d);
+    assert!(old_order.status.success(), "{}", stderr(&old_order));
+    assert!(
+        stderr(&old_order)
+            .contains("warning: the order FILE DB is deprecated; write `tracemem import old.tmdb run.ndjson`"),
+        "{}",
+        stderr(&old_order)
+    );
+    // Standard input, twice: two separate recordings of the same trace.
+    for _ in 0..2 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tracemem"))
+            .args(["import", "t.tmdb", "-", "--capture", "piped"])
+            .current_dir(d)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(EVENTS.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        if !out.status.success() {
+            assert!(stderr(&out).contains("exists already"), "{}", stderr(&out));
+        }
+    }
+    for _ in 0..2 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tracemem"))
+            .args(["record", "t.tmdb"])
+            .current_dir(d)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(EVENTS.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    let captures: serde_json::Value =
+        serde_json::from_str(&stdout(&tracemem(&["captures", "t.tmdb", "--json"], d))).unwrap();
+    let names: Vec<(&str, &str)> = captures
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["family"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, [("piped", "piped"), ("stdin", "stdin"), ("stdin-2", "stdin-2")]);
+    let stdin_export = stdout(&tracemem(&["export", "t.tmdb", "--capture", "stdin"], d));
+    assert_eq!(stdin_export, EVENTS, "a separate recording is not part of the family");
+
+    // --time: several captures record space 'bus'; --capture picks one.
+    let guess = tracemem(&["read", "t.tmdb", "bus", "0x40001000", "2", "--time", "0.000002"], d);
+    assert_eq!(guess.status.code(), Some(2));
+    assert!(
+        stderr(&guess).contains("several captures record space 'bus'; name one with --capture"),
+        "{}",
+        stderr(&guess)
+    );
+    let timed = tracemem(
+        &[
+            "read",
+            "t.tmdb",
+            "bus",
+            "0x40001000",
+            "2",
+            "--time",
+            "0.000002",
+            "--capture",
+            "stdin-2",
+            "--json",
+        ],
+        d,
+    );
+    let timed: serde_json::Value = serde_json::from_str(&stdout(&timed)).unwrap();
+    let stdin2_first = captures[2]["first_snap"].as_i64().unwrap();
+    assert_eq!(
+        timed["snap"], stdin2_first,
+        "the first event of stdin-2 is the last at or before 2 us on its clock"
+    );
+    let history = tracemem(&["history", "t.tmdb", "0x40001000"], d);
+    assert_eq!(history.status.code(), Some(2));
+    assert!(
+        stderr(&history).contains("name one with --capture"),
+        "{}",
+        stderr(&history)
+    );
+    let history = tracemem(
+        &["history", "t.tmdb", "0x40001000", "--capture", "stdin-2", "--ndjson"],
+        d,
+    );
+    assert_eq!(stdout(&history).lines().count(), 1, "{}", stderr(&history));
+
+    // Words in a byte order, and runs never observed collapsed as xxd -a does.
+    let words = stdout(&tracemem(
+        &["read", "t.tmdb", "bus", "0x40001000", "8", "--word", "4"],
+        d,
+    ));
+    assert_eq!(words, "40001000: 00000742 00000000\n");
+    let big = stdout(&tracemem(
+        &[
+            "read",
+            "t.tmdb",
+            "bus",
+            "0x40001000",
+            "4",
+            "--word",
+            "4",
+            "--endian",
+            "big",
+        ],
+        d,
+    ));
+    assert_eq!(big, "40001000: 42070000\n");
+    let wide = stdout(&tracemem(&["read", "t.tmdb", "bus", "0x40000fe0", "0x60"], d));
+    let lines: Vec<&str> = wide.lines().collect();
+    assert_eq!(lines.len(), 5, "{wide}");
+    assert!(lines[0].starts_with("40000fe0: ...."), "{wide}");
+    assert_eq!(lines[1], "*");
+    assert!(lines[2].starts_with("40001000: 4207 0000 0000 0000"), "{wide}");
+    assert_eq!(lines[3], "*", "one star for a run of lines");
+    assert!(
+        lines[4].starts_with("40001030: ...."),
+        "the last line always shows: {wide}"
+    );
+    let no_snaps = tracemem(&["snaps", "t.tmdb", "--json"], d);
+    assert_eq!((stdout(&no_snaps).as_str(), no_snaps.status.code()), ("[]\n", Some(1)));
+    for verb in ["read", "find", "log", "import", "export", "captures"] {
+        let help = stdout(&tracemem(&[verb, "--help"], d));
+        for jargon in ["W1", "R5", "M10", "seed-format", "seed's"] {
+            assert!(!help.contains(jargon), "`{verb} --help` says {jargon}");
+        }
     }
 }

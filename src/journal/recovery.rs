@@ -293,6 +293,21 @@ impl Journal {
         Ok(found.records)
     }
 
+    /// Whether a recorder holds the journal at `path` now (its lock, not the
+    /// file's existence, says so).
+    pub fn held(path: &Path) -> Result<bool, JournalError> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err(path, "open")(e)),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(false),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_err(path, "lock")(e)),
+        }
+    }
+
     /// Whether the journal at `path` was left by a recorder that stopped
     /// without closing: no process holds its lock, and it holds records past
     /// `folded_through`. A journal that a live recorder holds is not

@@ -353,6 +353,6 @@ impl RegionsMut<'_> {
 fn region_range(name: &str, first: u64, last: u64) -> Result<AddressRange> {
     AddressRange::new(first, last).map_err(|_| Error::InvalidRegion {
         region: name.to_string(),
-        reason: format!("reversed address range [{first:#x}, {last:#x}]"),
+        reason: format!("reversed address range {first:#x}:{last:#x}"),
     })
 }

@@ -26,6 +26,12 @@ pub use crate::format::pyfloat;
 pub use crate::format::soak::SoakTrace;
 pub use crate::format::trace::{ParsedTrace, TraceFormat, parse_trace, write_json_array, write_ndjson};
 pub use crate::journal::journal_path;
+
+/// Whether a recorder is recording into the database at `db` now: it holds
+/// the lock of the database's journal.
+pub fn recorder_running(db: &std::path::Path) -> crate::Result<bool> {
+    crate::journal::Journal::held(&journal_path(db)).map_err(crate::Error::from)
+}
 pub use crate::vocab::trace::{DEFAULT_WIDTH, Location, MAX_LINE_BYTES, Op, Problem, TraceError, TraceEvent};
 pub use interchange::{ExportFormat, ImportReport, export_trace, import_trace, import_trace_with_progress};
 pub use master::{BusError, BusOp, Master, MockMaster};

@@ -146,7 +146,7 @@ pub enum Error {
         value: u64,
     },
     /// A range whose first address is after its last.
-    #[error("reversed address range [{min:#x}, {max:#x}]")]
+    #[error("reversed address range {min:#x}:{max:#x}")]
     ReversedRange {
         /// The first address given.
         min: u64,

@@ -88,7 +88,8 @@ impl Lifespan {
     }
 }
 
-/// An inclusive range of byte addresses `[min, max]` that never wraps (M1).
+/// An inclusive range of byte addresses `[min, max]` that never wraps (M1),
+/// shown as `0xMIN:0xMAX` (as the command line takes ranges).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AddressRange {
     min: u64,
@@ -157,7 +158,7 @@ impl AddressRange {
 
 impl fmt::Display for AddressRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{:#x}, {:#x}]", self.min, self.max)
+        write!(f, "{:#x}:{:#x}", self.min, self.max)
     }
 }
 

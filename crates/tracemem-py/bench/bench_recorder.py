@@ -147,7 +147,7 @@ def queries(count: int, binary: str | None) -> None:
         trace, db_path = Path(folder) / "w1.ndjson", Path(folder) / "w1.tmdb"
         events = 1_000_000
         subprocess.run([binary, "gen", str(trace), "--events", str(events)], check=True, capture_output=True)
-        subprocess.run([binary, "import", str(trace), str(db_path), "--capture", "w1"], check=True, capture_output=True)
+        subprocess.run([binary, "import", str(db_path), str(trace), "--capture", "w1"], check=True, capture_output=True)
         rng = random.Random(1)
         with tracemem.open(db_path) as db:
             addresses = sorted({e["address"] for e in db.events(stop=20_000)})

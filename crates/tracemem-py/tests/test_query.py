@@ -29,7 +29,7 @@ def w1(tmp_path_factory: pytest.TempPathFactory, tracemem_cli: str) -> Path:
     folder = tmp_path_factory.mktemp("w1")
     trace, db = folder / "w1.ndjson", folder / "w1.tmdb"
     cli(tracemem_cli, "gen", trace, "--events", EVENTS)
-    cli(tracemem_cli, "import", trace, db, "--capture", "w1")
+    cli(tracemem_cli, "import", db, trace, "--capture", "w1")
     return db
 
 
@@ -81,7 +81,7 @@ def test_history_matches_the_library(w1: Path, tracemem_cli: str) -> None:
 
 def test_diff_and_find_match_the_library(w1: Path, tracemem_cli: str) -> None:
     with tracemem.open(w1) as db:
-        theirs = [json.loads(x) for x in cli(tracemem_cli, "diff", w1, "bus", 100, 5000, "--json").splitlines()]
+        theirs = json.loads(cli(tracemem_cli, "diff", w1, "bus", 100, 5000, "--json"))
         assert db.diff("bus", 100, 5000) == [(d["first"], d["last"]) for d in theirs]
         found = cli(tracemem_cli, "find", w1, "bus", "00 00", "--snap", 100).split()
         assert db.find("bus", b"\x00\x00", snap=100) == (int(found[0], 16) if found else None)

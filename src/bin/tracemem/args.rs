@@ -25,7 +25,7 @@ pub struct Cli {
 /// The verbs.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Record a W1 soak (1,000,000 events) into a fresh database and tour it:
+    /// Record a register-bus soak (1,000,000 events) into a fresh database and tour it:
     /// values at three times, a change history, changes between two snaps,
     /// and the size against the same trace as NDJSON.
     ///
@@ -39,7 +39,7 @@ pub enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
         /// No progress bar.
-        #[arg(long)]
+        #[arg(short, long)]
         quiet: bool,
     },
     /// Write the soak workload (the trace of the demo and of `soak`) as a
@@ -60,7 +60,7 @@ pub enum Command {
         #[arg(long, alias = "overwrite")]
         force: bool,
     },
-    /// Record a W1 soak through the recorder (the workload of the demo).
+    /// Record the register-bus soak of the demo through the recorder.
     Soak {
         /// The database (created if missing).
         db: PathBuf,
@@ -73,18 +73,18 @@ pub enum Command {
         /// Print `acked <n>` whenever the first n events are durable.
         #[arg(long)]
         ack: bool,
-        /// The capture name (default soak, soak#2, …).
+        /// The capture name (default soak, soak-2, …).
         #[arg(long)]
         capture: Option<String>,
         /// The database's page cache, in MiB (default: the storage engine's).
         #[arg(long)]
         cache_mb: Option<usize>,
         /// No progress bar.
-        #[arg(long)]
+        #[arg(short, long)]
         quiet: bool,
     },
-    /// Record seed-format events (NDJSON) read from standard input as a live
-    /// capture; a line `#flush` flushes.
+    /// Record PeakRDL-pybind11 trace events (NDJSON) read from standard input
+    /// as a live capture; a line `#flush` flushes.
     ///
     /// A PeakRDL-pybind11 RecordingMaster(inner, file=FIFO) writing into a
     /// named pipe this reads needs no code at all:
@@ -93,7 +93,7 @@ pub enum Command {
     Record {
         /// The database (created if missing).
         db: PathBuf,
-        /// The capture name (default: stdin, stdin#2, …).
+        /// The capture name (default: stdin, stdin-2, …).
         #[arg(long)]
         capture: Option<String>,
         /// The flush policy: event, never, or N.
@@ -171,10 +171,16 @@ pub enum Command {
         /// Also show the snap each byte came from.
         #[arg(long)]
         sources: bool,
-        /// Read through the fork chain of the snap (M10): what a forked
+        /// Read through the fork chain of the snap: what a forked
         /// (scratch) snap did not observe is read at the snap it forks from.
         #[arg(long)]
         view: bool,
+        /// Show words of this many bytes (1, 2, 4 or 8) instead of bytes.
+        #[arg(long, value_parser = ["1", "2", "4", "8"], default_value = "1")]
+        word: String,
+        /// The byte order of --word.
+        #[arg(long, value_parser = ["little", "big"], default_value = "little")]
+        endian: String,
         /// Print JSON (bytes, states and sources per address run).
         #[arg(long)]
         json: bool,
@@ -191,13 +197,12 @@ pub enum Command {
         /// How many bytes.
         #[arg(value_parser = parse_u64)]
         len: u64,
-        /// The snap.
-        #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
-        snap: i64,
+        #[command(flatten)]
+        at: At,
         /// The most recent states at or before the snap instead.
         #[arg(long)]
         most_recent: bool,
-        /// Through the fork chain of the snap (M10): the states at the snap,
+        /// Through the fork chain of the snap: the states at the snap,
         /// else at the snap it forks from, and so on.
         #[arg(long)]
         view: bool,
@@ -243,15 +248,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Import a seed-format trace file (NDJSON, JSON array, or one event per
-    /// line) as captures NAME, NAME#2, … (one per session).
+    /// Import a PeakRDL-pybind11 trace file (NDJSON, JSON array, or one
+    /// event per line) as captures NAME, NAME#2, … (one per session).
     ///
-    /// Example: tracemem import run.ndjson trace.tmdb --capture run
+    /// Example: tracemem import trace.tmdb run.ndjson --capture run
+    ///
+    /// The older order FILE DB still works, with a warning.
+    #[command(verbatim_doc_comment)]
     Import {
-        /// The trace file.
-        file: PathBuf,
         /// The database file (created if missing).
         db: PathBuf,
+        /// The trace file (`-`: standard input).
+        file: PathBuf,
         /// The capture name (default: the file's stem).
         #[arg(long)]
         capture: Option<String>,
@@ -259,11 +267,11 @@ pub enum Command {
         #[arg(long, default_value = tracemem::DEFAULT_CAPTURE_SPACE)]
         space: String,
         /// No progress bar (it is shown only when standard error is a terminal).
-        #[arg(long)]
+        #[arg(short, long)]
         quiet: bool,
     },
-    /// Export a capture (and its later sessions) byte for byte as the seed
-    /// recorder writes it.
+    /// Export a capture (and its later sessions) byte for byte as
+    /// PeakRDL-pybind11's recorder writes it.
     ///
     /// Example: tracemem export trace.tmdb --capture run -o run.ndjson
     Export {
@@ -284,7 +292,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// No progress bar (it is shown only when standard error is a terminal).
-        #[arg(long)]
+        #[arg(short, long)]
         quiet: bool,
     },
     /// Load a raw memory image from a file into a space at a snap.
@@ -320,8 +328,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List a capture's events the way the seed's trace prints them
-    /// (`wr @0x40001000 0x00000042`).
+    /// List a capture's events as a PeakRDL-pybind11 trace prints them
+    /// (`wr @0x40001000 0x00000042`), with their snap, time and capture.
     Log {
         /// The database file.
         db: PathBuf,
@@ -332,12 +340,29 @@ pub enum Command {
         /// paths to `{"address": …, "width": …}` (other keys ignored).
         #[arg(long)]
         regmap: Option<PathBuf>,
-        /// Keep printing events as a running recorder commits them (every
-        /// 200 ms by default); ends when no recorder is running.
+        /// Only events at these snaps, `LO:HI` inclusive (or one snap).
+        #[arg(long, value_parser = parse_snap_range, allow_hyphen_values = true)]
+        snap: Option<(i64, i64)>,
+        /// Only events at these times (seconds on each capture's own clock),
+        /// `LO:HI` inclusive.
+        #[arg(long, value_parser = parse_time_range)]
+        time: Option<(f64, f64)>,
+        /// Only events at these addresses, `LO:HI` inclusive (or one address).
+        #[arg(long, value_parser = parse_range_or_one)]
+        address: Option<(u64, u64)>,
+        /// Only reads or only writes.
+        #[arg(long, value_parser = ["read", "write"])]
+        op: Option<String>,
+        /// Keep printing events as recorders commit them (every 200 ms by
+        /// default); never ends on its own (Ctrl-C), unless --until-idle.
         #[arg(long)]
         follow: bool,
-        /// Print NDJSON.
-        #[arg(long)]
+        /// With --follow: end after this many seconds without a new event
+        /// and without a recorder running.
+        #[arg(long, requires = "follow")]
+        until_idle: Option<f64>,
+        /// Print one JSON object per event and line.
+        #[arg(long, alias = "ndjson")]
         json: bool,
     },
     /// List the events at one address, e.g. the previous access before snap
@@ -389,7 +414,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// No progress bar (it is shown only when standard error is a terminal).
-        #[arg(long)]
+        #[arg(short, long)]
         quiet: bool,
     },
     /// Verify the file and every invariant tracemem relies on; exit 1 if
@@ -399,7 +424,7 @@ pub enum Command {
         db: PathBuf,
     },
     /// Replay a trace file against a recorded capture; report the first
-    /// mismatch with the seed's message (exit 1 on a mismatch).
+    /// mismatch with PeakRDL-pybind11's message (exit 1 on a mismatch).
     ReplayCheck {
         /// The database file.
         db: PathBuf,
@@ -418,19 +443,24 @@ pub enum Command {
     },
 }
 
-/// When to look: a snap, or a time in seconds since a capture's start.
-#[derive(Args, Debug, Clone, Copy)]
-#[group(multiple = false)]
+/// When to look: a snap, or a time in seconds on a capture's own clock.
+#[derive(Args, Debug, Clone, Default)]
 pub struct At {
     /// The snap (default: the newest).
-    #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
+    #[arg(long, value_parser = parse_i64, allow_hyphen_values = true, conflicts_with = "time")]
     pub snap: Option<i64>,
-    /// Seconds since the start of the capture of the space.
+    /// A time in seconds on the capture's own clock (the timestamps it
+    /// recorded; each session NAME#k has its own): the snap of its last
+    /// event at or before that time.
     #[arg(long)]
     pub time: Option<f64>,
+    /// The capture (one session) whose clock --time reads; needed when
+    /// several captures record the space.
+    #[arg(long, requires = "time")]
+    pub capture: Option<String>,
 }
 
-/// A number in hex (`0x…`) or decimal.
+/// A number in hex (`0x…`) or decimal: a bare `40000000` is decimal.
 pub fn parse_u64(text: &str) -> Result<u64, String> {
     let cleaned = text.replace('_', "");
     let parsed = match cleaned.strip_prefix("0x").or_else(|| cleaned.strip_prefix("0X")) {
@@ -448,6 +478,47 @@ pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
     let (lo, hi) = (parse_u64(lo.trim())?, parse_u64(hi.trim())?);
     if lo > hi {
         return Err(format!("'{text}': the range is reversed ({lo:#x} > {hi:#x})"));
+    }
+    Ok((lo, hi))
+}
+
+/// An inclusive address range `LO:HI`, or one address.
+pub fn parse_range_or_one(text: &str) -> Result<(u64, u64), String> {
+    if text.contains(':') {
+        parse_range(text)
+    } else {
+        parse_u64(text).map(|a| (a, a))
+    }
+}
+
+/// An inclusive snap range `LO:HI`, or one snap.
+pub fn parse_snap_range(text: &str) -> Result<(i64, i64), String> {
+    let (lo, hi) = match text.split_once(':') {
+        Some((lo, hi)) => (parse_i64(lo.trim())?, parse_i64(hi.trim())?),
+        None => {
+            let snap = parse_i64(text)?;
+            (snap, snap)
+        }
+    };
+    if lo > hi {
+        return Err(format!("'{text}': the range is reversed ({lo} > {hi})"));
+    }
+    Ok((lo, hi))
+}
+
+/// An inclusive time range `LO:HI` in seconds.
+pub fn parse_time_range(text: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("'{text}' is not a time range LO:HI in seconds");
+    let (lo, hi) = text.split_once(':').ok_or_else(bad)?;
+    let (lo, hi): (f64, f64) = (
+        lo.trim().parse().map_err(|_| bad())?,
+        hi.trim().parse().map_err(|_| bad())?,
+    );
+    if lo
+        .partial_cmp(&hi)
+        .is_none_or(|order| order == std::cmp::Ordering::Greater)
+    {
+        return Err(format!("'{text}': the range is reversed or not a number"));
     }
     Ok((lo, hi))
 }
@@ -479,9 +550,8 @@ pub struct FindArgs {
     /// A mask in hex, as long as the pattern: only the bits set must match.
     #[arg(long)]
     pub mask: Option<String>,
-    /// The snap (default: the newest).
-    #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
-    pub snap: Option<i64>,
+    #[command(flatten)]
+    pub at: At,
     /// The addresses searched, `LO:HI` inclusive (default: all); a match
     /// lies wholly inside.
     #[arg(long, value_parser = parse_range, default_value = "0:0xffffffffffffffff")]
@@ -490,11 +560,17 @@ pub struct FindArgs {
     #[arg(long)]
     pub backward: bool,
     /// The most matches to print.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, conflicts_with = "all")]
     pub limit: usize,
-    /// Print JSON, one match per line.
+    /// Print every match.
+    #[arg(long)]
+    pub all: bool,
+    /// Print JSON: one array of matches.
     #[arg(long)]
     pub json: bool,
+    /// No progress bar (it is shown only when standard error is a terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// The arguments of `history`.
@@ -535,7 +611,7 @@ pub struct HistoryArgs {
     /// At most this many events.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Print NDJSON.
-    #[arg(long)]
+    /// Print one JSON object per event and line.
+    #[arg(long, alias = "ndjson")]
     pub json: bool,
 }

@@ -2,7 +2,6 @@
 //! `--snap`/`--time`, choosing captures, the `--regmap` file, and printing
 //! events.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde_json::json;
@@ -11,7 +10,7 @@ use tracemem::record::TraceEvent;
 use tracemem::{CaptureInfo, Database, ReadTransaction, Snap};
 
 use crate::args::At;
-use crate::failure::{Failure, Outcome, io, open_writer};
+use crate::failure::{Failure, open_writer};
 
 /// The switches of `read` and `states`.
 #[derive(Clone, Copy, Debug)]
@@ -25,30 +24,95 @@ pub struct Flags {
 }
 
 /// The snap a `--snap`/`--time` pair names for `space`: a snap as given; a
-/// time, the snap of the last event at or before it in the first capture of
-/// the space whose events reach it; neither, the newest.
-pub fn resolve_snap(read: &ReadTransaction, space: &str, at: At) -> Result<Snap, Failure> {
+/// time, the snap of the last event at or before it on the clock of the
+/// capture recording the space (`--capture`, needed when several do);
+/// neither, the newest.
+pub fn resolve_snap(read: &ReadTransaction, space: &str, at: &At) -> Result<Snap, Failure> {
     if let Some(snap) = at.snap {
         return Ok(snap);
     }
     let Some(time) = at.time else {
         return Ok(Snap::MAX);
     };
+    let capture = capture_for_time(read, space, at.capture.as_deref())?;
+    snap_at_time(read, &capture, time)?
+        .ok_or_else(|| Failure::NothingFound(format!("capture '{}' has no event at or before {time} s", capture.name)))
+}
+
+/// The capture whose clock a `--time` reads: as named (one session), or
+/// the only one recording `space`; never a guess between several.
+fn capture_for_time(read: &ReadTransaction, space: &str, name: Option<&str>) -> Result<CaptureInfo, Failure> {
+    if let Some(name) = name {
+        let capture = read.capture(name).map_err(|e| Failure::error("--capture", e))?;
+        if capture.space != space {
+            return Err(Failure::error(
+                "--capture",
+                format!("capture '{name}' records space '{}', not '{space}'", capture.space),
+            ));
+        }
+        return Ok(capture);
+    }
     let captures = read.captures().map_err(|e| Failure::error("--time", e))?;
-    let mut best = None;
-    for capture in captures.iter().filter(|c| c.space == space) {
-        let events = read
-            .events(&capture.name, 0..u64::MAX)
+    let of_space: Vec<&CaptureInfo> = captures.iter().filter(|c| c.space == space).collect();
+    match of_space.as_slice() {
+        [only] => Ok((*only).clone()),
+        [] => Err(Failure::error("--time", format!("no capture records space '{space}'"))),
+        many => Err(Failure::error(
+            "--time",
+            format!(
+                "several captures record space '{space}'; name one with --capture ({})",
+                many.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+/// The snap of the last event of `capture` at or before `time` seconds on
+/// its clock: a binary search over its events (in time order), reading one
+/// event at a time.
+pub fn snap_at_time(read: &ReadTransaction, capture: &CaptureInfo, time: f64) -> Result<Option<Snap>, Failure> {
+    let (mut lo, mut hi) = (0u64, capture.events);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let event = read
+            .events(&capture.name, mid..mid + 1)
             .map_err(|e| Failure::error("--time", e))?;
-        let count = events.partition_point(|e| e.timestamp <= time);
-        if count > 0 {
-            best = Some(capture.snap_of(count as u64 - 1));
-            if count < events.len() {
-                break;
-            }
+        match event.first() {
+            Some(e) if e.timestamp <= time => lo = mid + 1,
+            _ => hi = mid,
         }
     }
-    best.ok_or_else(|| Failure::NothingFound(format!("no event of space '{space}' at or before {time} s")))
+    Ok(lo.checked_sub(1).map(|seq| capture.snap_of(seq)))
+}
+
+/// How many events a query reads from the event log at a time: bounded
+/// memory whatever the capture's length.
+pub const EVENT_PAGE: u64 = 4096;
+
+/// Calls `visit` with each event of `capture` from `from` on, in order, a
+/// page at a time; `visit` returns false to stop.
+pub fn each_event(
+    read: &ReadTransaction,
+    capture: &CaptureInfo,
+    from: u64,
+    visit: &mut dyn FnMut(u64, &TraceEvent) -> Result<bool, Failure>,
+) -> Result<(), Failure> {
+    let mut seq = from;
+    while seq < capture.events {
+        let page = read
+            .events(&capture.name, seq..(seq + EVENT_PAGE).min(capture.events))
+            .map_err(|e| Failure::error("events", e))?;
+        if page.is_empty() {
+            break;
+        }
+        for event in &page {
+            if !visit(seq, event)? {
+                return Ok(());
+            }
+            seq += 1;
+        }
+    }
+    Ok(())
 }
 
 /// The capture a verb works on: as named, or the only first session.
@@ -130,22 +194,8 @@ pub fn event_json(capture: &CaptureInfo, seq: u64, event: &TraceEvent) -> serde_
     })
 }
 
-/// One event of `log`: a JSON object, or the seed's trace line.
-pub fn print_log_event(
-    out: &mut impl Write,
-    capture: &CaptureInfo,
-    seq: u64,
-    event: &TraceEvent,
-    names: &RegisterMap,
-    as_json: bool,
-) -> Outcome {
-    if as_json {
-        writeln!(out, "{}", event_json(capture, seq, event)).map_err(io)
-    } else {
-        writeln!(out, "{}", event_line(event, names)).map_err(io)
-    }
-}
-
+/// The captures a verb reads: `NAME` and its later sessions `NAME#k` for
+/// `--capture NAME`, one session for `--capture NAME#k`, else every one.
 pub fn chosen_captures(read: &ReadTransaction, capture: Option<&str>) -> Result<Vec<CaptureInfo>, Failure> {
     let all = read.captures().map_err(|e| Failure::error("captures", e))?;
     let chosen: Vec<CaptureInfo> = match capture {
@@ -155,10 +205,25 @@ pub fn chosen_captures(read: &ReadTransaction, capture: Option<&str>) -> Result<
                 return Err(Failure::error("--capture", format!("unknown capture '{name}'")));
             }
             all.into_iter()
-                .filter(|c| c.name == name || c.name.strip_prefix(name).is_some_and(|rest| rest.starts_with('#')))
+                .filter(|c| c.name == name || is_session_of(&c.name, name))
                 .collect()
         }
         None => all,
     };
     Ok(chosen)
+}
+
+/// Whether `name` is a later session `FAMILY#k` of capture `family`.
+pub fn is_session_of(name: &str, family: &str) -> bool {
+    name.strip_prefix(family)
+        .and_then(|rest| rest.strip_prefix('#'))
+        .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The family a capture belongs to: `NAME` for `NAME#k`, else its name.
+pub fn family_of(name: &str) -> &str {
+    match name.rsplit_once('#') {
+        Some((family, k)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => family,
+        _ => name,
+    }
 }

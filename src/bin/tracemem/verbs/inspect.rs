@@ -8,6 +8,8 @@ use serde_json::json;
 use tracemem::{Database, Lifespan, Snap};
 
 use crate::failure::{Failure, Outcome, begin_read, io, open, opening};
+use crate::output::print_json_array;
+use crate::query::family_of;
 
 pub fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
     let db = open(path)?;
@@ -70,12 +72,13 @@ pub fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
 pub fn spaces(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
     let db = open(path)?;
     let names = begin_read(&db)?.spaces().map_err(|e| Failure::error("spaces", e))?;
+    if as_json {
+        writeln!(out, "{}", json!(names)).map_err(io)?;
+    }
     if names.is_empty() {
         return Err(Failure::NothingFound("no spaces".into()));
     }
-    if as_json {
-        writeln!(out, "{}", json!(names)).map_err(io)?;
-    } else {
+    if !as_json {
         for name in names {
             writeln!(out, "{name}").map_err(io)?;
         }
@@ -86,30 +89,38 @@ pub fn spaces(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
 pub fn captures(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
     let db = open(path)?;
     let captures = begin_read(&db)?.captures().map_err(|e| Failure::error("captures", e))?;
-    if captures.is_empty() {
-        return Err(Failure::NothingFound("no captures".into()));
-    }
+    let mut docs = Vec::new();
     for c in &captures {
+        // The sessions of one imported file form a family: NAME, NAME#2, …
+        let family = family_of(&c.name);
         if as_json {
-            let doc = json!({
-                "name": c.name, "space": c.space, "first_snap": c.first_snap, "events": c.events,
+            docs.push(json!({
+                "name": c.name, "family": family, "space": c.space, "first_snap": c.first_snap, "events": c.events,
                 "policy": c.policy.to_string(), "big_endian": c.big_endian, "start_wall_ns": c.start_wall_ns,
-            });
-            writeln!(out, "{doc}").map_err(io)?;
+            }));
         } else {
+            let snaps = if c.events == 0 {
+                "no snaps".to_string()
+            } else {
+                format!("snaps {}..={}", c.first_snap, c.first_snap + c.events as i64 - 1)
+            };
             writeln!(
                 out,
-                "{}\tspace {}\tsnaps {}..={}\t{} events\tflush {}\t{}",
+                "{}\tfamily {family}\tspace {}\t{snaps}\t{} events\tflush {}\t{}",
                 c.name,
                 c.space,
-                c.first_snap,
-                c.first_snap + c.events as i64 - 1,
                 c.events,
                 c.policy,
                 if c.big_endian { "big-endian" } else { "little-endian" }
             )
             .map_err(io)?;
         }
+    }
+    if as_json {
+        print_json_array(out, &docs).map_err(io)?;
+    }
+    if captures.is_empty() {
+        return Err(Failure::NothingFound("no captures".into()));
     }
     Ok(())
 }
@@ -120,17 +131,20 @@ pub fn snaps(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
     let snaps = begin_read(&db)?
         .snaps_with_meta(all)
         .map_err(|e| Failure::error("snaps", e))?;
-    if snaps.is_empty() {
-        return Err(Failure::NothingFound("no snaps carry metadata".into()));
-    }
-    for (snap, meta) in snaps {
+    let mut docs = Vec::new();
+    for (snap, meta) in &snaps {
         if as_json {
-            let doc = json!({"snap": snap, "description": meta.description, "timestamp_ns": meta.timestamp_ns, "fork_of": meta.fork_of});
-            writeln!(out, "{doc}").map_err(io)?;
+            docs.push(json!({"snap": snap, "description": meta.description, "timestamp_ns": meta.timestamp_ns, "fork_of": meta.fork_of}));
         } else {
             let fork = meta.fork_of.map(|p| format!("\t(fork of {p})")).unwrap_or_default();
             writeln!(out, "{snap}\t{}{fork}", meta.description).map_err(io)?;
         }
+    }
+    if as_json {
+        print_json_array(out, &docs).map_err(io)?;
+    }
+    if snaps.is_empty() {
+        return Err(Failure::NothingFound("no snaps carry metadata".into()));
     }
     Ok(())
 }

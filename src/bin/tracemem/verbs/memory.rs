@@ -9,11 +9,29 @@ use tracemem::{AddressRange, FilledRange, MemState, MemoryRead, MemoryView, Snap
 
 use crate::args::At;
 use crate::failure::{Failure, Outcome, begin_read, io, open};
-use crate::output::{Cell, hexdump_line};
+use crate::output::{Cell, hexdump_line, print_json_array, range_text, word_line};
 
 use crate::query::{Flags, open_or_create, resolve_snap};
 
-pub fn read(path: &Path, space: &str, addr: u64, len: u64, at: At, flags: Flags, out: &mut impl Write) -> Outcome {
+/// How `read` lays out its lines: words of `word` bytes in a byte order.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    /// Bytes per word (1: a plain hexdump).
+    pub word: usize,
+    /// Little-endian words.
+    pub little: bool,
+}
+
+pub fn read(
+    path: &Path,
+    space: &str,
+    addr: u64,
+    len: u64,
+    at: &At,
+    flags: Flags,
+    layout: Layout,
+    out: &mut impl Write,
+) -> Outcome {
     let Flags {
         sources,
         view,
@@ -23,6 +41,12 @@ pub fn read(path: &Path, space: &str, addr: u64, len: u64, at: At, flags: Flags,
     let db = open(path)?;
     let txn = begin_read(&db)?;
     let snap = resolve_snap(&txn, space, at)?;
+    let newest = at.snap.is_none() && at.time.is_none();
+    let shown_snap = if newest {
+        "the newest snap".to_string()
+    } else {
+        format!("snap {snap}")
+    };
     let mem = txn.space(space).map_err(|e| Failure::error("read", e))?;
     let size = usize::try_from(len).map_err(|_| Failure::error("read", "the length does not fit in memory"))?;
     let mut bytes = vec![0u8; size];
@@ -43,7 +67,8 @@ pub fn read(path: &Path, space: &str, addr: u64, len: u64, at: At, flags: Flags,
     };
     if filled.is_empty() && states.is_empty() {
         return Err(Failure::NothingFound(format!(
-            "nothing recorded in {range} of '{space}' at snap {snap}"
+            "nothing recorded in {} of '{space}' at {shown_snap}",
+            range_text(range.min(), range.max())
         )));
     }
     let mut cells = vec![Cell::Unknown; size];
@@ -59,24 +84,42 @@ pub fn read(path: &Path, space: &str, addr: u64, len: u64, at: At, flags: Flags,
         }
     }
     if as_json {
+        // The newest snap is `null`: no placeholder number.
         let doc = json!({
-            "space": space, "snap": snap, "address": addr, "length": len,
+            "space": space, "snap": (!newest).then_some(snap), "address": addr, "length": len,
             "bytes": cells.iter().map(|c| match c { Cell::Known(b) => json!(b), Cell::Unknown => json!(null), Cell::Error => json!("error") }).collect::<Vec<_>>(),
             "sources": filled.iter().map(|r| json!({"first": r.range.min(), "last": r.range.max(), "snap": r.snap})).collect::<Vec<_>>(),
         });
         writeln!(out, "{doc}").map_err(io)?;
         return Ok(());
     }
+    // As `xxd -a`: a run of lines never observed shows as one `*`.
+    let mut skipping = false;
     for (line, chunk) in cells.chunks(16).enumerate() {
-        writeln!(out, "{}", hexdump_line(addr + 16 * line as u64, chunk)).map_err(io)?;
+        let unobserved = chunk.iter().all(|c| *c == Cell::Unknown);
+        let first_or_last = line == 0 || (line + 1) * 16 >= cells.len();
+        if unobserved && !first_or_last {
+            if !skipping {
+                writeln!(out, "*").map_err(io)?;
+                skipping = true;
+            }
+            continue;
+        }
+        skipping = false;
+        let at = addr + 16 * line as u64;
+        let text = if layout.word > 1 {
+            word_line(at, chunk, layout.word, layout.little)
+        } else {
+            hexdump_line(at, chunk)
+        };
+        writeln!(out, "{text}").map_err(io)?;
     }
     if sources {
         for run in &filled {
             writeln!(
                 out,
-                "{:#x}..={:#x} from snap {}",
-                run.range.min(),
-                run.range.max(),
+                "{} from snap {}",
+                range_text(run.range.min(), run.range.max()),
                 run.snap
             )
             .map_err(io)?;
@@ -85,23 +128,19 @@ pub fn read(path: &Path, space: &str, addr: u64, len: u64, at: At, flags: Flags,
     Ok(())
 }
 
-pub fn states(
-    path: &Path,
-    space: &str,
-    addr: u64,
-    len: u64,
-    snap: Snap,
-    flags: Flags,
-    out: &mut impl Write,
-) -> Outcome {
+pub fn states(path: &Path, space: &str, addr: u64, len: u64, at: &At, flags: Flags, out: &mut impl Write) -> Outcome {
     let Flags {
         sources: most_recent,
         view,
         json: as_json,
     } = flags;
     let range = AddressRange::from_start_len(addr, len).map_err(|e| Failure::error("states", e))?;
+    if at.snap.is_none() && at.time.is_none() {
+        return Err(Failure::error("states", "give the snap: --snap N or --time T"));
+    }
     let db = open(path)?;
     let txn = begin_read(&db)?;
+    let snap = resolve_snap(&txn, space, at)?;
     let mem = txn.space(space).map_err(|e| Failure::error("states", e))?;
     let sourced = |runs: Vec<SourcedStateRun>| -> Vec<(AddressRange, MemState, Option<Snap>)> {
         runs.into_iter().map(|r| (r.range, r.state, Some(r.snap))).collect()
@@ -125,19 +164,23 @@ pub fn states(
             .map(|r| (r.range, r.state, None))
             .collect()
     };
+    if as_json {
+        let docs: Vec<_> = runs
+            .iter()
+            .map(|(range, state, source)| json!({"first": range.min(), "last": range.max(), "state": state.to_string(), "snap": source.unwrap_or(snap)}))
+            .collect();
+        print_json_array(out, &docs).map_err(io)?;
+    } else {
+        for (range, state, source) in &runs {
+            let from = source.map(|s| format!(" (snap {s})")).unwrap_or_default();
+            writeln!(out, "{} {state}{from}", range_text(range.min(), range.max())).map_err(io)?;
+        }
+    }
     if runs.is_empty() {
         return Err(Failure::NothingFound(format!(
-            "nothing recorded in {range} at snap {snap}"
+            "nothing recorded in {} at snap {snap}",
+            range_text(range.min(), range.max())
         )));
-    }
-    for (range, state, source) in runs {
-        if as_json {
-            let doc = json!({"first": range.min(), "last": range.max(), "state": state.to_string(), "snap": source.unwrap_or(snap)});
-            writeln!(out, "{doc}").map_err(io)?;
-        } else {
-            let from = source.map(|s| format!(" (snap {s})")).unwrap_or_default();
-            writeln!(out, "{:#x}..={:#x} {state}{from}", range.min(), range.max()).map_err(io)?;
-        }
     }
     Ok(())
 }
@@ -149,17 +192,18 @@ pub fn changes(path: &Path, space: &str, from: Snap, to: Snap, as_json: bool, ou
         .space(space)
         .and_then(|s| s.changes(from, to))
         .map_err(|e| Failure::error("changes", e))?;
+    if as_json {
+        let docs: Vec<_> = set.iter().map(|r| json!({"first": r.min(), "last": r.max()})).collect();
+        print_json_array(out, &docs).map_err(io)?;
+    } else {
+        for range in set.iter() {
+            writeln!(out, "{}", range_text(range.min(), range.max())).map_err(io)?;
+        }
+    }
     if set.is_empty() {
         return Err(Failure::NothingFound(format!(
             "no changes in '{space}' after snap {from} up to {to}"
         )));
-    }
-    for range in set.iter() {
-        if as_json {
-            writeln!(out, "{}", json!({"first": range.min(), "last": range.max()})).map_err(io)?;
-        } else {
-            writeln!(out, "{:#x}..={:#x}", range.min(), range.max()).map_err(io)?;
-        }
     }
     Ok(())
 }

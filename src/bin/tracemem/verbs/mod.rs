@@ -11,8 +11,6 @@ mod trace;
 
 use std::io::Write;
 
-use tracemem::Snap;
-
 use crate::args::Command;
 use crate::failure::Outcome;
 use crate::query::Flags;
@@ -65,14 +63,28 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             at,
             sources,
             view,
+            word,
+            endian,
             json,
-        } => memory::read(&db, &space, addr, len, at, Flags { sources, view, json }, out),
+        } => memory::read(
+            &db,
+            &space,
+            addr,
+            len,
+            &at,
+            Flags { sources, view, json },
+            memory::Layout {
+                word: word.parse().unwrap_or(1),
+                little: endian == "little",
+            },
+            out,
+        ),
         Command::States {
             db,
             space,
             addr,
             len,
-            snap,
+            at,
             most_recent,
             view,
             json,
@@ -81,7 +93,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             &space,
             addr,
             len,
-            snap,
+            &at,
             Flags {
                 sources: most_recent,
                 view,
@@ -95,15 +107,15 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             frame,
             snap,
             json,
-        } => registers::regs(&db, &thread, frame, snap.unwrap_or(Snap::MAX), json, out),
+        } => registers::regs(&db, &thread, frame, snap, json, out),
         Command::Regions { db, snap, space, json } => registers::regions(&db, snap, space.as_deref(), json, out),
         Command::Import {
-            file,
             db,
+            file,
             capture,
             space,
             quiet,
-        } => trace::import(&file, &db, capture, &space, quiet, out),
+        } => trace::import_either_order(&db, &file, capture, &space, quiet, out),
         Command::Export {
             db,
             capture,
@@ -130,16 +142,26 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             db,
             capture,
             regmap,
-            follow: false,
+            snap,
+            time,
+            address,
+            op,
+            follow,
+            until_idle,
             json,
-        } => log::log(&db, capture, regmap.as_deref(), json, out),
-        Command::Log {
-            db,
-            capture,
-            regmap,
-            follow: true,
-            json,
-        } => log::follow(&db, capture, regmap.as_deref(), json, out),
+        } => {
+            let filter = log::LogFilter {
+                snaps: snap,
+                times: time,
+                addresses: address,
+                op,
+            };
+            if follow {
+                log::follow(&db, capture, regmap.as_deref(), &filter, until_idle, json, out)
+            } else {
+                log::log(&db, capture, regmap.as_deref(), &filter, json, out)
+            }
+        }
         Command::History(args) => log::history(&args, out),
         Command::Check { db } => inspect::check(&db, out),
         Command::Recover { db } => inspect::recover(&db, out),

@@ -30,10 +30,12 @@ fn free_capture_name(path: &Path, base: &str) -> Result<String, Failure> {
         .collect();
     Ok((1..)
         .map(|i| {
+            // Separate recordings are never a family (NAME#k is a later
+            // session of one imported file): NAME-2, NAME-3, …
             if i == 1 {
                 base.to_string()
             } else {
-                format!("{base}#{i}")
+                format!("{base}-{i}")
             }
         })
         .find(|name| !taken.contains(name))

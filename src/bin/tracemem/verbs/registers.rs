@@ -8,6 +8,7 @@ use serde_json::json;
 use tracemem::{Lifespan, Region, RegionRead, RegisterDef, RegisterMap, RegisterRead, RegisterState, Snap};
 
 use crate::failure::{Failure, Outcome, begin_read, io, open};
+use crate::output::{print_json_array, range_text};
 
 /// How deep `def` sits under top-level registers (0 for a top-level one).
 fn depth(map: &RegisterMap, def: &RegisterDef) -> usize {
@@ -43,7 +44,9 @@ fn value_text(def: &RegisterDef, value: Option<u128>) -> String {
 }
 
 /// `regs DB THREAD [--frame F] [--snap S]`.
-pub fn regs(path: &Path, thread: &str, frame: u32, snap: Snap, as_json: bool, out: &mut impl Write) -> Outcome {
+pub fn regs(path: &Path, thread: &str, frame: u32, at: Option<Snap>, as_json: bool, out: &mut impl Write) -> Outcome {
+    let snap = at.unwrap_or(Snap::MAX);
+    let shown_snap = at.map_or_else(|| "the newest snap".to_string(), |s| format!("snap {s}"));
     let db = open(path)?;
     let read = begin_read(&db)?;
     let regs = read
@@ -63,8 +66,9 @@ pub fn regs(path: &Path, thread: &str, frame: u32, snap: Snap, as_json: bool, ou
         .max()
         .unwrap_or(0);
     if !as_json {
-        writeln!(out, "{} at snap {snap}", regs.space_name()).map_err(io)?;
+        writeln!(out, "{} at {shown_snap}", regs.space_name()).map_err(io)?;
     }
+    let mut docs = Vec::new();
     for def in defs {
         let value = regs.get_value(snap, &def.name).map_err(|e| Failure::error("regs", e))?;
         let state = regs
@@ -72,7 +76,7 @@ pub fn regs(path: &Path, thread: &str, frame: u32, snap: Snap, as_json: bool, ou
             .map_err(|e| Failure::error("regs", e))?;
         if as_json {
             let (state_name, source) = match state {
-                RegisterState::Known => ("known", Some(snap)),
+                RegisterState::Known => ("known", at),
                 RegisterState::Stale { snap } => ("stale", Some(snap)),
                 RegisterState::Error { snap } => ("error", Some(snap)),
                 RegisterState::Unknown => ("unknown", None),
@@ -81,7 +85,7 @@ pub fn regs(path: &Path, thread: &str, frame: u32, snap: Snap, as_json: bool, ou
                 "name": def.name, "offset": def.offset, "size": def.size, "parent": def.parent,
                 "value": value.map(|v| format!("{v:#x}")), "state": state_name, "snap": source,
             });
-            writeln!(out, "{doc}").map_err(io)?;
+            docs.push(doc);
         } else {
             let name = format!("{}{}", "  ".repeat(depth(map, def)), def.name);
             writeln!(
@@ -92,6 +96,9 @@ pub fn regs(path: &Path, thread: &str, frame: u32, snap: Snap, as_json: bool, ou
             )
             .map_err(io)?;
         }
+    }
+    if as_json {
+        print_json_array(out, &docs).map_err(io)?;
     }
     Ok(())
 }
@@ -129,29 +136,35 @@ pub fn regions(path: &Path, snap: Option<Snap>, space: Option<&str>, as_json: bo
         found.extend(listed);
     }
     if found.is_empty() {
+        if as_json {
+            print_json_array(out, &[]).map_err(io)?;
+        }
         let when = snap.map(|s| format!(" at snap {s}")).unwrap_or_default();
         return Err(Failure::NothingFound(format!("no regions{when}")));
     }
+    let mut docs = Vec::new();
     for region in &found {
         if as_json {
             let doc = json!({
                 "space": region.space, "name": region.name, "first": region.range.min(), "last": region.range.max(),
                 "from_snap": region.lifespan.min(), "to_snap": region.lifespan.max(), "flags": region.flags.to_string(),
             });
-            writeln!(out, "{doc}").map_err(io)?;
+            docs.push(doc);
         } else {
             writeln!(
                 out,
-                "{}\t{}\t{:#x}..={:#x}\tsnaps {}\t{}",
+                "{}\t{}\t{}\tsnaps {}\t{}",
                 region.space,
                 region.name,
-                region.range.min(),
-                region.range.max(),
+                range_text(region.range.min(), region.range.max()),
                 lifespan_text(region.lifespan),
                 region.flags
             )
             .map_err(io)?;
         }
+    }
+    if as_json {
+        print_json_array(out, &docs).map_err(io)?;
     }
     Ok(())
 }

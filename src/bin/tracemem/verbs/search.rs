@@ -10,7 +10,8 @@ use tracemem::{AddressRange, Direction, MemoryRead, PackPhase, Snap};
 
 use crate::args::FindArgs;
 use crate::failure::{Failure, Outcome, begin_read, io, open};
-use crate::output::progress_bar;
+use crate::output::{print_json_array, progress_bar, range_text};
+use crate::query::resolve_snap;
 
 /// A pattern in hex, bytes separated by spaces or not, `??` for a byte
 /// that matches anything: its bytes, and a mask if it has wildcards.
@@ -61,16 +62,18 @@ pub fn find(args: &FindArgs, out: &mut impl Write) -> Outcome {
     let db = open(&args.db)?;
     let txn = begin_read(&db)?;
     let space = txn.space(&args.space).map_err(|e| Failure::error("find", e))?;
-    let snap = args.snap.unwrap_or(Snap::MAX);
+    let snap = resolve_snap(&txn, &args.space, &args.at)?;
+    let newest = args.at.snap.is_none() && args.at.time.is_none();
+    let limit = if args.all { usize::MAX } else { args.limit };
     let direction = if args.backward {
         Direction::Backward
     } else {
         Direction::Forward
     };
-    let progress = progress_bar("{spinner} searched {bytes} of known memory, at {msg}", false);
+    let progress = progress_bar("{spinner} searched {bytes} of known memory, at {msg}", args.quiet);
     let mut found = Vec::new();
     let mut search = range;
-    while found.len() < args.limit {
+    while found.len() < limit {
         let hit = space
             .find_bytes_with_progress(snap, search, &pattern, mask.as_deref(), direction, &mut |p| {
                 progress.set_position(p.searched);
@@ -96,18 +99,28 @@ pub fn find(args: &FindArgs, out: &mut impl Write) -> Outcome {
         }
     }
     progress.finish_and_clear();
-    if found.is_empty() {
-        return Err(Failure::NothingFound(format!(
-            "no match for {} in {range} of '{}' at snap {snap}",
-            args.pattern, args.space
-        )));
-    }
-    for at in found {
-        if args.json {
-            writeln!(out, "{}", json!({"address": at, "snap": snap})).map_err(io)?;
-        } else {
+    if args.json {
+        // The newest snap is `null`: no placeholder number.
+        let shown = (!newest).then_some(snap);
+        let docs: Vec<_> = found.iter().map(|at| json!({"address": at, "snap": shown})).collect();
+        print_json_array(out, &docs).map_err(io)?;
+    } else {
+        for at in &found {
             writeln!(out, "{at:#x}").map_err(io)?;
         }
+    }
+    if found.is_empty() {
+        let when = if newest {
+            "the newest snap".to_string()
+        } else {
+            format!("snap {snap}")
+        };
+        return Err(Failure::NothingFound(format!(
+            "no match for {} in {} of '{}' at {when}",
+            args.pattern,
+            range_text(range.min(), range.max()),
+            args.space
+        )));
     }
     Ok(())
 }
@@ -127,10 +140,15 @@ pub fn diff(
     let mem = txn.space(space).map_err(|e| Failure::error("diff", e))?;
     let set = mem.diff(a, b, range).map_err(|e| Failure::error("diff", e))?;
     if set.is_empty() {
+        if as_json {
+            print_json_array(out, &[]).map_err(io)?;
+        }
         return Err(Failure::NothingFound(format!(
-            "'{space}' is the same in {range} at snaps {a} and {b}"
+            "'{space}' is the same in {} at snaps {a} and {b}",
+            range_text(range.min(), range.max())
         )));
     }
+    let mut docs = Vec::new();
     // Each range with (up to 16 of) its bytes at both snaps; `..` where a
     // byte is unknown.
     for r in set.iter() {
@@ -155,17 +173,18 @@ pub fn diff(
         let (left, right) = (bytes_at(a)?, bytes_at(b)?);
         let more = if r.len() > 16 { " …" } else { "" };
         if as_json {
-            let line = json!({"first": r.min(), "last": r.max(), "a": left, "b": right});
-            writeln!(out, "{line}").map_err(io)?;
+            docs.push(json!({"first": r.min(), "last": r.max(), "a": left, "b": right}));
         } else {
             writeln!(
                 out,
-                "{:#x}..={:#x}  {a}: {left}{more}  {b}: {right}{more}",
-                r.min(),
-                r.max()
+                "{}  {a}: {left}{more}  {b}: {right}{more}",
+                range_text(r.min(), r.max())
             )
             .map_err(io)?;
         }
+    }
+    if as_json {
+        print_json_array(out, &docs).map_err(io)?;
     }
     Ok(())
 }

@@ -16,14 +16,69 @@ use crate::output_file;
 
 use crate::query::pick_capture;
 
-pub fn import(
-    file: &Path,
-    path: &Path,
+/// Whether `path` is a file that is not a database (by its first bytes): a
+/// trace file given where the database belongs.
+fn is_trace_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head != b"redb")
+}
+
+/// `import DB FILE`; the older order `import FILE DB` still works, with a
+/// warning: a first argument that is a trace file, and a second that is
+/// not, were given in the older order.
+pub fn import_either_order(
+    first: &Path,
+    second: &Path,
     capture: Option<String>,
     space: &str,
     quiet: bool,
     out: &mut impl Write,
 ) -> Outcome {
+    if is_trace_file(first) && !is_trace_file(second) && second != Path::new("-") {
+        eprintln!(
+            "tracemem: import: warning: the order FILE DB is deprecated; write `tracemem import {} {}`",
+            second.display(),
+            first.display()
+        );
+        return import(second, first, capture, space, quiet, out);
+    }
+    import(first, second, capture, space, quiet, out)
+}
+
+pub fn import(
+    path: &Path,
+    file: &Path,
+    capture: Option<String>,
+    space: &str,
+    quiet: bool,
+    out: &mut impl Write,
+) -> Outcome {
+    if file == Path::new("-") {
+        // Standard input, through a file beside the database (the import
+        // reads its input twice: to check it, then to store it).
+        let mut spooled = path.as_os_str().to_owned();
+        spooled.push(".stdin-import");
+        let spooled = std::path::PathBuf::from(spooled);
+        let copied = std::fs::File::create(&spooled)
+            .and_then(|mut f| std::io::copy(&mut std::io::stdin().lock(), &mut f).and_then(|_| f.sync_all()));
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&spooled);
+            return Err(Failure::error("import: standard input", e));
+        }
+        let result = import(
+            path,
+            &spooled,
+            Some(capture.unwrap_or_else(|| "stdin".into())),
+            space,
+            quiet,
+            out,
+        );
+        let _ = std::fs::remove_file(&spooled);
+        return result;
+    }
     let name = match capture {
         Some(name) => name,
         None => file
