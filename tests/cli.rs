@@ -908,6 +908,13 @@ fn a_killed_recorder_is_recovered_before_queries_read() {
             )
         );
     }
+    // check --repair is check's writing form: it recovers, then checks.
+    std::fs::copy(d.join("r.tmdb"), d.join("copy.tmdb")).unwrap();
+    std::fs::copy(d.join("r.tmdb.journal"), d.join("copy.tmdb.journal")).unwrap();
+    let repaired = tracemem(&["check", "copy.tmdb", "--repair"], d);
+    assert!(repaired.status.success(), "{}", stderr(&repaired));
+    assert!(stdout(&repaired).ends_with(": ok\n"), "{}", stdout(&repaired));
+    assert!(tracemem(&["check", "copy.tmdb"], d).status.success());
     let out = tracemem(&["recover", "r.tmdb"], d);
     assert!(out.status.success(), "{}", stderr(&out));
     let exported = stdout(&tracemem(&["export", "r.tmdb", "--capture", "live"], d));
@@ -938,6 +945,28 @@ fn an_older_format_is_upgraded_only_by_upgrade() {
         std::fs::read(d.join("old.tmdb")).unwrap() == bytes,
         "a query upgraded the file"
     );
+    // Writers refuse it too, naming the command, and change nothing.
+    std::fs::write(d.join("run.ndjson"), EVENTS).unwrap();
+    let writers: [&[&str]; 5] = [
+        &["import", "old.tmdb", "run.ndjson"],
+        &["load", "old.tmdb", "rom", "0", "run.ndjson", "--snap", "0"],
+        &["record", "old.tmdb"],
+        &["recover", "old.tmdb"],
+        &["check", "old.tmdb", "--repair"],
+    ];
+    for args in writers {
+        let out = tracemem(args, d);
+        assert_eq!(out.status.code(), Some(6), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("run tracemem upgrade old.tmdb"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(
+            std::fs::read(d.join("old.tmdb")).unwrap() == bytes,
+            "{args:?} upgraded the file"
+        );
+    }
     let out = tracemem(&["upgrade", "old.tmdb"], d);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = tracemem(&["info", "old.tmdb"], d);

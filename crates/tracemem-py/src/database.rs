@@ -24,7 +24,8 @@ pub struct Database {
 
 fn open_file(path: &PathBuf, readonly: bool, create: bool) -> tracemem::Result<tracemem::Database> {
     let mut builder = tracemem::Database::builder();
-    builder.shared(true);
+    // An older format is converted by `tracemem upgrade` only.
+    builder.shared(true).upgrade(false);
     if readonly {
         builder.open_read_only(path)
     } else if create && !path.exists() {

@@ -151,6 +151,13 @@ impl CaptureRecorder {
         let spec = CaptureSpec::new(capture.clone());
         let recorder = py.detach(|| {
             guarded("starting the recording", || {
+                // An older format is converted by `tracemem upgrade` only.
+                if path.exists()
+                    && let Err(e @ tracemem::Error::OlderFormat { .. }) =
+                        tracemem::Database::builder().open_read_only(&path)
+                {
+                    return Err(to_py(e));
+                }
                 RecordingMaster::create(PythonCalls, &path, &spec, options).py()
             })
         })?;

@@ -255,3 +255,19 @@ def test_a_tmdb_another_process_records_into_is_locked(tmp_path: Path) -> None:
         child.wait(timeout=30)
     with tracemem.open(path) as db:
         assert db.capture("t").events == 1
+
+
+def test_an_older_format_is_refused_naming_tracemem_upgrade(tmp_path: Path) -> None:
+    from conftest import REPO
+
+    path = tmp_path / "old.tmdb"
+    path.write_bytes((REPO / "tests" / "data" / "format1.tmdb").read_bytes())
+    before = path.read_bytes()
+    for opening in (
+        lambda: tracemem.open(path),
+        lambda: tracemem.open(path, readonly=False),
+        lambda: RecordingMaster(Bus(), file=path),
+    ):
+        with pytest.raises(tracemem.errors.FormatError, match="tracemem upgrade"):
+            opening()
+    assert path.read_bytes() == before, "never converted behind the user's back"

@@ -418,10 +418,14 @@ pub enum Command {
         quiet: bool,
     },
     /// Verify the file and every invariant tracemem relies on; exit 1 if
-    /// anything is wrong.
+    /// anything is wrong. Read-only: it changes nothing.
     Check {
         /// The database file.
         db: PathBuf,
+        /// Writes: first repair a file a writer left unclean and fold in a
+        /// killed recorder's journal (as `recover`), then check.
+        #[arg(long)]
+        repair: bool,
     },
     /// Replay a trace file against a recorded capture; report the first
     /// mismatch with PeakRDL-pybind11's message (exit 1 on a mismatch).

@@ -133,16 +133,38 @@ pub fn io(e: std::io::Error) -> Failure {
 /// Opens the database at `path` for a query: read-only, beside any writer,
 /// changing nothing in the file.
 pub fn open(path: &Path) -> Result<Database, Failure> {
-    Database::builder().open_read_only(path).map_err(|e| opening(path, e))
+    Database::builder()
+        .cache_size(QUERY_CACHE_BYTES)
+        .decoded_cache_size(QUERY_CACHE_BYTES)
+        .open_read_only(path)
+        .map_err(|e| opening(path, e))
 }
+
+/// The page cache and decoded-chunk cache of a query: a scan of a long
+/// capture (`log`, `history`) runs in bounded memory.
+const QUERY_CACHE_BYTES: usize = 64 << 20;
 
 /// Opens the database at `path` for a writer other than `pack` and
 /// `upgrade`: shared, so that queries keep working beside it.
 pub fn open_writer(path: &Path) -> Result<Database, Failure> {
     Database::builder()
         .shared(true)
+        .upgrade(false)
         .open(path)
         .map_err(|e| opening(path, e))
+}
+
+/// Refuses a database of an older format before a recorder opens it (only
+/// `tracemem upgrade` converts one); other problems are the recorder's to
+/// report (a file a killed recorder left is repaired by the next writer).
+pub fn refuse_older_format(path: &Path) -> Result<(), Failure> {
+    if !path.exists() {
+        return Ok(());
+    }
+    match Database::builder().open_read_only(path) {
+        Err(e @ tracemem::Error::OlderFormat { .. }) => Err(opening(path, e)),
+        _ => Ok(()),
+    }
 }
 
 /// The failure to open `path`, saying what to do where there is something.

@@ -194,6 +194,31 @@ pub fn event_json(capture: &CaptureInfo, seq: u64, event: &TraceEvent) -> serde_
     })
 }
 
+/// Calls `visit` with each event of `capture` before `until` (a sequence
+/// number), newest first, a page at a time; `visit` returns false to stop.
+/// What `history --before N --limit K` reads: the pages just before N.
+pub fn each_event_backward(
+    read: &ReadTransaction,
+    capture: &CaptureInfo,
+    until: u64,
+    visit: &mut dyn FnMut(u64, &TraceEvent) -> Result<bool, Failure>,
+) -> Result<(), Failure> {
+    let mut end = until.min(capture.events);
+    while end > 0 {
+        let start = end.saturating_sub(EVENT_PAGE);
+        let page = read
+            .events(&capture.name, start..end)
+            .map_err(|e| Failure::error("events", e))?;
+        for (i, event) in page.iter().enumerate().rev() {
+            if !visit(start + i as u64, event)? {
+                return Ok(());
+            }
+        }
+        end = start;
+    }
+    Ok(())
+}
+
 /// The captures a verb reads: `NAME` and its later sessions `NAME#k` for
 /// `--capture NAME`, one session for `--capture NAME#k`, else every one.
 pub fn chosen_captures(read: &ReadTransaction, capture: Option<&str>) -> Result<Vec<CaptureInfo>, Failure> {

@@ -149,12 +149,18 @@ pub fn snaps(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
     Ok(())
 }
 
-pub fn check(path: &Path, out: &mut impl Write) -> Outcome {
-    // Read-only: check never changes the database it checks.
-    let db = tracemem::DatabaseBuilder::default()
-        .verify_on_open(true)
-        .open_read_only(path)
-        .map_err(|e| opening(path, e))?;
+/// `check DB`: read-only, it never changes the database it checks. With
+/// `--repair` it opens the file for writing first, which repairs a file a
+/// writer left unclean and folds in a killed recorder's journal, then checks.
+pub fn check(path: &Path, repair: bool, out: &mut impl Write) -> Outcome {
+    let mut builder = tracemem::DatabaseBuilder::default();
+    builder.verify_on_open(true);
+    let db = if repair {
+        builder.upgrade(false).open(path)
+    } else {
+        builder.open_read_only(path)
+    }
+    .map_err(|e| opening(path, e))?;
     let report = db.check().map_err(|e| Failure::error("check", e))?;
     for problem in &report.problems {
         writeln!(out, "problem: {problem}").map_err(io)?;
@@ -183,7 +189,10 @@ pub fn check(path: &Path, out: &mut impl Write) -> Outcome {
 /// repairs a file a recorder left unclean and folds its journal's
 /// acknowledged events in, then closes it.
 pub fn recover(path: &Path, out: &mut impl Write) -> Outcome {
-    let db = Database::open(path).map_err(|e| Failure::error("opening the database", e))?;
+    let db = Database::builder()
+        .upgrade(false)
+        .open(path)
+        .map_err(|e| opening(path, e))?;
     let captures = db
         .begin_read()
         .and_then(|r| r.captures())

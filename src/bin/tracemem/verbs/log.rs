@@ -12,7 +12,9 @@ use tracemem::{CaptureInfo, Database, Lifespan, ReadTransaction};
 use crate::args::HistoryArgs;
 use crate::failure::{Failure, Outcome, begin_read, io, open};
 
-use crate::query::{RegisterMap, chosen_captures, each_event, event_json, event_line, family_of, load_regmap};
+use crate::query::{
+    RegisterMap, chosen_captures, each_event, each_event_backward, event_json, event_line, family_of, load_regmap,
+};
 
 /// Which events `log` shows.
 #[derive(Clone, Debug, Default)]
@@ -64,7 +66,7 @@ fn print_event(
 }
 
 /// Prints the events of `capture` from `from` on that `filter` keeps, with
-/// its marks as `# text` lines; returns how many events it read.
+/// its marks as `# text` lines; returns how many events it went past.
 fn print_capture(
     read: &ReadTransaction,
     capture: &CaptureInfo,
@@ -78,15 +80,38 @@ fn print_capture(
     if capture.events <= from {
         return Ok(0);
     }
+    // A snap or time filter starts (and ends) the scan where it begins: the
+    // events of a capture are in snap and time order.
+    let mut start = from;
+    let mut end = capture.events;
+    if let Some((lo, hi)) = filter.snaps {
+        let seq_at = |snap: i64| u64::try_from(snap.saturating_sub(capture.first_snap)).unwrap_or(0);
+        start = start.max(seq_at(lo));
+        end = end.min(seq_at(hi).saturating_add(1));
+        if hi < capture.first_snap {
+            end = 0;
+        }
+    }
+    if let Some((lo, _)) = filter.times {
+        // The first event at or after `lo`: one past the last before it.
+        let before = crate::query::snap_at_time(read, capture, lo.next_down())?;
+        start = start.max(before.map_or(0, |snap| (snap - capture.first_snap) as u64 + 1));
+    }
+    if start >= end {
+        return Ok(capture.events - from);
+    }
     let marks = read
         .snaps_with_meta(
-            Lifespan::new(capture.snap_of(from), capture.snap_of(capture.events - 1))
+            Lifespan::new(capture.snap_of(start), capture.snap_of(capture.events - 1))
                 .map_err(|e| Failure::error("log", e))?,
         )
         .map_err(|e| Failure::error("log", e))?;
+
     let mut marks = marks.into_iter().peekable();
-    let mut seen = 0;
-    each_event(read, capture, from, &mut |seq, event| {
+    each_event(read, capture, start, &mut |seq, event| {
+        if seq >= end || filter.times.is_some_and(|(_, hi)| event.timestamp > hi) {
+            return Ok(false);
+        }
         let snap = capture.snap_of(seq);
         while let Some((mark_snap, meta)) = marks.peek() {
             if *mark_snap > snap {
@@ -97,14 +122,15 @@ fn print_capture(
             }
             marks.next();
         }
-        seen += 1;
         if filter.keeps(snap, event) {
             print_event(out, capture, seq, event, names, as_json)?;
             *printed += 1;
         }
         Ok(true)
     })?;
-    Ok(seen)
+    // Everything up to the capture's end counts as read (a follow goes on
+    // from there).
+    Ok(capture.events - from)
 }
 
 pub fn log(
@@ -223,36 +249,44 @@ pub fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
             && args.after.is_none_or(|s| snap > s)
     };
     let limit = args.limit.unwrap_or(usize::MAX);
-    // Newest first before a snap: only the last `limit` matches are kept.
-    let mut found: std::collections::VecDeque<(CaptureInfo, u64, TraceEvent)> = std::collections::VecDeque::new();
-    'captures: for capture in &captures {
-        let mut full = false;
-        each_event(&read, capture, 0, &mut |seq, event| {
-            let snap = capture.snap_of(seq);
-            if args.before.is_some_and(|b| snap >= b) {
-                return Ok(false);
-            }
-            if keep(snap, event) {
-                found.push_back((capture.clone(), seq, event.clone()));
-                if found.len() > limit {
-                    if args.before.is_some() {
-                        found.pop_front();
-                    } else {
-                        found.pop_back();
-                        full = true;
-                        return Ok(false);
-                    }
+    let mut found: Vec<(CaptureInfo, u64, TraceEvent)> = Vec::new();
+    if let Some(before) = args.before {
+        // Newest first: read backwards from the snap, and stop at the limit.
+        for capture in captures.iter().rev() {
+            let until = u64::try_from(before.saturating_sub(capture.first_snap)).unwrap_or(0);
+            each_event_backward(&read, capture, until, &mut |seq, event| {
+                if keep(capture.snap_of(seq), event) {
+                    found.push((capture.clone(), seq, event.clone()));
                 }
+                Ok(found.len() < limit)
+            })?;
+            if found.len() >= limit {
+                break;
             }
-            Ok(true)
-        })?;
-        if full {
-            break 'captures;
         }
-    }
-    let mut found: Vec<_> = found.into_iter().collect();
-    if args.before.is_some() {
-        found.reverse();
+    } else {
+        // From the first snap the filters allow: the events are in snap order.
+        let first = [args.after.map(|s| s.saturating_add(1)), args.from]
+            .into_iter()
+            .flatten()
+            .max();
+        for capture in &captures {
+            let start = first.map_or(0, |snap| {
+                u64::try_from(snap.saturating_sub(capture.first_snap)).unwrap_or(0)
+            });
+            each_event(&read, capture, start, &mut |seq, event| {
+                if args.to.is_some_and(|to| capture.snap_of(seq) > to) {
+                    return Ok(false);
+                }
+                if keep(capture.snap_of(seq), event) {
+                    found.push((capture.clone(), seq, event.clone()));
+                }
+                Ok(found.len() < limit)
+            })?;
+            if found.len() >= limit {
+                break;
+            }
+        }
     }
     if found.is_empty() {
         return Err(Failure::NothingFound(format!("no events at {address:#x}")));

@@ -20,7 +20,10 @@ fn free_capture_name(path: &Path, base: &str) -> Result<String, Failure> {
     if !path.exists() {
         return Ok(base.to_string());
     }
-    let db = Database::open(path).map_err(|e| Failure::error("opening the database", e))?;
+    let db = Database::builder()
+        .upgrade(false)
+        .open(path)
+        .map_err(|e| crate::failure::opening(path, e))?;
     let taken: Vec<String> = db
         .begin_read()
         .and_then(|r| r.captures())
@@ -109,6 +112,7 @@ pub fn soak(
     out: &mut impl Write,
 ) -> Outcome {
     let policy = FlushPolicy::parse(flush).map_err(|e| Failure::error("--flush", e))?;
+    crate::failure::refuse_older_format(path)?;
     let name = match capture {
         Some(name) => name,
         None => free_capture_name(path, "soak")?,
@@ -118,6 +122,7 @@ pub fn soak(
 
 pub fn record(path: &Path, capture: Option<String>, flush: &str, ack: bool, out: &mut impl Write) -> Outcome {
     let policy = FlushPolicy::parse(flush).map_err(|e| Failure::error("--flush", e))?;
+    crate::failure::refuse_older_format(path)?;
     let name = match capture {
         Some(name) => name,
         None => free_capture_name(path, "stdin")?,
