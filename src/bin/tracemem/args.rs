@@ -14,7 +14,9 @@ use clap::{Args, Parser, Subcommand};
     after_help = "Exit status: 0 done (also when the output is a closed pipe); 1 nothing found, or a replay \
                   mismatch; 2 an error in the arguments or the input, or any other error; 3 a damaged file \
                   or not a database; 4 the database is locked by another process; 5 no space left; \
-                  6 a database format newer or older than this tracemem's."
+                  6 a database format newer or older than this tracemem's.\n\nNumbers: hex with 0x \
+                  (0x40000000), else decimal: a bare 40000000 is decimal. Ranges: LO:HI, inclusive, in \
+                  arguments, output and errors alike. The database comes first in every verb."
 )]
 pub struct Cli {
     /// What to do.
@@ -306,7 +308,7 @@ pub enum Command {
         /// Where the image starts.
         #[arg(value_parser = parse_u64)]
         addr: u64,
-        /// The image.
+        /// The image (`-`: standard input).
         file: PathBuf,
         /// The snap it was observed at.
         #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
@@ -388,16 +390,24 @@ pub enum Command {
         db: PathBuf,
         /// The space.
         space: String,
-        /// One snap.
-        #[arg(value_parser = parse_i64, allow_hyphen_values = true)]
-        a: i64,
-        /// The other snap.
-        #[arg(value_parser = parse_i64, allow_hyphen_values = true)]
-        b: i64,
+        /// One snap (or with --seconds a time).
+        #[arg(allow_hyphen_values = true)]
+        a: String,
+        /// The other snap (or with --seconds a time).
+        #[arg(allow_hyphen_values = true)]
+        b: String,
         /// The addresses compared, `LO:HI` inclusive (default: all).
         #[arg(long, value_parser = parse_range, default_value = "0:0xffffffffffffffff")]
         range: (u64, u64),
-        /// Print JSON, one range per line.
+        /// A and B are times in seconds on a capture's own clock (each the
+        /// snap of its last event at or before that time), not snaps.
+        #[arg(long)]
+        seconds: bool,
+        /// The capture (one session) whose clock --seconds reads; needed when
+        /// several captures record the space.
+        #[arg(long, requires = "seconds")]
+        capture: Option<String>,
+        /// Print JSON: one array of ranges.
         #[arg(long)]
         json: bool,
     },

@@ -138,7 +138,10 @@ pub fn open_or_create(path: &Path) -> Result<Database, Failure> {
     if path.exists() {
         open_writer(path)
     } else {
-        Database::create(path).map_err(|e| Failure::error("creating the database", e))
+        Database::builder()
+            .shared(true)
+            .create(path)
+            .map_err(|e| Failure::error("creating the database", e))
     }
 }
 

@@ -209,7 +209,15 @@ pub fn changes(path: &Path, space: &str, from: Snap, to: Snap, as_json: bool, ou
 }
 
 pub fn load(path: &Path, space: &str, addr: u64, file: &Path, snap: Snap, out: &mut impl Write) -> Outcome {
-    let image = std::fs::read(file).map_err(|e| Failure::error(file.display().to_string(), e))?;
+    // `-`: the image comes from standard input.
+    let image = if file == Path::new("-") {
+        let mut image = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut image)
+            .map_err(|e| Failure::error("standard input", e))?;
+        image
+    } else {
+        std::fs::read(file).map_err(|e| Failure::error(file.display().to_string(), e))?
+    };
     let db = open_or_create(path)?;
     let mut txn = db.begin_write().map_err(|e| Failure::error("load", e))?;
     let written = txn

@@ -12,7 +12,7 @@ mod trace;
 use std::io::Write;
 
 use crate::args::Command;
-use crate::failure::Outcome;
+use crate::failure::{Failure, Outcome};
 use crate::query::Flags;
 
 /// Runs one verb, printing to `out`.
@@ -49,8 +49,24 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             a,
             b,
             range,
+            seconds,
+            capture,
             json,
-        } => search::diff(&db, &space, a, b, range, json, out),
+        } => {
+            let when = |text: &str| -> Result<search::When, Failure> {
+                if seconds {
+                    let time = text
+                        .parse::<f64>()
+                        .map_err(|_| Failure::error("diff", format!("'{text}' is not a time in seconds")))?;
+                    Ok(search::When::Time(time))
+                } else {
+                    Ok(search::When::Snap(
+                        crate::args::parse_i64(text).map_err(|e| Failure::error("diff", e))?,
+                    ))
+                }
+            };
+            search::diff(&db, &space, when(&a)?, when(&b)?, capture.as_deref(), range, json, out)
+        }
         Command::Pack { db, json, quiet } => search::pack(&db, json, quiet, out),
         Command::Spaces { db, json } => inspect::spaces(&db, json, out),
         Command::Captures { db, json } => inspect::captures(&db, json, out),

@@ -125,11 +125,21 @@ pub fn find(args: &FindArgs, out: &mut impl Write) -> Outcome {
     Ok(())
 }
 
+/// A point `diff` compares: a snap, or a time on a capture's clock.
+#[derive(Clone, Copy, Debug)]
+pub enum When {
+    /// A snap.
+    Snap(Snap),
+    /// Seconds on the clock of the capture recording the space.
+    Time(f64),
+}
+
 pub fn diff(
     path: &Path,
     space: &str,
-    a: Snap,
-    b: Snap,
+    a: When,
+    b: When,
+    capture: Option<&str>,
     range: (u64, u64),
     as_json: bool,
     out: &mut impl Write,
@@ -137,6 +147,21 @@ pub fn diff(
     let range = AddressRange::new(range.0, range.1).map_err(|e| Failure::error("diff", e))?;
     let db = open(path)?;
     let txn = begin_read(&db)?;
+    let snap_of = |when: When| -> Result<Snap, Failure> {
+        match when {
+            When::Snap(snap) => Ok(snap),
+            When::Time(time) => resolve_snap(
+                &txn,
+                space,
+                &crate::args::At {
+                    snap: None,
+                    time: Some(time),
+                    capture: capture.map(str::to_string),
+                },
+            ),
+        }
+    };
+    let (a, b) = (snap_of(a)?, snap_of(b)?);
     let mem = txn.space(space).map_err(|e| Failure::error("diff", e))?;
     let set = mem.diff(a, b, range).map_err(|e| Failure::error("diff", e))?;
     if set.is_empty() {

@@ -88,7 +88,10 @@ pub fn import(
     };
     let created = !path.exists();
     let db = if created {
-        Database::create(path).map_err(|e| Failure::error("creating the database", e))?
+        Database::builder()
+            .shared(true)
+            .create(path)
+            .map_err(|e| Failure::error("creating the database", e))?
     } else {
         open_writer(path)?
     };
