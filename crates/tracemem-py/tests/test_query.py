@@ -245,3 +245,38 @@ def test_readinto_fills_a_numpy_array_in_place(w1: Path) -> None:
         assert words.tobytes() == db.read("bus", 0x40000000, 32, snap=9000)
         with pytest.raises(TypeError, match="writable"):
             db.readinto("bus", 0x40000000, b"read-only bytes", snap=9000)
+
+
+REGISTERS = Path(__file__).parent / "data" / "registers.tmdb"
+# tests/data/registers.tmdb: made through the Rust library as tests/cli.rs's
+# registers_regions_and_a_fork() makes its database (a register map, thread
+# 1's registers at snaps 100 and 120, regions of 'ram', a scratch snap -1).
+
+
+def test_registers_by_name_match_the_library(tracemem_cli: str) -> None:
+    theirs = json.loads(cli(tracemem_cli, "regs", REGISTERS, "1", "--snap", "120", "--json"))
+    with tracemem.open(REGISTERS) as db, db.snapshot() as view:
+        registers = view.registers("1")
+        assert sorted(registers.names()) == sorted(r["name"] for r in theirs)
+        for register in theirs:
+            mine = registers.value(register["name"], snap=120)
+            expected = None if register["value"] is None else int(register["value"], 16)
+            if register["state"] in ("known", "stale"):
+                assert mine == expected, register
+        assert registers.value("pc", snap=120) == 0x1000
+        assert registers.value("r0", snap=99) is None
+        with pytest.raises(KeyError, match="nope"):
+            registers.value("nope", snap=120)
+
+
+def test_regions_and_snaps_match_the_library(tracemem_cli: str) -> None:
+    theirs = json.loads(cli(tracemem_cli, "regions", REGISTERS, "--space", "ram", "--json"))
+    with tracemem.open(REGISTERS) as db:
+        mine = db.regions("ram")
+        assert [(r["name"], r["first"], r["last"]) for r in mine] == [
+            (r["name"], r["first"], r["last"]) for r in theirs
+        ]
+        assert [r["name"] for r in db.regions("ram", snap=7)] == [".text", "heap"]
+        assert [r["name"] for r in db.regions("ram", snap=10)] == [".text"]
+        assert db.snaps() == [{"snap": -1, "description": "what if", "timestamp_ns": None, "fork_of": 100}]
+        assert db.read("ram", 0x2000, 8, snap=100) == b"snap-100"
