@@ -1192,9 +1192,23 @@ fn one_grammar_and_captures_that_mean_what_they_say() {
         "the first event of stdin-2 is the last at or before 2 us on its clock"
     );
     let diff = tracemem(&["diff", "t.tmdb", "bus", "0.000001", "0.000004", "--seconds"], d);
-    assert!(stderr(&diff).contains("several captures record space 'bus'"), "{}", stderr(&diff));
+    assert!(
+        stderr(&diff).contains("several captures record space 'bus'"),
+        "{}",
+        stderr(&diff)
+    );
     let diff = tracemem(
-        &["diff", "t.tmdb", "bus", "0.000001", "0.000004", "--seconds", "--capture", "stdin", "--json"],
+        &[
+            "diff",
+            "t.tmdb",
+            "bus",
+            "0.000001",
+            "0.000004",
+            "--seconds",
+            "--capture",
+            "stdin",
+            "--json",
+        ],
         d,
     );
     let diff: serde_json::Value = serde_json::from_str(&stdout(&diff)).unwrap();
