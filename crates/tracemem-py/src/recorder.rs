@@ -117,6 +117,18 @@ impl CaptureRecorder {
     }
 }
 
+/// The event of a transaction Python completed (or saw fail).
+fn event(write: bool, address: u64, value: u64, width: u8, timestamp: f64, error: Option<String>) -> TraceEvent {
+    TraceEvent {
+        op: if write { Op::Write } else { Op::Read },
+        address,
+        value,
+        width: Some(width),
+        timestamp,
+        error,
+    }
+}
+
 fn parse_policy(flush: &Bound<'_, PyAny>) -> PyResult<FlushPolicy> {
     if let Ok(text) = flush.extract::<String>() {
         return FlushPolicy::parse(&text).py();
@@ -187,14 +199,7 @@ impl CaptureRecorder {
     fn record(&self, write: bool, address: u64, value: u64, width: u8, timestamp: f64) -> PyResult<()> {
         self.with(|r| {
             r.recorder
-                .record_event(TraceEvent {
-                    op: if write { Op::Write } else { Op::Read },
-                    address,
-                    value,
-                    width: Some(width),
-                    timestamp,
-                    error: None,
-                })
+                .record_event(event(write, address, value, width, timestamp, None))
                 .py()
         })
     }
@@ -212,14 +217,7 @@ impl CaptureRecorder {
         self.with(|r| {
             let seq = r.recorder.len();
             r.recorder
-                .record_event(TraceEvent {
-                    op: if write { Op::Write } else { Op::Read },
-                    address,
-                    value,
-                    width: Some(width),
-                    timestamp,
-                    error: Some(error),
-                })
+                .record_event(event(write, address, value, width, timestamp, Some(error)))
                 .py()?;
             r.failed.push(seq);
             Ok(())

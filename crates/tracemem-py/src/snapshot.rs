@@ -36,6 +36,25 @@ impl Snapshot {
         }
     }
 
+    /// What a read of `length` bytes at `address` runs on: the checked
+    /// arguments, the transaction and the snap `snap`/`time` name.
+    fn span_at(
+        &self,
+        what: &str,
+        space: &str,
+        address: &Bound<'_, PyAny>,
+        length: &Bound<'_, PyAny>,
+        at: (Option<Snap>, Option<f64>, Option<&str>),
+    ) -> PyResult<(Arc<ReadTransaction>, Snap, u64, usize)> {
+        let (address, length) = (u64_arg("address", address)?, u64_arg("length", length)?);
+        span(address, length)?;
+        let len = usize::try_from(length).map_err(|_| bad_value("length", "too large"))?;
+        let read = self.txn()?;
+        let (snap, time, capture) = at;
+        let snap = guarded(what, || resolve_snap(&read, space, snap, time, capture))?;
+        Ok((read, snap, address, len))
+    }
+
     fn txn(&self) -> PyResult<Arc<ReadTransaction>> {
         self.read
             .lock()
@@ -291,11 +310,7 @@ impl Snapshot {
         time: Option<f64>,
         capture: Option<&str>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let (address, length) = (u64_arg("address", address)?, u64_arg("length", length)?);
-        span(address, length)?;
-        let len = usize::try_from(length).map_err(|_| bad_value("length", "too large"))?;
-        let read = self.txn()?;
-        let snap = guarded("read", || resolve_snap(&read, space, snap, time, capture))?;
+        let (read, snap, address, len) = self.span_at("read", space, address, length, (snap, time, capture))?;
         let mut buf = vec![0u8; len];
         if len > 0 {
             py.detach(|| {
@@ -320,11 +335,7 @@ impl Snapshot {
         time: Option<f64>,
         capture: Option<&str>,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let (address, length) = (u64_arg("address", address)?, u64_arg("length", length)?);
-        span(address, length)?;
-        let len = usize::try_from(length).map_err(|_| bad_value("length", "too large"))?;
-        let read = self.txn()?;
-        let snap = guarded("read_known", || resolve_snap(&read, space, snap, time, capture))?;
+        let (read, snap, address, len) = self.span_at("read_known", space, address, length, (snap, time, capture))?;
         let mut buf = vec![0u8; len];
         let mut mask = vec![0u8; len];
         if len > 0 {
@@ -332,7 +343,7 @@ impl Snapshot {
                 guarded("read_known", || {
                     let mem = read.space(space).py()?;
                     mem.get_bytes(snap, address, &mut buf).py()?;
-                    for run in mem.most_recent_states(snap, range_arg(address, length)?).py()? {
+                    for run in mem.most_recent_states(snap, range_arg(address, len as u64)?).py()? {
                         if run.state == MemState::Known {
                             let from = (run.range.min() - address) as usize;
                             let to = (run.range.max() - address) as usize;

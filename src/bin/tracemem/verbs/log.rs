@@ -250,42 +250,41 @@ pub fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
     };
     let limit = args.limit.unwrap_or(usize::MAX);
     let mut found: Vec<(CaptureInfo, u64, TraceEvent)> = Vec::new();
-    if let Some(before) = args.before {
-        // Newest first: read backwards from the snap, and stop at the limit.
-        for capture in captures.iter().rev() {
-            let until = u64::try_from(before.saturating_sub(capture.first_snap)).unwrap_or(0);
-            each_event_backward(&read, capture, until, &mut |seq, event| {
-                if keep(capture.snap_of(seq), event) {
-                    found.push((capture.clone(), seq, event.clone()));
-                }
-                Ok(found.len() < limit)
-            })?;
-            if found.len() >= limit {
-                break;
-            }
+    // Takes a matching event; false once the limit is reached.
+    let mut take = |capture: &CaptureInfo, seq: u64, event: &TraceEvent| {
+        if keep(capture.snap_of(seq), event) {
+            found.push((capture.clone(), seq, event.clone()));
         }
+        found.len() < limit
+    };
+    // The events are in snap order: newest first before a snap (read
+    // backwards from it), else from the first snap the filters allow.
+    let backward = args.before.is_some();
+    let first = [args.after.map(|s| s.saturating_add(1)), args.from]
+        .into_iter()
+        .flatten()
+        .max();
+    let ordered: Vec<&CaptureInfo> = if backward {
+        captures.iter().rev().collect()
     } else {
-        // From the first snap the filters allow: the events are in snap order.
-        let first = [args.after.map(|s| s.saturating_add(1)), args.from]
-            .into_iter()
-            .flatten()
-            .max();
-        for capture in &captures {
-            let start = first.map_or(0, |snap| {
-                u64::try_from(snap.saturating_sub(capture.first_snap)).unwrap_or(0)
-            });
-            each_event(&read, capture, start, &mut |seq, event| {
-                if args.to.is_some_and(|to| capture.snap_of(seq) > to) {
-                    return Ok(false);
-                }
-                if keep(capture.snap_of(seq), event) {
-                    found.push((capture.clone(), seq, event.clone()));
-                }
-                Ok(found.len() < limit)
-            })?;
-            if found.len() >= limit {
-                break;
+        captures.iter().collect()
+    };
+    for capture in ordered {
+        let seq_of = |snap: i64| u64::try_from(snap.saturating_sub(capture.first_snap)).unwrap_or(0);
+        let mut more = true;
+        let mut visit = |seq: u64, event: &TraceEvent| -> Result<bool, Failure> {
+            if args.to.is_some_and(|to| capture.snap_of(seq) > to) && !backward {
+                return Ok(false);
             }
+            more = take(capture, seq, event);
+            Ok(more)
+        };
+        match args.before {
+            Some(before) => each_event_backward(&read, capture, seq_of(before), &mut visit)?,
+            None => each_event(&read, capture, first.map_or(0, seq_of), &mut visit)?,
+        }
+        if !more {
+            break;
         }
     }
     if found.is_empty() {
