@@ -47,6 +47,7 @@
 #![deny(missing_docs)]
 
 pub mod db;
+pub mod export;
 mod format;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 /// The library's layers, bottom up: a file may import its own layer and the
 /// ones before it. `lib.rs` (the public facade) and `fuzzing.rs` (internals
 /// for the fuzz targets, behind a feature) stand above them all.
-const LAYERS: [&str; 7] = ["vocab", "format", "journal", "store", "memory", "db", "record"];
+const LAYERS: [&str; 8] = [
+    "vocab", "format", "journal", "store", "memory", "db", "record", "export",
+];
 
 /// The most lines a source file may have.
 const MAX_LINES: usize = 1_100;

@@ -1267,3 +1267,41 @@ fn one_grammar_and_captures_that_mean_what_they_say() {
         }
     }
 }
+
+/// `export` takes its format from the output's extension or --format:
+/// waveforms for viewers beside the trace formats; an extension that names
+/// no format is refused, naming it, and nothing is written.
+#[test]
+fn export_writes_waveforms_by_extension() {
+    let dir = imported();
+    let d = dir.path();
+    for name in ["run.vcd", "run.fst"] {
+        let out = tracemem(&["export", "t.tmdb", "-o", name, "--timescale", "1us"], d);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+    }
+    let vcd = std::fs::read_to_string(d.join("run.vcd")).unwrap();
+    assert!(
+        vcd.contains("$timescale 1 us $end") && vcd.contains("$var wire 64 ! addr $end"),
+        "{vcd}"
+    );
+    assert!(std::fs::read(d.join("run.fst")).unwrap().len() > 100);
+    let stdout_vcd = tracemem(&["export", "t.tmdb", "--format", "vcd", "--time", "seq"], d);
+    assert!(stdout(&stdout_vcd).contains("#2\n"), "{}", stdout(&stdout_vcd));
+    let log = tracemem(&["export", "t.tmdb", "-o", "run.log"], d);
+    assert_eq!(log.status.code(), Some(2));
+    assert!(
+        stderr(&log).contains("the extension '.log' names no format"),
+        "{}",
+        stderr(&log)
+    );
+    assert!(!d.join("run.log").exists());
+    let as_ndjson = tracemem(&["export", "t.tmdb", "-o", "run.log", "--format", "ndjson"], d);
+    assert!(as_ndjson.status.success());
+    assert_eq!(std::fs::read_to_string(d.join("run.log")).unwrap(), EVENTS);
+    let fst_out = tracemem(&["export", "t.tmdb", "--format", "fst"], d);
+    assert_eq!(fst_out.status.code(), Some(2));
+    assert!(stderr(&fst_out).contains("give -o PATH.fst"), "{}", stderr(&fst_out));
+    let bad_scale = tracemem(&["export", "t.tmdb", "-o", "x.vcd", "--timescale", "3ns"], d);
+    assert_eq!(bad_scale.status.code(), Some(2));
+    assert!(!d.join("x.vcd").exists(), "a refused export leaves no file");
+}

@@ -272,16 +272,38 @@ pub enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
-    /// Export a capture (and its later sessions) byte for byte as
-    /// PeakRDL-pybind11's recorder writes it.
+    /// Export a capture: as PeakRDL-pybind11's recorder writes it (NDJSON or
+    /// a JSON array, the capture with its later sessions, byte for byte), or
+    /// as a waveform for GTKWave and Surfer (VCD or FST, one session).
     ///
-    /// Example: tracemem export trace.tmdb --capture run -o run.ndjson
+    /// The format comes from the output's extension (.ndjson, .jsonl, .json,
+    /// .vcd, .fst; `-` or no -o: NDJSON on standard output) or --format.
+    ///
+    /// Examples:
+    ///   tracemem export trace.tmdb --capture run -o run.ndjson
+    ///   tracemem export trace.tmdb -o run.vcd --timescale 1us
+    #[command(verbatim_doc_comment)]
     Export {
         /// The database file.
         db: PathBuf,
-        /// The capture (default: the only one).
+        /// The capture (default: the only one; for a waveform, one session).
         #[arg(long)]
         capture: Option<String>,
+        /// The format: ndjson, json, vcd or fst (default: from the output's
+        /// extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// A waveform's tick: 1, 10 or 100 of s, ms, us, ns, ps or fs.
+        #[arg(long, default_value = "1ns")]
+        timescale: String,
+        /// A waveform's time: the events' timestamps (ties moved one tick
+        /// later), or their index in the capture.
+        #[arg(long, value_parser = ["timestamp", "seq"], default_value = "timestamp")]
+        time: String,
+        /// Name a waveform's register signals from a register map: a JSON
+        /// object of register paths to `{"address": …}` (other keys ignored).
+        #[arg(long)]
+        regmap: Option<PathBuf>,
         /// Write here instead of standard output (`-`: standard output). The
         /// file is written beside and renamed into place when complete; the
         /// database itself is refused.
@@ -290,8 +312,8 @@ pub enum Command {
         /// Replace the output file if it exists.
         #[arg(long, alias = "overwrite")]
         force: bool,
-        /// One JSON array (Python's `json.dumps(indent=2)`) instead of NDJSON.
-        #[arg(long)]
+        /// One JSON array (Python's `json.dumps(indent=2)`): --format json.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
         /// No progress bar (it is shown only when standard error is a terminal).
         #[arg(short, long)]

@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::Path;
 
 use tracemem::Database;
+use tracemem::export::Format;
+use tracemem::export::waveform::{self, Tick, WaveformOptions, fst::FstSink, vcd::VcdSink};
 use tracemem::record::{
     ExportFormat, Op, ReplayError, ReplayMaster, ReplayMode, export_trace, import_trace_with_progress, journal_path,
     parse_trace,
@@ -14,7 +16,7 @@ use crate::failure::{Failure, Outcome, begin_read, io, open, open_writer};
 use crate::output::{json_string, progress_bar};
 use crate::output_file;
 
-use crate::query::pick_capture;
+use crate::query::{load_regmap, pick_capture};
 
 /// Whether `path` is a file that is not a database (by its first bytes): a
 /// trace file given where the database belongs.
@@ -125,41 +127,113 @@ pub fn import(
     Ok(())
 }
 
-pub fn export(
-    path: &Path,
-    capture: Option<String>,
-    output: Option<&Path>,
-    array: bool,
-    force: bool,
-    quiet: bool,
-    out: &mut impl Write,
-) -> Outcome {
+/// What `export` is asked for.
+#[derive(Debug)]
+pub struct ExportRequest {
+    /// `--capture`.
+    pub capture: Option<String>,
+    /// `--format` (or `json` for `--json`).
+    pub format: Option<String>,
+    /// `--timescale`.
+    pub timescale: String,
+    /// `--time seq`.
+    pub by_seq: bool,
+    /// `--regmap`.
+    pub regmap: Option<std::path::PathBuf>,
+    /// `-o`.
+    pub output: Option<std::path::PathBuf>,
+    /// `--force`.
+    pub force: bool,
+    /// `--quiet`.
+    pub quiet: bool,
+}
+
+pub fn export(path: &Path, request: &ExportRequest, out: &mut impl Write) -> Outcome {
+    let format = match (&request.format, &request.output) {
+        (Some(name), _) => Format::parse(name),
+        (None, Some(target)) => Format::of_path(target),
+        (None, None) => Ok(Format::Ndjson),
+    }
+    .map_err(|e| Failure::error("export", e))?;
+    let to_stdout = request.output.as_deref().is_none_or(|o| o == Path::new("-"));
+    if format == Format::Fst && to_stdout {
+        return Err(Failure::error(
+            "export",
+            "an FST file is written to a file: give -o PATH.fst",
+        ));
+    }
     // Checked before the database is opened: the output may be the input.
-    let file = match output {
-        Some(target) => output_file::create("export", target, &[path, &journal_path(path)], force)?,
+    let mut file = match &request.output {
+        Some(target) => output_file::create("export", target, &[path, &journal_path(path)], request.force)?,
         None => None,
     };
     let db = open(path)?;
     let read = begin_read(&db)?;
-    let name = pick_capture(&read, capture)?;
-    let format = if array {
-        ExportFormat::JsonArray
-    } else {
-        ExportFormat::Ndjson
-    };
-    let bar = progress_bar("{spinner} {bytes} written, {bytes_per_sec}", quiet);
-    match file {
-        Some(mut file) => {
-            export_trace(&read, &name, format, &mut bar.wrap_write(file.writer()))
-                .map_err(|e| Failure::error("export", e))?;
-            file.finish("export")?;
+    let bar = progress_bar("{spinner} {bytes} written, {bytes_per_sec}", request.quiet);
+    match format {
+        Format::Ndjson | Format::Json => {
+            let name = pick_capture(&read, request.capture.clone())?;
+            let trace_format = if format == Format::Json {
+                ExportFormat::JsonArray
+            } else {
+                ExportFormat::Ndjson
+            };
+            match &mut file {
+                Some(file) => export_trace(&read, &name, trace_format, &mut bar.wrap_write(file.writer())),
+                None => export_trace(&read, &name, trace_format, &mut bar.wrap_write(&mut *out)),
+            }
+            .map_err(|e| Failure::error("export", e))?;
         }
-        None => {
-            export_trace(&read, &name, format, &mut bar.wrap_write(out)).map_err(|e| Failure::error("export", e))?;
+        _ => {
+            let name = pick_session(&read, request.capture.as_deref())?;
+            let options = WaveformOptions {
+                tick: Tick::parse(&request.timescale).map_err(|e| Failure::error("--timescale", e))?,
+                by_seq: request.by_seq,
+                names: load_regmap(request.regmap.as_deref())?,
+            };
+            let place = request
+                .output
+                .as_deref()
+                .map_or_else(|| "standard output".to_string(), |p| p.display().to_string());
+            let sink: Box<dyn waveform::Sink + '_> = match (&mut file, format) {
+                (Some(file), Format::Fst) => {
+                    Box::new(FstSink::new(file.writer(), options.tick, place).map_err(|e| Failure::error("export", e))?)
+                }
+                (Some(file), _) => Box::new(VcdSink::new(bar.wrap_write(file.writer()), options.tick, place)),
+                (None, _) => Box::new(VcdSink::new(bar.wrap_write(&mut *out), options.tick, place)),
+            };
+            waveform::write(&read, &name, &options, sink).map_err(|e| Failure::error("export", e))?;
         }
+    }
+    if let Some(file) = file {
+        file.finish("export")?;
     }
     bar.finish_and_clear();
     Ok(())
+}
+
+/// The session a waveform shows: as named, or the database's only one.
+fn pick_session(read: &tracemem::ReadTransaction, capture: Option<&str>) -> Result<String, Failure> {
+    if let Some(name) = capture {
+        return read
+            .capture(name)
+            .map(|c| c.name)
+            .map_err(|e| Failure::error("--capture", e));
+    }
+    let names: Vec<String> = read
+        .captures()
+        .map_err(|e| Failure::error("captures", e))?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    match names.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(Failure::NothingFound("no captures".into())),
+        many => Err(Failure::error(
+            "--capture",
+            format!("a waveform shows one session; name one of: {}", many.join(", ")),
+        )),
+    }
 }
 
 pub fn replay_check(
