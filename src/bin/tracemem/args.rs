@@ -277,11 +277,13 @@ pub enum Command {
     /// as a waveform for GTKWave and Surfer (VCD or FST, one session).
     ///
     /// The format comes from the output's extension (.ndjson, .jsonl, .json,
-    /// .vcd, .fst; `-` or no -o: NDJSON on standard output) or --format.
+    /// .vcd, .fst, .parquet or an existing directory: a Parquet dataset of
+    /// every capture; `-` or no -o: NDJSON on standard output) or --format.
     ///
     /// Examples:
     ///   tracemem export trace.tmdb --capture run -o run.ndjson
     ///   tracemem export trace.tmdb -o run.vcd --timescale 1us
+    ///   tracemem export soak-0412.tmdb -o dataset.parquet   # Hive-partitioned by source
     #[command(verbatim_doc_comment)]
     Export {
         /// The database file.
@@ -289,10 +291,14 @@ pub enum Command {
         /// The capture (default: the only one; for a waveform, one session).
         #[arg(long)]
         capture: Option<String>,
-        /// The format: ndjson, json, vcd or fst (default: from the output's
-        /// extension).
+        /// The format: ndjson, json, vcd, fst or parquet (default: from the
+        /// output's extension; an existing directory is a Parquet dataset).
         #[arg(long)]
         format: Option<String>,
+        /// A Parquet dataset's `source=` partition (default: the database's
+        /// file name), so that many databases export into one dataset.
+        #[arg(long)]
+        source: Option<String>,
         /// A waveform's tick: 1, 10 or 100 of s, ms, us, ns, ps or fs.
         #[arg(long, default_value = "1ns")]
         timescale: String,

@@ -136,6 +136,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             db,
             capture,
             format,
+            source,
             timescale,
             time,
             regmap,
@@ -148,6 +149,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             &trace::ExportRequest {
                 capture,
                 format: if json { Some("json".into()) } else { format },
+                source,
                 timescale,
                 by_seq: time == "seq",
                 regmap,

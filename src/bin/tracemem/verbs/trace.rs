@@ -134,6 +134,8 @@ pub struct ExportRequest {
     pub capture: Option<String>,
     /// `--format` (or `json` for `--json`).
     pub format: Option<String>,
+    /// `--source`.
+    pub source: Option<String>,
     /// `--timescale`.
     pub timescale: String,
     /// `--time seq`.
@@ -156,6 +158,9 @@ pub fn export(path: &Path, request: &ExportRequest, out: &mut impl Write) -> Out
     }
     .map_err(|e| Failure::error("export", e))?;
     let to_stdout = request.output.as_deref().is_none_or(|o| o == Path::new("-"));
+    if format == Format::Parquet {
+        return export_dataset(path, request, to_stdout, out);
+    }
     if format == Format::Fst && to_stdout {
         return Err(Failure::error(
             "export",
@@ -210,6 +215,65 @@ pub fn export(path: &Path, request: &ExportRequest, out: &mut impl Write) -> Out
     }
     bar.finish_and_clear();
     Ok(())
+}
+
+/// `export --format parquet`: every capture (or `--capture NAME` with its
+/// later sessions) into a Hive-partitioned dataset directory.
+#[cfg(feature = "parquet")]
+fn export_dataset(path: &Path, request: &ExportRequest, to_stdout: bool, out: &mut impl Write) -> Outcome {
+    use tracemem::export::parquet::{ParquetOptions, write_dataset};
+    let Some(target) = request.output.as_deref().filter(|_| !to_stdout) else {
+        return Err(Failure::error(
+            "export",
+            "a Parquet dataset is a directory: give -o DIR",
+        ));
+    };
+    if target
+        .parent()
+        .is_some_and(|p| !p.as_os_str().is_empty() && !p.is_dir())
+    {
+        return Err(Failure::error(
+            format!("export: {}", target.display()),
+            "its parent directory does not exist",
+        ));
+    }
+    let db = open(path)?;
+    let read = begin_read(&db)?;
+    let captures = crate::query::chosen_captures(&read, request.capture.as_deref())?;
+    let total: u64 = captures.iter().map(|c| c.events).sum();
+    let source = request.source.clone().unwrap_or_else(|| {
+        path.file_name()
+            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    });
+    let bar = progress_bar("{bar:40} {pos}/{len} events, {per_sec}", request.quiet);
+    bar.set_length(total);
+    let options = ParquetOptions {
+        source,
+        force: request.force,
+    };
+    let report = write_dataset(&read, &captures, target, &options, &mut |n| bar.inc(n))
+        .map_err(|e| Failure::error("export", e))?;
+    bar.finish_and_clear();
+    if !request.quiet {
+        eprintln!(
+            "tracemem: export: {} events, {} memory observations, {} marks in {} files under {}",
+            report.events,
+            report.observations,
+            report.marks,
+            report.files,
+            target.display()
+        );
+    }
+    let _ = out;
+    Ok(())
+}
+
+#[cfg(not(feature = "parquet"))]
+fn export_dataset(_: &Path, _: &ExportRequest, _: bool, _: &mut impl Write) -> Outcome {
+    Err(Failure::error(
+        "export",
+        "this tracemem was built without Parquet (cargo feature `parquet`)",
+    ))
 }
 
 /// The session a waveform shows: as named, or the database's only one.

@@ -1,0 +1,490 @@
+//! A Parquet dataset of a database's captures, Hive-partitioned so that the
+//! exports of many databases form one dataset (FORMAT.md gives the schema):
+//!
+//! ```text
+//! OUT/events/source=DBFILE/capture=NAME/part-00000.parquet
+//! OUT/memory/source=DBFILE/space=NAME/part-NNNNN.parquet   (one a capture)
+//! OUT/marks/source=DBFILE/capture=NAME/part-00000.parquet
+//! ```
+//!
+//! One session a partition (`NAME#2` is its own, written `NAME%232`).
+//! Rows go in order of `seq` (events) and `(snap, address)` (memory), in
+//! row groups of up to a million rows, zstd-compressed, with column
+//! statistics and the sort order declared. Each source is written into a
+//! staging folder beside the dataset and renamed into place: a failure
+//! leaves no partial partition under its final name.
+//!
+//! The memory observations are those of the captures' spaces, which only
+//! their events write: each completed event's low `width` bytes in the
+//! capture's byte order (KNOWN), each failed read's ERROR over its bytes.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::parser::parse_message_type;
+
+use crate::db::ReadTransaction;
+use crate::db::capture::CaptureInfo;
+use crate::vocab::error::{Error, Result};
+use crate::vocab::trace::{Op, TraceEvent};
+use crate::vocab::types::Lifespan;
+
+/// The most rows of a row group.
+const ROW_GROUP: usize = 1 << 20;
+/// How many events are read at a time.
+const PAGE: u64 = 4096;
+
+const EVENTS_SCHEMA: &str = "message events {
+  REQUIRED INT64 seq;
+  REQUIRED INT64 snap;
+  REQUIRED DOUBLE timestamp;
+  REQUIRED BYTE_ARRAY op (STRING);
+  REQUIRED INT64 address (INTEGER(64,false));
+  OPTIONAL INT64 value (INTEGER(64,false));
+  OPTIONAL INT32 width (INTEGER(8,false));
+  OPTIONAL BYTE_ARRAY error (STRING);
+}";
+
+const MEMORY_SCHEMA: &str = "message memory {
+  REQUIRED INT64 snap;
+  REQUIRED INT64 address (INTEGER(64,false));
+  REQUIRED INT32 length (INTEGER(32,false));
+  OPTIONAL BYTE_ARRAY bytes;
+  REQUIRED BYTE_ARRAY state (STRING);
+}";
+
+const MARKS_SCHEMA: &str = "message marks {
+  REQUIRED INT64 snap;
+  OPTIONAL DOUBLE timestamp;
+  REQUIRED BYTE_ARRAY text (STRING);
+}";
+
+/// The version of the dataset's layout and schema (FORMAT.md), stored in
+/// each file's key-value metadata as `tracemem.dataset_version`.
+pub const DATASET_VERSION: u32 = 1;
+
+/// How a dataset export runs.
+#[derive(Clone, Debug)]
+pub struct ParquetOptions {
+    /// The `source=` partition value: the database's file name by default.
+    pub source: String,
+    /// Replace this source's partitions if they exist (others are kept).
+    pub force: bool,
+}
+
+/// What a dataset export wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParquetReport {
+    /// Event rows.
+    pub events: u64,
+    /// Memory observation rows.
+    pub observations: u64,
+    /// Mark rows.
+    pub marks: u64,
+    /// Files written.
+    pub files: u64,
+}
+
+/// A partition value as a path segment: every byte but ASCII letters,
+/// digits, `.`, `_` and `-` percent-encoded (`small#2` is `small%232`).
+pub fn partition_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn parquet_error(path: &Path, error: parquet::errors::ParquetError) -> Error {
+    let source = match error {
+        parquet::errors::ParquetError::External(inner) => std::io::Error::other(inner.to_string()),
+        other => std::io::Error::other(other.to_string()),
+    };
+    io_error(path, source)
+}
+
+fn properties(sorted_by: &[i32]) -> Arc<WriterProperties> {
+    let sorting = sorted_by
+        .iter()
+        .map(|&column_idx| SortingColumn {
+            column_idx,
+            descending: false,
+            nulls_first: false,
+        })
+        .collect();
+    Arc::new(
+        WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(Some(ROW_GROUP))
+            .set_sorting_columns(Some(sorting))
+            .set_created_by(concat!("tracemem ", env!("CARGO_PKG_VERSION")).to_string())
+            .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+                "tracemem.dataset_version".to_string(),
+                DATASET_VERSION.to_string(),
+            )]))
+            .build(),
+    )
+}
+
+/// One Parquet file being written, a row group at a time.
+struct Table {
+    writer: SerializedFileWriter<File>,
+    path: PathBuf,
+    rows: u64,
+}
+
+impl Table {
+    fn create(path: PathBuf, schema: &str, sorted_by: &[i32]) -> Result<Table> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
+        }
+        let schema = Arc::new(parse_message_type(schema).map_err(|e| parquet_error(&path, e))?);
+        let file = File::create(&path).map_err(|e| io_error(&path, e))?;
+        let writer =
+            SerializedFileWriter::new(file, schema, properties(sorted_by)).map_err(|e| parquet_error(&path, e))?;
+        Ok(Table { writer, path, rows: 0 })
+    }
+
+    fn finish(self) -> Result<u64> {
+        let path = self.path.clone();
+        let file = self.writer.into_inner().map_err(|e| parquet_error(&path, e))?;
+        file.sync_all().map_err(|e| io_error(&path, e))?;
+        Ok(self.rows)
+    }
+}
+
+/// The rows of the events table.
+#[derive(Default)]
+struct EventRows {
+    seq: Vec<i64>,
+    snap: Vec<i64>,
+    timestamp: Vec<f64>,
+    op: Vec<ByteArray>,
+    address: Vec<i64>,
+    value: Vec<i64>,
+    value_defined: Vec<i16>,
+    width: Vec<i32>,
+    width_defined: Vec<i16>,
+    error: Vec<ByteArray>,
+    error_defined: Vec<i16>,
+}
+
+impl EventRows {
+    fn len(&self) -> usize {
+        self.seq.len()
+    }
+
+    fn push(&mut self, seq: u64, snap: i64, event: &TraceEvent) {
+        let failed_read = event.error.is_some() && event.op == Op::Read;
+        self.seq.push(seq as i64);
+        self.snap.push(snap);
+        self.timestamp.push(event.timestamp);
+        self.op.push(ByteArray::from(event.op.as_str()));
+        // Unsigned 64-bit columns are stored as their two's complement bits.
+        self.address.push(event.address as i64);
+        if failed_read {
+            self.value_defined.push(0);
+        } else {
+            self.value.push(event.value as i64);
+            self.value_defined.push(1);
+        }
+        match event.width {
+            Some(width) => {
+                self.width.push(i32::from(width));
+                self.width_defined.push(1);
+            }
+            None => self.width_defined.push(0),
+        }
+        match &event.error {
+            Some(text) => {
+                self.error.push(ByteArray::from(text.as_str()));
+                self.error_defined.push(1);
+            }
+            None => self.error_defined.push(0),
+        }
+    }
+
+    fn write(&mut self, table: &mut Table) -> Result<()> {
+        if self.len() == 0 {
+            return Ok(());
+        }
+        let path = table.path.clone();
+        let e = |error| parquet_error(&path, error);
+        let mut group = table.writer.next_row_group().map_err(e)?;
+        let mut index = 0;
+        while let Some(mut column) = group.next_column().map_err(e)? {
+            match index {
+                0 => column.typed::<Int64Type>().write_batch(&self.seq, None, None),
+                1 => column.typed::<Int64Type>().write_batch(&self.snap, None, None),
+                2 => column.typed::<DoubleType>().write_batch(&self.timestamp, None, None),
+                3 => column.typed::<ByteArrayType>().write_batch(&self.op, None, None),
+                4 => column.typed::<Int64Type>().write_batch(&self.address, None, None),
+                5 => column
+                    .typed::<Int64Type>()
+                    .write_batch(&self.value, Some(&self.value_defined), None),
+                6 => column
+                    .typed::<Int32Type>()
+                    .write_batch(&self.width, Some(&self.width_defined), None),
+                _ => column
+                    .typed::<ByteArrayType>()
+                    .write_batch(&self.error, Some(&self.error_defined), None),
+            }
+            .map_err(e)?;
+            column.close().map_err(e)?;
+            index += 1;
+        }
+        group.close().map_err(e)?;
+        table.rows += self.len() as u64;
+        *self = EventRows::default();
+        Ok(())
+    }
+}
+
+/// The rows of the memory table.
+#[derive(Default)]
+struct MemoryRows {
+    snap: Vec<i64>,
+    address: Vec<i64>,
+    length: Vec<i32>,
+    bytes: Vec<ByteArray>,
+    bytes_defined: Vec<i16>,
+    state: Vec<ByteArray>,
+}
+
+impl MemoryRows {
+    fn len(&self) -> usize {
+        self.snap.len()
+    }
+
+    /// The observation of `event` at `snap`, if it made one.
+    fn push(&mut self, snap: i64, event: &TraceEvent, big_endian: bool) {
+        let width = usize::from(
+            event
+                .width
+                .unwrap_or(if event.value > u64::from(u32::MAX) { 8 } else { 4 }),
+        );
+        match (&event.error, event.op) {
+            (Some(_), Op::Write) => return,
+            (Some(_), Op::Read) => {
+                self.bytes_defined.push(0);
+                self.state.push(ByteArray::from("error"));
+            }
+            (None, _) => {
+                let bytes = if big_endian {
+                    event.value.to_be_bytes()[8 - width..].to_vec()
+                } else {
+                    event.value.to_le_bytes()[..width].to_vec()
+                };
+                self.bytes.push(ByteArray::from(bytes));
+                self.bytes_defined.push(1);
+                self.state.push(ByteArray::from("known"));
+            }
+        }
+        self.snap.push(snap);
+        self.address.push(event.address as i64);
+        self.length.push(width as i32);
+    }
+
+    fn write(&mut self, table: &mut Table) -> Result<()> {
+        if self.len() == 0 {
+            return Ok(());
+        }
+        let path = table.path.clone();
+        let e = |error| parquet_error(&path, error);
+        let mut group = table.writer.next_row_group().map_err(e)?;
+        let mut index = 0;
+        while let Some(mut column) = group.next_column().map_err(e)? {
+            match index {
+                0 => column.typed::<Int64Type>().write_batch(&self.snap, None, None),
+                1 => column.typed::<Int64Type>().write_batch(&self.address, None, None),
+                2 => column.typed::<Int32Type>().write_batch(&self.length, None, None),
+                3 => column
+                    .typed::<ByteArrayType>()
+                    .write_batch(&self.bytes, Some(&self.bytes_defined), None),
+                _ => column.typed::<ByteArrayType>().write_batch(&self.state, None, None),
+            }
+            .map_err(e)?;
+            column.close().map_err(e)?;
+            index += 1;
+        }
+        group.close().map_err(e)?;
+        table.rows += self.len() as u64;
+        *self = MemoryRows::default();
+        Ok(())
+    }
+}
+
+/// Writes the marks of `capture` (snap, the timestamp of the event there,
+/// text) into `path`; returns how many.
+fn write_marks(read: &ReadTransaction, capture: &CaptureInfo, path: PathBuf) -> Result<u64> {
+    let last = capture.first_snap.saturating_add(capture.events as i64);
+    let marks: Vec<(i64, String)> = read
+        .snaps_with_meta(Lifespan::new(capture.first_snap, last)?)?
+        .into_iter()
+        .filter(|(_, meta)| !meta.description.is_empty())
+        .map(|(snap, meta)| (snap, meta.description))
+        .collect();
+    let mut table = Table::create(path, MARKS_SCHEMA, &[0])?;
+    let (mut snaps, mut times, mut defined, mut texts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (snap, text) in &marks {
+        let seq = (snap - capture.first_snap) as u64;
+        let at = read.events(&capture.name, seq..seq + 1)?;
+        snaps.push(*snap);
+        match at.first() {
+            Some(event) => {
+                times.push(event.timestamp);
+                defined.push(1);
+            }
+            None => defined.push(0),
+        }
+        texts.push(ByteArray::from(text.as_str()));
+    }
+    if !marks.is_empty() {
+        let path = table.path.clone();
+        let e = |error| parquet_error(&path, error);
+        let mut group = table.writer.next_row_group().map_err(e)?;
+        let mut index = 0;
+        while let Some(mut column) = group.next_column().map_err(e)? {
+            match index {
+                0 => column.typed::<Int64Type>().write_batch(&snaps, None, None),
+                1 => column.typed::<DoubleType>().write_batch(&times, Some(&defined), None),
+                _ => column.typed::<ByteArrayType>().write_batch(&texts, None, None),
+            }
+            .map_err(e)?;
+            column.close().map_err(e)?;
+            index += 1;
+        }
+        group.close().map_err(e)?;
+        table.rows = marks.len() as u64;
+    }
+    table.finish()
+}
+
+/// Writes the captures `captures` of the database into the dataset at `out`
+/// (created if its parent exists) as source `options.source`.
+pub fn write_dataset(
+    read: &ReadTransaction,
+    captures: &[CaptureInfo],
+    out: &Path,
+    options: &ParquetOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ParquetReport> {
+    let source = format!("source={}", partition_value(&options.source));
+    let kinds = ["events", "memory", "marks"];
+    if !options.force {
+        for kind in kinds {
+            let existing = out.join(kind).join(&source);
+            if existing.exists() {
+                return Err(Error::InvalidArgument {
+                    argument: "output",
+                    reason: format!(
+                        "{}: the source's partitions exist; pass --force to replace them",
+                        existing.display()
+                    ),
+                });
+            }
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|e| io_error(out, e))?;
+    let staging = out.join(format!(".staging-{}", std::process::id()));
+    let written = write_staged(read, captures, &staging, &source, progress);
+    let report = match written {
+        Ok(report) => report,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    for kind in kinds {
+        let from = staging.join(kind).join(&source);
+        let to = out.join(kind).join(&source);
+        if to.exists() {
+            std::fs::remove_dir_all(&to).map_err(|e| io_error(&to, e))?;
+        }
+        if from.exists() {
+            std::fs::create_dir_all(out.join(kind)).map_err(|e| io_error(out, e))?;
+            std::fs::rename(&from, &to).map_err(|e| io_error(&to, e))?;
+        }
+    }
+    std::fs::remove_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
+    Ok(report)
+}
+
+fn write_staged(
+    read: &ReadTransaction,
+    captures: &[CaptureInfo],
+    staging: &Path,
+    source: &str,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ParquetReport> {
+    let mut report = ParquetReport::default();
+    let mut parts_of_space: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
+    for capture in captures {
+        let capture_part = format!("capture={}", partition_value(&capture.name));
+        let events_path = staging
+            .join("events")
+            .join(source)
+            .join(&capture_part)
+            .join("part-00000.parquet");
+        let part = parts_of_space.entry(capture.space.clone()).or_insert(0);
+        let memory_path = staging
+            .join("memory")
+            .join(source)
+            .join(format!("space={}", partition_value(&capture.space)))
+            .join(format!("part-{part:05}.parquet"));
+        *part += 1;
+        let mut events = Table::create(events_path, EVENTS_SCHEMA, &[0])?;
+        let mut memory = Table::create(memory_path, MEMORY_SCHEMA, &[0, 1])?;
+        let (mut event_rows, mut memory_rows) = (EventRows::default(), MemoryRows::default());
+        let mut seq = 0;
+        while seq < capture.events {
+            let page = read.events(&capture.name, seq..(seq + PAGE).min(capture.events))?;
+            if page.is_empty() {
+                break;
+            }
+            for event in &page {
+                let snap = capture.snap_of(seq);
+                event_rows.push(seq, snap, event);
+                memory_rows.push(snap, event, capture.big_endian);
+                seq += 1;
+            }
+            if event_rows.len() >= ROW_GROUP {
+                event_rows.write(&mut events)?;
+            }
+            if memory_rows.len() >= ROW_GROUP {
+                memory_rows.write(&mut memory)?;
+            }
+            progress(page.len() as u64);
+        }
+        event_rows.write(&mut events)?;
+        memory_rows.write(&mut memory)?;
+        report.events += events.finish()?;
+        report.observations += memory.finish()?;
+        let marks_path = staging
+            .join("marks")
+            .join(source)
+            .join(&capture_part)
+            .join("part-00000.parquet");
+        report.marks += write_marks(read, capture, marks_path)?;
+        report.files += 3;
+    }
+    Ok(report)
+}
