@@ -60,7 +60,7 @@ mod vocab;
 #[cfg(feature = "workloads")]
 pub mod workloads;
 
-pub use db::capture::{CaptureInfo, CaptureSpec, DEFAULT_CAPTURE_SPACE};
+pub use db::capture::{CaptureInfo, CaptureSpec, DEFAULT_CAPTURE_SPACE, EventFootprint};
 pub use db::pack::{PackPhase, PackProgress, PackReport, pack};
 pub use db::{DEFAULT_BLOCK_SIZE, Database, DatabaseBuilder, ReadTransaction, TableUsage, WriteTransaction};
 pub use db::{capture, pack};

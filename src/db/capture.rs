@@ -333,7 +333,48 @@ fn read_events(store: &dyn StoreRead, name: &str, seqs: Range<u64>) -> Result<Ve
     Ok(out)
 }
 
+/// Where and how wide an event touched memory, read from the event log alone
+/// (no memory lookup): what a pass over a capture's addresses needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventFootprint {
+    /// Read or write.
+    pub op: Op,
+    /// The byte address.
+    pub address: u64,
+    /// The width it observes in memory (its width, or 4 or 8 for an event
+    /// recorded without one, R7).
+    pub memory_width: u8,
+    /// Whether the transaction failed.
+    pub failed: bool,
+}
+
 impl ReadTransaction {
+    /// The footprints of events `seqs` of a capture: much cheaper than
+    /// [`ReadTransaction::events`], which reads each value from memory.
+    pub fn event_footprints(&self, capture: &str, seqs: Range<u64>) -> Result<Vec<EventFootprint>> {
+        guard(&|| format!("events of capture '{capture}'"), || {
+            let (id, record) = capture_of(&self.store, capture)?;
+            let end = seqs.end.min(record.events);
+            let mut out = Vec::new();
+            if seqs.start >= end {
+                return Ok(out);
+            }
+            event_log::for_each(&self.store, id, seqs.start, &mut |seq, event| {
+                if seq >= end {
+                    return Ok(false);
+                }
+                out.push(EventFootprint {
+                    op: event.op,
+                    address: event.address,
+                    memory_width: event.width,
+                    failed: event.error.is_some(),
+                });
+                Ok(true)
+            })?;
+            Ok(out)
+        })
+    }
+
     /// Every capture, in creation order.
     pub fn captures(&self) -> Result<Vec<CaptureInfo>> {
         guard(&|| "captures".to_string(), || {

@@ -7,7 +7,8 @@
 //! OUT/marks/source=DBFILE/capture=NAME/part-00000.parquet
 //! ```
 //!
-//! One session a partition (`NAME#2` is its own, written `NAME%232`).
+//! One session a partition (`NAME#2` is its own, written `NAME%232`); a
+//! long capture is written by several threads, a part file each, in order.
 //! Rows go in order of `seq` (events) and `(snap, address)` (memory), in
 //! row groups of up to a million rows, zstd-compressed, with column
 //! statistics and the sort order declared. Each source is written into a
@@ -34,6 +35,13 @@ use crate::db::capture::CaptureInfo;
 use crate::vocab::error::{Error, Result};
 use crate::vocab::trace::{Op, TraceEvent};
 use crate::vocab::types::Lifespan;
+
+thread_local! {
+    // One buffer each, shared by every row (a clone is a reference count).
+    static READ: ByteArray = ByteArray::from("read");
+    static WRITE: ByteArray = ByteArray::from("write");
+    static KNOWN: ByteArray = ByteArray::from("known");
+}
 
 /// The most rows of a row group.
 const ROW_GROUP: usize = 1 << 20;
@@ -120,7 +128,7 @@ fn parquet_error(path: &Path, error: parquet::errors::ParquetError) -> Error {
     io_error(path, source)
 }
 
-fn properties(sorted_by: &[i32]) -> Arc<WriterProperties> {
+fn properties(sorted_by: &[i32], deltas: &[&str]) -> Arc<WriterProperties> {
     let sorting = sorted_by
         .iter()
         .map(|&column_idx| SortingColumn {
@@ -129,8 +137,16 @@ fn properties(sorted_by: &[i32]) -> Arc<WriterProperties> {
             nulls_first: false,
         })
         .collect();
+    let mut builder = WriterProperties::builder();
+    // Counters and sorted columns (seq, snap) take a few bits a row as deltas.
+    for column in deltas {
+        let path = parquet::schema::types::ColumnPath::from(*column);
+        builder = builder
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_encoding(path, parquet::basic::Encoding::DELTA_BINARY_PACKED);
+    }
     Arc::new(
-        WriterProperties::builder()
+        builder
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(Some(ROW_GROUP))
@@ -152,14 +168,14 @@ struct Table {
 }
 
 impl Table {
-    fn create(path: PathBuf, schema: &str, sorted_by: &[i32]) -> Result<Table> {
+    fn create(path: PathBuf, schema: &str, sorted_by: &[i32], deltas: &[&str]) -> Result<Table> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
         }
         let schema = Arc::new(parse_message_type(schema).map_err(|e| parquet_error(&path, e))?);
         let file = File::create(&path).map_err(|e| io_error(&path, e))?;
-        let writer =
-            SerializedFileWriter::new(file, schema, properties(sorted_by)).map_err(|e| parquet_error(&path, e))?;
+        let writer = SerializedFileWriter::new(file, schema, properties(sorted_by, deltas))
+            .map_err(|e| parquet_error(&path, e))?;
         Ok(Table { writer, path, rows: 0 })
     }
 
@@ -197,7 +213,10 @@ impl EventRows {
         self.seq.push(seq as i64);
         self.snap.push(snap);
         self.timestamp.push(event.timestamp);
-        self.op.push(ByteArray::from(event.op.as_str()));
+        self.op.push(match event.op {
+            Op::Read => READ.with(Clone::clone),
+            Op::Write => WRITE.with(Clone::clone),
+        });
         // Unsigned 64-bit columns are stored as their two's complement bits.
         self.address.push(event.address as i64);
         if failed_read {
@@ -295,7 +314,7 @@ impl MemoryRows {
                 };
                 self.bytes.push(ByteArray::from(bytes));
                 self.bytes_defined.push(1);
-                self.state.push(ByteArray::from("known"));
+                self.state.push(KNOWN.with(Clone::clone));
             }
         }
         self.snap.push(snap);
@@ -342,7 +361,7 @@ fn write_marks(read: &ReadTransaction, capture: &CaptureInfo, path: PathBuf) -> 
         .filter(|(_, meta)| !meta.description.is_empty())
         .map(|(snap, meta)| (snap, meta.description))
         .collect();
-    let mut table = Table::create(path, MARKS_SCHEMA, &[0])?;
+    let mut table = Table::create(path, MARKS_SCHEMA, &[0], &[])?;
     let (mut snaps, mut times, mut defined, mut texts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (snap, text) in &marks {
         let seq = (snap - capture.first_snap) as u64;
@@ -428,6 +447,52 @@ pub fn write_dataset(
     Ok(report)
 }
 
+/// The events of a capture are split into this many runs of consecutive
+/// events, each written by a thread of its own into a part file of its own,
+/// when the capture is long enough to gain from it.
+fn runs_of(events: u64) -> u64 {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    if events >= 200_000 { threads.clamp(1, 4) } else { 1 }
+}
+
+/// Writes events `seqs` of `capture` into the part files `events_path` and
+/// `memory_path`; returns the rows of each.
+fn write_run(
+    read: &ReadTransaction,
+    capture: &CaptureInfo,
+    seqs: std::ops::Range<u64>,
+    events_path: PathBuf,
+    memory_path: PathBuf,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(u64, u64)> {
+    let mut events = Table::create(events_path, EVENTS_SCHEMA, &[0], &["seq", "snap"])?;
+    let mut memory = Table::create(memory_path, MEMORY_SCHEMA, &[0, 1], &["snap"])?;
+    let (mut event_rows, mut memory_rows) = (EventRows::default(), MemoryRows::default());
+    let mut seq = seqs.start;
+    while seq < seqs.end {
+        let page = read.events(&capture.name, seq..(seq + PAGE).min(seqs.end))?;
+        if page.is_empty() {
+            break;
+        }
+        for event in &page {
+            let snap = capture.snap_of(seq);
+            event_rows.push(seq, snap, event);
+            memory_rows.push(snap, event, capture.big_endian);
+            seq += 1;
+        }
+        if event_rows.len() >= ROW_GROUP {
+            event_rows.write(&mut events)?;
+        }
+        if memory_rows.len() >= ROW_GROUP {
+            memory_rows.write(&mut memory)?;
+        }
+        progress(page.len() as u64);
+    }
+    event_rows.write(&mut events)?;
+    memory_rows.write(&mut memory)?;
+    Ok((events.finish()?, memory.finish()?))
+}
+
 fn write_staged(
     read: &ReadTransaction,
     captures: &[CaptureInfo],
@@ -437,54 +502,66 @@ fn write_staged(
 ) -> Result<ParquetReport> {
     let mut report = ParquetReport::default();
     let mut parts_of_space: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
+    let done = std::sync::atomic::AtomicU64::new(0);
     for capture in captures {
         let capture_part = format!("capture={}", partition_value(&capture.name));
-        let events_path = staging
-            .join("events")
-            .join(source)
-            .join(&capture_part)
-            .join("part-00000.parquet");
-        let part = parts_of_space.entry(capture.space.clone()).or_insert(0);
-        let memory_path = staging
-            .join("memory")
-            .join(source)
-            .join(format!("space={}", partition_value(&capture.space)))
-            .join(format!("part-{part:05}.parquet"));
-        *part += 1;
-        let mut events = Table::create(events_path, EVENTS_SCHEMA, &[0])?;
-        let mut memory = Table::create(memory_path, MEMORY_SCHEMA, &[0, 1])?;
-        let (mut event_rows, mut memory_rows) = (EventRows::default(), MemoryRows::default());
-        let mut seq = 0;
-        while seq < capture.events {
-            let page = read.events(&capture.name, seq..(seq + PAGE).min(capture.events))?;
-            if page.is_empty() {
-                break;
-            }
-            for event in &page {
-                let snap = capture.snap_of(seq);
-                event_rows.push(seq, snap, event);
-                memory_rows.push(snap, event, capture.big_endian);
-                seq += 1;
-            }
-            if event_rows.len() >= ROW_GROUP {
-                event_rows.write(&mut events)?;
-            }
-            if memory_rows.len() >= ROW_GROUP {
-                memory_rows.write(&mut memory)?;
-            }
-            progress(page.len() as u64);
+        let runs = runs_of(capture.events);
+        let per_run = capture.events.div_ceil(runs.max(1)).max(1);
+        let mut jobs = Vec::new();
+        for run in 0..runs {
+            let seqs = (run * per_run).min(capture.events)..((run + 1) * per_run).min(capture.events);
+            let events_path = staging
+                .join("events")
+                .join(source)
+                .join(&capture_part)
+                .join(format!("part-{run:05}.parquet"));
+            let part = parts_of_space.entry(capture.space.clone()).or_insert(0);
+            let memory_path = staging
+                .join("memory")
+                .join(source)
+                .join(format!("space={}", partition_value(&capture.space)))
+                .join(format!("part-{part:05}.parquet"));
+            *part += 1;
+            jobs.push((seqs, events_path, memory_path));
         }
-        event_rows.write(&mut events)?;
-        memory_rows.write(&mut memory)?;
-        report.events += events.finish()?;
-        report.observations += memory.finish()?;
+        // Runs of one capture in parallel, each into its own part files.
+        let count = |n: u64| {
+            done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        };
+        let results: Vec<Result<(u64, u64)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = jobs
+                .into_iter()
+                .map(|(seqs, events_path, memory_path)| {
+                    let count = &count;
+                    scope.spawn(move || write_run(read, capture, seqs, events_path, memory_path, count))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::corrupt(
+                            format!("capture '{}'", capture.name),
+                            "a thread of the Parquet export stopped",
+                        ))
+                    })
+                })
+                .collect()
+        });
+        for result in results {
+            let (events, observations) = result?;
+            report.events += events;
+            report.observations += observations;
+            report.files += 2;
+        }
+        progress(done.swap(0, std::sync::atomic::Ordering::Relaxed));
         let marks_path = staging
             .join("marks")
             .join(source)
             .join(&capture_part)
             .join("part-00000.parquet");
         report.marks += write_marks(read, capture, marks_path)?;
-        report.files += 3;
+        report.files += 1;
     }
     Ok(report)
 }

@@ -168,24 +168,37 @@ fn masked(value: u64, width: u8) -> u64 {
     }
 }
 
-/// Calls `visit` with each event of `capture`, a page at a time.
+/// Calls `visit` with each event of `capture`, in order. A thread of its
+/// own reads the pages ahead (at most a few wait), so that reading the event
+/// log and writing the waveform overlap.
 fn each_event(
     read: &ReadTransaction,
     capture: &CaptureInfo,
     visit: &mut dyn FnMut(u64, &TraceEvent) -> Result<()>,
 ) -> Result<()> {
-    let mut seq = 0;
-    while seq < capture.events {
-        let page = read.events(&capture.name, seq..(seq + PAGE).min(capture.events))?;
-        if page.is_empty() {
-            break;
+    let (pages, received) = std::sync::mpsc::sync_channel::<Result<Vec<TraceEvent>>>(4);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut seq = 0;
+            while seq < capture.events {
+                let page = read.events(&capture.name, seq..(seq + PAGE).min(capture.events));
+                let stop = page.as_ref().map_or(true, Vec::is_empty);
+                seq += page.as_ref().map_or(0, |p| p.len() as u64);
+                // A closed channel: the writer failed and stopped reading.
+                if pages.send(page).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        let mut seq = 0;
+        for page in received {
+            for event in &page? {
+                visit(seq, event)?;
+                seq += 1;
+            }
         }
-        for event in &page {
-            visit(seq, event)?;
-            seq += 1;
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The name of the register signal of `address`.
@@ -205,13 +218,21 @@ pub fn write(
     mut sink: Box<dyn Sink + '_>,
 ) -> Result<WaveformReport> {
     let capture = read.capture(name)?;
-    // First pass: the registers and how wide each one is.
+    // First pass, over the event log alone: the registers and how wide each
+    // one is.
     let mut widths: BTreeMap<u64, u8> = BTreeMap::new();
-    each_event(read, &capture, &mut |_, event| {
-        let width = widths.entry(event.address).or_insert(0);
-        *width = (*width).max(memory_width(event));
-        Ok(())
-    })?;
+    let mut seq = 0;
+    while seq < capture.events {
+        let page = read.event_footprints(&capture.name, seq..(seq + 4 * PAGE).min(capture.events))?;
+        if page.is_empty() {
+            break;
+        }
+        for footprint in &page {
+            let width = widths.entry(footprint.address).or_insert(0);
+            *width = (*width).max(footprint.memory_width);
+        }
+        seq += page.len() as u64;
+    }
     let registers: Vec<(String, u32)> = widths
         .iter()
         .map(|(&address, &width)| (register_name(address, &options.names), 8 * u32::from(width)))

@@ -15,8 +15,6 @@ pub struct VcdSink<W: Write> {
     tick: Tick,
     /// Names the output in errors.
     place: String,
-    /// Reused for one vector's bits.
-    bits: Vec<Value>,
 }
 
 impl<W: Write> VcdSink<W> {
@@ -28,7 +26,6 @@ impl<W: Write> VcdSink<W> {
             mark: None,
             tick,
             place: place.into(),
-            bits: Vec::with_capacity(64),
         }
     }
 
@@ -90,15 +87,14 @@ impl<W: Write> Sink for VcdSink<W> {
             self.writer
                 .change_scalar(id, if value & 1 == 1 { Value::V1 } else { Value::V0 })
         } else {
-            self.bits.clear();
-            self.bits.extend((0..bits).rev().map(|i| {
-                if i < 64 && value >> i & 1 == 1 {
-                    Value::V1
-                } else {
-                    Value::V0
-                }
-            }));
-            self.writer.change_vector(id, self.bits.iter().copied())
+            // Written straight, leading zeros left out as the standard
+            // allows (the crate's vector writer formats a bit at a time).
+            let masked = if bits >= 64 {
+                value
+            } else {
+                value & ((1u64 << bits) - 1)
+            };
+            writeln!(self.writer.writer(), "b{masked:b} {id}")
         };
         written.map_err(|e| self.io(e))
     }

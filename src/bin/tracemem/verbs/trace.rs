@@ -183,11 +183,28 @@ pub fn export(path: &Path, request: &ExportRequest, out: &mut impl Write) -> Out
             } else {
                 ExportFormat::Ndjson
             };
-            match &mut file {
-                Some(file) => export_trace(&read, &name, trace_format, &mut bar.wrap_write(file.writer())),
-                None => export_trace(&read, &name, trace_format, &mut bar.wrap_write(&mut *out)),
-            }
-            .map_err(|e| Failure::error("export", e))?;
+            // Buffered before the bar: it counts (and reads the clock) per write.
+            let written = match &mut file {
+                Some(file) => {
+                    let mut sink = std::io::BufWriter::with_capacity(1 << 16, bar.wrap_write(file.writer()));
+                    export_trace(&read, &name, trace_format, &mut sink).and_then(|n| {
+                        sink.flush().map(|()| n).map_err(|source| tracemem::Error::Io {
+                            path: "export".into(),
+                            source,
+                        })
+                    })
+                }
+                None => {
+                    let mut sink = std::io::BufWriter::with_capacity(1 << 16, bar.wrap_write(&mut *out));
+                    export_trace(&read, &name, trace_format, &mut sink).and_then(|n| {
+                        sink.flush().map(|()| n).map_err(|source| tracemem::Error::Io {
+                            path: "standard output".into(),
+                            source,
+                        })
+                    })
+                }
+            };
+            written.map_err(|e| Failure::error("export", e))?;
         }
         _ => {
             let name = pick_session(&read, request.capture.as_deref())?;
@@ -204,8 +221,16 @@ pub fn export(path: &Path, request: &ExportRequest, out: &mut impl Write) -> Out
                 (Some(file), Format::Fst) => {
                     Box::new(FstSink::new(file.writer(), options.tick, place).map_err(|e| Failure::error("export", e))?)
                 }
-                (Some(file), _) => Box::new(VcdSink::new(bar.wrap_write(file.writer()), options.tick, place)),
-                (None, _) => Box::new(VcdSink::new(bar.wrap_write(&mut *out), options.tick, place)),
+                (Some(file), _) => Box::new(VcdSink::new(
+                    std::io::BufWriter::with_capacity(1 << 16, bar.wrap_write(file.writer())),
+                    options.tick,
+                    place,
+                )),
+                (None, _) => Box::new(VcdSink::new(
+                    std::io::BufWriter::with_capacity(1 << 16, bar.wrap_write(&mut *out)),
+                    options.tick,
+                    place,
+                )),
             };
             waveform::write(&read, &name, &options, sink).map_err(|e| Failure::error("export", e))?;
         }
