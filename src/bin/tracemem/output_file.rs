@@ -30,18 +30,24 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Refuses an output `path` of `verb` that is one of its `inputs`.
+pub fn refuse_inputs(verb: &str, path: &Path, inputs: &[&Path]) -> Result<(), Failure> {
+    match inputs.iter().find(|input| same_file(path, input)) {
+        Some(input) => Err(Failure::error(
+            format!("{verb}: {}", path.display()),
+            format!("refusing to write onto the input {}", input.display()),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Opens the output `path` of `verb`; `None` for `-` (standard output).
 pub fn create(verb: &str, path: &Path, inputs: &[&Path], force: bool) -> Result<Option<OutputFile>, Failure> {
     if path.as_os_str() == "-" {
         return Ok(None);
     }
     let shown = path.display();
-    if let Some(input) = inputs.iter().find(|input| same_file(path, input)) {
-        return Err(Failure::error(
-            format!("{verb}: {shown}"),
-            format!("refusing to write onto the input {}", input.display()),
-        ));
-    }
+    refuse_inputs(verb, path, inputs)?;
     if !force && std::fs::symlink_metadata(path).is_ok() {
         return Err(Failure::error(
             format!("{verb}: {shown}"),

@@ -151,6 +151,9 @@ pub struct ExportRequest {
 }
 
 pub fn export(path: &Path, request: &ExportRequest, out: &mut impl Write) -> Outcome {
+    if let Some(target) = &request.output {
+        output_file::refuse_inputs("export", target, &[path, &journal_path(path)])?;
+    }
     let format = match (&request.format, &request.output) {
         (Some(name), _) => Format::parse(name),
         (None, Some(target)) => Format::of_path(target),
