@@ -9,6 +9,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use std::path::Path;
+
+use tracemem::export::Format;
+use tracemem::export::parquet::{ParquetOptions, write_dataset};
+use tracemem::export::waveform::{self, Tick, WaveformOptions, fst::FstSink, vcd::VcdSink};
 use tracemem::record::{ExportFormat, export_trace};
 
 use crate::errors::{IntoPy, bad_value, guarded, to_py};
@@ -144,49 +149,55 @@ impl Database {
         Ok(dict)
     }
 
-    /// Writes capture ``capture`` (with its later sessions) to ``path`` as
-    /// the seed recorder writes it: ``format='ndjson'`` (one event per line)
-    /// or ``'json'`` (one array). The file is written beside and renamed
-    /// into place. Returns the number of events written.
-    #[pyo3(signature = (capture, path, *, format="ndjson"))]
-    fn export(&self, py: Python<'_>, capture: &str, path: PathBuf, format: &str) -> PyResult<u64> {
-        let format = match format {
-            "ndjson" | "jsonl" => ExportFormat::Ndjson,
-            "json" => ExportFormat::JsonArray,
-            other => return Err(bad_value("format", format!("'{other}' is not 'ndjson' or 'json'"))),
-        };
+    /// Writes capture ``capture`` to ``path``. ``format``: ``'ndjson'`` (one
+    /// event per line) or ``'json'`` (one array), as PeakRDL-pybind11's
+    /// recorder writes it, the capture with its later sessions; ``'vcd'`` or
+    /// ``'fst'``, a waveform of the session (``timescale`` a tick such as
+    /// ``'1ns'``); ``'parquet'``, a Hive-partitioned dataset directory of
+    /// the capture with its sessions (``capture=None``: every capture), as
+    /// source ``source`` (default the database's file name). A file is
+    /// written beside and renamed into place. Returns the events written.
+    #[pyo3(signature = (capture, path, *, format="ndjson", timescale="1ns", source=None, force=false))]
+    fn export(
+        &self,
+        py: Python<'_>,
+        capture: Option<&str>,
+        path: PathBuf,
+        format: &str,
+        timescale: &str,
+        source: Option<String>,
+        force: bool,
+    ) -> PyResult<u64> {
+        let format = Format::parse(format).py()?;
         if path == self.path {
             return Err(bad_value("path", format!("{} is the database itself", path.display())));
         }
         let db = self.handle()?;
+        let db_path = self.path.clone();
         py.detach(|| {
             guarded("export", || {
                 let read = db.begin_read().py()?;
-                let mut temp = path.clone().into_os_string();
-                temp.push(".partial");
-                let temp = PathBuf::from(temp);
-                let io = |source| {
-                    to_py(tracemem::Error::Io {
-                        path: temp.clone(),
-                        source,
-                    })
-                };
-                let file = File::create(&temp).map_err(io)?;
-                let mut out = BufWriter::new(file);
-                let written = export_trace(&read, capture, format, &mut out);
-                let finished = out.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all());
-                match (written, finished) {
-                    (Ok(n), Ok(())) => {
-                        std::fs::rename(&temp, &path).map_err(io)?;
-                        Ok(n)
-                    }
-                    (written, finished) => {
-                        let _ = std::fs::remove_file(&temp);
-                        written.py()?;
-                        finished.map_err(io)?;
-                        Ok(0)
-                    }
+                if format == Format::Parquet {
+                    return export_dataset(&read, &db_path, capture, &path, source, force);
                 }
+                let capture = capture.ok_or_else(|| bad_value("capture", "name the capture to export"))?;
+                write_beside(&path, |out| match format {
+                    Format::Ndjson => export_trace(&read, capture, ExportFormat::Ndjson, out),
+                    Format::Json => export_trace(&read, capture, ExportFormat::JsonArray, out),
+                    _ => {
+                        let options = WaveformOptions {
+                            tick: Tick::parse(timescale)?,
+                            ..WaveformOptions::default()
+                        };
+                        let place = path.display().to_string();
+                        let sink: Box<dyn waveform::Sink + '_> = if format == Format::Fst {
+                            Box::new(FstSink::new(&mut *out, options.tick, place)?)
+                        } else {
+                            Box::new(VcdSink::new(&mut *out, options.tick, place))
+                        };
+                        waveform::write(&read, capture, &options, sink).map(|report| report.events)
+                    }
+                })
             })
         })
     }
@@ -227,4 +238,68 @@ impl Database {
     ) -> PyResult<()> {
         self.close(py)
     }
+}
+
+/// Writes a file by `write` beside `path` and renames it into place; a
+/// failure removes it.
+fn write_beside(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> tracemem::Result<u64>) -> PyResult<u64> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".partial");
+    let temp = PathBuf::from(temp);
+    let io = |source| {
+        to_py(tracemem::Error::Io {
+            path: temp.clone(),
+            source,
+        })
+    };
+    let file = File::create(&temp).map_err(io)?;
+    let mut out = BufWriter::new(file);
+    let written = write(&mut out);
+    let finished = out.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all());
+    match (written, finished) {
+        (Ok(n), Ok(())) => {
+            std::fs::rename(&temp, path).map_err(io)?;
+            Ok(n)
+        }
+        (written, finished) => {
+            let _ = std::fs::remove_file(&temp);
+            written.py()?;
+            finished.map_err(io)?;
+            Ok(0)
+        }
+    }
+}
+
+/// The Parquet dataset of `capture` (with its sessions) or every capture.
+fn export_dataset(
+    read: &tracemem::ReadTransaction,
+    db_path: &Path,
+    capture: Option<&str>,
+    out: &Path,
+    source: Option<String>,
+    force: bool,
+) -> PyResult<u64> {
+    let captures: Vec<_> = read
+        .captures()
+        .py()?
+        .into_iter()
+        .filter(|c| {
+            capture.is_none_or(|name| c.name == name || c.name.strip_prefix(name).is_some_and(|k| k.starts_with('#')))
+        })
+        .collect();
+    if let Some(name) = capture
+        && captures.is_empty()
+    {
+        return Err(to_py(tracemem::Error::UnknownCapture { name: name.to_string() }));
+    }
+    let options = ParquetOptions {
+        source: source.unwrap_or_else(|| {
+            db_path
+                .file_name()
+                .map_or_else(|| db_path.display().to_string(), |n| n.to_string_lossy().into_owned())
+        }),
+        force,
+    };
+    let report = write_dataset(read, &captures, out, &options, &mut |_| {}).py()?;
+    Ok(report.events)
 }

@@ -110,3 +110,21 @@ def test_an_existing_source_is_refused_and_the_dataset_kept(dataset: tuple[Path,
     again = cli(tracemem_cli, "export", databases[0], "-o", out, "--quiet")
     assert again.returncode == 2 and "pass --force" in again.stderr
     assert sorted(p.relative_to(out) for p in out.rglob("*.parquet")) == before
+
+
+def test_the_python_package_exports_waveforms_and_datasets(dataset: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    _, databases = dataset
+    with tracemem.open(databases[0]) as db:
+        assert db.export("w1", tmp_path / "w1.vcd", format="vcd", timescale="1us") == EVENTS
+        assert db.export("w1", tmp_path / "w1.fst", format="fst") == EVENTS
+        assert db.export(None, tmp_path / "ds", format="parquet", source="mine") == EVENTS
+        with pytest.raises(ValueError, match="pass --force"):
+            db.export(None, tmp_path / "ds", format="parquet", source="mine")
+        with pytest.raises(ValueError, match="timescale"):
+            db.export("w1", tmp_path / "bad.vcd", format="vcd", timescale="3ns")
+    assert not (tmp_path / "bad.vcd").exists() and not (tmp_path / "bad.vcd.partial").exists()
+    assert "$var wire 64 ! addr $end" in (tmp_path / "w1.vcd").read_text()[:2000]
+    count = duckdb.connect().execute(
+        f"SELECT count(*) FROM read_parquet('{tmp_path}/ds/events/*/*/*.parquet', hive_partitioning = true) WHERE source = 'mine'"
+    ).fetchone()
+    assert count == (EVENTS,)
