@@ -27,7 +27,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::file::writer::SerializedFileWriter;
+use parquet::file::writer::{SerializedColumnWriter, SerializedFileWriter};
 use parquet::schema::parser::parse_message_type;
 
 use crate::db::ReadTransaction;
@@ -179,6 +179,30 @@ impl Table {
         Ok(Table { writer, path, rows: 0 })
     }
 
+    /// Writes one row group of `rows` rows, calling `column` with each
+    /// column's index and writer in schema order.
+    fn write_group(
+        &mut self,
+        rows: usize,
+        column: &mut dyn FnMut(usize, &mut SerializedColumnWriter<'_>) -> parquet::errors::Result<usize>,
+    ) -> Result<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let e = |error| parquet_error(&path, error);
+        let mut group = self.writer.next_row_group().map_err(e)?;
+        let mut index = 0;
+        while let Some(mut writer) = group.next_column().map_err(e)? {
+            column(index, &mut writer).map_err(e)?;
+            writer.close().map_err(e)?;
+            index += 1;
+        }
+        group.close().map_err(e)?;
+        self.rows += rows as u64;
+        Ok(())
+    }
+
     fn finish(self) -> Result<u64> {
         let path = self.path.clone();
         let file = self.writer.into_inner().map_err(|e| parquet_error(&path, e))?;
@@ -242,36 +266,23 @@ impl EventRows {
     }
 
     fn write(&mut self, table: &mut Table) -> Result<()> {
-        if self.len() == 0 {
-            return Ok(());
-        }
-        let path = table.path.clone();
-        let e = |error| parquet_error(&path, error);
-        let mut group = table.writer.next_row_group().map_err(e)?;
-        let mut index = 0;
-        while let Some(mut column) = group.next_column().map_err(e)? {
-            match index {
-                0 => column.typed::<Int64Type>().write_batch(&self.seq, None, None),
-                1 => column.typed::<Int64Type>().write_batch(&self.snap, None, None),
-                2 => column.typed::<DoubleType>().write_batch(&self.timestamp, None, None),
-                3 => column.typed::<ByteArrayType>().write_batch(&self.op, None, None),
-                4 => column.typed::<Int64Type>().write_batch(&self.address, None, None),
-                5 => column
-                    .typed::<Int64Type>()
-                    .write_batch(&self.value, Some(&self.value_defined), None),
-                6 => column
-                    .typed::<Int32Type>()
-                    .write_batch(&self.width, Some(&self.width_defined), None),
-                _ => column
-                    .typed::<ByteArrayType>()
-                    .write_batch(&self.error, Some(&self.error_defined), None),
-            }
-            .map_err(e)?;
-            column.close().map_err(e)?;
-            index += 1;
-        }
-        group.close().map_err(e)?;
-        table.rows += self.len() as u64;
+        let rows = self.len();
+        table.write_group(rows, &mut |index, column| match index {
+            0 => column.typed::<Int64Type>().write_batch(&self.seq, None, None),
+            1 => column.typed::<Int64Type>().write_batch(&self.snap, None, None),
+            2 => column.typed::<DoubleType>().write_batch(&self.timestamp, None, None),
+            3 => column.typed::<ByteArrayType>().write_batch(&self.op, None, None),
+            4 => column.typed::<Int64Type>().write_batch(&self.address, None, None),
+            5 => column
+                .typed::<Int64Type>()
+                .write_batch(&self.value, Some(&self.value_defined), None),
+            6 => column
+                .typed::<Int32Type>()
+                .write_batch(&self.width, Some(&self.width_defined), None),
+            _ => column
+                .typed::<ByteArrayType>()
+                .write_batch(&self.error, Some(&self.error_defined), None),
+        })?;
         *self = EventRows::default();
         Ok(())
     }
@@ -323,29 +334,16 @@ impl MemoryRows {
     }
 
     fn write(&mut self, table: &mut Table) -> Result<()> {
-        if self.len() == 0 {
-            return Ok(());
-        }
-        let path = table.path.clone();
-        let e = |error| parquet_error(&path, error);
-        let mut group = table.writer.next_row_group().map_err(e)?;
-        let mut index = 0;
-        while let Some(mut column) = group.next_column().map_err(e)? {
-            match index {
-                0 => column.typed::<Int64Type>().write_batch(&self.snap, None, None),
-                1 => column.typed::<Int64Type>().write_batch(&self.address, None, None),
-                2 => column.typed::<Int32Type>().write_batch(&self.length, None, None),
-                3 => column
-                    .typed::<ByteArrayType>()
-                    .write_batch(&self.bytes, Some(&self.bytes_defined), None),
-                _ => column.typed::<ByteArrayType>().write_batch(&self.state, None, None),
-            }
-            .map_err(e)?;
-            column.close().map_err(e)?;
-            index += 1;
-        }
-        group.close().map_err(e)?;
-        table.rows += self.len() as u64;
+        let rows = self.len();
+        table.write_group(rows, &mut |index, column| match index {
+            0 => column.typed::<Int64Type>().write_batch(&self.snap, None, None),
+            1 => column.typed::<Int64Type>().write_batch(&self.address, None, None),
+            2 => column.typed::<Int32Type>().write_batch(&self.length, None, None),
+            3 => column
+                .typed::<ByteArrayType>()
+                .write_batch(&self.bytes, Some(&self.bytes_defined), None),
+            _ => column.typed::<ByteArrayType>().write_batch(&self.state, None, None),
+        })?;
         *self = MemoryRows::default();
         Ok(())
     }
@@ -376,24 +374,11 @@ fn write_marks(read: &ReadTransaction, capture: &CaptureInfo, path: PathBuf) -> 
         }
         texts.push(ByteArray::from(text.as_str()));
     }
-    if !marks.is_empty() {
-        let path = table.path.clone();
-        let e = |error| parquet_error(&path, error);
-        let mut group = table.writer.next_row_group().map_err(e)?;
-        let mut index = 0;
-        while let Some(mut column) = group.next_column().map_err(e)? {
-            match index {
-                0 => column.typed::<Int64Type>().write_batch(&snaps, None, None),
-                1 => column.typed::<DoubleType>().write_batch(&times, Some(&defined), None),
-                _ => column.typed::<ByteArrayType>().write_batch(&texts, None, None),
-            }
-            .map_err(e)?;
-            column.close().map_err(e)?;
-            index += 1;
-        }
-        group.close().map_err(e)?;
-        table.rows = marks.len() as u64;
-    }
+    table.write_group(marks.len(), &mut |index, column| match index {
+        0 => column.typed::<Int64Type>().write_batch(&snaps, None, None),
+        1 => column.typed::<DoubleType>().write_batch(&times, Some(&defined), None),
+        _ => column.typed::<ByteArrayType>().write_batch(&texts, None, None),
+    })?;
     table.finish()
 }
 
