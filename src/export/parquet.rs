@@ -15,9 +15,11 @@
 //! staging folder beside the dataset and renamed into place: a failure
 //! leaves no partial partition under its final name.
 //!
-//! The memory observations are those of the captures' spaces, which only
-//! their events write: each completed event's low `width` bytes in the
-//! capture's byte order (KNOWN), each failed read's ERROR over its bytes.
+//! The memory observations of a capture's space are its events' (only they
+//! write it): each completed event's low `width` bytes in the capture's byte
+//! order (KNOWN), each failed read's ERROR over its bytes. Those of a space
+//! no capture records come from its change index: at each snap where it
+//! changed, each run of bytes recorded KNOWN or ERROR there.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -84,6 +86,10 @@ pub struct ParquetOptions {
     pub source: String,
     /// Replace this source's partitions if they exist (others are kept).
     pub force: bool,
+    /// Also the observations of the spaces no capture records (images and
+    /// registers written through the library), found through their change
+    /// index.
+    pub other_spaces: bool,
 }
 
 /// What a dataset export wrote.
@@ -382,6 +388,67 @@ fn write_marks(read: &ReadTransaction, capture: &CaptureInfo, path: PathBuf) -> 
     table.finish()
 }
 
+/// The snaps in `(lo, hi]` at which `mem` recorded something, ascending:
+/// halving the interval while its change index says something changed.
+fn snaps_with_changes(mem: &crate::memory::MemorySpace<'_>, lo: i128, hi: i128, out: &mut Vec<i64>) -> Result<()> {
+    use crate::memory::MemoryRead;
+    if lo >= hi || mem.changes(lo as i64, hi as i64)?.is_empty() {
+        return Ok(());
+    }
+    if hi - lo == 1 {
+        out.push(hi as i64);
+        return Ok(());
+    }
+    let mid = lo + (hi - lo) / 2;
+    snaps_with_changes(mem, lo, mid, out)?;
+    snaps_with_changes(mem, mid, hi, out)
+}
+
+/// Writes the observations of space `name` (which no capture records) into
+/// the part file at `path`; returns how many rows.
+fn write_space_observations(read: &ReadTransaction, name: &str, path: PathBuf) -> Result<u64> {
+    use crate::memory::MemoryRead;
+    use crate::vocab::types::MemState;
+    let mem = read.space(name)?;
+    let mut snaps = Vec::new();
+    snaps_with_changes(&mem, i128::from(i64::MIN), i128::from(i64::MAX), &mut snaps)?;
+    let mut table = Table::create(path, MEMORY_SCHEMA, &[0, 1], &["snap"])?;
+    let mut rows = MemoryRows::default();
+    for snap in snaps {
+        let changed = mem.changes(snap - 1, snap)?;
+        for range in changed.iter() {
+            for run in mem.states(snap, range)? {
+                let length = run.range.len();
+                let (bytes, state) = match run.state {
+                    MemState::Known => {
+                        let mut buf = vec![0u8; usize::try_from(length).unwrap_or(0)];
+                        mem.get_bytes(snap, run.range.min(), &mut buf)?;
+                        (Some(buf), "known")
+                    }
+                    MemState::Error => (None, "error"),
+                    MemState::Unknown => continue,
+                };
+                rows.snap.push(snap);
+                rows.address.push(run.range.min() as i64);
+                rows.length.push(i32::try_from(length).unwrap_or(i32::MAX));
+                match bytes {
+                    Some(b) => {
+                        rows.bytes.push(ByteArray::from(b));
+                        rows.bytes_defined.push(1);
+                    }
+                    None => rows.bytes_defined.push(0),
+                }
+                rows.state.push(ByteArray::from(state));
+                if rows.len() >= ROW_GROUP {
+                    rows.write(&mut table)?;
+                }
+            }
+        }
+    }
+    rows.write(&mut table)?;
+    table.finish()
+}
+
 /// Writes the captures `captures` of the database into the dataset at `out`
 /// (created if its parent exists) as source `options.source`.
 pub fn write_dataset(
@@ -409,7 +476,24 @@ pub fn write_dataset(
     }
     std::fs::create_dir_all(out).map_err(|e| io_error(out, e))?;
     let staging = out.join(format!(".staging-{}", std::process::id()));
-    let written = write_staged(read, captures, &staging, &source, progress);
+    let written = write_staged(read, captures, &staging, &source, progress).and_then(|mut report| {
+        if options.other_spaces {
+            let all = read.captures()?;
+            for name in read.spaces()? {
+                if all.iter().any(|c| c.space == name) {
+                    continue;
+                }
+                let path = staging
+                    .join("memory")
+                    .join(&source)
+                    .join(format!("space={}", partition_value(&name)))
+                    .join("part-00000.parquet");
+                report.observations += write_space_observations(read, &name, path)?;
+                report.files += 1;
+            }
+        }
+        Ok(report)
+    });
     let report = match written {
         Ok(report) => report,
         Err(e) => {

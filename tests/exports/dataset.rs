@@ -46,6 +46,16 @@ fn database(dir: &Path) -> Database {
         txn.create_capture(&CaptureSpec::new(name)).unwrap();
         txn.append_events(name, events).unwrap();
     }
+    // A space no capture records: an image, a scratch snap, a failed read.
+    let mut ram = txn.create_space("ram").unwrap();
+    ram.put_bytes(100, 0x2000, b"snap-100").unwrap();
+    ram.put_bytes(-1, 0x2002, b"SCR").unwrap();
+    ram.set_state(
+        120,
+        tracemem::AddressRange::new(0x3000, 0x3003).unwrap(),
+        tracemem::MemState::Error,
+    )
+    .unwrap();
     txn.commit().unwrap();
     db
 }
@@ -60,6 +70,7 @@ fn every_row_is_the_databases_answer() {
     let options = ParquetOptions {
         source: "soak-0412.tmdb".into(),
         force: false,
+        other_spaces: true,
     };
     let report = write_dataset(&read, &captures, &out, &options, &mut |_| {}).unwrap();
     assert_eq!(report.events, 5_004);
@@ -114,7 +125,7 @@ fn every_row_is_the_databases_answer() {
             assert_eq!(row.get_string(2).unwrap(), &meta.description);
         }
     }
-    assert_eq!(report.observations, observations as u64);
+    assert_eq!(report.observations, observations as u64 + 3, "with the 3 of space ram");
     // The live capture's memory rows: big-endian bytes, ERROR for the failed read.
     let memory = rows(&out.join("memory/source=soak-0412.tmdb/space=bus/part-00000.parquet"));
     let live = read.capture("live").unwrap();
@@ -134,6 +145,28 @@ fn every_row_is_the_databases_answer() {
         &buf,
         "the database's answer at that snap"
     );
+    // The space no capture records, from its change index, by (snap, address).
+    let ram = rows(&out.join("memory/source=soak-0412.tmdb/space=ram/part-00000.parquet"));
+    let shown: Vec<(i64, u64, u32, Option<Vec<u8>>, String)> = ram
+        .iter()
+        .map(|r| {
+            (
+                r.get_long(0).unwrap(),
+                r.get_ulong(1).unwrap(),
+                r.get_uint(2).unwrap(),
+                (!r.is_null(3).unwrap()).then(|| r.get_bytes(3).unwrap().data().to_vec()),
+                r.get_string(4).unwrap().clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            (-1, 0x2002, 3, Some(b"SCR".to_vec()), "known".to_string()),
+            (100, 0x2000, 8, Some(b"snap-100".to_vec()), "known".to_string()),
+            (120, 0x3000, 4, None, "error".to_string()),
+        ]
+    );
 }
 
 #[test]
@@ -147,6 +180,7 @@ fn an_existing_source_is_refused_unless_forced_and_only_it_is_replaced() {
         let options = ParquetOptions {
             source: source.into(),
             force,
+            other_spaces: false,
         };
         write_dataset(&read, &captures, &out, &options, &mut |_| {})
     };

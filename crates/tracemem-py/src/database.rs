@@ -299,6 +299,7 @@ fn export_dataset(
                 .map_or_else(|| db_path.display().to_string(), |n| n.to_string_lossy().into_owned())
         }),
         force,
+        other_spaces: capture.is_none(),
     };
     let report = write_dataset(read, &captures, out, &options, &mut |_| {}).py()?;
     Ok(report.events)

@@ -278,6 +278,8 @@ fn export_dataset(path: &Path, request: &ExportRequest, to_stdout: bool, out: &m
     let options = ParquetOptions {
         source,
         force: request.force,
+        // Every capture: the other spaces (images, registers) too.
+        other_spaces: request.capture.is_none(),
     };
     let report = write_dataset(&read, &captures, target, &options, &mut |n| bar.inc(n))
         .map_err(|e| Failure::error("export", e))?;
