@@ -168,37 +168,32 @@ fn masked(value: u64, width: u8) -> u64 {
     }
 }
 
-/// Calls `visit` with each event of `capture`, in order. A thread of its
-/// own reads the pages ahead (at most a few wait), so that reading the event
-/// log and writing the waveform overlap.
-fn each_event(
-    read: &ReadTransaction,
-    capture: &CaptureInfo,
-    visit: &mut dyn FnMut(u64, &TraceEvent) -> Result<()>,
-) -> Result<()> {
-    let (pages, received) = std::sync::mpsc::sync_channel::<Result<Vec<TraceEvent>>>(4);
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut seq = 0;
-            while seq < capture.events {
-                let page = read.events(&capture.name, seq..(seq + PAGE).min(capture.events));
-                let stop = page.as_ref().map_or(true, Vec::is_empty);
-                seq += page.as_ref().map_or(0, |p| p.len() as u64);
-                // A closed channel: the writer failed and stopped reading.
-                if pages.send(page).is_err() || stop {
-                    break;
-                }
-            }
-        });
+/// How many pages of events are read ahead of the writer: the reading of the
+/// second pass starts while the first runs.
+const READ_AHEAD: usize = 32;
+
+/// Starts a thread of `scope` that reads the events of `capture` in pages,
+/// in order, ahead of the writer (at most [`READ_AHEAD`] pages wait); it
+/// stops when the receiver is dropped.
+fn read_ahead<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    read: &'scope ReadTransaction,
+    capture: &'scope CaptureInfo,
+) -> std::sync::mpsc::Receiver<Result<Vec<TraceEvent>>> {
+    let (pages, received) = std::sync::mpsc::sync_channel::<Result<Vec<TraceEvent>>>(READ_AHEAD);
+    scope.spawn(move || {
         let mut seq = 0;
-        for page in received {
-            for event in &page? {
-                visit(seq, event)?;
-                seq += 1;
+        while seq < capture.events {
+            let page = read.events(&capture.name, seq..(seq + PAGE).min(capture.events));
+            let stop = page.as_ref().map_or(true, Vec::is_empty);
+            seq += page.as_ref().map_or(0, |p| p.len() as u64);
+            // A closed channel: the writer failed or is done.
+            if pages.send(page).is_err() || stop {
+                break;
             }
         }
-        Ok(())
-    })
+    });
+    received
 }
 
 /// The name of the register signal of `address`.
@@ -215,9 +210,21 @@ pub fn write(
     read: &ReadTransaction,
     name: &str,
     options: &WaveformOptions,
-    mut sink: Box<dyn Sink + '_>,
+    sink: Box<dyn Sink + '_>,
 ) -> Result<WaveformReport> {
     let capture = read.capture(name)?;
+    std::thread::scope(|scope| write_in(scope, read, &capture, options, sink))
+}
+
+fn write_in<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    read: &'scope ReadTransaction,
+    capture: &'scope CaptureInfo,
+    options: &WaveformOptions,
+    mut sink: Box<dyn Sink + '_>,
+) -> Result<WaveformReport> {
+    // The second pass's reading starts now, beside the first pass.
+    let pages = read_ahead(scope, read, capture);
     // First pass, over the event log alone: the registers and how wide each
     // one is.
     let mut widths: BTreeMap<u64, u8> = BTreeMap::new();
@@ -269,7 +276,7 @@ pub fn write(
     };
     let mut strobes_high = false;
     let mut first = true;
-    each_event(read, &capture, &mut |seq, event| {
+    let mut visit = |seq: u64, event: &TraceEvent| -> Result<()> {
         let wanted = if options.by_seq {
             seq
         } else {
@@ -333,7 +340,15 @@ pub fn write(
         }
         previous = Some(at);
         Ok(())
-    })?;
+    };
+    let mut seq = 0;
+    for page in &pages {
+        for event in &page? {
+            visit(seq, event)?;
+            seq += 1;
+        }
+    }
+    drop(pages);
     let mut end = previous.unwrap_or(0);
     if let Some(p) = previous {
         end = p + 1;
