@@ -25,6 +25,8 @@ const EVENT_PAGE: u64 = 4096;
 pub struct Snapshot {
     read: Mutex<Option<Arc<ReadTransaction>>>,
     path: String,
+    /// The captures as this view sees them, read once (a view never changes).
+    captures: Mutex<Option<Arc<Vec<CaptureInfo>>>>,
 }
 
 impl Snapshot {
@@ -33,6 +35,7 @@ impl Snapshot {
         Snapshot {
             read: Mutex::new(Some(Arc::new(read))),
             path,
+            captures: Mutex::new(None),
         }
     }
 
@@ -53,6 +56,17 @@ impl Snapshot {
         let (snap, time, capture) = at;
         let snap = guarded(what, || resolve_snap(&read, space, snap, time, capture))?;
         Ok((read, snap, address, len))
+    }
+
+    /// The captures of the view, read on first use.
+    fn capture_list(&self, read: &ReadTransaction) -> PyResult<Arc<Vec<CaptureInfo>>> {
+        let mut cached = self.captures.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(list) = cached.as_ref() {
+            return Ok(Arc::clone(list));
+        }
+        let list = Arc::new(read.captures().py()?);
+        *cached = Some(Arc::clone(&list));
+        Ok(list)
     }
 
     fn txn(&self) -> PyResult<Arc<ReadTransaction>> {
@@ -481,7 +495,7 @@ impl Snapshot {
         span(address, u64::from(width))?;
         let read = self.txn()?;
         guarded("value", || {
-            let (space, big_endian) = value_space(&read, space, capture)?;
+            let (space, big_endian) = value_space(&read, &self.capture_list(&read)?, space, capture)?;
             let snap = resolve_snap(&read, &space, snap, time, capture)?;
             let mut buf = [0u8; 8];
             let buf = &mut buf[..usize::from(width)];
@@ -688,9 +702,17 @@ impl Snapshot {
 }
 
 /// The space and byte order a `value` query reads.
-fn value_space(read: &ReadTransaction, space: Option<&str>, capture: Option<&str>) -> PyResult<(String, bool)> {
+fn value_space(
+    read: &ReadTransaction,
+    captures: &[CaptureInfo],
+    space: Option<&str>,
+    capture: Option<&str>,
+) -> PyResult<(String, bool)> {
     if let Some(name) = capture {
-        let info = read.capture(name).py()?;
+        let info = match captures.iter().find(|c| c.name == name) {
+            Some(info) => info.clone(),
+            None => read.capture(name).py()?,
+        };
         if space.is_some_and(|s| s != info.space) {
             return Err(bad_value(
                 "space",
@@ -699,15 +721,15 @@ fn value_space(read: &ReadTransaction, space: Option<&str>, capture: Option<&str
         }
         return Ok((info.space, info.big_endian));
     }
-    let captures = read.captures().py()?;
     if let Some(space) = space {
         let big_endian = captures.iter().find(|c| c.space == space).is_some_and(|c| c.big_endian);
         return Ok((space.to_string(), big_endian));
     }
-    let mut spaces: Vec<&CaptureInfo> = captures.iter().collect();
-    spaces.dedup_by(|a, b| a.space == b.space);
-    if let [only] = spaces.as_slice() {
-        return Ok((only.space.clone(), only.big_endian));
+    let recorded: std::collections::BTreeSet<&str> = captures.iter().map(|c| c.space.as_str()).collect();
+    if let [only] = recorded.iter().copied().collect::<Vec<_>>().as_slice()
+        && let Some(info) = captures.iter().find(|c| c.space == *only)
+    {
+        return Ok((info.space.clone(), info.big_endian));
     }
     match read.spaces().py()?.as_slice() {
         [only] => Ok((only.clone(), false)),
