@@ -94,14 +94,6 @@ impl CaptureInfo {
     }
 }
 
-/// The bytes of an event's memory observation: the width, or for an event
-/// without one (older traces) 4, or 8 if the value does not fit in 4 (R7).
-fn memory_width(event: &TraceEvent) -> u8 {
-    event
-        .width
-        .unwrap_or(if event.value > u64::from(u32::MAX) { 8 } else { 4 })
-}
-
 /// The first snap after everything on the timeline: after every capture and
 /// every change in any space.
 fn timeline_end(store: &dyn StoreRead) -> Result<Snap> {
@@ -225,7 +217,7 @@ impl WriteTransaction {
             let mut observations = Vec::with_capacity(events.len());
             let mut logged = Vec::with_capacity(events.len());
             for (seq, event) in (record.events..).zip(events) {
-                let width = memory_width(event);
+                let width = event.memory_width();
                 let bad = |reason: String| Error::BadEvent {
                     capture: capture.to_string(),
                     seq,
@@ -333,6 +325,30 @@ fn read_events(store: &dyn StoreRead, name: &str, seqs: Range<u64>) -> Result<Ve
     Ok(out)
 }
 
+/// Whether `k` is the number of a later session (`2` of `NAME#2`).
+fn is_session_number(k: &str) -> bool {
+    !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The family a capture belongs to: `NAME` for a later session `NAME#k` of
+/// an imported file, else its own name.
+pub fn family_of(name: &str) -> &str {
+    match name.rsplit_once('#') {
+        Some((family, k)) if is_session_number(k) => family,
+        _ => name,
+    }
+}
+
+/// Whether capture `name` is `family` or one of its later sessions
+/// `family#k`.
+pub fn in_family(name: &str, family: &str) -> bool {
+    name == family
+        || name
+            .strip_prefix(family)
+            .and_then(|rest| rest.strip_prefix('#'))
+            .is_some_and(is_session_number)
+}
+
 /// Where and how wide an event touched memory, read from the event log alone
 /// (no memory lookup): what a pass over a capture's addresses needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -349,6 +365,33 @@ pub struct EventFootprint {
 }
 
 impl ReadTransaction {
+    /// The snap of the last event of `capture` at or before `time` seconds
+    /// on its own clock (its recorded timestamps, in time order), if any: a
+    /// binary search reading one event at a time.
+    pub fn snap_at_time(&self, capture: &CaptureInfo, time: f64) -> Result<Option<Snap>> {
+        let (mut lo, mut hi) = (0u64, capture.events);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.events(&capture.name, mid..mid + 1)?.first() {
+                Some(e) if e.timestamp <= time => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        Ok(lo.checked_sub(1).map(|seq| capture.snap_of(seq)))
+    }
+
+    /// The marks of `capture` (the snaps its recorder labelled, from its
+    /// first event to just after its last), with their texts, in snap order.
+    pub fn marks(&self, capture: &CaptureInfo) -> Result<Vec<(Snap, String)>> {
+        let last = capture.first_snap.saturating_add_unsigned(capture.events);
+        Ok(self
+            .snaps_with_meta(crate::vocab::types::Lifespan::new(capture.first_snap, last)?)?
+            .into_iter()
+            .filter(|(_, meta)| !meta.description.is_empty())
+            .map(|(snap, meta)| (snap, meta.description))
+            .collect())
+    }
+
     /// The footprints of events `seqs` of a capture: much cheaper than
     /// [`ReadTransaction::events`], which reads each value from memory.
     pub fn event_footprints(&self, capture: &str, seqs: Range<u64>) -> Result<Vec<EventFootprint>> {

@@ -36,7 +36,6 @@ use crate::db::ReadTransaction;
 use crate::db::capture::CaptureInfo;
 use crate::vocab::error::{Error, Result};
 use crate::vocab::trace::{Op, TraceEvent};
-use crate::vocab::types::Lifespan;
 
 thread_local! {
     // One buffer each, shared by every row (a clone is a reference count).
@@ -127,11 +126,7 @@ fn io_error(path: &Path, source: std::io::Error) -> Error {
 }
 
 fn parquet_error(path: &Path, error: parquet::errors::ParquetError) -> Error {
-    let source = match error {
-        parquet::errors::ParquetError::External(inner) => std::io::Error::other(inner.to_string()),
-        other => std::io::Error::other(other.to_string()),
-    };
-    io_error(path, source)
+    io_error(path, std::io::Error::other(error.to_string()))
 }
 
 fn properties(sorted_by: &[i32], deltas: &[&str]) -> Arc<WriterProperties> {
@@ -312,11 +307,7 @@ impl MemoryRows {
 
     /// The observation of `event` at `snap`, if it made one.
     fn push(&mut self, snap: i64, event: &TraceEvent, big_endian: bool) {
-        let width = usize::from(
-            event
-                .width
-                .unwrap_or(if event.value > u64::from(u32::MAX) { 8 } else { 4 }),
-        );
+        let width = usize::from(event.memory_width());
         match (&event.error, event.op) {
             (Some(_), Op::Write) => return,
             (Some(_), Op::Read) => {
@@ -358,13 +349,7 @@ impl MemoryRows {
 /// Writes the marks of `capture` (snap, the timestamp of the event there,
 /// text) into `path`; returns how many.
 fn write_marks(read: &ReadTransaction, capture: &CaptureInfo, path: PathBuf) -> Result<u64> {
-    let last = capture.first_snap.saturating_add(capture.events as i64);
-    let marks: Vec<(i64, String)> = read
-        .snaps_with_meta(Lifespan::new(capture.first_snap, last)?)?
-        .into_iter()
-        .filter(|(_, meta)| !meta.description.is_empty())
-        .map(|(snap, meta)| (snap, meta.description))
-        .collect();
+    let marks = read.marks(capture)?;
     let mut table = Table::create(path, MARKS_SCHEMA, &[0], &[])?;
     let (mut snaps, mut times, mut defined, mut texts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (snap, text) in &marks {

@@ -3,6 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::vocab::trace::width_mask;
+
 /// One bus transaction of a batched call: an address, a value (ignored by
 /// reads) and a width in bytes (`1..=8`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,15 +51,6 @@ pub trait Master {
     /// Writes every op in order; the default calls [`Master::write`] per op.
     fn write_many(&mut self, ops: &[BusOp]) -> Result<(), BusError> {
         ops.iter().try_for_each(|op| self.write(op.address, op.value, op.width))
-    }
-}
-
-/// The mask of the low `width` bytes (`width` in `1..=8`).
-pub(crate) fn width_mask(width: u8) -> u64 {
-    if width >= 8 {
-        u64::MAX
-    } else {
-        (1u64 << (8 * u32::from(width))) - 1
     }
 }
 

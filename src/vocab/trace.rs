@@ -165,6 +165,19 @@ pub enum Problem {
     },
 }
 
+impl TraceEvent {
+    /// The bytes of the event's memory observation: its width, or for an
+    /// event without one (older traces) 4, or 8 if the value does not fit
+    /// in 4 (R7).
+    pub fn memory_width(&self) -> u8 {
+        self.width.unwrap_or(if self.value > u64::from(u32::MAX) {
+            8
+        } else {
+            DEFAULT_WIDTH
+        })
+    }
+}
+
 /// The mask of the low `width` bytes (`width` in `1..=8`).
 pub(crate) fn width_mask(width: u8) -> u64 {
     if width >= 8 {

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::Path;
 
+use tracemem::capture::in_family;
 use tracemem::export::Format;
 use tracemem::export::parquet::{ParquetOptions, write_dataset};
 use tracemem::export::waveform::{self, Tick, WaveformOptions, fst::FstSink, vcd::VcdSink};
@@ -283,9 +284,7 @@ fn export_dataset(
         .captures()
         .py()?
         .into_iter()
-        .filter(|c| {
-            capture.is_none_or(|name| c.name == name || c.name.strip_prefix(name).is_some_and(|k| k.starts_with('#')))
-        })
+        .filter(|c| capture.is_none_or(|name| in_family(&c.name, name)))
         .collect();
     if let Some(name) = capture
         && captures.is_empty()

@@ -158,18 +158,13 @@ impl CaptureRecorder {
             // file; the journal's pages count once touched).
             cache_size: Some(RECORDING_CACHE_BYTES),
             journal_capacity: 16 << 20,
+            // An older format is converted by `tracemem upgrade` only.
+            upgrade: false,
             ..RecorderOptions::default()
         };
         let spec = CaptureSpec::new(capture.clone());
         let recorder = py.detach(|| {
             guarded("starting the recording", || {
-                // An older format is converted by `tracemem upgrade` only.
-                if path.exists()
-                    && let Err(e @ tracemem::Error::OlderFormat { .. }) =
-                        tracemem::Database::builder().open_read_only(&path)
-                {
-                    return Err(to_py(e));
-                }
                 RecordingMaster::create(PythonCalls, &path, &spec, options).py()
             })
         })?;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use tracemem::capture::in_family;
 use tracemem::{
     AddressRange, CaptureInfo, Direction, Lifespan, MemState, MemoryRead, ReadTransaction, RegionRead, RegisterRead,
     Snap, TraceEvent,
@@ -198,28 +199,18 @@ fn capture_for_time(read: &ReadTransaction, space: &str, capture: Option<&str>) 
     }
 }
 
-/// The snap of the last event of `capture` at or before `time` seconds
-/// (binary search over its events, which are in time order).
+/// The snap of the last event of `capture` at or before `time` seconds;
+/// an error naming the time when there is none.
 fn snap_at_time(read: &ReadTransaction, capture: &CaptureInfo, time: f64) -> PyResult<Snap> {
     if !time.is_finite() {
         return Err(bad_value("time", format!("{time} is not a finite number of seconds")));
     }
-    let (mut lo, mut hi) = (0u64, capture.events);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        let event = read.events(&capture.name, mid..mid + 1).py()?;
-        match event.first() {
-            Some(e) if e.timestamp <= time => lo = mid + 1,
-            _ => hi = mid,
-        }
-    }
-    if lo == 0 {
-        return Err(bad_value(
+    read.snap_at_time(capture, time).py()?.ok_or_else(|| {
+        bad_value(
             "time",
             format!("capture '{}' has no event at or before {time} s", capture.name),
-        ));
-    }
-    Ok(capture.snap_of(lo - 1))
+        )
+    })
 }
 
 /// The snap a `snap=`/`time=` pair names for `space`: the snap as given, the
@@ -547,12 +538,7 @@ impl Snapshot {
                     .captures()
                     .py()?
                     .into_iter()
-                    .filter(|c| {
-                        c.name == root.name
-                            || c.name
-                                .strip_prefix(&format!("{}#", root.name))
-                                .is_some_and(|k| k.parse::<u64>().is_ok())
-                    })
+                    .filter(|c| in_family(&c.name, &root.name))
                     .collect();
                 let mut found: Vec<(Snap, TraceEvent)> = Vec::new();
                 let keep_all = before.is_some();

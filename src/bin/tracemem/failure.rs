@@ -154,16 +154,12 @@ pub fn open_writer(path: &Path) -> Result<Database, Failure> {
         .map_err(|e| opening(path, e))
 }
 
-/// Refuses a database of an older format before a recorder opens it (only
-/// `tracemem upgrade` converts one); other problems are the recorder's to
-/// report (a file a killed recorder left is repaired by the next writer).
-pub fn refuse_older_format(path: &Path) -> Result<(), Failure> {
-    if !path.exists() {
-        return Ok(());
-    }
-    match Database::builder().open_read_only(path) {
-        Err(e @ tracemem::Error::OlderFormat { .. }) => Err(opening(path, e)),
-        _ => Ok(()),
+/// The failure to start a recorder on `path`: a file of an older format is
+/// refused as every writer refuses it (naming `tracemem upgrade`).
+pub fn starting(path: &Path, e: tracemem::Error) -> Failure {
+    match e {
+        e @ tracemem::Error::OlderFormat { .. } => opening(path, e),
+        other => Failure::error("starting the recorder", other),
     }
 }
 

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use serde_json::json;
+use tracemem::capture::in_family;
 use tracemem::record::Op;
 use tracemem::record::TraceEvent;
 use tracemem::{CaptureInfo, Database, ReadTransaction, Snap};
@@ -35,7 +36,8 @@ pub fn resolve_snap(read: &ReadTransaction, space: &str, at: &At) -> Result<Snap
         return Ok(Snap::MAX);
     };
     let capture = capture_for_time(read, space, at.capture.as_deref())?;
-    snap_at_time(read, &capture, time)?
+    read.snap_at_time(&capture, time)
+        .map_err(|e| Failure::error("--time", e))?
         .ok_or_else(|| Failure::NothingFound(format!("capture '{}' has no event at or before {time} s", capture.name)))
 }
 
@@ -65,24 +67,6 @@ fn capture_for_time(read: &ReadTransaction, space: &str, name: Option<&str>) -> 
             ),
         )),
     }
-}
-
-/// The snap of the last event of `capture` at or before `time` seconds on
-/// its clock: a binary search over its events (in time order), reading one
-/// event at a time.
-pub fn snap_at_time(read: &ReadTransaction, capture: &CaptureInfo, time: f64) -> Result<Option<Snap>, Failure> {
-    let (mut lo, mut hi) = (0u64, capture.events);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        let event = read
-            .events(&capture.name, mid..mid + 1)
-            .map_err(|e| Failure::error("--time", e))?;
-        match event.first() {
-            Some(e) if e.timestamp <= time => lo = mid + 1,
-            _ => hi = mid,
-        }
-    }
-    Ok(lo.checked_sub(1).map(|seq| capture.snap_of(seq)))
 }
 
 /// How many events a query reads from the event log at a time: bounded
@@ -232,26 +216,9 @@ pub fn chosen_captures(read: &ReadTransaction, capture: Option<&str>) -> Result<
             if !base {
                 return Err(Failure::error("--capture", format!("unknown capture '{name}'")));
             }
-            all.into_iter()
-                .filter(|c| c.name == name || is_session_of(&c.name, name))
-                .collect()
+            all.into_iter().filter(|c| in_family(&c.name, name)).collect()
         }
         None => all,
     };
     Ok(chosen)
-}
-
-/// Whether `name` is a later session `FAMILY#k` of capture `family`.
-pub fn is_session_of(name: &str, family: &str) -> bool {
-    name.strip_prefix(family)
-        .and_then(|rest| rest.strip_prefix('#'))
-        .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The family a capture belongs to: `NAME` for `NAME#k`, else its name.
-pub fn family_of(name: &str) -> &str {
-    match name.rsplit_once('#') {
-        Some((family, k)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => family,
-        _ => name,
-    }
 }

@@ -27,8 +27,7 @@ use std::collections::BTreeMap;
 use crate::db::ReadTransaction;
 use crate::db::capture::CaptureInfo;
 use crate::vocab::error::{Error, Result};
-use crate::vocab::trace::{Op, TraceEvent};
-use crate::vocab::types::Lifespan;
+use crate::vocab::trace::{Op, TraceEvent, width_mask};
 
 /// How many events a waveform export reads at a time.
 const PAGE: u64 = 4096;
@@ -130,7 +129,7 @@ const WIDTH: usize = 2;
 const RD: usize = 3;
 const WR: usize = 4;
 const ERR: usize = 5;
-const MARK: usize = 6;
+// Signal 6 is `mark`, written through `Sink::mark`.
 const FIRST_REGISTER: usize = 7;
 
 /// Where a waveform goes: a format's writer. Signals are numbered in the
@@ -149,23 +148,6 @@ pub trait Sink {
     fn mark(&mut self, text: &str) -> Result<()>;
     /// Completes the file.
     fn finish(self: Box<Self>) -> Result<()>;
-}
-
-/// The memory width of an event: its width, or for one without a width 4
-/// bytes, 8 if its value does not fit (R7).
-fn memory_width(event: &TraceEvent) -> u8 {
-    event
-        .width
-        .unwrap_or(if event.value > u64::from(u32::MAX) { 8 } else { 4 })
-}
-
-/// The low `width` bytes of `value`.
-fn masked(value: u64, width: u8) -> u64 {
-    if width >= 8 {
-        value
-    } else {
-        value & ((1u64 << (8 * u32::from(width))) - 1)
-    }
 }
 
 /// How many pages of events are read ahead of the writer: the reading of the
@@ -249,13 +231,7 @@ fn write_in<'scope>(
         .enumerate()
         .map(|(i, &a)| (a, FIRST_REGISTER + i))
         .collect();
-    let last_snap = capture.first_snap.saturating_add(capture.events as i64);
-    let marks: Vec<(i64, String)> = read
-        .snaps_with_meta(Lifespan::new(capture.first_snap, last_snap)?)?
-        .into_iter()
-        .filter(|(_, meta)| !meta.description.is_empty())
-        .map(|(snap, meta)| (snap, meta.description))
-        .collect();
+    let marks = read.marks(capture)?;
     let mark_bits = 8 * marks.iter().map(|(_, text)| text.len()).max().unwrap_or(1).max(1) as u32;
     sink.declare(&registers, mark_bits)?;
 
@@ -334,7 +310,7 @@ fn write_in<'scope>(
             _ => emit(
                 &mut sink,
                 register,
-                Some(masked(event.value, memory_width(event))),
+                Some(event.value & width_mask(event.memory_width())),
                 bits,
             )?,
         }
@@ -368,6 +344,3 @@ fn write_in<'scope>(
         end,
     })
 }
-
-/// The index of the mark signal (for writers).
-pub const MARK_SIGNAL: usize = MARK;

@@ -9,7 +9,7 @@ use tracemem::{Database, Lifespan, Snap};
 
 use crate::failure::{Failure, Outcome, begin_read, io, open, opening};
 use crate::output::print_json_array;
-use crate::query::family_of;
+use tracemem::capture::family_of;
 
 pub fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
     let db = open(path)?;

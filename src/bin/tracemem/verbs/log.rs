@@ -6,14 +6,15 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use tracemem::capture::family_of;
 use tracemem::record::TraceEvent;
-use tracemem::{CaptureInfo, Database, Lifespan, ReadTransaction};
+use tracemem::{CaptureInfo, Database, ReadTransaction};
 
 use crate::args::HistoryArgs;
 use crate::failure::{Failure, Outcome, begin_read, io, open};
 
 use crate::query::{
-    RegisterMap, chosen_captures, each_event, each_event_backward, event_json, event_line, family_of, load_regmap,
+    RegisterMap, chosen_captures, each_event, each_event_backward, event_json, event_line, load_regmap,
 };
 
 /// Which events `log` shows.
@@ -94,31 +95,28 @@ fn print_capture(
     }
     if let Some((lo, _)) = filter.times {
         // The first event at or after `lo`: one past the last before it.
-        let before = crate::query::snap_at_time(read, capture, lo.next_down())?;
+        let before = read
+            .snap_at_time(capture, lo.next_down())
+            .map_err(|e| Failure::error("--time", e))?;
         start = start.max(before.map_or(0, |snap| (snap - capture.first_snap) as u64 + 1));
     }
     if start >= end {
         return Ok(capture.events - from);
     }
-    let marks = read
-        .snaps_with_meta(
-            Lifespan::new(capture.snap_of(start), capture.snap_of(capture.events - 1))
-                .map_err(|e| Failure::error("log", e))?,
-        )
-        .map_err(|e| Failure::error("log", e))?;
-
-    let mut marks = marks.into_iter().peekable();
+    let from_snap = capture.snap_of(start);
+    let marks = read.marks(capture).map_err(|e| Failure::error("log", e))?;
+    let mut marks = marks.into_iter().filter(|(snap, _)| *snap >= from_snap).peekable();
     each_event(read, capture, start, &mut |seq, event| {
         if seq >= end || filter.times.is_some_and(|(_, hi)| event.timestamp > hi) {
             return Ok(false);
         }
         let snap = capture.snap_of(seq);
-        while let Some((mark_snap, meta)) = marks.peek() {
+        while let Some((mark_snap, text)) = marks.peek() {
             if *mark_snap > snap {
                 break;
             }
-            if !as_json && !meta.description.is_empty() {
-                writeln!(out, "# {}", meta.description).map_err(io)?;
+            if !as_json {
+                writeln!(out, "# {text}").map_err(io)?;
             }
             marks.next();
         }

@@ -71,10 +71,12 @@ fn record_w1(
     let options = RecorderOptions {
         policy,
         cache_size: cache_mb.map(|mb| mb << 20),
+        // Only `tracemem upgrade` converts an older format.
+        upgrade: false,
         ..RecorderOptions::default()
     };
     let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new(name), options)
-        .map_err(|e| Failure::error("starting the recorder", e))?;
+        .map_err(|e| crate::failure::starting(path, e))?;
     let bar = progress(events, quiet);
     let mut acked = 0;
     for (i, event) in W1::new(1).take(events as usize).enumerate() {
@@ -112,7 +114,6 @@ pub fn soak(
     out: &mut impl Write,
 ) -> Outcome {
     let policy = FlushPolicy::parse(flush).map_err(|e| Failure::error("--flush", e))?;
-    crate::failure::refuse_older_format(path)?;
     let name = match capture {
         Some(name) => name,
         None => free_capture_name(path, "soak")?,
@@ -122,17 +123,17 @@ pub fn soak(
 
 pub fn record(path: &Path, capture: Option<String>, flush: &str, ack: bool, out: &mut impl Write) -> Outcome {
     let policy = FlushPolicy::parse(flush).map_err(|e| Failure::error("--flush", e))?;
-    crate::failure::refuse_older_format(path)?;
     let name = match capture {
         Some(name) => name,
         None => free_capture_name(path, "stdin")?,
     };
     let options = RecorderOptions {
         policy,
+        upgrade: false,
         ..RecorderOptions::default()
     };
     let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new(&name), options)
-        .map_err(|e| Failure::error("starting the recorder", e))?;
+        .map_err(|e| crate::failure::starting(path, e))?;
     let stdin = std::io::stdin();
     let mut acked = 0;
     for (number, line) in stdin.lock().lines().enumerate() {
