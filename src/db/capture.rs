@@ -10,6 +10,7 @@ use crate::db::{ReadTransaction, WriteTransaction};
 use crate::format::policy::FlushPolicy;
 use crate::memory::MemoryRead;
 use crate::store::boundary::{guard, guard_write};
+use crate::store::delta_cursor::DeltaCursor;
 use crate::store::events::{CaptureRecord, LoggedEvent};
 use crate::store::ops::event_log;
 use crate::store::{Observation, StoreRead};
@@ -288,6 +289,9 @@ fn read_events(store: &dyn StoreRead, name: &str, seqs: Range<u64>) -> Result<Ve
         space: space_id,
         name: record.space.clone(),
     };
+    // Each event's bytes are the records at its snap: read in snap order,
+    // each granule's chunk is sought once, not once an event.
+    let mut deltas = DeltaCursor::new(space_id);
     event_log::for_each(store, id, seqs.start, &mut |seq, event| {
         if seq >= end {
             return Ok(false);
@@ -299,7 +303,10 @@ fn read_events(store: &dyn StoreRead, name: &str, seqs: Range<u64>) -> Result<Ve
                 let snap = record.first_snap.saturating_add_unsigned(seq);
                 let mut bytes = [0u8; 8];
                 let width = usize::from(event.width);
-                let filled = space.get_bytes(snap, event.address, &mut bytes[..width])?;
+                let filled = match deltas.known_at(store, snap, event.address, &mut bytes[..width])? {
+                    true => width,
+                    false => space.get_bytes(snap, event.address, &mut bytes[..width])?,
+                };
                 if filled != width {
                     return Err(Error::corrupt(
                         format!("capture '{name}', event {seq} at snap {snap}"),

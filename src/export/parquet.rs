@@ -37,11 +37,10 @@ use crate::db::capture::CaptureInfo;
 use crate::vocab::error::{Error, Result};
 use crate::vocab::trace::{Op, TraceEvent};
 
-thread_local! {
-    // One buffer each, shared by every row (a clone is a reference count).
-    static READ: ByteArray = ByteArray::from("read");
-    static WRITE: ByteArray = ByteArray::from("write");
-    static KNOWN: ByteArray = ByteArray::from("known");
+/// A string column's value over static bytes: no allocation and no
+/// reference count a row.
+fn word(text: &'static str) -> ByteArray {
+    ByteArray::from(bytes::Bytes::from_static(text.as_bytes()))
 }
 
 /// The most rows of a row group.
@@ -239,8 +238,8 @@ impl EventRows {
         self.snap.push(snap);
         self.timestamp.push(event.timestamp);
         self.op.push(match event.op {
-            Op::Read => READ.with(Clone::clone),
-            Op::Write => WRITE.with(Clone::clone),
+            Op::Read => word("read"),
+            Op::Write => word("write"),
         });
         // Unsigned 64-bit columns are stored as their two's complement bits.
         self.address.push(event.address as i64);
@@ -284,7 +283,21 @@ impl EventRows {
                 .typed::<ByteArrayType>()
                 .write_batch(&self.error, Some(&self.error_defined), None),
         })?;
-        *self = EventRows::default();
+        // Cleared, not replaced: the next group reuses the pages.
+        for column in [&mut self.seq, &mut self.snap, &mut self.address, &mut self.value] {
+            column.clear();
+        }
+        for column in [
+            &mut self.value_defined,
+            &mut self.width_defined,
+            &mut self.error_defined,
+        ] {
+            column.clear();
+        }
+        self.timestamp.clear();
+        self.op.clear();
+        self.width.clear();
+        self.error.clear();
         Ok(())
     }
 }
@@ -295,7 +308,10 @@ struct MemoryRows {
     snap: Vec<i64>,
     address: Vec<i64>,
     length: Vec<i32>,
-    bytes: Vec<ByteArray>,
+    /// The observed bytes of every row, one after another (one buffer a
+    /// row group rather than an allocation a row), and where each row's end.
+    bytes_data: Vec<u8>,
+    bytes_ends: Vec<usize>,
     bytes_defined: Vec<i16>,
     state: Vec<ByteArray>,
 }
@@ -312,17 +328,18 @@ impl MemoryRows {
             (Some(_), Op::Write) => return,
             (Some(_), Op::Read) => {
                 self.bytes_defined.push(0);
-                self.state.push(ByteArray::from("error"));
+                self.state.push(word("error"));
             }
             (None, _) => {
-                let bytes = if big_endian {
-                    event.value.to_be_bytes()[8 - width..].to_vec()
+                if big_endian {
+                    self.bytes_data
+                        .extend_from_slice(&event.value.to_be_bytes()[8 - width..]);
                 } else {
-                    event.value.to_le_bytes()[..width].to_vec()
-                };
-                self.bytes.push(ByteArray::from(bytes));
+                    self.bytes_data.extend_from_slice(&event.value.to_le_bytes()[..width]);
+                }
+                self.bytes_ends.push(self.bytes_data.len());
                 self.bytes_defined.push(1);
-                self.state.push(KNOWN.with(Clone::clone));
+                self.state.push(word("known"));
             }
         }
         self.snap.push(snap);
@@ -330,18 +347,40 @@ impl MemoryRows {
         self.length.push(width as i32);
     }
 
+    /// The `bytes` column's values, slices of one shared buffer.
+    fn byte_arrays(&mut self) -> Vec<ByteArray> {
+        let all = bytes::Bytes::from(std::mem::take(&mut self.bytes_data));
+        let mut start = 0;
+        self.bytes_ends
+            .iter()
+            .map(|&end| {
+                let slice = all.slice(start..end);
+                start = end;
+                ByteArray::from(slice)
+            })
+            .collect()
+    }
+
     fn write(&mut self, table: &mut Table) -> Result<()> {
         let rows = self.len();
+        let bytes = self.byte_arrays();
         table.write_group(rows, &mut |index, column| match index {
             0 => column.typed::<Int64Type>().write_batch(&self.snap, None, None),
             1 => column.typed::<Int64Type>().write_batch(&self.address, None, None),
             2 => column.typed::<Int32Type>().write_batch(&self.length, None, None),
             3 => column
                 .typed::<ByteArrayType>()
-                .write_batch(&self.bytes, Some(&self.bytes_defined), None),
+                .write_batch(&bytes, Some(&self.bytes_defined), None),
             _ => column.typed::<ByteArrayType>().write_batch(&self.state, None, None),
         })?;
-        *self = MemoryRows::default();
+        // Cleared, not replaced: the next group reuses the pages.
+        for column in [&mut self.snap, &mut self.address] {
+            column.clear();
+        }
+        self.length.clear();
+        self.bytes_ends.clear();
+        self.bytes_defined.clear();
+        self.state.clear();
         Ok(())
     }
 }
@@ -404,26 +443,25 @@ fn write_space_observations(read: &ReadTransaction, name: &str, path: PathBuf) -
         for range in changed.iter() {
             for run in mem.states(snap, range)? {
                 let length = run.range.len();
-                let (bytes, state) = match run.state {
+                let state = match run.state {
                     MemState::Known => {
-                        let mut buf = vec![0u8; usize::try_from(length).unwrap_or(0)];
-                        mem.get_bytes(snap, run.range.min(), &mut buf)?;
-                        (Some(buf), "known")
+                        let start = rows.bytes_data.len();
+                        rows.bytes_data.resize(start + usize::try_from(length).unwrap_or(0), 0);
+                        mem.get_bytes(snap, run.range.min(), &mut rows.bytes_data[start..])?;
+                        rows.bytes_ends.push(rows.bytes_data.len());
+                        rows.bytes_defined.push(1);
+                        "known"
                     }
-                    MemState::Error => (None, "error"),
+                    MemState::Error => {
+                        rows.bytes_defined.push(0);
+                        "error"
+                    }
                     MemState::Unknown => continue,
                 };
                 rows.snap.push(snap);
                 rows.address.push(run.range.min() as i64);
                 rows.length.push(i32::try_from(length).unwrap_or(i32::MAX));
-                match bytes {
-                    Some(b) => {
-                        rows.bytes.push(ByteArray::from(b));
-                        rows.bytes_defined.push(1);
-                    }
-                    None => rows.bytes_defined.push(0),
-                }
-                rows.state.push(ByteArray::from(state));
+                rows.state.push(word(state));
                 if rows.len() >= ROW_GROUP {
                     rows.write(&mut table)?;
                 }

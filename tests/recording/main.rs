@@ -5,4 +5,5 @@
 mod captures;
 mod concurrency;
 mod live_readers;
+mod read_back;
 mod recorder;
