@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=fuzz/seeds
-gen=../tests/data/gen_soak.py
+gen=tests/data/gen_soak.py
 mkdir -p "$out/import"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -210,6 +210,7 @@ pub fn decode_event_chunk(bytes: &[u8]) -> Result<Decoded> {
     let back = EventChunkRecord::from_bytes(&again.to_bytes()?, &place)?.decode(&place)?;
     let key = |e: &crate::store::events::LoggedEvent| {
         (
+            e.snap,
             e.op,
             e.address,
             e.width,

@@ -931,7 +931,7 @@ fn a_killed_recorder_is_recovered_before_queries_read() {
 fn an_older_format_is_upgraded_only_by_upgrade() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/format1.tmdb");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/format2.tmdb");
     std::fs::copy(fixture, d.join("old.tmdb")).unwrap();
     let bytes = std::fs::read(d.join("old.tmdb")).unwrap();
     let out = tracemem(&["info", "old.tmdb"], d);
@@ -967,10 +967,13 @@ fn an_older_format_is_upgraded_only_by_upgrade() {
             "{args:?} upgraded the file"
         );
     }
-    let out = tracemem(&["upgrade", "old.tmdb"], d);
+    let out = tracemem(&["upgrade", "old.tmdb", "-q"], d);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("upgraded from format 2 to 3"), "{}", stdout(&out));
     let out = tracemem(&["info", "old.tmdb"], d);
     assert!(out.status.success(), "{}", stderr(&out));
+    let out = tracemem(&["upgrade", "old.tmdb", "-q"], d);
+    assert!(stdout(&out).contains("already format 3"), "{}", stdout(&out));
 }
 
 /// A failed import leaves no new file, and the demo replaces only a

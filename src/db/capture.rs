@@ -68,10 +68,12 @@ pub struct CaptureInfo {
     pub start_wall_ns: i64,
     /// Its flush policy.
     pub policy: FlushPolicy,
-    /// The snap of its first event; event `i` is at `first_snap + i`.
+    /// The snap of its first event (of the first it will have, while empty).
     pub first_snap: Snap,
     /// How many events it holds.
     pub events: u64,
+    /// The snap of its last event; `first_snap - 1` while empty.
+    pub last_snap: Snap,
 }
 
 impl CaptureInfo {
@@ -86,10 +88,14 @@ impl CaptureInfo {
             start_wall_ns: record.start_wall_ns,
             first_snap: record.first_snap,
             events: record.events,
+            last_snap: record.last_snap,
         })
     }
 
-    /// The snap of event `seq`.
+    /// The snap of event `seq`. A capture's events take consecutive snaps
+    /// (a capture records alone), so this is `first_snap + seq`; the event
+    /// log stores each event's snap as well (format 3), and `check` holds
+    /// the two to agreeing.
     pub fn snap_of(&self, seq: u64) -> Snap {
         self.first_snap.saturating_add_unsigned(seq)
     }
@@ -100,7 +106,7 @@ impl CaptureInfo {
 fn timeline_end(store: &dyn StoreRead) -> Result<Snap> {
     let mut end: Snap = 0;
     for (_, capture) in store.captures()? {
-        end = end.max(capture.first_snap.saturating_add_unsigned(capture.events));
+        end = end.max(capture.last_snap.saturating_add(1));
     }
     for (space, _) in store.spaces()? {
         if let Some(last) = store.last_timeline_change(space)? {
@@ -188,14 +194,16 @@ impl WriteTransaction {
                 });
             }
             this.create_space(&spec.space)?;
+            let first_snap = timeline_end(&this.store)?;
             let record = CaptureRecord {
                 name: spec.name.clone(),
                 space: spec.space.clone(),
                 big_endian: spec.big_endian,
                 start_wall_ns: spec.start_wall_ns,
                 policy: spec.policy.to_string(),
-                first_snap: timeline_end(&this.store)?,
+                first_snap,
                 events: 0,
+                last_snap: first_snap - 1,
             };
             let id = this.store.next_capture_id()?;
             this.store.put_capture(id, &record)?;
@@ -217,7 +225,7 @@ impl WriteTransaction {
             // batch, the event log the rest.
             let mut observations = Vec::with_capacity(events.len());
             let mut logged = Vec::with_capacity(events.len());
-            for (seq, event) in (record.events..).zip(events) {
+            for ((seq, snap), event) in (record.events..).zip(record.last_snap.saturating_add(1)..).zip(events) {
                 let width = event.memory_width();
                 let bad = |reason: String| Error::BadEvent {
                     capture: capture.to_string(),
@@ -234,7 +242,6 @@ impl WriteTransaction {
                 if !event.timestamp.is_finite() {
                     return Err(bad("the timestamp is not finite".into()));
                 }
-                let snap = record.first_snap.saturating_add_unsigned(seq);
                 let value_kept_in_memory = event.error.is_none() && event.value & !width_mask(width) == 0;
                 let observed = match (&event.error, event.op) {
                     (None, _) => {
@@ -257,6 +264,7 @@ impl WriteTransaction {
                 }
                 let failed_read_of_zero = event.error.is_some() && event.op == Op::Read && event.value == 0;
                 logged.push(LoggedEvent {
+                    snap,
                     op: event.op,
                     address: event.address,
                     width,
@@ -268,6 +276,9 @@ impl WriteTransaction {
             }
             this.store.append_observations(space, &observations)?;
             record.events = event_log::append(&mut this.store, id, record.events, &logged)?;
+            if let Some(last) = logged.last() {
+                record.last_snap = last.snap;
+            }
             this.store.put_capture(id, &record)
         })
     }
@@ -300,7 +311,7 @@ fn read_events(store: &dyn StoreRead, name: &str, seqs: Range<u64>) -> Result<Ve
             Some(value) => value,
             None if event.error.is_some() => 0,
             None => {
-                let snap = record.first_snap.saturating_add_unsigned(seq);
+                let snap = event.snap;
                 let mut bytes = [0u8; 8];
                 let width = usize::from(event.width);
                 let filled = match deltas.known_at(store, snap, event.address, &mut bytes[..width])? {
@@ -390,7 +401,7 @@ impl ReadTransaction {
     /// The marks of `capture` (the snaps its recorder labelled, from its
     /// first event to just after its last), with their texts, in snap order.
     pub fn marks(&self, capture: &CaptureInfo) -> Result<Vec<(Snap, String)>> {
-        let last = capture.first_snap.saturating_add_unsigned(capture.events);
+        let last = capture.last_snap.saturating_add(1);
         Ok(self
             .snaps_with_meta(crate::vocab::types::Lifespan::new(capture.first_snap, last)?)?
             .into_iter()

@@ -8,6 +8,7 @@ mod regions;
 mod registers;
 #[cfg(test)]
 mod tests;
+pub mod upgrade;
 mod views;
 
 use std::path::{Path, PathBuf};
@@ -71,7 +72,6 @@ pub struct DatabaseBuilder {
     max_chunk_deltas: usize,
     verify_on_open: bool,
     shared: bool,
-    upgrade: bool,
 }
 
 impl Default for DatabaseBuilder {
@@ -84,7 +84,6 @@ impl Default for DatabaseBuilder {
             max_chunk_deltas: crate::store::DEFAULT_MAX_CHUNK_DELTAS,
             verify_on_open: false,
             shared: false,
-            upgrade: true,
         }
     }
 }
@@ -141,15 +140,6 @@ impl DatabaseBuilder {
     /// files of unknown provenance.
     pub fn verify_on_open(&mut self, verify: bool) -> &mut Self {
         self.verify_on_open = verify;
-        self
-    }
-
-    /// Whether opening for writing converts a file of an older format to
-    /// this build's (default on). Off, such a file is refused with
-    /// [`Error::OlderFormat`]: a tool that must never convert a file behind
-    /// its user's back (the command line outside `tracemem upgrade`).
-    pub fn upgrade(&mut self, upgrade: bool) -> &mut Self {
-        self.upgrade = upgrade;
         self
     }
 
@@ -307,10 +297,7 @@ impl DatabaseBuilder {
                 .redb()
                 .create_with_backend(backend)
                 .map_err(|e| open_error(path, e))?;
-            let found = schema::validate(&db, path, self.upgrade)?;
-            if self.upgrade {
-                schema::upgrade(&db, found.format)?;
-            }
+            let found = schema::validate(&db, path, false)?;
             Ok((db, found.block_size))
         })?;
         Ok(Database {
@@ -344,27 +331,24 @@ impl DatabaseBuilder {
 }
 
 impl DatabaseBuilder {
-    /// Opens the storage of the database file at `path` and checks it.
+    /// Opens the storage of the database file at `path` and checks it. A
+    /// file of an older format is refused with [`Error::OlderFormat`] (only
+    /// [`upgrade::upgrade`] converts one).
     fn open_file(&self, path: &Path) -> Result<(redb::Database, u32)> {
         let place = || path.display().to_string();
-        if !self.upgrade {
-            // redb writes its header when it opens a file for writing:
-            // refuse an older format from a read-only look first, so that
-            // the file is left byte for byte as it was.
-            let probe = guard(&place, || {
-                let db = self.redb().open_read_only(path).map_err(|e| open_error(path, e))?;
-                schema::validate(&db, path, false).map(|_| ())
-            });
-            if let Err(e @ Error::OlderFormat { .. }) = probe {
-                return Err(e);
-            }
+        // redb writes its header when it opens a file for writing: refuse an
+        // older format from a read-only look first, so that the file is left
+        // byte for byte as it was.
+        let probe = guard(&place, || {
+            let db = self.redb().open_read_only(path).map_err(|e| open_error(path, e))?;
+            schema::validate(&db, path, false).map(|_| ())
+        });
+        if let Err(e @ Error::OlderFormat { .. }) = probe {
+            return Err(e);
         }
         guard(&place, || {
             let db = self.redb().open(path).map_err(|e| open_error(path, e))?;
-            let found = schema::validate(&db, path, self.upgrade)?;
-            if self.upgrade {
-                schema::upgrade(&db, found.format)?;
-            }
+            let found = schema::validate(&db, path, false)?;
             Ok((db, found.block_size))
         })
     }

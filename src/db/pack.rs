@@ -130,11 +130,11 @@ fn write_packed(
     Ok(rewritten)
 }
 
-fn file_len(path: &Path) -> Result<u64> {
+pub(super) fn file_len(path: &Path) -> Result<u64> {
     std::fs::metadata(path).map(|m| m.len()).map_err(|e| io(path, e))
 }
 
-fn io(path: &Path, source: std::io::Error) -> Error {
+pub(super) fn io(path: &Path, source: std::io::Error) -> Error {
     Error::Io {
         path: path.to_path_buf(),
         source,
@@ -142,7 +142,7 @@ fn io(path: &Path, source: std::io::Error) -> Error {
 }
 
 /// Makes a rename in `path`'s directory durable.
-fn sync_dir(path: &Path) -> Result<()> {
+pub(super) fn sync_dir(path: &Path) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

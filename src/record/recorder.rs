@@ -66,10 +66,6 @@ pub struct RecorderOptions {
     /// recording goes on (default), or within the recording call that hands
     /// them over. Either way a commit holds the same events.
     pub background_fold: bool,
-    /// Whether a database of an older format is converted when the recorder
-    /// opens it (default), or refused with [`Error::OlderFormat`] and left
-    /// as it is (see [`DatabaseBuilder::upgrade`](crate::DatabaseBuilder::upgrade)).
-    pub upgrade: bool,
 }
 
 impl Default for RecorderOptions {
@@ -82,7 +78,6 @@ impl Default for RecorderOptions {
             sync: None,
             cache_size: None,
             background_fold: true,
-            upgrade: true,
         }
     }
 }
@@ -139,7 +134,7 @@ impl<M: Master> RecordingMaster<M> {
     pub fn create(inner: M, path: &Path, spec: &CaptureSpec, options: RecorderOptions) -> Result<RecordingMaster<M>> {
         // Shared: other processes may open it read-only meanwhile (R5).
         let mut builder = Database::builder();
-        builder.shared(true).upgrade(options.upgrade);
+        builder.shared(true);
         if let Some(bytes) = options.cache_size {
             builder.cache_size(bytes);
         }

@@ -100,9 +100,31 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
                     .push(format!("{}: starts at event {first}, expected {counted}", place()));
             }
             match EventChunkRecord::from_bytes(value.value(), &place).and_then(|c| c.decode(&place)) {
-                Ok(decoded) => counted = first + decoded.len() as u64,
+                Ok(decoded) => {
+                    // A capture's events take consecutive snaps from its first.
+                    let expected = capture.first_snap.saturating_add_unsigned(first);
+                    if let Some(i) = (0..decoded.len()).find(|&i| decoded[i].snap != expected + i as i64) {
+                        report.problems.push(format!(
+                            "{}: event {} is at snap {}, expected {}",
+                            place(),
+                            first + i as u64,
+                            decoded[i].snap,
+                            expected + i as i64
+                        ));
+                    }
+                    counted = first + decoded.len() as u64;
+                }
                 Err(e) => report.problems.push(e.to_string()),
             }
+        }
+        let last = capture.first_snap.saturating_add_unsigned(counted) - 1;
+        if capture.last_snap != last {
+            report.problems.push(format!(
+                "{}: '{}' says its last event is at snap {}, its log ends at {last}",
+                place(),
+                capture.name,
+                capture.last_snap
+            ));
         }
         if counted != capture.events {
             report.problems.push(format!(

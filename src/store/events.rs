@@ -13,6 +13,7 @@ use crate::format::varint;
 use crate::store::packed;
 use crate::vocab::error::{Error, Result, StorageContext};
 use crate::vocab::trace::Op;
+use crate::vocab::types::Snap;
 
 /// Events per chunk; a chunk's event indices fit a u16.
 pub(crate) const EVENTS_PER_CHUNK: usize = 4096;
@@ -26,6 +27,8 @@ const WIDTH_SHIFT: u8 = 4;
 /// One event as the log keeps it.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct LoggedEvent {
+    /// Its snap (format 3 stores it; greater than the previous event's).
+    pub snap: Snap,
     pub op: Op,
     pub address: u64,
     /// The width of the memory observation (`1..=8`).
@@ -39,9 +42,15 @@ pub(crate) struct LoggedEvent {
     pub error: Option<String>,
 }
 
-/// The stored form of an event chunk (all integers little-endian).
+/// The stored form of an event chunk (all integers little-endian). The
+/// last field stays a byte column: see `an_unpacked_event_chunk_never_looks_packed`.
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub(crate) struct EventChunkRecord {
+    /// The snap of the first event (format 3).
+    pub first_snap: i64,
+    /// Per event after the first: LEB128 of its snap minus the previous
+    /// event's (at least 1; format 3).
+    pub snap_steps: Vec<u8>,
     /// Per event: bit 0 write, bit 1 failed, bit 2 no width of its own,
     /// bit 3 raw timestamp, bits 4-6 memory width - 1.
     pub flags: Vec<u8>,
@@ -71,8 +80,10 @@ impl EventChunkRecord {
         self.flags.len()
     }
 
-    /// Appends events; the caller keeps the chunk within [`EVENTS_PER_CHUNK`].
-    pub fn push(&mut self, events: &[LoggedEvent], previous_time: Option<f64>) {
+    /// Appends events after `previous`, the chunk's last event's (time,
+    /// snap) if it has one; the caller keeps the chunk within
+    /// [`EVENTS_PER_CHUNK`] and the snaps increasing.
+    pub fn push(&mut self, events: &[LoggedEvent], previous: Option<(f64, Snap)>) {
         // Rebuilding the address dictionary's lookup is cheap at 4096 events.
         let mut dict: std::collections::HashMap<u64, u16, foldhash::fast::FixedState> = self
             .addresses
@@ -80,9 +91,14 @@ impl EventChunkRecord {
             .enumerate()
             .filter_map(|(i, b)| Some((u64::from_le_bytes(b.try_into().ok()?), i as u16)))
             .collect();
-        let mut previous = previous_time;
+        let (mut previous, mut previous_snap) = (previous.map(|p| p.0), previous.map(|p| p.1));
         for event in events {
             let index = self.flags.len() as u16;
+            match previous_snap.filter(|_| index > 0) {
+                Some(p) => varint::put(&mut self.snap_steps, event.snap.abs_diff(p)),
+                None => self.first_snap = event.snap,
+            }
+            previous_snap = Some(event.snap);
             let mut flags = (event.width.clamp(1, 8) - 1) << WIDTH_SHIFT;
             if event.op == Op::Write {
                 flags |= FLAG_WRITE;
@@ -166,9 +182,18 @@ impl EventChunkRecord {
             at += len;
         }
         let mut out = Vec::with_capacity(n);
-        let (mut step_at, mut raw_at) = (0usize, 0usize);
+        let (mut step_at, mut raw_at, mut snap_at) = (0usize, 0usize, 0usize);
         let mut previous = 0.0f64;
+        let mut snap = self.first_snap;
         for (i, &flags) in self.flags.iter().enumerate() {
+            if i > 0 {
+                let step = varint::get(&self.snap_steps, &mut snap_at).ok_or_else(|| bad("snap steps truncated"))?;
+                snap = i64::try_from(step)
+                    .ok()
+                    .filter(|&step| step > 0)
+                    .and_then(|step| snap.checked_add(step))
+                    .ok_or_else(|| bad(&format!("event {i}: snap step {step} after snap {snap}")))?;
+            }
             let timestamp = if flags & FLAG_RAW_TIME != 0 {
                 let b = self
                     .raw_times
@@ -186,6 +211,7 @@ impl EventChunkRecord {
             previous = timestamp;
             let index = i as u16;
             out.push(LoggedEvent {
+                snap,
                 op: if flags & FLAG_WRITE != 0 { Op::Write } else { Op::Read },
                 address: address_of(i)?,
                 width: ((flags >> WIDTH_SHIFT) & 0x7) + 1,
@@ -198,6 +224,9 @@ impl EventChunkRecord {
                     None
                 },
             });
+        }
+        if snap_at != self.snap_steps.len() {
+            return Err(bad("snap steps left over"));
         }
         Ok(out)
     }
@@ -262,6 +291,7 @@ mod tests {
         for i in 0..100u64 {
             t += (1 + i % 50) as f64 * 1e-6;
             events.push(LoggedEvent {
+                snap: 1000 + (i * i) as i64,
                 op: if i % 3 == 0 { Op::Write } else { Op::Read },
                 address: 0x4000_0000 + 4 * (i % 7),
                 width: if i % 5 == 0 { 1 } else { 4 },
@@ -273,7 +303,7 @@ mod tests {
         }
         let mut chunk = EventChunkRecord::default();
         chunk.push(&events[..60], None);
-        chunk.push(&events[60..], Some(events[59].timestamp));
+        chunk.push(&events[60..], Some((events[59].timestamp, events[59].snap)));
         let bytes = chunk.to_bytes().unwrap();
         let back = EventChunkRecord::from_bytes(&bytes, &|| "t".into()).unwrap();
         assert_eq!(back.decode(&|| "t".into()).unwrap(), events);
@@ -293,10 +323,12 @@ pub(crate) struct CaptureRecord {
     pub start_wall_ns: i64,
     /// The flush policy it was recorded with (`event`, `never`, or a number).
     pub policy: String,
-    /// The snap of its first event; event `i` is at `first_snap + i`.
+    /// The snap of its first event (of the first it will have, while empty).
     pub first_snap: i64,
     /// How many events it holds.
     pub events: u64,
+    /// The snap of its last event; `first_snap - 1` while empty (format 3).
+    pub last_snap: i64,
 }
 
 impl CaptureRecord {

@@ -5,7 +5,7 @@
 //! little-endian and orders numerically (negative `i64` first), but for the
 //! history chunks' [`ChunkKey`], whose bytes compare as the numbers do, so
 //! that "the chunk at or before snap `s`" is one reverse seek within one
-//! leaf. [`upgrade`] brings a file of an older format to this one.
+//! leaf. `store::convert` brings a file of an older format to this one.
 
 use std::path::Path;
 
@@ -14,11 +14,11 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use crate::vocab::error::{Error, Result, StorageContext};
 
 /// The format this build writes. Bump on every incompatible change.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 3;
 
 /// Format 1's history chunks: the same records under little-endian tuple
-/// keys, in a table of that name; [`upgrade`] moves them to [`CHUNKS`].
-const CHUNKS_FORMAT_1: TableDefinition<(u32, u64, i64), &[u8]> = TableDefinition::new("granule_chunks");
+/// keys, in a table of that name; an upgrade moves them to [`CHUNKS`].
+pub(crate) const CHUNKS_FORMAT_1: TableDefinition<(u32, u64, i64), &[u8]> = TableDefinition::new("granule_chunks");
 
 /// The magic value stored under [`META_MAGIC`].
 pub(crate) const MAGIC: &[u8] = b"tracemem";
@@ -215,8 +215,8 @@ pub(crate) fn decode_journal_mark(value: Option<&[u8]>) -> Result<u64> {
 }
 
 /// Checks that an opened redb file is a tracemem database this build reads
-/// (of an older format only if `upgradable`: opened for writing, to be
-/// [`upgrade`]d), and returns its block size and format.
+/// (of an older format only if `upgradable`: the source of an upgrade), and
+/// returns its block size and format.
 pub(crate) fn validate(db: &impl ReadableDatabase, path: &Path, upgradable: bool) -> Result<Validated> {
     validate_metadata(db, path, upgradable).map_err(|e| damage_on_open(path, e))
 }
@@ -327,33 +327,6 @@ fn validate_metadata(db: &impl ReadableDatabase, path: &Path, upgradable: bool) 
         block_size,
         format: found,
     })
-}
-
-/// Brings a database [`validate`] found in format `format` to this build's
-/// format, in one transaction: a crash leaves it as it was. Format 1
-/// differs only in the history chunks' keys: each record moves, unchanged,
-/// to [`CHUNKS`].
-pub(crate) fn upgrade(db: &redb::Database, format: u32) -> Result<()> {
-    if format != 1 {
-        return Ok(());
-    }
-    const WHAT: &str = "upgrading from format 1";
-    let mut txn = db.begin_write().context(WHAT)?;
-    txn.set_quick_repair(true);
-    {
-        let old = txn.open_table(CHUNKS_FORMAT_1).context(WHAT)?;
-        let mut new = txn.open_table(CHUNKS).context(WHAT)?;
-        for entry in old.iter().context(WHAT)? {
-            let (key, value) = entry.context(WHAT)?;
-            new.insert(key.value(), value.value()).context(WHAT)?;
-        }
-    }
-    txn.delete_table(CHUNKS_FORMAT_1).context(WHAT)?;
-    txn.open_table(META)
-        .context(WHAT)?
-        .insert(META_FORMAT, FORMAT_VERSION.to_le_bytes().as_slice())
-        .context(WHAT)?;
-    txn.commit().context(WHAT)
 }
 
 /// Whether `value` is an allowed block size.

@@ -30,10 +30,10 @@ pub enum Error {
         /// The newest format version this build reads.
         supported: u32,
     },
-    /// The database was written in an older format, which a read-only open
-    /// does not upgrade.
+    /// The database was written in an older format: only an upgrade
+    /// (`tracemem upgrade`) converts it; no open does.
     #[error(
-        "{path}: database format {found} is older than this tracemem's ({current}); open it once for writing (`tracemem upgrade`) to upgrade it"
+        "{path}: database format {found} is older than this tracemem's ({current}); convert it with `tracemem upgrade {path}` (or `tracemem::upgrade::upgrade`)"
     )]
     OlderFormat {
         /// The file.

@@ -113,13 +113,16 @@ fn a_database_of_a_newer_format_is_refused() {
             err,
             Error::NewerFormat {
                 found: 99,
-                supported: 2,
+                supported: tracemem::FORMAT_VERSION,
                 ..
             }
         ),
         "{err}"
     );
     assert!(names_path(&err, &path), "{err}");
+    // Nor does an upgrade take it for an older one.
+    let err = tracemem::upgrade(&path, &mut |_| {}).unwrap_err();
+    assert!(matches!(err, Error::NewerFormat { found: 99, .. }), "{err}");
 }
 
 #[test]

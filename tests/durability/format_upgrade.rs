@@ -1,47 +1,20 @@
-//! Files of an older format: `tests/data/format1.tmdb` (and its packed copy)
-//! were written by tracemem's format 1 with `write_fixture` below. Opened for
-//! writing they are upgraded and answer every query as the same content
-//! written by this build does; opened read-only they are refused.
+//! Files of older formats: `tests/data/format1.tmdb` and `format2.tmdb`
+//! (and their packed copies) were written by tracemem's formats 1 and 2
+//! with `fixtures::write_fixture`. Every open refuses them, leaving them
+//! byte for byte; `tracemem::upgrade` converts them, and then they answer
+//! every query as the same content written by this build does. A kill -9
+//! at any moment of an upgrade leaves the old file or the new one.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use tracemem::record::{MockMaster, RecorderOptions, RecordingMaster};
-use tracemem::workloads::{Lcg, W1};
-use tracemem::{AddressRange, CaptureSpec, Database, Error, MemState, MemoryRead};
+use tracemem::{Database, Error, Lifespan, MemoryRead, RegionRead};
 
-/// What the fixtures hold: W1's first 1,500 events recorded as capture
-/// `w1`, then 1,000 writes and failed reads of a space `ram` at snaps from
-/// -100 (scratch) to 299, in one transaction.
-fn write_fixture(path: &Path) {
-    let mut bus = RecordingMaster::create(
-        MockMaster::new(),
-        path,
-        &CaptureSpec::new("w1"),
-        RecorderOptions::default(),
-    )
-    .unwrap();
-    for event in W1::new(1).take(1500) {
-        bus.record_event(event).unwrap();
-    }
-    bus.close().unwrap();
-    let db = Database::open(path).unwrap();
-    let mut txn = db.begin_write().unwrap();
-    let mut ram = txn.create_space("ram").unwrap();
-    let mut rng = Lcg::new(7);
-    for i in 0..1000u64 {
-        let snap = rng.below(400) as i64 - 100;
-        let addr = rng.below(4096);
-        let len = 1 + rng.below(40);
-        if i % 13 == 0 {
-            ram.set_state(snap, AddressRange::new(addr, addr + len - 1).unwrap(), MemState::Error)
-                .unwrap();
-        } else {
-            let bytes: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
-            ram.put_bytes(snap, addr, &bytes).unwrap();
-        }
-    }
-    txn.commit().unwrap();
-}
+use crate::fixtures::write_fixture;
+
+const CHILD_ENV: &str = "TRACEMEM_UPGRADE_CHILD_DB";
 
 /// A copy of the fixture `name` in `dir`.
 fn fixture(dir: &Path, name: &str) -> PathBuf {
@@ -52,8 +25,9 @@ fn fixture(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Every answer of `db` this test compares: per-byte sources of ranges of
-/// both spaces over their snaps, the most recent states, the events.
-fn answers(db: &Database) -> Vec<String> {
+/// both spaces over their snaps, the most recent states, the events, their
+/// snaps' marks, and (`extras`) the register map, regions and snap metadata.
+fn answers(db: &Database, extras: bool) -> Vec<String> {
     let read = db.begin_read().unwrap();
     let mut out = Vec::new();
     let bus = read.space("bus").unwrap();
@@ -79,70 +53,216 @@ fn answers(db: &Database) -> Vec<String> {
         }
     }
     out.push(format!("{:?}", read.events("w1", 0..1500).unwrap()));
+    let capture = read.capture("w1").unwrap();
+    // Everything but its start's wall time, which differs between writings.
+    out.push(format!(
+        "{} {} {} {:?} {} {} {}",
+        capture.name,
+        capture.space,
+        capture.big_endian,
+        capture.policy,
+        capture.first_snap,
+        capture.events,
+        capture.last_snap
+    ));
+    out.push(format!("{:?}", read.marks(&capture).unwrap()));
+    if extras {
+        out.push(format!("{:?}", read.register_map().unwrap()));
+        out.push(format!("{:?}", read.regions("ram").unwrap().all().unwrap()));
+        let all = Lifespan::new(i64::MIN, i64::MAX).unwrap();
+        out.push(format!("{:?}", read.snaps_with_meta(all).unwrap()));
+    }
     out
 }
 
-fn upgraded_file_answers_as_this_build_writes(name: &str) {
+/// The fixture `name` of format `format`, refused by every open.
+fn refused_unchanged(name: &str, format: u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let old = fixture(dir.path(), name);
+    let before = std::fs::read(&old).unwrap();
+    for err in [
+        Database::builder().open_read_only(&old).err(),
+        Database::open(&old).err(),
+    ] {
+        let err = err.expect("no open converts an older file");
+        assert!(
+            matches!(err, Error::OlderFormat { found, current: 3, .. } if found == format),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains(name) && text.contains("tracemem upgrade"), "{text}");
+    }
+    assert_eq!(std::fs::read(&old).unwrap(), before, "the file is left byte for byte");
+}
+
+/// The fixture `name` of format `format`, upgraded, answers as this build
+/// writes the same content, passes `check`, and takes appends.
+fn upgraded_answers_as_this_build_writes(name: &str, format: u32) {
+    let extras = format >= 2;
     let dir = tempfile::tempdir().unwrap();
     let fresh = dir.path().join("fresh.tmdb");
-    write_fixture(&fresh);
+    write_fixture(&fresh, extras);
     let old = fixture(dir.path(), name);
+    // A stale new file from an upgrade killed earlier is replaced.
+    std::fs::write(tracemem::upgrade::upgrading_path(&old), b"stale").unwrap();
+    let mut calls = 0;
+    let report = tracemem::upgrade(&old, &mut |_| calls += 1).unwrap();
+    assert_eq!(
+        (report.from, report.to),
+        (format, tracemem::FORMAT_VERSION),
+        "{report:?}"
+    );
+    assert!(report.records > 0 && calls > 0, "{report:?}");
+    assert!(!tracemem::upgrade::upgrading_path(&old).exists());
     let upgraded = Database::open(&old).unwrap();
-    let report = upgraded.check().unwrap();
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
-    assert!(report.chunks > 0);
-    let (want, got) = (answers(&Database::open(&fresh).unwrap()), answers(&upgraded));
+    let check = upgraded.check().unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+    assert!(check.chunks > 0);
+    let (want, got) = (
+        answers(&Database::open(&fresh).unwrap(), extras),
+        answers(&upgraded, extras),
+    );
     assert_eq!(want.len(), got.len());
     for (want, got) in want.iter().zip(&got) {
         assert_eq!(want, got);
     }
-    // The upgrade is kept: a read-only open now reads it, and it takes appends.
+    // The new file reads read-only and takes appends, events included.
     drop(upgraded);
-    answers(&Database::builder().open_read_only(&old).unwrap());
+    answers(&Database::builder().open_read_only(&old).unwrap(), extras);
     let db = Database::open(&old).unwrap();
     let mut txn = db.begin_write().unwrap();
     txn.space("ram").unwrap().put_bytes(400, 0x10, &[1, 2, 3]).unwrap();
+    let more: Vec<_> = tracemem::workloads::W1::new(1).take(1600).collect();
+    txn.append_events("w1", &more[1500..]).unwrap();
     txn.commit().unwrap();
+    let read = db.begin_read().unwrap();
     let mut buf = [0u8; 3];
-    db.begin_read()
-        .unwrap()
-        .space("ram")
-        .unwrap()
-        .get_bytes(400, 0x10, &mut buf)
-        .unwrap();
+    read.space("ram").unwrap().get_bytes(400, 0x10, &mut buf).unwrap();
     assert_eq!(buf, [1, 2, 3]);
+    assert_eq!(read.events("w1", 0..2000).unwrap(), more);
+    assert!(db.check().unwrap().problems.is_empty());
+    drop(read);
+    drop(db);
+    // Upgrading a file of this format leaves it as it is.
+    let again = tracemem::upgrade(&old, &mut |_| {}).unwrap();
+    assert_eq!((again.from, again.records), (tracemem::FORMAT_VERSION, 0));
 }
 
 #[test]
-fn a_format_1_file_opened_for_writing_is_upgraded() {
-    upgraded_file_answers_as_this_build_writes("format1.tmdb");
+fn a_format_1_file_is_refused_by_every_open() {
+    refused_unchanged("format1.tmdb", 1);
 }
 
 #[test]
-fn a_packed_format_1_file_opened_for_writing_is_upgraded() {
-    upgraded_file_answers_as_this_build_writes("format1.packed.tmdb");
+fn a_format_2_file_is_refused_by_every_open() {
+    refused_unchanged("format2.tmdb", 2);
 }
 
 #[test]
-fn a_format_1_file_opened_read_only_is_refused_unchanged() {
+fn a_format_1_file_upgrades() {
+    upgraded_answers_as_this_build_writes("format1.tmdb", 1);
+}
+
+#[test]
+fn a_packed_format_1_file_upgrades() {
+    upgraded_answers_as_this_build_writes("format1.packed.tmdb", 1);
+}
+
+#[test]
+fn a_format_2_file_upgrades() {
+    upgraded_answers_as_this_build_writes("format2.tmdb", 2);
+}
+
+#[test]
+fn a_packed_format_2_file_upgrades() {
+    upgraded_answers_as_this_build_writes("format2.packed.tmdb", 2);
+}
+
+#[test]
+fn an_upgrade_of_a_missing_file_names_it() {
     let dir = tempfile::tempdir().unwrap();
-    let old = fixture(dir.path(), "format1.tmdb");
-    let before = std::fs::read(&old).unwrap();
-    let err = Database::builder()
-        .open_read_only(&old)
-        .err()
-        .expect("a read-only open cannot upgrade");
-    assert!(
-        matches!(
-            err,
-            Error::OlderFormat {
-                found: 1,
-                current: 2,
-                ..
+    let missing = dir.path().join("missing.tmdb");
+    let err = tracemem::upgrade(&missing, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("missing.tmdb"), "{err}");
+    assert!(!tracemem::upgrade::upgrading_path(&missing).exists());
+}
+
+/// The child of `an_upgrade_survives_kill_9`: upgrades the file it is given,
+/// saying when it starts.
+#[test]
+fn crash_child_upgrader() {
+    let Ok(path) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    println!("upgrading");
+    tracemem::upgrade(&path, &mut |_| {}).unwrap();
+    println!("upgraded");
+}
+
+#[test]
+fn an_upgrade_survives_kill_9() {
+    let kills: u64 = std::env::var("TRACEMEM_UPGRADE_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("fresh.tmdb");
+    write_fixture(&fresh, true);
+    let want = answers(&Database::open(&fresh).unwrap(), true);
+    let base = fixture(dir.path(), "format2.tmdb");
+    let timed = dir.path().join("timed.tmdb");
+    std::fs::copy(&base, &timed).unwrap();
+    let started = Instant::now();
+    tracemem::upgrade(&timed, &mut |_| {}).unwrap();
+    let upgrade_time = started.elapsed();
+
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let (mut old, mut new) = (0, 0);
+    for round in 0..kills {
+        let path = dir.path().join(format!("kill-{round}.tmdb"));
+        std::fs::copy(&base, &path).unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "format_upgrade::crash_child_upgrader",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        // A delay from the start of the upgrade to a little past its usual end.
+        let delay = Duration::from_micros(seed % (upgrade_time.as_micros() as u64 * 13 / 10 + 1));
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        while let Some(Ok(line)) = lines.next() {
+            if line.ends_with("upgrading") {
+                std::thread::sleep(delay);
+                let _ = child.kill();
+                break;
             }
-        ),
-        "{err}"
-    );
-    assert!(err.to_string().contains("format1.tmdb"), "{err}");
-    assert_eq!(std::fs::read(&old).unwrap(), before);
+        }
+        child.wait().unwrap();
+        match Database::open(&path) {
+            Ok(db) => {
+                new += 1;
+                assert_eq!(answers(&db, true), want, "round {round}, killed after {delay:?}");
+                assert!(db.check().unwrap().problems.is_empty(), "round {round}");
+            }
+            Err(Error::OlderFormat { found: 2, .. }) => {
+                old += 1;
+                // The old file, whole: a second upgrade finishes the job.
+                tracemem::upgrade(&path, &mut |_| {}).unwrap();
+                assert_eq!(answers(&Database::open(&path).unwrap(), true), want, "round {round}");
+            }
+            Err(e) => panic!("round {round}, killed after {delay:?}: {e}"),
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+    eprintln!("{kills} kills during an upgrade: {old} left the old file, {new} the new one");
+    assert_eq!(old + new, kills);
 }

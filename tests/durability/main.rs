@@ -9,5 +9,6 @@ mod crash_commit;
 mod crash_pack;
 mod damaged;
 mod faults;
+mod fixtures;
 mod format_upgrade;
 mod fuzz_regressions;

@@ -31,7 +31,7 @@ pub struct Database {
 fn open_file(path: &PathBuf, readonly: bool, create: bool) -> tracemem::Result<tracemem::Database> {
     let mut builder = tracemem::Database::builder();
     // An older format is converted by `tracemem upgrade` only.
-    builder.shared(true).upgrade(false);
+    builder.shared(true);
     if readonly {
         builder.open_read_only(path)
     } else if create && !path.exists() {

@@ -159,7 +159,6 @@ impl CaptureRecorder {
             cache_size: Some(RECORDING_CACHE_BYTES),
             journal_capacity: 16 << 20,
             // An older format is converted by `tracemem upgrade` only.
-            upgrade: false,
             ..RecorderOptions::default()
         };
         let spec = CaptureSpec::new(capture.clone());

@@ -85,7 +85,7 @@ impl Snapshot {
 }
 
 /// A capture as stored: its name, the space its events observe, its byte
-/// order, start time, flush policy, first snap and number of events.
+/// order, start time, flush policy, first and last snaps and number of events.
 #[pyclass(module = "tracemem", frozen, get_all, skip_from_py_object)]
 #[derive(Clone)]
 pub struct Capture {
@@ -103,6 +103,8 @@ pub struct Capture {
     pub first_snap: i64,
     /// How many events it holds.
     pub events: u64,
+    /// The snap of its last event; ``first_snap - 1`` while it has none.
+    pub last_snap: i64,
 }
 
 #[pymethods]
@@ -125,6 +127,7 @@ impl From<&CaptureInfo> for Capture {
             policy: info.policy.to_string(),
             first_snap: info.first_snap,
             events: info.events,
+            last_snap: info.last_snap,
         }
     }
 }

@@ -142,6 +142,7 @@ def test_a_second_capture_continues_the_timeline(tmp_path: Path) -> None:
         captures = {c.name: c for c in db.captures()}
     assert captures["t"].first_snap == 0 and captures["t"].events == 4
     assert captures["second"].first_snap == 4 and captures["second"].events == 1
+    assert captures["t"].last_snap == 3 and captures["second"].last_snap == 4
 
 
 def test_a_capture_name_that_exists_is_refused_and_nothing_is_lost(tmp_path: Path) -> None:

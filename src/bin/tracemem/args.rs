@@ -111,10 +111,15 @@ pub enum Command {
         /// The database file.
         db: PathBuf,
     },
-    /// Convert a database of an older format to this tracemem's format.
+    /// Convert a database of an older format to this tracemem's format: the
+    /// converted file is written beside it and renamed over it, so an
+    /// interrupted upgrade leaves the old file. No other verb converts.
     Upgrade {
         /// The database file.
         db: PathBuf,
+        /// Print no progress bar.
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Summarise a database: format, block size, spaces, captures, events, size.
     Info {

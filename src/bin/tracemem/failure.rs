@@ -149,7 +149,6 @@ const QUERY_CACHE_BYTES: usize = 64 << 20;
 pub fn open_writer(path: &Path) -> Result<Database, Failure> {
     Database::builder()
         .shared(true)
-        .upgrade(false)
         .open(path)
         .map_err(|e| opening(path, e))
 }

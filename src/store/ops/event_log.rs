@@ -10,10 +10,10 @@ use crate::vocab::error::Result;
 /// Appends `logged` to the log of capture `capture`, which holds `events`
 /// events; returns how many it holds after.
 pub(crate) fn append(store: &mut WriteStore, capture: u32, events: u64, logged: &[LoggedEvent]) -> Result<u64> {
-    // The open (last) chunk, and the time of its last event.
+    // The open (last) chunk, and the time and snap of its last event.
     let mut chunk_start = events - events % EVENTS_PER_CHUNK as u64;
     let mut chunk = EventChunkRecord::default();
-    let mut previous_time = None;
+    let mut previous = None;
     if events > chunk_start {
         store.event_chunks(capture, chunk_start, &mut |first, found| {
             if first == chunk_start {
@@ -22,20 +22,20 @@ pub(crate) fn append(store: &mut WriteStore, capture: u32, events: u64, logged: 
             Ok(false)
         })?;
         let place = || format!("events table, capture {capture}, chunk at event {chunk_start}");
-        previous_time = chunk.decode(&place)?.last().map(|e| e.timestamp);
+        previous = chunk.decode(&place)?.last().map(|e| (e.timestamp, e.snap));
     }
     let mut held = events;
     let mut rest = logged;
     while !rest.is_empty() {
         let take = (EVENTS_PER_CHUNK - chunk.len()).min(rest.len());
-        chunk.push(&rest[..take], previous_time);
+        chunk.push(&rest[..take], previous);
         store.put_event_chunk(capture, chunk_start, &chunk)?;
         rest = &rest[take..];
         held += take as u64;
         if chunk.len() == EVENTS_PER_CHUNK {
             chunk = EventChunkRecord::default();
             chunk_start = held;
-            previous_time = None;
+            previous = None;
         }
     }
     Ok(held)

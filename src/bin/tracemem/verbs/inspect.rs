@@ -156,7 +156,7 @@ pub fn check(path: &Path, repair: bool, out: &mut impl Write) -> Outcome {
     let mut builder = tracemem::DatabaseBuilder::default();
     builder.verify_on_open(true);
     let db = if repair {
-        builder.upgrade(false).open(path)
+        builder.open(path)
     } else {
         builder.open_read_only(path)
     }
@@ -189,10 +189,7 @@ pub fn check(path: &Path, repair: bool, out: &mut impl Write) -> Outcome {
 /// repairs a file a recorder left unclean and folds its journal's
 /// acknowledged events in, then closes it.
 pub fn recover(path: &Path, out: &mut impl Write) -> Outcome {
-    let db = Database::builder()
-        .upgrade(false)
-        .open(path)
-        .map_err(|e| opening(path, e))?;
+    let db = Database::builder().open(path).map_err(|e| opening(path, e))?;
     let captures = db
         .begin_read()
         .and_then(|r| r.captures())
@@ -210,8 +207,26 @@ pub fn recover(path: &Path, out: &mut impl Write) -> Outcome {
 
 /// `tracemem upgrade DB`: converts a database of an older format to this
 /// tracemem's, the only verb that does.
-pub fn upgrade(path: &Path, out: &mut impl Write) -> Outcome {
-    let db = Database::open(path).map_err(|e| Failure::error("opening the database", e))?;
-    db.close().map_err(|e| Failure::error("closing", e))?;
-    writeln!(out, "{}: format {}", path.display(), tracemem::FORMAT_VERSION).map_err(io)
+pub fn upgrade(path: &Path, quiet: bool, out: &mut impl Write) -> Outcome {
+    let progress = crate::output::progress_bar("{bar:40} {pos}/{len} chunks converted", quiet);
+    let report = tracemem::upgrade(path, &mut |p| {
+        progress.set_length(p.total);
+        progress.set_position(p.done);
+    })
+    .map_err(|e| opening(path, e))?;
+    progress.finish_and_clear();
+    if report.from == report.to {
+        writeln!(out, "{}: already format {}", path.display(), report.to).map_err(io)
+    } else {
+        writeln!(
+            out,
+            "{}: upgraded from format {} to {}; {} -> {} bytes",
+            path.display(),
+            report.from,
+            report.to,
+            report.bytes_before,
+            report.bytes_after
+        )
+        .map_err(io)
+    }
 }

@@ -200,7 +200,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
         Command::History(args) => log::history(&args, out),
         Command::Check { db, repair } => inspect::check(&db, repair, out),
         Command::Recover { db } => inspect::recover(&db, out),
-        Command::Upgrade { db } => inspect::upgrade(&db, out),
+        Command::Upgrade { db, quiet } => inspect::upgrade(&db, quiet, out),
         Command::ReplayCheck {
             db,
             capture,

@@ -21,7 +21,6 @@ fn free_capture_name(path: &Path, base: &str) -> Result<String, Failure> {
         return Ok(base.to_string());
     }
     let db = Database::builder()
-        .upgrade(false)
         .open(path)
         .map_err(|e| crate::failure::opening(path, e))?;
     let taken: Vec<String> = db
@@ -71,8 +70,6 @@ fn record_w1(
     let options = RecorderOptions {
         policy,
         cache_size: cache_mb.map(|mb| mb << 20),
-        // Only `tracemem upgrade` converts an older format.
-        upgrade: false,
         ..RecorderOptions::default()
     };
     let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new(name), options)
@@ -129,7 +126,6 @@ pub fn record(path: &Path, capture: Option<String>, flush: &str, ack: bool, out:
     };
     let options = RecorderOptions {
         policy,
-        upgrade: false,
         ..RecorderOptions::default()
     };
     let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new(&name), options)
