@@ -15,6 +15,10 @@ use crate::store::boundary::guard;
 use crate::store::schema::{self, FORMAT_VERSION};
 use crate::vocab::error::{Error, Result, StorageContext};
 
+/// The page cache of each file during an upgrade (redb's default is 1 GiB
+/// each): with the batches, what bounds an upgrade's memory.
+const UPGRADE_CACHE_BYTES: usize = 64 << 20;
+
 /// How far an [`upgrade`] has come, passed to its progress callback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -63,6 +67,7 @@ pub fn upgrade(path: impl AsRef<Path>, progress: &mut dyn FnMut(UpgradeProgress)
     // process out while the new file is written.
     let source = guard(&place, || {
         DatabaseBuilder::default()
+            .cache_size(UPGRADE_CACHE_BYTES)
             .redb()
             .open(path)
             .map_err(|e| open_error(path, e))
@@ -117,7 +122,10 @@ fn write_converted(
     new_path: &Path,
     progress: &mut dyn FnMut(UpgradeProgress),
 ) -> Result<u64> {
-    let mut target = redb::Database::create(new_path).context("upgrading: creating the new file")?;
+    let mut target = redb::Builder::new()
+        .set_cache_size(UPGRADE_CACHE_BYTES)
+        .create(new_path)
+        .context("upgrading: creating the new file")?;
     let read = source.begin_read().context("upgrading: reading the database")?;
     let records = crate::store::convert::convert(&read, format, &target, &mut |done, total| {
         progress(UpgradeProgress { done, total })

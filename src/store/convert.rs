@@ -153,16 +153,12 @@ pub(crate) fn convert(
         let first_snap = *first_snaps
             .get(&capture)
             .ok_or_else(|| Error::corrupt(place(), "a chunk of no capture"))?;
-        let was_packed = packed::is_packed(value.value());
         let chunk = event_chunk(value.value(), first_snap.saturating_add_unsigned(first), &place)?;
         // Decoded, so that an upgrade never copies damage.
         chunk.decode(&place)?;
-        let level = if was_packed {
-            packed::PACK_LEVEL
-        } else {
-            packed::WRITE_LEVEL
-        };
-        let bytes = chunk.to_stored(level)?;
+        // At the writer's level: `pack`'s would take most of the upgrade's
+        // time; a pack afterwards makes them as small as ever.
+        let bytes = chunk.to_stored(packed::WRITE_LEVEL)?;
         to.insert((capture, first), bytes.as_slice())
             .context("upgrading: writing events")?;
         done += 1;
