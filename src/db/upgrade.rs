@@ -1,6 +1,6 @@
 //! Converting a database of an older format to this build's: [`upgrade`]
 //! writes the converted file beside the database and renames it over the
-//! original, as [`pack`](crate::pack) does, so a crash at any moment leaves
+//! original, as [`pack`](crate::pack()) does, so a crash at any moment leaves
 //! the old file or the new one under the database's name. No open converts
 //! a file: readers and writers refuse an older one with
 //! [`Error::OlderFormat`].
