@@ -11,7 +11,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use tracemem::record::{FlushPolicy, Master, MockMaster, Op, RecorderOptions, RecordingMaster};
 use tracemem::workloads::W1;
 use tracemem::{AddressRange, CaptureSpec, Database, Lifespan, MemState, RegionFlags, RegisterDef, RegisterMap};
-use tracemem::{SnapMeta, workloads::Lcg};
+use tracemem::{BusField, BusMap, BusRegister, SnapMeta, workloads::Lcg};
 
 fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
     let dir = dir.join(target);
@@ -21,7 +21,8 @@ fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
 
 /// A database that recorded 600 W1 events through the recorder, then got
 /// a memory history with ERROR, removals, scratch snaps and writes into
-/// the past, snap metadata, a register map and a region.
+/// the past, snap metadata, a register map, a region and a bus register
+/// map.
 fn build(path: &Path) {
     let options = RecorderOptions {
         policy: FlushPolicy::Event,
@@ -75,6 +76,15 @@ fn build(path: &Path) {
             RegionFlags::READ,
         )
         .unwrap();
+    let mut ctrl = BusRegister::new("uart.ctrl", 0x4000_0000, 4);
+    ctrl.fields = vec![BusField {
+        name: "en".into(),
+        lsb: 0,
+        msb: 0,
+    }];
+    let mut status = BusRegister::new("uart.status", 0x4000_0004, 2);
+    status.big_endian = true;
+    txn.set_bus_map("bus", &BusMap::new([ctrl, status]).unwrap()).unwrap();
     txn.commit().unwrap();
 }
 
@@ -196,6 +206,10 @@ fn main() {
     let registers: TableDefinition<&str, &[u8]> = TableDefinition::new("register_map");
     for (i, (_, v)) in values(&db, registers, 2).iter().enumerate() {
         write(&out, "records", &format!("register-{i}"), &record(7, &[], v));
+    }
+    let bus_registers: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("bus_registers");
+    for (i, (_, v)) in values(&db, bus_registers, 2).iter().enumerate() {
+        write(&out, "records", &format!("bus-register-{i}"), &record(9, &[], v));
     }
     drop(db);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -2,6 +2,7 @@
 //! database, read transactions that see a consistent snapshot, and write
 //! transactions that commit atomically and durably.
 
+mod bus_map;
 pub mod capture;
 pub mod pack;
 mod regions;

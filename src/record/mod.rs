@@ -20,6 +20,7 @@ pub mod master;
 pub mod recorder;
 pub mod replay;
 mod syncer;
+mod ticker;
 
 pub use crate::format::policy::FlushPolicy;
 pub use crate::format::pyfloat;

@@ -6,8 +6,9 @@
 //! a kill -9 of the process — when its policy says so (every event, every
 //! `n`-th, or at a flush). Events are then folded into the database in
 //! batches, each one commit that also records how far the journal is folded
-//! (the *mark*), at least every `commit_interval` (what live readers lag by)
-//! and whenever `max_pending` events wait. The commits run on a thread of
+//! (the *mark*), at least every `commit_interval` (what live readers lag by;
+//! while recording pauses, a ticker thread asks for the commit the next
+//! call would have) and whenever `max_pending` events wait. The commits run on a thread of
 //! their own while recording goes on (`folder`); at most two batches wait
 //! for it, and a recording call that would hand over a third, or that finds
 //! the journal full, waits (backpressure: memory stays flat). Opening the
@@ -16,7 +17,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::db::capture::{CaptureInfo, CaptureSpec};
@@ -27,6 +28,7 @@ use crate::journal::{Journal, journal_path};
 use crate::record::folder::{Batch, FoldWorker, Folder, SharedDatabase, lock};
 use crate::record::master::{BusError, BusOp, Master};
 use crate::record::syncer::{IdleSyncer, SyncState};
+use crate::record::ticker::Ticker;
 use crate::vocab::error::{Error, Result};
 use crate::vocab::trace::{Op, TraceEvent};
 use crate::vocab::types::Snap;
@@ -51,7 +53,8 @@ pub struct RecorderOptions {
     pub policy: FlushPolicy,
     /// The longest time between two commits of recorded events into the
     /// database, which is how far live readers (other processes that open the
-    /// database read-only while it records) lag behind (default 200 ms).
+    /// database read-only while it records) lag behind (default 100 ms),
+    /// also when the bus goes quiet.
     pub commit_interval: Duration,
     /// The most events waiting in memory for a commit (default 65,536).
     pub max_pending: usize,
@@ -72,7 +75,7 @@ impl Default for RecorderOptions {
     fn default() -> Self {
         RecorderOptions {
             policy: FlushPolicy::Event,
-            commit_interval: Duration::from_millis(200),
+            commit_interval: Duration::from_millis(100),
             max_pending: 65_536,
             journal_capacity: 64 << 20,
             sync: None,
@@ -118,12 +121,27 @@ struct Recording {
     /// Syncs the journal when recording pauses (with a sync policy).
     syncer: Option<IdleSyncer>,
     payload: Vec<u8>,
+    /// What a commit asked for by the idle ticker failed with, for the
+    /// next recording call to return.
+    deferred: Option<Error>,
+}
+
+/// A recording shared by the recording calls and the idle ticker.
+type SharedRecording = Arc<Mutex<Recording>>;
+
+/// Locks a recording; a panic elsewhere while it was held leaves it usable.
+fn hold(recording: &SharedRecording) -> MutexGuard<'_, Recording> {
+    recording.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A master that records every transaction of the master it wraps (R2).
 pub struct RecordingMaster<M: Master> {
     inner: M,
-    recording: Option<Recording>,
+    recording: Option<SharedRecording>,
+    /// The capture being recorded, as created.
+    capture: Option<CaptureInfo>,
+    /// Commits what waits once recording pauses for the commit interval.
+    ticker: Option<Ticker>,
     /// The database file, for errors after closing.
     path: PathBuf,
 }
@@ -175,38 +193,56 @@ impl<M: Master> RecordingMaster<M> {
             None => None,
         };
         let now = Instant::now();
+        let interval = options.commit_interval;
+        let recording = Arc::new(Mutex::new(Recording {
+            db,
+            capture: capture.clone(),
+            capture_id,
+            journal,
+            options,
+            started: now,
+            clock: (0.0, 0),
+            clock_read: None,
+            folded: 0,
+            in_flight: VecDeque::new(),
+            in_flight_events: 0,
+            pending: Vec::new(),
+            unjournaled: 0,
+            marks: Vec::new(),
+            folder,
+            awaiting: 0,
+            last_commit: now,
+            last_sync: now,
+            since_sync: 0,
+            sync_state,
+            syncer,
+            payload: Vec::new(),
+            deferred: None,
+        }));
+        let weak = Arc::downgrade(&recording);
+        let tick = (interval / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
+        let ticker = Ticker::start("tracemem-commit", tick, move || match weak.upgrade() {
+            Some(recording) => {
+                hold(&recording).idle_tick();
+                true
+            }
+            None => false,
+        })
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(source.kind(), format!("starting its commit thread: {source}")),
+        })?;
         Ok(RecordingMaster {
             inner,
             path: path.to_path_buf(),
-            recording: Some(Recording {
-                db,
-                capture,
-                capture_id,
-                journal,
-                options,
-                started: now,
-                clock: (0.0, 0),
-                clock_read: None,
-                folded: 0,
-                in_flight: VecDeque::new(),
-                in_flight_events: 0,
-                pending: Vec::new(),
-                unjournaled: 0,
-                marks: Vec::new(),
-                folder,
-                awaiting: 0,
-                last_commit: now,
-                last_sync: now,
-                since_sync: 0,
-                sync_state,
-                syncer,
-                payload: Vec::new(),
-            }),
+            recording: Some(recording),
+            capture: Some(capture),
+            ticker: Some(ticker),
         })
     }
 
-    fn recording(&mut self) -> Result<&mut Recording> {
-        self.recording.as_mut().ok_or_else(|| Error::Closed {
+    fn recording(&self) -> Result<MutexGuard<'_, Recording>> {
+        self.recording.as_ref().map(hold).ok_or_else(|| Error::Closed {
             what: "recording",
             path: self.path.clone(),
         })
@@ -214,16 +250,13 @@ impl<M: Master> RecordingMaster<M> {
 
     /// The capture being recorded.
     pub fn capture(&self) -> Option<&CaptureInfo> {
-        self.recording.as_ref().map(|r| &r.capture)
+        self.capture.as_ref()
     }
 
     /// A read transaction on the database, for queries while recording: it
     /// sees the events of the last commit (at most `commit_interval` old).
     pub fn begin_read(&self) -> Result<ReadTransaction> {
-        let r = self.recording.as_ref().ok_or_else(|| Error::Closed {
-            what: "recording",
-            path: self.path.clone(),
-        })?;
+        let r = self.recording()?;
         lock(&r.db).begin_read()
     }
 
@@ -234,7 +267,7 @@ impl<M: Master> RecordingMaster<M> {
 
     /// How many events have been recorded.
     pub fn len(&self) -> u64 {
-        self.recording.as_ref().map_or(0, Recording::recorded)
+        self.recording.as_ref().map_or(0, |r| hold(r).recorded())
     }
 
     /// How many of the recorded events are durable: they survive a kill -9 of
@@ -242,9 +275,10 @@ impl<M: Master> RecordingMaster<M> {
     /// recorded event; under `Every(n)` all but at most the last `n - 1`;
     /// under `Never` those up to the last flush (or fold).
     pub fn durable(&self) -> u64 {
-        self.recording
-            .as_ref()
-            .map_or(0, |r| r.recorded() - r.unjournaled as u64)
+        self.recording.as_ref().map_or(0, |r| {
+            let r = hold(r);
+            r.recorded() - r.unjournaled as u64
+        })
     }
 
     /// How many of the recorded events are known to be on the disk (they
@@ -252,9 +286,10 @@ impl<M: Master> RecordingMaster<M> {
     /// those in the journal when it was last synced, by a recording call or,
     /// while recording pauses, by a thread of the recorder's own.
     pub fn synced(&self) -> u64 {
-        self.recording
-            .as_ref()
-            .map_or(0, |r| r.folded.max(r.sync_state.synced_events()))
+        self.recording.as_ref().map_or(0, |r| {
+            let r = hold(r);
+            r.folded.max(r.sync_state.synced_events())
+        })
     }
 
     /// Whether nothing has been recorded yet.
@@ -264,7 +299,7 @@ impl<M: Master> RecordingMaster<M> {
 
     /// Every event recorded so far, committed or not (the seed's `events`).
     pub fn events(&self) -> Result<Vec<TraceEvent>> {
-        let Some(r) = self.recording.as_ref() else {
+        let Some(r) = self.recording.as_ref().map(hold) else {
             return Ok(Vec::new());
         };
         let mut events = lock(&r.db).begin_read()?.events(&r.capture.name, 0..r.folded)?;
@@ -279,7 +314,7 @@ impl<M: Master> RecordingMaster<M> {
     /// recorded), committed or not: how a caller pages through a long
     /// recording without holding it all in memory.
     pub fn events_in(&self, seqs: std::ops::Range<u64>) -> Result<Vec<TraceEvent>> {
-        let Some(r) = self.recording.as_ref() else {
+        let Some(r) = self.recording.as_ref().map(hold) else {
             return Ok(Vec::new());
         };
         let end = seqs.end.min(r.recorded());
@@ -319,7 +354,7 @@ impl<M: Master> RecordingMaster<M> {
 
     /// Labels the snap of the next event (a test's start, a phase).
     pub fn mark(&mut self, text: &str) -> Result<()> {
-        let r = self.recording()?;
+        let mut r = self.recording()?;
         let snap = r.capture.snap_of(r.recorded());
         r.payload.clear();
         JournalEntry::Mark {
@@ -329,17 +364,19 @@ impl<M: Master> RecordingMaster<M> {
         .encode(&mut r.payload);
         r.journal_payload()?;
         r.marks.push((snap, text.to_string()));
-        Ok(())
+        // Labelled all the same: the failure is an earlier commit's.
+        r.take_deferred()
     }
 
     /// Makes every event recorded so far durable and visible to readers.
     pub fn flush(&mut self) -> Result<()> {
-        let r = self.recording()?;
+        let mut r = self.recording()?;
+        let deferred = r.take_deferred();
         r.fold_all()?;
         if r.options.sync.is_some() {
             r.sync()?;
         }
-        Ok(())
+        deferred
     }
 
     /// Folds everything into the database and closes it; the database file
@@ -349,9 +386,21 @@ impl<M: Master> RecordingMaster<M> {
     }
 
     fn finish(&mut self) -> Result<()> {
-        let Some(mut r) = self.recording.take() else {
+        // The ticker first: then the recording has no other holder.
+        drop(self.ticker.take());
+        self.capture = None;
+        let Some(shared) = self.recording.take() else {
             return Ok(());
         };
+        let mut r = Arc::try_unwrap(shared)
+            .map_err(|_| Error::Busy {
+                path: self.path.clone(),
+            })?
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        // A commit the ticker asked for that failed is retried here; the
+        // close reports how that goes.
+        drop(r.take_deferred());
         r.fold_all()?;
         r.folder.stop();
         drop(r.syncer.take());
@@ -368,16 +417,17 @@ impl<M: Master> RecordingMaster<M> {
     }
 
     fn record(&mut self, event: TraceEvent) -> std::result::Result<(), BusError> {
-        let r = self
+        let mut r = self
             .recording
-            .as_mut()
+            .as_ref()
+            .map(hold)
             .ok_or_else(|| BusError::new("recording failed: the recording is closed"))?;
         r.record(event)
             .map_err(|e| BusError::new(format!("recording failed: {e}")))
     }
 
     fn completed(&mut self, op: Op, address: u64, value: u64, width: u8, error: Option<&BusError>) -> TraceEvent {
-        let timestamp = self.recording.as_mut().map_or(0.0, Recording::timestamp);
+        let timestamp = self.recording.as_ref().map_or(0.0, |r| hold(r).timestamp());
         TraceEvent {
             op,
             address,
@@ -480,7 +530,38 @@ impl Recording {
         self.folded + self.in_flight_events + self.pending.len() as u64
     }
 
+    /// The failure of a commit the idle ticker asked for, once.
+    fn take_deferred(&mut self) -> Result<()> {
+        self.deferred.take().map_or(Ok(()), Err)
+    }
+
+    /// A turn of the idle ticker: once the commit interval has passed since
+    /// the last commit, hands over what waits (a recording call would
+    /// have, had one come); else takes the folder's reports, which frees
+    /// the journal of what it committed.
+    fn idle_tick(&mut self) {
+        let due = self.has_pending() && self.last_commit.elapsed() >= self.options.commit_interval;
+        let result = if due {
+            self.fold()
+        } else if self.awaiting > 0 {
+            self.take_reports(false)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result {
+            self.deferred.get_or_insert(e);
+        }
+    }
+
+    /// Records `event`; an error reports a failed commit (this call's or
+    /// one the idle ticker asked for), the event recorded all the same.
     fn record(&mut self, event: TraceEvent) -> Result<()> {
+        let recorded = self.record_one(event);
+        let deferred = self.take_deferred();
+        recorded.and(deferred)
+    }
+
+    fn record_one(&mut self, event: TraceEvent) -> Result<()> {
         self.pending.push(event);
         self.unjournaled += 1;
         let due = match self.options.policy {

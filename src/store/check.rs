@@ -7,8 +7,8 @@ use crate::store::changes::decode_bucket;
 use crate::store::chunk::ChunkRecord;
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::history::chunk_place;
-use crate::store::schema::{CAPTURES, CHANGES, CHUNKS, EVENTS, REGIONS, REGISTER_MAP};
-use crate::store::{regions, regmap};
+use crate::store::schema::{BUS_REGISTERS, CAPTURES, CHANGES, CHUNKS, EVENTS, REGIONS, REGISTER_MAP};
+use crate::store::{busmap, regions, regmap};
 use crate::vocab::error::{Result, StorageContext};
 
 /// What a check looked at and what it found wrong.
@@ -185,6 +185,29 @@ fn check_registers_and_regions(txn: &redb::ReadTransaction, report: &mut CheckRe
         }
         Err(redb::TableError::TableDoesNotExist(_)) => {}
         Err(e) => return Err(crate::vocab::error::Error::storage("checking regions", e)),
+    }
+    match txn.open_table(BUS_REGISTERS) {
+        Ok(table) => {
+            // Per space: every record decodes, and together they make a map.
+            let mut spaces: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
+            for entry in table.iter().context("checking the bus register map")? {
+                let (key, value) = entry.context("checking the bus register map")?;
+                let (space, address) = key.value();
+                match busmap::decode(space, address, value.value()) {
+                    Ok(register) => spaces.entry(space).or_default().push(register),
+                    Err(e) => report.problems.push(e.to_string()),
+                }
+            }
+            for (space, registers) in spaces {
+                if let Err(e) = crate::vocab::bus_map::BusMap::new(registers) {
+                    report
+                        .problems
+                        .push(format!("bus_registers table, space {space}: an invalid map: {e}"));
+                }
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(crate::vocab::error::Error::storage("checking the bus register map", e)),
     }
     Ok(())
 }

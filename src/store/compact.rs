@@ -14,7 +14,8 @@ use crate::store::events::EventChunkRecord;
 use crate::store::history::chunk_place;
 use crate::store::packed;
 use crate::store::schema::{
-    CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
+    BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS,
+    SPACE_NAMES,
 };
 use crate::vocab::error::{Result, StorageContext};
 use crate::vocab::types::{Snap, side_of};
@@ -57,6 +58,9 @@ pub(crate) fn rewrite(
     }
     if has_table(src, REGIONS.name())? {
         copy_table(src, dst, REGIONS)?;
+    }
+    if has_table(src, BUS_REGISTERS.name())? {
+        copy_table(src, dst, BUS_REGISTERS)?;
     }
 
     let chunks = src.open_table(CHUNKS).context("packing: reading chunks")?;

@@ -210,6 +210,8 @@ pub(crate) trait StoreRead {
     fn register_records(&self) -> Result<Vec<(String, Vec<u8>)>>;
     /// Every (name, first snap, record) of the regions of `space`, in key order.
     fn region_records(&self, space: u32) -> Result<Vec<(String, Snap, Vec<u8>)>>;
+    /// Every (address, record) of the bus register map of `space`.
+    fn bus_register_records(&self, space: u32) -> Result<Vec<(u64, Vec<u8>)>>;
 }
 
 /// What [`StoreRead::for_each_latest_chunk`] calls with each granule: the

@@ -5,6 +5,7 @@
 
 pub(crate) mod boundary;
 mod bulk;
+pub(crate) mod busmap;
 pub(crate) mod cache;
 pub(crate) mod changes;
 pub(crate) mod check;

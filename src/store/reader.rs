@@ -12,10 +12,11 @@ use crate::store::history::{
 };
 use crate::store::images::ImageCache;
 use crate::store::schema::{
-    self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
+    self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS,
+    SPACE_NAMES,
 };
 use crate::store::snaps;
-use crate::store::{regions, regmap};
+use crate::store::{busmap, regions, regmap};
 use crate::vocab::error::{Result, StorageContext};
 use crate::vocab::snaps::SnapMeta;
 use crate::vocab::types::{Snap, side_of};
@@ -39,6 +40,7 @@ pub(crate) struct ReadStore {
     /// Optional tables: `None` in a file written before they existed.
     register_map: Option<ReadOnlyTable<&'static str, &'static [u8]>>,
     regions: Option<RegionsTable>,
+    bus_registers: Option<ReadOnlyTable<(u32, u64), &'static [u8]>>,
 }
 
 /// The regions table of a read snapshot.
@@ -79,6 +81,7 @@ impl ReadStore {
             meta: txn.open_table(META).context("opening meta")?,
             register_map: optional(txn, REGISTER_MAP)?,
             regions: optional(txn, REGIONS)?,
+            bus_registers: optional(txn, BUS_REGISTERS)?,
         })
     }
 }
@@ -379,6 +382,13 @@ impl StoreRead for ReadStore {
     fn region_records(&self, space: u32) -> Result<Vec<(String, Snap, Vec<u8>)>> {
         match &self.regions {
             Some(table) => regions::records_in(table, space),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn bus_register_records(&self, space: u32) -> Result<Vec<(u64, Vec<u8>)>> {
+        match &self.bus_registers {
+            Some(table) => busmap::records_in(table, space),
             None => Ok(Vec::new()),
         }
     }

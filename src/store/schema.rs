@@ -156,6 +156,9 @@ pub(crate) const META_REGISTER_SCOPE: &str = "register_scope";
 /// Register name -> register definition (see `regmap.rs`). Optional: a file
 /// without it has no register map.
 pub(crate) const REGISTER_MAP: TableDefinition<&str, &[u8]> = TableDefinition::new("register_map");
+/// Optional (added within format 3): a bus's register map, (space id,
+/// address) -> a register record (`store::busmap`).
+pub(crate) const BUS_REGISTERS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("bus_registers");
 /// (space id, region name, first snap) -> region record (see `regions.rs`).
 /// Optional: a file without it has no regions.
 pub(crate) const REGIONS: TableDefinition<(u32, &str, i64), &[u8]> = TableDefinition::new("regions");
@@ -182,6 +185,7 @@ pub(crate) fn initialize(txn: &redb::WriteTransaction, block_size: u32) -> Resul
     txn.open_table(EVENTS).context("creating tables")?;
     txn.open_table(REGISTER_MAP).context("creating tables")?;
     txn.open_table(REGIONS).context("creating tables")?;
+    txn.open_table(BUS_REGISTERS).context("creating tables")?;
     Ok(())
 }
 

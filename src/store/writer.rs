@@ -21,11 +21,11 @@ use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures
 use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule, stored_edge_granule};
 use crate::store::packed;
 use crate::store::schema::{
-    self, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, META_JOURNAL_MARK, META_REGISTER_SCOPE, REGIONS,
-    REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
+    self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, META_JOURNAL_MARK, META_REGISTER_SCOPE,
+    REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
 };
 use crate::store::snaps;
-use crate::store::{regions, regmap};
+use crate::store::{busmap, regions, regmap};
 use crate::vocab::error::{Error, Result, StorageContext};
 use crate::vocab::register::RegisterScope;
 use crate::vocab::snaps::SnapMeta;
@@ -226,6 +226,17 @@ impl WriteStore {
             table
                 .insert(name.as_str(), record.as_slice())
                 .context("writing the register map")?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the bus register map of `space` with `records` (address, record).
+    pub fn replace_bus_register_records(&mut self, space: u32, records: &[(u64, Vec<u8>)]) -> Result<()> {
+        const WHAT: &str = "writing the bus register map";
+        let mut table = self.txn.open_table(BUS_REGISTERS).context(WHAT)?;
+        table.retain(|(s, _), _| s != space).context(WHAT)?;
+        for (address, record) in records {
+            table.insert((space, *address), record.as_slice()).context(WHAT)?;
         }
         Ok(())
     }
@@ -879,5 +890,15 @@ impl StoreRead for WriteStore {
 
     fn region_records(&self, space: u32) -> Result<Vec<(String, Snap, Vec<u8>)>> {
         regions::records_in(&self.txn.open_table(REGIONS).context("reading regions")?, space)
+    }
+
+    fn bus_register_records(&self, space: u32) -> Result<Vec<(u64, Vec<u8>)>> {
+        busmap::records_in(
+            &self
+                .txn
+                .open_table(BUS_REGISTERS)
+                .context("reading the bus register map")?,
+            space,
+        )
     }
 }

@@ -2,6 +2,7 @@
 //! register and region definitions, search words and errors. Plain data and
 //! its rules; no I/O and nothing that knows how it is stored.
 
+pub mod bus_map;
 pub mod error;
 pub mod region;
 pub mod register;

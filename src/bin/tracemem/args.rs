@@ -86,7 +86,10 @@ pub enum Command {
         quiet: bool,
     },
     /// Record PeakRDL-pybind11 trace events (NDJSON) read from standard input
-    /// as a live capture; a line `#flush` flushes.
+    /// as a live capture; a line `#flush` flushes, a line `#mark TEXT` labels
+    /// the snap of the next event. Readers in other processes (`log
+    /// --follow`) see each event within the commit interval, also when the
+    /// input goes quiet.
     ///
     /// A PeakRDL-pybind11 RecordingMaster(inner, file=FIFO) writing into a
     /// named pipe this reads needs no code at all:
@@ -104,6 +107,10 @@ pub enum Command {
         /// Print `acked <n>` whenever the first n events are durable.
         #[arg(long)]
         ack: bool,
+        /// The longest time, in milliseconds, between an event and the
+        /// commit that shows it to other processes.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+        commit_interval: u64,
     },
     /// Repair a database a recorder left open (killed) and fold in its
     /// journal's acknowledged events; queries refuse such a file until then.
@@ -238,6 +245,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Store or show the register map of a bus (the names `log`, `history`
+    /// and the waveform exports give its addresses without --regmap).
+    #[command(subcommand)]
+    Regmap(RegmapVerb),
     /// List the memory regions (name, range, lifespan, flags rwxv).
     ///
     /// Example: tracemem regions trace.tmdb --snap 120 --space ram
@@ -388,8 +399,9 @@ pub enum Command {
         /// Only reads or only writes.
         #[arg(long, value_parser = ["read", "write"])]
         op: Option<String>,
-        /// Keep printing events as recorders commit them (every 200 ms by
-        /// default); never ends on its own (Ctrl-C), unless --until-idle.
+        /// Keep printing events as recorders commit them (within their
+        /// commit interval, 100 ms by default, also when the bus goes
+        /// quiet); never ends on its own (Ctrl-C), unless --until-idle.
         #[arg(long)]
         follow: bool,
         /// With --follow: end after this many seconds without a new event
@@ -661,4 +673,47 @@ pub struct HistoryArgs {
     /// Print one JSON object per event and line.
     #[arg(long, alias = "ndjson")]
     pub json: bool,
+    /// Then keep printing the address's new events as recorders commit
+    /// them, as `log --follow` does; never ends on its own (Ctrl-C),
+    /// unless --until-idle.
+    #[arg(long, conflicts_with_all = ["before", "limit"])]
+    pub follow: bool,
+    /// With --follow: end after this many seconds without a new event and
+    /// without a recorder running.
+    #[arg(long, requires = "follow")]
+    pub until_idle: Option<f64>,
+}
+
+/// The verbs of `regmap`.
+#[derive(Subcommand, Debug)]
+pub enum RegmapVerb {
+    /// Store a register map for the bus recorded into a space, replacing any
+    /// earlier: a JSON object of register paths to objects with an
+    /// `address`, and optionally a `width` in bytes (default 4), a
+    /// `byte_order` (`little` or `big`) and `fields` (names to
+    /// `{"lsb": N, "msb": N}`), the shape --regmap reads, extended.
+    /// Refused while a recorder records into the database.
+    ///
+    /// Example: tracemem regmap set soak.tmdb map.json --space bus
+    #[command(verbatim_doc_comment)]
+    Set {
+        /// The database file.
+        db: PathBuf,
+        /// The register map (JSON).
+        file: PathBuf,
+        /// The space the bus is recorded into.
+        #[arg(long, default_value = "bus")]
+        space: String,
+    },
+    /// Print the register map stored for a bus.
+    Show {
+        /// The database file.
+        db: PathBuf,
+        /// The space the bus is recorded into.
+        #[arg(long, default_value = "bus")]
+        space: String,
+        /// Print JSON: an array of registers.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -157,6 +157,88 @@ pub fn load_regmap(path: Option<&Path>) -> Result<RegisterMap, Failure> {
     Ok(map)
 }
 
+/// Reads a bus register map for `regmap set`: the shape `--regmap` reads,
+/// each register's object with an `address` and, optionally, a `width` in
+/// bytes (default 4), a `byte_order` (`little`, the default, or `big`) and
+/// `fields`, an object of field names to `{"lsb": N, "msb": N}`. Checked
+/// whole: an error names the file and the register.
+pub fn read_bus_map(path: &Path) -> Result<tracemem::BusMap, Failure> {
+    let what = || path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::error(what(), e))?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| Failure::error(what(), e))?;
+    let object = doc
+        .as_object()
+        .ok_or_else(|| Failure::error(what(), "not a JSON object of register paths"))?;
+    let number = |value: &serde_json::Value| match value {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(text) => crate::args::parse_u64(text).ok(),
+        _ => None,
+    };
+    let mut registers = Vec::new();
+    for (name, entry) in object {
+        let bad = |why: String| Failure::error(what(), format!("register '{name}': {why}"));
+        let address = entry
+            .get("address")
+            .and_then(number)
+            .ok_or_else(|| bad("no address that fits 64 bits".into()))?;
+        let width = match entry.get("width") {
+            None => 4,
+            Some(value) => number(value)
+                .and_then(|w| u8::try_from(w).ok())
+                .ok_or_else(|| bad(format!("width {value} is not a number of bytes")))?,
+        };
+        let big_endian = match entry.get("byte_order").and_then(|v| v.as_str()) {
+            None | Some("little") => false,
+            Some("big") => true,
+            Some(other) => return Err(bad(format!("byte_order '{other}' is neither 'little' nor 'big'"))),
+        };
+        let mut register = tracemem::BusRegister::new(name.clone(), address, width);
+        register.big_endian = big_endian;
+        if let Some(fields) = entry.get("fields") {
+            let fields = fields
+                .as_object()
+                .ok_or_else(|| bad("fields is not an object of field names".into()))?;
+            for (field, bits) in fields {
+                let bit = |key: &str| {
+                    bits.get(key)
+                        .and_then(number)
+                        .and_then(|b| u8::try_from(b).ok())
+                        .ok_or_else(|| bad(format!("field '{field}': no {key} bit number")))
+                };
+                register.fields.push(tracemem::BusField {
+                    name: field.clone(),
+                    lsb: bit("lsb")?,
+                    msb: bit("msb")?,
+                });
+            }
+        }
+        registers.push(register);
+    }
+    tracemem::BusMap::new(registers).map_err(|e| Failure::error(what(), e))
+}
+
+/// The register names of the captures' spaces: from `regmap` when given,
+/// else from the bus register maps stored for those spaces.
+pub fn register_names<'a>(
+    read: &ReadTransaction,
+    spaces: impl IntoIterator<Item = &'a str>,
+    regmap: Option<&Path>,
+) -> Result<RegisterMap, Failure> {
+    if regmap.is_some() {
+        return load_regmap(regmap);
+    }
+    let mut names = RegisterMap::new();
+    for space in spaces {
+        let map = read
+            .bus_map(space)
+            .map_err(|e| Failure::error("the bus register map", e))?;
+        for register in map.iter() {
+            names.entry(register.address).or_insert_with(|| register.name.clone());
+        }
+    }
+    Ok(names)
+}
+
 /// An event as the seed's trace prints it: `wr @0x40001000 0x00000042`, or
 /// with a register map `wr uart.ctrl @0x40001000 0x00000042`.
 pub fn event_line(event: &TraceEvent, names: &RegisterMap) -> String {

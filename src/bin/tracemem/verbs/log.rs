@@ -2,6 +2,7 @@
 //! `history`. Both read the event log a page at a time: memory stays
 //! bounded whatever the capture's length.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use crate::args::HistoryArgs;
 use crate::failure::{Failure, Outcome, begin_read, io, open};
 
 use crate::query::{
-    RegisterMap, chosen_captures, each_event, each_event_backward, event_json, event_line, load_regmap,
+    RegisterMap, chosen_captures, each_event, each_event_backward, event_json, event_line, load_regmap, register_names,
 };
 
 /// Which events `log` shows.
@@ -139,11 +140,12 @@ pub fn log(
     as_json: bool,
     out: &mut impl Write,
 ) -> Outcome {
-    let names = load_regmap(regmap)?;
     let db = open(path)?;
     let read = begin_read(&db)?;
     let mut printed = 0u64;
-    for capture in &chosen_captures(&read, capture.as_deref())? {
+    let captures = chosen_captures(&read, capture.as_deref())?;
+    let names = register_names(&read, captures.iter().map(|c| c.space.as_str()), regmap)?;
+    for capture in &captures {
         print_capture(&read, capture, 0, filter, &names, as_json, out, &mut printed)?;
     }
     if printed == 0 {
@@ -152,10 +154,21 @@ pub fn log(
     Ok(())
 }
 
-/// `log --follow`: prints each capture's events as they are committed,
+/// How often a follow looks for new commits: a small part of the
+/// recorders' commit interval (100 ms by default), so that a line appears
+/// within about the interval of its event.
+const FOLLOW_POLL: Duration = Duration::from_millis(20);
+
+/// How long a follow retries a database that does not open (one being
+/// created) when no recorder holds it, before it reports why.
+const UNOPENED_GRACE: Duration = Duration::from_secs(2);
+
+/// `log --follow`: prints each capture's events as they are committed
+/// (from sequence number `start[capture]` on, 0 for a capture not in it),
 /// reading the database read-only beside its recorders. It never ends on
 /// its own, unless `until_idle` seconds pass with no new event and no
 /// recorder running.
+#[allow(clippy::too_many_arguments)]
 pub fn follow(
     path: &Path,
     capture: Option<String>,
@@ -163,26 +176,43 @@ pub fn follow(
     filter: &LogFilter,
     until_idle: Option<f64>,
     as_json: bool,
+    start: HashMap<String, u64>,
     out: &mut impl Write,
 ) -> Outcome {
-    let names = load_regmap(regmap)?;
+    let file_names = regmap.map(|_| load_regmap(regmap)).transpose()?;
     let idle_limit = until_idle.map(Duration::from_secs_f64);
-    let mut done: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut done = start;
     let mut last_news = Instant::now();
     let mut told_waiting = false;
     let mut printed = 0u64;
+    let mut unopened: Option<Instant> = None;
     loop {
         let running = tracemem::record::recorder_running(path).map_err(|e| Failure::error("log --follow", e))?;
         let mut news = 0u64;
-        if path.exists() {
-            let db = Database::builder()
-                .open_read_only(path)
-                .map_err(|e| Failure::error("opening the database", e))?;
+        // A database a recorder is just creating may not open yet: tried
+        // again at the next poll, for a while.
+        let opened = match path.exists() {
+            true => match Database::builder().open_read_only(path) {
+                Ok(db) => {
+                    unopened = None;
+                    Some(db)
+                }
+                Err(_) if running || unopened.get_or_insert_with(Instant::now).elapsed() < UNOPENED_GRACE => None,
+                Err(e) => return Err(Failure::error("opening the database", e)),
+            },
+            false => None,
+        };
+        if let Some(db) = opened {
             let read = begin_read(&db)?;
             let captures = match capture.as_deref() {
                 // The capture may not have been created yet.
                 Some(name) => chosen_captures(&read, Some(name)).unwrap_or_default(),
                 None => read.captures().map_err(|e| Failure::error("log", e))?,
+            };
+            // The stored register maps, read again: one may be set meanwhile.
+            let names = match &file_names {
+                Some(names) => names.clone(),
+                None => register_names(&read, captures.iter().map(|c| c.space.as_str()), None)?,
             };
             for capture in &captures {
                 let from = done.get(&capture.name).copied().unwrap_or(0);
@@ -211,23 +241,71 @@ pub fn follow(
         if running {
             told_waiting = false;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(FOLLOW_POLL);
     }
 }
 
 pub fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
-    let names = load_regmap(args.regmap.as_deref())?;
-    let address = match crate::args::parse_u64(&args.addr) {
-        Ok(address) => address,
-        Err(not_a_number) => names
+    // The address: a number, or a register name of --regmap or, once the
+    // database is open, of the bus register map stored for its captures.
+    let named = |names: &RegisterMap| {
+        names
             .iter()
             .find(|(_, name)| **name == args.addr)
             .map(|(address, _)| *address)
-            .ok_or_else(|| Failure::error("history", format!("{not_a_number}, nor a register of --regmap")))?,
     };
-    let db = open(&args.db)?;
+    let number = crate::args::parse_u64(&args.addr).map_err(|e| e.to_string());
+    let not_found = || {
+        let why = number.clone().err().unwrap_or_default();
+        let map = match args.regmap {
+            Some(_) => "--regmap",
+            None => "the stored register map",
+        };
+        Failure::error("history", format!("{why}, nor a register of {map}"))
+    };
+    let early = number.clone().ok().or(named(&load_regmap(args.regmap.as_deref())?));
+    let follow_address = |out: &mut _, address: u64, start: HashMap<String, u64>| {
+        let filter = LogFilter {
+            snaps: None,
+            times: None,
+            addresses: Some((address, address)),
+            op: args.op.clone(),
+        };
+        follow(
+            &args.db,
+            args.capture.clone(),
+            args.regmap.as_deref(),
+            &filter,
+            args.until_idle,
+            args.json,
+            start,
+            out,
+        )
+    };
+    // With --follow, a database that does not open yet (one a recorder is
+    // creating) or holds no capture yet has no history: what its recorder
+    // commits is followed.
+    let no_history = |out: &mut _| match early {
+        Some(address) => follow_address(out, address, HashMap::new()),
+        None => Err(not_found()),
+    };
+    let db = match open(&args.db) {
+        Ok(db) => db,
+        Err(_) if args.follow => return no_history(out),
+        Err(e) => return Err(e),
+    };
     let read = begin_read(&db)?;
-    let captures = chosen_captures(&read, args.capture.as_deref())?;
+    let captures = match chosen_captures(&read, args.capture.as_deref()) {
+        Ok(captures) => captures,
+        Err(_) if args.follow => {
+            drop(read);
+            drop(db);
+            return no_history(out);
+        }
+        Err(e) => return Err(e),
+    };
+    let names = register_names(&read, captures.iter().map(|c| c.space.as_str()), args.regmap.as_deref())?;
+    let address = early.or(named(&names)).ok_or_else(not_found)?;
     let mut families: Vec<&str> = captures.iter().map(|c| family_of(&c.name)).collect();
     families.dedup();
     if families.len() > 1 {
@@ -285,7 +363,7 @@ pub fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
             break;
         }
     }
-    if found.is_empty() {
+    if found.is_empty() && !args.follow {
         return Err(Failure::NothingFound(format!("no events at {address:#x}")));
     }
     for (capture, seq, event) in &found {
@@ -302,6 +380,13 @@ pub fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
             )
             .map_err(io)?;
         }
+    }
+    if args.follow {
+        // From where this read ended: nothing committed since is missed.
+        let start = captures.iter().map(|c| (c.name.clone(), c.events)).collect();
+        drop(read);
+        drop(db);
+        return follow_address(out, address, start);
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ mod trace;
 
 use std::io::Write;
 
-use crate::args::Command;
+use crate::args::{Command, RegmapVerb};
 use crate::failure::{Failure, Outcome};
 use crate::query::Flags;
 
@@ -40,7 +40,15 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             capture,
             flush,
             ack,
-        } => record::record(&db, capture, &flush, ack, out),
+            commit_interval,
+        } => record::record(
+            &db,
+            capture,
+            &flush,
+            ack,
+            std::time::Duration::from_millis(commit_interval),
+            out,
+        ),
         Command::Info { db, json } => inspect::info(&db, json, out),
         Command::Find(args) => search::find(&args, out),
         Command::Diff {
@@ -125,6 +133,8 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             json,
         } => registers::regs(&db, &thread, frame, snap, json, out),
         Command::Regions { db, snap, space, json } => registers::regions(&db, snap, space.as_deref(), json, out),
+        Command::Regmap(RegmapVerb::Set { db, file, space }) => registers::regmap_set(&db, &file, &space, out),
+        Command::Regmap(RegmapVerb::Show { db, space, json }) => registers::regmap_show(&db, &space, json, out),
         Command::Import {
             db,
             file,
@@ -192,7 +202,16 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
                 op,
             };
             if follow {
-                log::follow(&db, capture, regmap.as_deref(), &filter, until_idle, json, out)
+                log::follow(
+                    &db,
+                    capture,
+                    regmap.as_deref(),
+                    &filter,
+                    until_idle,
+                    json,
+                    Default::default(),
+                    out,
+                )
             } else {
                 log::log(&db, capture, regmap.as_deref(), &filter, json, out)
             }

@@ -118,7 +118,14 @@ pub fn soak(
     record_w1(path, &name, events, policy, cache_mb, ack, quiet, out)
 }
 
-pub fn record(path: &Path, capture: Option<String>, flush: &str, ack: bool, out: &mut impl Write) -> Outcome {
+pub fn record(
+    path: &Path,
+    capture: Option<String>,
+    flush: &str,
+    ack: bool,
+    commit_interval: std::time::Duration,
+    out: &mut impl Write,
+) -> Outcome {
     let policy = FlushPolicy::parse(flush).map_err(|e| Failure::error("--flush", e))?;
     let name = match capture {
         Some(name) => name,
@@ -126,6 +133,7 @@ pub fn record(path: &Path, capture: Option<String>, flush: &str, ack: bool, out:
     };
     let options = RecorderOptions {
         policy,
+        commit_interval,
         ..RecorderOptions::default()
     };
     let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new(&name), options)
@@ -136,6 +144,9 @@ pub fn record(path: &Path, capture: Option<String>, flush: &str, ack: bool, out:
         let line = line.map_err(|e| Failure::error("standard input", e))?;
         if line.trim() == "#flush" {
             bus.flush().map_err(|e| Failure::error("flushing", e))?;
+        } else if let Some(text) = line.trim_start().strip_prefix("#mark ") {
+            bus.mark(text.trim_end())
+                .map_err(|e| Failure::error(format!("stdin:{}: marking", number + 1), e))?;
         } else if !line.trim().is_empty() {
             // One line, parsed as the trace format says, named by its line.
             let mut text = line.into_bytes();

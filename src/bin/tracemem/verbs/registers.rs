@@ -1,5 +1,6 @@
 //! The verbs over registers and regions: `regs` (a thread's registers by the
-//! stored register map) and `regions` (the memory map over time).
+//! stored register map), `regions` (the memory map over time) and `regmap`
+//! (a bus's register map).
 
 use std::io::Write;
 use std::path::Path;
@@ -165,6 +166,86 @@ pub fn regions(path: &Path, snap: Option<Snap>, space: Option<&str>, as_json: bo
     }
     if as_json {
         print_json_array(out, &docs).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Refuses a write to `path` while a recorder records into it, naming it.
+fn refuse_while_recording(path: &Path, verb: &str) -> Outcome {
+    match tracemem::record::recorder_running(path) {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(Failure::error(
+            verb,
+            format!(
+                "{}: a recorder is recording into it; write once it has closed",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(Failure::error(verb, e)),
+    }
+}
+
+/// `regmap set DB FILE --space S`.
+pub fn regmap_set(path: &Path, file: &Path, space: &str, out: &mut impl Write) -> Outcome {
+    let map = crate::query::read_bus_map(file)?;
+    refuse_while_recording(path, "regmap set")?;
+    let db = crate::failure::open_writer(path)?;
+    let mut txn = db.begin_write().map_err(|e| Failure::error("regmap set", e))?;
+    txn.set_bus_map(space, &map)
+        .and_then(|()| txn.commit())
+        .map_err(|e| Failure::error("regmap set", e))?;
+    db.close().map_err(|e| Failure::error("closing the database", e))?;
+    writeln!(
+        out,
+        "{}: {} registers stored for space '{space}'",
+        path.display(),
+        map.len()
+    )
+    .map_err(io)
+}
+
+/// `regmap show DB --space S`.
+pub fn regmap_show(path: &Path, space: &str, as_json: bool, out: &mut impl Write) -> Outcome {
+    let db = open(path)?;
+    let map = begin_read(&db)?
+        .bus_map(space)
+        .map_err(|e| Failure::error("regmap show", e))?;
+    if as_json {
+        let docs: Vec<serde_json::Value> = map
+            .iter()
+            .map(|r| {
+                json!({
+                    "name": r.name, "address": r.address, "width": r.width,
+                    "byte_order": if r.big_endian { "big" } else { "little" },
+                    "fields": r.fields.iter().map(|f| json!({"name": f.name, "lsb": f.lsb, "msb": f.msb})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        print_json_array(out, &docs).map_err(io)?;
+    } else {
+        for r in map.iter() {
+            let fields: Vec<String> = r
+                .fields
+                .iter()
+                .map(|f| match f.lsb == f.msb {
+                    true => format!("{}[{}]", f.name, f.lsb),
+                    false => format!("{}[{}:{}]", f.name, f.msb, f.lsb),
+                })
+                .collect();
+            writeln!(
+                out,
+                "0x{:08x}\t{}\t{} bytes {}\t{}",
+                r.address,
+                r.name,
+                r.width,
+                if r.big_endian { "big-endian" } else { "little-endian" },
+                fields.join(" ")
+            )
+            .map_err(io)?;
+        }
+    }
+    if map.is_empty() {
+        return Err(Failure::NothingFound(format!("no register map for space '{space}'")));
     }
     Ok(())
 }

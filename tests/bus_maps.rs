@@ -1,0 +1,212 @@
+//! A bus's register map stored in the database: set through the library
+//! and `tracemem regmap set`, kept by `pack` and `check`, and the names
+//! `log`, `history` and the waveform exports give addresses without
+//! `--regmap`. Bad maps are refused naming the register, and nothing
+//! stored is lost.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use tracemem::{BusField, BusMap, BusRegister, CaptureSpec, Database};
+
+fn tracemem(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tracemem"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the tracemem binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A database with a capture `bus` of four events at 0x40000000 and 0x40000004.
+fn recorded(dir: &Path) {
+    let db = Database::create(dir.join("t.tmdb")).unwrap();
+    let mut txn = db.begin_write().unwrap();
+    txn.create_capture(&CaptureSpec::new("bus")).unwrap();
+    let events: Vec<_> = (0..4u64)
+        .map(|i| tracemem::TraceEvent {
+            op: if i % 2 == 0 {
+                tracemem::Op::Write
+            } else {
+                tracemem::Op::Read
+            },
+            address: 0x4000_0000 + 4 * (i % 2),
+            value: i,
+            width: Some(4),
+            timestamp: i as f64 * 1e-6,
+            error: None,
+        })
+        .collect();
+    txn.append_events("bus", &events).unwrap();
+    txn.commit().unwrap();
+}
+
+#[test]
+fn a_stored_map_round_trips_and_survives_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded(dir.path());
+    let path = dir.path().join("t.tmdb");
+    let mut ctrl = BusRegister::new("uart.ctrl", 0x4000_0000, 4);
+    ctrl.fields = vec![
+        BusField {
+            name: "baud".into(),
+            lsb: 4,
+            msb: 7,
+        },
+        BusField {
+            name: "en".into(),
+            lsb: 0,
+            msb: 0,
+        },
+    ];
+    let mut status = BusRegister::new("uart.status", 0x4000_0004, 2);
+    status.big_endian = true;
+    let map = BusMap::new([ctrl, status]).unwrap();
+    {
+        let db = Database::open(&path).unwrap();
+        let mut txn = db.begin_write().unwrap();
+        txn.set_bus_map("bus", &map).unwrap();
+        assert_eq!(txn.bus_map("bus").unwrap(), map, "seen within its transaction");
+        txn.commit().unwrap();
+        let read = db.begin_read().unwrap();
+        assert_eq!(read.bus_map("bus").unwrap(), map);
+        assert_eq!(
+            read.bus_map("bus").unwrap().named("uart.ctrl").unwrap().fields[0].name,
+            "en",
+            "fields lowest first"
+        );
+        assert!(read.bus_map("other").unwrap().is_empty());
+        assert!(db.check().unwrap().problems.is_empty());
+    }
+    tracemem::pack(&path, &mut |_| {}).unwrap();
+    let db = Database::open(&path).unwrap();
+    assert_eq!(db.begin_read().unwrap().bus_map("bus").unwrap(), map, "pack keeps it");
+    // Setting again replaces it whole.
+    let mut txn = db.begin_write().unwrap();
+    let smaller = BusMap::new([BusRegister::new("gpio.out", 0x10, 1)]).unwrap();
+    txn.set_bus_map("bus", &smaller).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(db.begin_read().unwrap().bus_map("bus").unwrap(), smaller);
+}
+
+#[test]
+fn queries_and_waveforms_name_registers_from_the_stored_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    recorded(d);
+    std::fs::write(
+        d.join("map.json"),
+        r#"{"uart.ctrl": {"address": "0x40000000", "width": 4, "fields": {"en": {"lsb": 0, "msb": 0}}},
+            "uart.status": {"address": 1073741828, "byte_order": "big"}}"#,
+    )
+    .unwrap();
+    let out = tracemem(&["log", "t.tmdb"], d);
+    assert!(!text(&out.stdout).contains("uart.ctrl"), "no map yet");
+    let out = tracemem(&["regmap", "set", "t.tmdb", "map.json"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "t.tmdb: 2 registers stored for space 'bus'\n");
+    let out = tracemem(&["regmap", "show", "t.tmdb"], d);
+    assert!(
+        text(&out.stdout).contains("0x40000000\tuart.ctrl\t4 bytes little-endian\ten[0]"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stdout).contains("uart.status\t4 bytes big-endian"));
+    let log = text(&tracemem(&["log", "t.tmdb"], d).stdout);
+    assert!(
+        log.contains("wr uart.ctrl @0x40000000") && log.contains("rd uart.status @0x40000004"),
+        "{log}"
+    );
+    // history takes a stored register's name for its address.
+    let out = tracemem(&["history", "t.tmdb", "uart.status"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 2, "{}", text(&out.stdout));
+    let out = tracemem(&["export", "t.tmdb", "-o", "t.vcd", "-q"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let vcd = std::fs::read_to_string(d.join("t.vcd")).unwrap();
+    assert!(vcd.contains("uart.ctrl") || vcd.contains("uart_ctrl"), "{vcd}");
+    // --regmap still wins over the stored map.
+    std::fs::write(d.join("other.json"), r#"{"ctl": {"address": "0x40000000"}}"#).unwrap();
+    let log = text(&tracemem(&["log", "t.tmdb", "--regmap", "other.json"], d).stdout);
+    assert!(log.contains("wr ctl @0x40000000") && !log.contains("uart"), "{log}");
+}
+
+#[test]
+fn bad_maps_are_refused_naming_the_register_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    recorded(d);
+    std::fs::write(d.join("good.json"), r#"{"uart.ctrl": {"address": "0x40000000"}}"#).unwrap();
+    assert!(tracemem(&["regmap", "set", "t.tmdb", "good.json"], d).status.success());
+    let cases = [
+        (
+            r#"{"a": {"address": 0, "fields": {"x": {"lsb": 3, "msb": 9}, "y": {"lsb": 8, "msb": 12}}}}"#,
+            "register 'a': field 'y' overlaps field 'x'",
+        ),
+        (
+            r#"{"a": {"address": 0, "width": 1, "fields": {"x": {"lsb": 3, "msb": 9}}}}"#,
+            "register 'a': field 'x' (bits 9:3) is not inside its 8 bits",
+        ),
+        (
+            r#"{"a": {"address": 0}, "b": {"address": 2}}"#,
+            "register 'b' overlaps register 'a'",
+        ),
+        (
+            r#"{"a": {"address": 0, "width": 9}}"#,
+            "register 'a': width 9 is not 1 to 8 bytes",
+        ),
+        (r#"{"a": {"width": 4}}"#, "register 'a': no address"),
+        (
+            r#"{"a": {"address": 0, "byte_order": "middle"}}"#,
+            "register 'a': byte_order 'middle'",
+        ),
+        (r#"[1, 2]"#, "not a JSON object"),
+    ];
+    for (json, message) in cases {
+        std::fs::write(d.join("bad.json"), json).unwrap();
+        let out = tracemem(&["regmap", "set", "t.tmdb", "bad.json"], d);
+        assert_eq!(out.status.code(), Some(2), "{json}");
+        let err = text(&out.stderr);
+        assert!(err.contains("bad.json") && err.contains(message), "{json}: {err}");
+    }
+    let out = tracemem(&["regmap", "show", "t.tmdb"], d);
+    assert!(text(&out.stdout).contains("uart.ctrl"), "the stored map is kept");
+    assert_eq!(
+        tracemem(&["regmap", "show", "t.tmdb", "--space", "ram"], d)
+            .status
+            .code(),
+        Some(1)
+    );
+}
+
+#[test]
+fn a_map_is_not_set_while_a_recorder_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("good.json"), r#"{"uart.ctrl": {"address": "0x40000000"}}"#).unwrap();
+    let mut recorder = Command::new(env!("CARGO_BIN_EXE_tracemem"))
+        .args(["record", "live.tmdb", "--capture", "bus"])
+        .current_dir(d)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !tracemem::record::recorder_running(&d.join("live.tmdb")).unwrap() {
+        assert!(started.elapsed().as_secs() < 10, "the recorder did not start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = tracemem(&["regmap", "set", "live.tmdb", "good.json"], d);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("live.tmdb: a recorder is recording into it"),
+        "{}",
+        text(&out.stderr)
+    );
+    drop(recorder.stdin.take());
+    assert!(recorder.wait().unwrap().success());
+    let out = tracemem(&["regmap", "set", "live.tmdb", "good.json"], d);
+    assert!(out.status.success(), "once it has closed: {}", text(&out.stderr));
+}
