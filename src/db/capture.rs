@@ -179,6 +179,28 @@ impl WriteTransaction {
         self.set_snap_meta(snap, &meta)
     }
 
+    /// Labels snap `snap` of capture `capture` with `text`, after any label
+    /// it has (`; `): a mark set after recording, at a snap from the
+    /// capture's first event to just after its last (what
+    /// [`ReadTransaction::marks`] lists). While a recorder records, marks go
+    /// through it ([`RecordingMaster::mark`](crate::record::RecordingMaster::mark)).
+    pub fn mark(&mut self, capture: &str, snap: Snap, text: &str) -> Result<()> {
+        guard_write(self, &|| format!("marking capture '{capture}'"), |this| {
+            let (_, record) = capture_of(&this.store, capture)?;
+            let last = record.last_snap.saturating_add(1);
+            if !(record.first_snap..=last).contains(&snap) {
+                return Err(Error::InvalidArgument {
+                    argument: "snap",
+                    reason: format!(
+                        "{snap} is outside capture '{capture}', whose marks go at snaps {}:{last}",
+                        record.first_snap
+                    ),
+                });
+            }
+            this.add_mark(snap, text)
+        })
+    }
+
     /// Creates a capture; its events start at the end of the timeline (R3).
     pub fn create_capture(&mut self, spec: &CaptureSpec) -> Result<CaptureInfo> {
         guard_write(self, &|| format!("creating capture '{}'", spec.name), |this| {

@@ -50,8 +50,13 @@ pub struct PackReport {
 
 /// The file a pack of `path` writes before renaming it over `path`.
 pub fn packing_path(path: &Path) -> PathBuf {
+    beside(path, ".packing")
+}
+
+/// `path` with `suffix` added to its name: the new file a rewrite writes.
+pub(super) fn beside(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(".packing");
+    name.push(suffix);
     PathBuf::from(name)
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use redb::ReadableDatabase;
 
-use crate::db::pack::{file_len, io, sync_dir};
+use crate::db::pack::{beside, file_len, io, sync_dir};
 use crate::db::{Database, DatabaseBuilder, open_error};
 use crate::store::boundary::guard;
 use crate::store::schema::{self, FORMAT_VERSION};
@@ -47,9 +47,7 @@ pub struct UpgradeReport {
 
 /// The file an upgrade of `path` writes before renaming it over `path`.
 pub fn upgrading_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".upgrading");
-    PathBuf::from(name)
+    beside(path, ".upgrading")
 }
 
 /// Converts the database at `path` to this build's format, in memory

@@ -6,10 +6,9 @@
 //! checks every acknowledged snap. `TRACEMEM_CRASH_ROUNDS` sets the number of
 //! kills (default 12).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use tracemem::{Database, MemoryRead};
+
+use crate::child::{self, Xorshift};
 
 const CHILD_ENV: &str = "TRACEMEM_CRASH_CHILD_DB";
 
@@ -42,30 +41,15 @@ fn committed_transactions_survive_kill_9() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(12);
     let dir = tempfile::tempdir().unwrap();
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut random = Xorshift(0x2545_f491_4f6c_dd1d);
     for round in 0..rounds {
         let path = dir.path().join(format!("crash-{round}.tmdb"));
         drop(Database::create(&path).unwrap());
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "crash_commit::crash_child_writer",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let kill_after = 1 + seed % 40;
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut child, lines) = child::spawn("crash_commit::crash_child_writer", CHILD_ENV, &path);
+        let kill_after = 1 + random.next() % 40;
         let mut acked: Option<i64> = None;
         let mut seen = 0;
-        while let Some(Ok(line)) = lines.next() {
+        for line in lines.map_while(Result::ok) {
             if let Some(n) = line.strip_prefix("committed ") {
                 acked = Some(n.parse().unwrap());
                 seen += 1;

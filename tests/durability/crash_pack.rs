@@ -10,14 +10,15 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use tracemem::record::{Op, ReplayMaster, ReplayMode};
 use tracemem::workloads::{W1, W2Config, W2Write, w2};
 use tracemem::{AddressRange, CaptureSpec, Database, Direction, Lifespan, MemState, MemoryRead, StatePredicate};
+
+use crate::child::{self, Xorshift};
 
 const CHILD_ENV: &str = "TRACEMEM_PACK_CHILD_DB";
 const CONFIG: W2Config = W2Config {
@@ -234,37 +235,14 @@ fn pack_changes_no_answer_and_survives_kill_9() {
     drop(read);
     drop(db);
 
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut random = Xorshift(0x9e37_79b9_7f4a_7c15);
     let (mut old, mut new) = (0, 0);
     for round in 0..kills {
         let path = dir.path().join(format!("kill-{round}.tmdb"));
         std::fs::copy(&base, &path).unwrap();
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "crash_pack::crash_child_packer",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        // A delay from the start of pack to a little past its usual end.
-        let delay = Duration::from_micros(seed % (pack_time.as_micros() as u64 * 13 / 10 + 1));
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        while let Some(Ok(line)) = lines.next() {
-            if line.ends_with("packing") {
-                std::thread::sleep(delay);
-                let _ = child.kill();
-                break;
-            }
-        }
-        child.wait().unwrap();
+        let (child, lines) = child::spawn("crash_pack::crash_child_packer", CHILD_ENV, &path);
+        let delay = random.delay_within(pack_time);
+        child::kill_after(child, lines, "packing", delay);
         let db = Database::open(&path).unwrap();
         assert_eq!(digest(&db), want, "round {round}, killed after {delay:?}");
         let report = db.check().unwrap();

@@ -5,13 +5,12 @@
 //! every query as the same content written by this build does. A kill -9
 //! at any moment of an upgrade leaves the old file or the new one.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracemem::{Database, Error, Lifespan, MemoryRead, RegionRead};
 
+use crate::child::{self, Xorshift};
 use crate::fixtures::write_fixture;
 
 const CHILD_ENV: &str = "TRACEMEM_UPGRADE_CHILD_DB";
@@ -216,37 +215,14 @@ fn an_upgrade_survives_kill_9() {
     tracemem::upgrade(&timed, &mut |_| {}).unwrap();
     let upgrade_time = started.elapsed();
 
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut random = Xorshift(0x2545_f491_4f6c_dd1d);
     let (mut old, mut new) = (0, 0);
     for round in 0..kills {
         let path = dir.path().join(format!("kill-{round}.tmdb"));
         std::fs::copy(&base, &path).unwrap();
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "format_upgrade::crash_child_upgrader",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        // A delay from the start of the upgrade to a little past its usual end.
-        let delay = Duration::from_micros(seed % (upgrade_time.as_micros() as u64 * 13 / 10 + 1));
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        while let Some(Ok(line)) = lines.next() {
-            if line.ends_with("upgrading") {
-                std::thread::sleep(delay);
-                let _ = child.kill();
-                break;
-            }
-        }
-        child.wait().unwrap();
+        let (child, lines) = child::spawn("format_upgrade::crash_child_upgrader", CHILD_ENV, &path);
+        let delay = random.delay_within(upgrade_time);
+        child::kill_after(child, lines, "upgrading", delay);
         match Database::open(&path) {
             Ok(db) => {
                 new += 1;

@@ -5,6 +5,7 @@
 #[path = "../../fuzz/src/lib.rs"]
 mod fuzz;
 
+mod child;
 mod crash_commit;
 mod crash_pack;
 mod damaged;

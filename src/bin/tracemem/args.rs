@@ -152,13 +152,37 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the snaps that carry metadata (descriptions, marks, timestamps).
+    /// List the snaps that carry metadata (descriptions, marks, timestamps),
+    /// or set a snap's: `tracemem snaps set DB SNAP --description TEXT
+    /// --fork-of S`.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Snaps {
+        /// Set a snap's metadata.
+        #[command(subcommand)]
+        verb: Option<SnapsVerb>,
         /// The database file.
-        db: PathBuf,
+        #[arg(required = true)]
+        db: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Label a snap of a finished capture (a running recorder takes marks
+    /// on its input: a line `#mark TEXT`).
+    ///
+    /// Example: tracemem mark soak.tmdb --snap 1200 "reset asserted"
+    #[command(verbatim_doc_comment)]
+    Mark {
+        /// The database file.
+        db: PathBuf,
+        /// The label.
+        text: String,
+        /// The snap, from the capture's first event to just after its last.
+        #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
+        snap: i64,
+        /// The capture (needed when the database holds several).
+        #[arg(long)]
+        capture: Option<String>,
     },
     /// Show memory at a point in time as a hexdump (xxd's layout).
     ///
@@ -715,5 +739,26 @@ pub enum RegmapVerb {
         /// Print JSON: an array of registers.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// The verbs of `snaps`.
+#[derive(Subcommand, Debug)]
+pub enum SnapsVerb {
+    /// Set a snap's description and the snap it forks from (its parent in
+    /// a what-if schedule), keeping what is not given. Refused while a recorder
+    /// records, and for a fork that would close a cycle.
+    Set {
+        /// The database file.
+        db: PathBuf,
+        /// The snap.
+        #[arg(value_parser = parse_i64, allow_hyphen_values = true)]
+        snap: i64,
+        /// Its description.
+        #[arg(long)]
+        description: Option<String>,
+        /// The snap it forks from.
+        #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
+        fork_of: Option<i64>,
     },
 }

@@ -1,6 +1,7 @@
 //! The verbs, one module per group; no verb imports another. `run`
 //! dispatches a parsed command to its verb.
 
+mod annotate;
 mod inspect;
 mod log;
 mod memory;
@@ -11,7 +12,7 @@ mod trace;
 
 use std::io::Write;
 
-use crate::args::{Command, RegmapVerb};
+use crate::args::{Command, RegmapVerb, SnapsVerb};
 use crate::failure::{Failure, Outcome};
 use crate::query::Flags;
 
@@ -78,7 +79,24 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
         Command::Pack { db, json, quiet } => search::pack(&db, json, quiet, out),
         Command::Spaces { db, json } => inspect::spaces(&db, json, out),
         Command::Captures { db, json } => inspect::captures(&db, json, out),
-        Command::Snaps { db, json } => inspect::snaps(&db, json, out),
+        Command::Snaps {
+            verb:
+                Some(SnapsVerb::Set {
+                    db,
+                    snap,
+                    description,
+                    fork_of,
+                }),
+            ..
+        } => annotate::snaps_set(&db, snap, description, fork_of, out),
+        Command::Snaps { db: Some(db), json, .. } => inspect::snaps(&db, json, out),
+        Command::Snaps { db: None, .. } => Err(Failure::error("snaps", "name the database")),
+        Command::Mark {
+            db,
+            text,
+            snap,
+            capture,
+        } => annotate::mark(&db, capture, snap, &text, out),
         Command::Read {
             db,
             space,
@@ -133,7 +151,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             json,
         } => registers::regs(&db, &thread, frame, snap, json, out),
         Command::Regions { db, snap, space, json } => registers::regions(&db, snap, space.as_deref(), json, out),
-        Command::Regmap(RegmapVerb::Set { db, file, space }) => registers::regmap_set(&db, &file, &space, out),
+        Command::Regmap(RegmapVerb::Set { db, file, space }) => annotate::regmap_set(&db, &file, &space, out),
         Command::Regmap(RegmapVerb::Show { db, space, json }) => registers::regmap_show(&db, &space, json, out),
         Command::Import {
             db,

@@ -1,6 +1,6 @@
 //! The verbs over registers and regions: `regs` (a thread's registers by the
-//! stored register map), `regions` (the memory map over time) and `regmap`
-//! (a bus's register map).
+//! stored register map), `regions` (the memory map over time) and `regmap
+//! show` (a bus's register map).
 
 use std::io::Write;
 use std::path::Path;
@@ -168,40 +168,6 @@ pub fn regions(path: &Path, snap: Option<Snap>, space: Option<&str>, as_json: bo
         print_json_array(out, &docs).map_err(io)?;
     }
     Ok(())
-}
-
-/// Refuses a write to `path` while a recorder records into it, naming it.
-fn refuse_while_recording(path: &Path, verb: &str) -> Outcome {
-    match tracemem::record::recorder_running(path) {
-        Ok(false) => Ok(()),
-        Ok(true) => Err(Failure::error(
-            verb,
-            format!(
-                "{}: a recorder is recording into it; write once it has closed",
-                path.display()
-            ),
-        )),
-        Err(e) => Err(Failure::error(verb, e)),
-    }
-}
-
-/// `regmap set DB FILE --space S`.
-pub fn regmap_set(path: &Path, file: &Path, space: &str, out: &mut impl Write) -> Outcome {
-    let map = crate::query::read_bus_map(file)?;
-    refuse_while_recording(path, "regmap set")?;
-    let db = crate::failure::open_writer(path)?;
-    let mut txn = db.begin_write().map_err(|e| Failure::error("regmap set", e))?;
-    txn.set_bus_map(space, &map)
-        .and_then(|()| txn.commit())
-        .map_err(|e| Failure::error("regmap set", e))?;
-    db.close().map_err(|e| Failure::error("closing the database", e))?;
-    writeln!(
-        out,
-        "{}: {} registers stored for space '{space}'",
-        path.display(),
-        map.len()
-    )
-    .map_err(io)
 }
 
 /// `regmap show DB --space S`.

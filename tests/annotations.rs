@@ -1,8 +1,10 @@
-//! A bus's register map stored in the database: set through the library
-//! and `tracemem regmap set`, kept by `pack` and `check`, and the names
-//! `log`, `history` and the waveform exports give addresses without
-//! `--regmap`. Bad maps are refused naming the register, and nothing
-//! stored is lost.
+//! What annotates a database after its recording. A bus's register map:
+//! set through the library and `tracemem regmap set`, kept by `pack` and
+//! `check`, the names `log`, `history` and the waveform exports give
+//! addresses without `--regmap`; bad maps refused naming the register.
+//! Marks on a finished capture (`tracemem mark`) and snap metadata
+//! (`tracemem snaps set`), a fork cycle refused. Every write verb refuses
+//! while a recorder records, and nothing stored is lost.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -183,7 +185,7 @@ fn bad_maps_are_refused_naming_the_register_and_nothing_is_lost() {
 }
 
 #[test]
-fn a_map_is_not_set_while_a_recorder_records() {
+fn nothing_is_written_while_a_recorder_records() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("good.json"), r#"{"uart.ctrl": {"address": "0x40000000"}}"#).unwrap();
@@ -198,15 +200,84 @@ fn a_map_is_not_set_while_a_recorder_records() {
         assert!(started.elapsed().as_secs() < 10, "the recorder did not start");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let out = tracemem(&["regmap", "set", "live.tmdb", "good.json"], d);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("live.tmdb: a recorder is recording into it"),
-        "{}",
-        text(&out.stderr)
-    );
+    let writes: [&[&str]; 3] = [
+        &["regmap", "set", "live.tmdb", "good.json"],
+        &["mark", "live.tmdb", "--snap", "0", "x"],
+        &["snaps", "set", "live.tmdb", "0", "--description", "x"],
+    ];
+    for args in writes {
+        let out = tracemem(args, d);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("live.tmdb: a recorder is recording into it"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
     drop(recorder.stdin.take());
     assert!(recorder.wait().unwrap().success());
     let out = tracemem(&["regmap", "set", "live.tmdb", "good.json"], d);
     assert!(out.status.success(), "once it has closed: {}", text(&out.stderr));
+}
+
+#[test]
+fn marks_and_snap_metadata_are_set_after_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    recorded(d);
+    let out = tracemem(&["mark", "t.tmdb", "--snap", "2", "reset asserted"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "snap 2 of capture 'bus' marked\n");
+    let out = tracemem(&["mark", "t.tmdb", "--snap", "2", "again"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = tracemem(&["mark", "t.tmdb", "--snap", "9", "late"], d);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("9 is outside capture 'bus', whose marks go at snaps 0:4"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = tracemem(&["mark", "t.tmdb", "--snap", "1", "x", "--capture", "nope"], d);
+    assert_eq!(out.status.code(), Some(2));
+    let db = Database::builder().open_read_only(d.join("t.tmdb")).unwrap();
+    let read = db.begin_read().unwrap();
+    let capture = read.capture("bus").unwrap();
+    assert_eq!(
+        read.marks(&capture).unwrap(),
+        vec![(2, "reset asserted; again".to_string())]
+    );
+    drop(read);
+    drop(db);
+
+    let out = tracemem(
+        &[
+            "snaps",
+            "set",
+            "t.tmdb",
+            "10",
+            "--description",
+            "what if",
+            "--fork-of",
+            "3",
+        ],
+        d,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = tracemem(&["snaps", "set", "t.tmdb", "3", "--fork-of", "10"], d);
+    assert_eq!(out.status.code(), Some(2), "a fork cycle");
+    assert!(
+        text(&out.stderr).contains("would fork from itself"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = tracemem(&["snaps", "set", "t.tmdb", "10", "--fork-of", "10"], d);
+    assert_eq!(out.status.code(), Some(2), "a snap forking from itself");
+    let out = tracemem(&["snaps", "set", "t.tmdb", "10"], d);
+    assert_eq!(out.status.code(), Some(2), "nothing to set");
+    // The description is kept when only the fork changes.
+    let out = tracemem(&["snaps", "set", "t.tmdb", "10", "--fork-of", "1"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&tracemem(&["snaps", "t.tmdb"], d).stdout);
+    assert!(listing.contains("10\twhat if\t(fork of 1)"), "{listing}");
+    assert!(listing.contains("2\treset asserted; again"), "{listing}");
 }

@@ -1,0 +1,108 @@
+//! The verbs that annotate a database after (or beside) its recording:
+//! `regmap set` (a bus's register map), `mark` (a label on a finished
+//! capture's snap) and `snaps set` (a snap's description and fork). Each
+//! refuses while a recorder records into the database, naming it.
+
+use std::io::Write;
+use std::path::Path;
+
+use tracemem::{Snap, SnapMeta};
+
+use crate::failure::{Failure, Outcome, begin_read, io, open, open_writer};
+use crate::query::pick_capture;
+
+/// Refuses a write to `path` while a recorder records into it, naming it.
+fn refuse_while_recording(path: &Path, verb: &str) -> Outcome {
+    match tracemem::record::recorder_running(path) {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(Failure::error(
+            verb,
+            format!(
+                "{}: a recorder is recording into it; write once it has closed",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(Failure::error(verb, e)),
+    }
+}
+
+/// `regmap set DB FILE --space S`.
+pub fn regmap_set(path: &Path, file: &Path, space: &str, out: &mut impl Write) -> Outcome {
+    let map = crate::query::read_bus_map(file)?;
+    refuse_while_recording(path, "regmap set")?;
+    let db = open_writer(path)?;
+    let mut txn = db.begin_write().map_err(|e| Failure::error("regmap set", e))?;
+    txn.set_bus_map(space, &map)
+        .and_then(|()| txn.commit())
+        .map_err(|e| Failure::error("regmap set", e))?;
+    db.close().map_err(|e| Failure::error("closing the database", e))?;
+    writeln!(
+        out,
+        "{}: {} registers stored for space '{space}'",
+        path.display(),
+        map.len()
+    )
+    .map_err(io)
+}
+
+/// `mark DB TEXT --snap S [--capture NAME]`.
+pub fn mark(path: &Path, capture: Option<String>, snap: Snap, text: &str, out: &mut impl Write) -> Outcome {
+    let name = {
+        let db = open(path)?;
+        pick_capture(&begin_read(&db)?, capture)?
+    };
+    refuse_while_recording(path, "mark")?;
+    let db = open_writer(path)?;
+    let mut txn = db.begin_write().map_err(|e| Failure::error("mark", e))?;
+    txn.mark(&name, snap, text)
+        .and_then(|()| txn.commit())
+        .map_err(|e| Failure::error("mark", e))?;
+    db.close().map_err(|e| Failure::error("closing the database", e))?;
+    writeln!(out, "snap {snap} of capture '{name}' marked").map_err(io)
+}
+
+/// `snaps set DB SNAP [--description TEXT] [--fork-of S]`: what is not
+/// given is kept; a fork that would lead back to `snap` is refused.
+pub fn snaps_set(
+    path: &Path,
+    snap: Snap,
+    description: Option<String>,
+    fork_of: Option<Snap>,
+    out: &mut impl Write,
+) -> Outcome {
+    if description.is_none() && fork_of.is_none() {
+        return Err(Failure::error("snaps set", "give --description, --fork-of or both"));
+    }
+    refuse_while_recording(path, "snaps set")?;
+    let db = open_writer(path)?;
+    let mut txn = db.begin_write().map_err(|e| Failure::error("snaps set", e))?;
+    let fail = |e| Failure::error("snaps set", e);
+    let mut meta: SnapMeta = txn.snap_meta(snap).map_err(fail)?.unwrap_or_default();
+    if let Some(parent) = fork_of {
+        // Walk the parent's chain: reaching `snap` would close a cycle.
+        let mut at = Some(parent);
+        let mut steps = 0u64;
+        while let Some(s) = at {
+            if s == snap {
+                return Err(Failure::error(
+                    "snaps set",
+                    format!("--fork-of {parent}: snap {snap} would fork from itself through {parent}'s forks"),
+                ));
+            }
+            steps += 1;
+            if steps > 1_000_000 {
+                break;
+            }
+            at = txn.snap_meta(s).map_err(fail)?.and_then(|m| m.fork_of);
+        }
+        meta.fork_of = Some(parent);
+    }
+    if let Some(text) = description {
+        meta.description = text;
+    }
+    txn.set_snap_meta(snap, &meta)
+        .and_then(|()| txn.commit())
+        .map_err(fail)?;
+    db.close().map_err(|e| Failure::error("closing the database", e))?;
+    writeln!(out, "snap {snap} set").map_err(io)
+}
