@@ -2,8 +2,9 @@
 //! set through the library and `tracemem regmap set`, kept by `pack` and
 //! `check`, the names `log`, `history` and the waveform exports give
 //! addresses without `--regmap`; bad maps refused naming the register.
-//! Marks on a finished capture (`tracemem mark`) and snap metadata
-//! (`tracemem snaps set`), a fork cycle refused. Every write verb refuses
+//! Marks on a finished capture (`tracemem mark`), snap metadata
+//! (`tracemem snaps set`, a fork cycle refused) and regions (`tracemem
+//! regions add` and `remove`). Every write verb refuses
 //! while a recorder records, and nothing stored is lost.
 
 use std::path::Path;
@@ -200,10 +201,12 @@ fn nothing_is_written_while_a_recorder_records() {
         assert!(started.elapsed().as_secs() < 10, "the recorder did not start");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let writes: [&[&str]; 3] = [
+    let writes: [&[&str]; 5] = [
         &["regmap", "set", "live.tmdb", "good.json"],
         &["mark", "live.tmdb", "--snap", "0", "x"],
         &["snaps", "set", "live.tmdb", "0", "--description", "x"],
+        &["regions", "add", "live.tmdb", "ram", "r", "0:1"],
+        &["regions", "remove", "live.tmdb", "ram", "r", "--snap", "0"],
     ];
     for args in writes {
         let out = tracemem(args, d);
@@ -280,4 +283,80 @@ fn marks_and_snap_metadata_are_set_after_recording() {
     let listing = text(&tracemem(&["snaps", "t.tmdb"], d).stdout);
     assert!(listing.contains("10\twhat if\t(fork of 1)"), "{listing}");
     assert!(listing.contains("2\treset asserted; again"), "{listing}");
+}
+
+#[test]
+fn regions_are_added_and_removed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    recorded(d);
+    let out = tracemem(
+        &[
+            "regions",
+            "add",
+            "t.tmdb",
+            "ram",
+            ".heap",
+            "0x8000:0xffff",
+            "--snaps",
+            "0:999",
+            "--flags",
+            "rw",
+        ],
+        d,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "region '.heap' of space 'ram' added: 0x8000:0xffff, snaps 0:999, rw--\n"
+    );
+    let listing = text(&tracemem(&["regions", "t.tmdb", "--space", "ram"], d).stdout);
+    assert!(listing.contains(".heap"), "{listing}");
+    let refusals: [(&[&str], &str); 4] = [
+        (
+            &[
+                "regions",
+                "add",
+                "t.tmdb",
+                "ram",
+                ".other",
+                "0x9000:0x9fff",
+                "--snaps",
+                "500:600",
+            ],
+            "overlap",
+        ),
+        (&["regions", "add", "t.tmdb", "ram", ".bad", "0x20:0x10"], "0x20:0x10"),
+        (
+            &["regions", "add", "t.tmdb", "ram", ".flags", "0:1", "--flags", "rz"],
+            "'z'",
+        ),
+        (&["regions", "remove", "t.tmdb", "ram", ".nope", "--snap", "5"], ".nope"),
+    ];
+    for (args, message) in refusals {
+        let out = tracemem(args, d);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).contains(message), "{args:?}: {}", text(&out.stderr));
+    }
+    // Ended before snap 500, then removed whole.
+    let out = tracemem(
+        &["regions", "remove", "t.tmdb", "ram", ".heap", "--snap", "500", "--from"],
+        d,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let db = Database::builder().open_read_only(d.join("t.tmdb")).unwrap();
+    {
+        use tracemem::RegionRead;
+        let read = db.begin_read().unwrap();
+        let regions = read.regions("ram").unwrap();
+        assert_eq!(regions.get(".heap", 499).unwrap().unwrap().lifespan.max(), 499);
+        assert!(regions.get(".heap", 500).unwrap().is_none());
+    }
+    drop(db);
+    let out = tracemem(&["regions", "remove", "t.tmdb", "ram", ".heap", "--snap", "10"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        tracemem(&["regions", "t.tmdb", "--space", "ram"], d).status.code(),
+        Some(1)
+    );
 }

@@ -128,3 +128,19 @@ def test_the_python_package_exports_waveforms_and_datasets(dataset: tuple[Path, 
         f"SELECT count(*) FROM read_parquet('{tmp_path}/ds/events/*/*/*.parquet', hive_partitioning = true) WHERE source = 'mine'"
     ).fetchone()
     assert count == (EVENTS,)
+
+
+def test_waveforms_name_registers_from_the_stored_register_map(tmp_path: Path, tracemem_cli: str) -> None:
+    trace, db = tmp_path / "w1.ndjson", tmp_path / "w1.tmdb"
+    assert cli(tracemem_cli, "gen", trace, "--events", 2000).returncode == 0
+    assert cli(tracemem_cli, "import", db, trace, "--capture", "w1").returncode == 0
+    with tracemem.open(db) as opened:
+        address = next(opened.snapshot().events("w1"))["address"]
+    regmap = tmp_path / "map.json"
+    regmap.write_text(json.dumps({"periph.ctrl": {"address": hex(address), "width": 4}}))
+    done = cli(tracemem_cli, "regmap", "set", db, regmap)
+    assert done.returncode == 0, done.stderr
+    with tracemem.open(db) as opened:
+        assert opened.export("w1", tmp_path / "w1.vcd", format="vcd") == 2000
+    header = (tmp_path / "w1.vcd").read_text()[:20000]
+    assert "periph.ctrl" in header or "periph_ctrl" in header, header[:2000]

@@ -273,13 +273,22 @@ pub enum Command {
     /// and the waveform exports give its addresses without --regmap).
     #[command(subcommand)]
     Regmap(RegmapVerb),
-    /// List the memory regions (name, range, lifespan, flags rwxv).
+    /// List the memory regions (name, range, lifespan, flags rwxv), or add
+    /// and remove them (`regions add`, `regions remove`).
     ///
     /// Example: tracemem regions trace.tmdb --snap 120 --space ram
-    #[command(verbatim_doc_comment)]
+    #[command(
+        verbatim_doc_comment,
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true
+    )]
     Regions {
+        /// Add or remove a region.
+        #[command(subcommand)]
+        verb: Option<RegionsVerb>,
         /// The database file.
-        db: PathBuf,
+        #[arg(required = true)]
+        db: Option<PathBuf>,
         /// Only the regions alive at this snap.
         #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
         snap: Option<i64>,
@@ -760,5 +769,49 @@ pub enum SnapsVerb {
         /// The snap it forks from.
         #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
         fork_of: Option<i64>,
+    },
+}
+
+/// The verbs of `regions`.
+#[derive(Subcommand, Debug)]
+pub enum RegionsVerb {
+    /// Add a region of a space: a named range of addresses alive over a
+    /// range of snaps. Refused: an empty or reversed range, another region
+    /// of that name or over those addresses alive at one of its snaps.
+    ///
+    /// Example: tracemem regions add trace.tmdb ram .heap 0x8000:0xffff --snaps 0:999 --flags rw
+    #[command(verbatim_doc_comment)]
+    Add {
+        /// The database file.
+        db: PathBuf,
+        /// The space.
+        space: String,
+        /// The region's name.
+        name: String,
+        /// Its addresses, `LO:HI` inclusive.
+        #[arg(value_parser = parse_range)]
+        range: (u64, u64),
+        /// The snaps it is alive at, `LO:HI` inclusive (default: all).
+        #[arg(long, value_parser = parse_snap_range, allow_hyphen_values = true)]
+        snaps: Option<(i64, i64)>,
+        /// Its flags, letters of `rwxv` (read, write, execute, volatile).
+        #[arg(long, default_value = "")]
+        flags: String,
+    },
+    /// Remove the region of that name alive at a snap, over its whole
+    /// lifespan (with --from: only from that snap on).
+    Remove {
+        /// The database file.
+        db: PathBuf,
+        /// The space.
+        space: String,
+        /// The region's name.
+        name: String,
+        /// A snap it is alive at.
+        #[arg(long, value_parser = parse_i64, allow_hyphen_values = true)]
+        snap: i64,
+        /// Keep it alive before --snap: end it there instead.
+        #[arg(long)]
+        from: bool,
     },
 }

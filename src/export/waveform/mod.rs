@@ -98,7 +98,9 @@ pub struct WaveformOptions {
     pub tick: Tick,
     /// Time is the event's index in its capture, not its timestamp.
     pub by_seq: bool,
-    /// Register names by address (the others are `r_<address>`).
+    /// Register names by address (the others are `r_<address>`); when
+    /// empty, those of the bus register map stored for the capture's space
+    /// ([`ReadTransaction::bus_map`]).
     pub names: BTreeMap<u64, String>,
 }
 
@@ -222,9 +224,23 @@ fn write_in<'scope>(
         }
         seq += page.len() as u64;
     }
+    // Without names given, those of the bus register map stored for the
+    // capture's space.
+    let stored: BTreeMap<u64, String>;
+    let names = match options.names.is_empty() {
+        true => {
+            stored = read
+                .bus_map(&capture.space)?
+                .iter()
+                .map(|r| (r.address, r.name.clone()))
+                .collect();
+            &stored
+        }
+        false => &options.names,
+    };
     let registers: Vec<(String, u32)> = widths
         .iter()
-        .map(|(&address, &width)| (register_name(address, &options.names), 8 * u32::from(width)))
+        .map(|(&address, &width)| (register_name(address, names), 8 * u32::from(width)))
         .collect();
     let index_of: BTreeMap<u64, usize> = widths
         .keys()

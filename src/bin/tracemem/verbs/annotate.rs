@@ -1,12 +1,13 @@
 //! The verbs that annotate a database after (or beside) its recording:
 //! `regmap set` (a bus's register map), `mark` (a label on a finished
-//! capture's snap) and `snaps set` (a snap's description and fork). Each
-//! refuses while a recorder records into the database, naming it.
+//! capture's snap), `snaps set` (a snap's description and fork) and
+//! `regions add` and `remove` (the memory map). Each refuses while a
+//! recorder records into the database, naming it.
 
 use std::io::Write;
 use std::path::Path;
 
-use tracemem::{Snap, SnapMeta};
+use tracemem::{Lifespan, RegionFlags, Snap, SnapMeta};
 
 use crate::failure::{Failure, Outcome, begin_read, io, open, open_writer};
 use crate::query::pick_capture;
@@ -105,4 +106,76 @@ pub fn snaps_set(
         .map_err(fail)?;
     db.close().map_err(|e| Failure::error("closing the database", e))?;
     writeln!(out, "snap {snap} set").map_err(io)
+}
+
+/// Region flags from letters of `rwxv`.
+fn region_flags(letters: &str) -> Result<RegionFlags, Failure> {
+    let mut flags = RegionFlags::NONE;
+    for letter in letters.chars() {
+        flags |= match letter {
+            'r' => RegionFlags::READ,
+            'w' => RegionFlags::WRITE,
+            'x' => RegionFlags::EXECUTE,
+            'v' => RegionFlags::VOLATILE,
+            '-' => RegionFlags::NONE,
+            other => {
+                return Err(Failure::error("--flags", format!("'{other}' is not one of r, w, x, v")));
+            }
+        };
+    }
+    Ok(flags)
+}
+
+/// `regions add DB SPACE NAME LO:HI [--snaps A:B] [--flags rwxv]`.
+pub fn region_add(
+    path: &Path,
+    space: &str,
+    name: &str,
+    (first, last): (u64, u64),
+    snaps: Option<(Snap, Snap)>,
+    flags: &str,
+    out: &mut impl Write,
+) -> Outcome {
+    let flags = region_flags(flags)?;
+    let (lo, hi) = snaps.unwrap_or((Snap::MIN, Snap::MAX));
+    let lifespan = Lifespan::new(lo, hi).map_err(|e| Failure::error("--snaps", e))?;
+    refuse_while_recording(path, "regions add")?;
+    let db = open_writer(path)?;
+    let mut txn = db.begin_write().map_err(|e| Failure::error("regions add", e))?;
+    let region = txn
+        .regions(space)
+        .and_then(|mut regions| regions.add(name, lifespan, first, last, flags))
+        .map_err(|e| Failure::error("regions add", e))?;
+    txn.commit().map_err(|e| Failure::error("regions add", e))?;
+    db.close().map_err(|e| Failure::error("closing the database", e))?;
+    writeln!(
+        out,
+        "region '{}' of space '{space}' added: {}, snaps {}:{}, {}",
+        region.name,
+        crate::output::range_text(region.range.min(), region.range.max()),
+        region.lifespan.min(),
+        region.lifespan.max(),
+        region.flags
+    )
+    .map_err(io)
+}
+
+/// `regions remove DB SPACE NAME --snap S [--from]`.
+pub fn region_remove(path: &Path, space: &str, name: &str, snap: Snap, from: bool, out: &mut impl Write) -> Outcome {
+    refuse_while_recording(path, "regions remove")?;
+    let db = open_writer(path)?;
+    let mut txn = db.begin_write().map_err(|e| Failure::error("regions remove", e))?;
+    txn.regions(space)
+        .and_then(|mut regions| match from {
+            true => regions.delete_from(name, snap),
+            false => regions.delete(name, snap),
+        })
+        .map_err(|e| Failure::error("regions remove", e))?;
+    txn.commit().map_err(|e| Failure::error("regions remove", e))?;
+    db.close().map_err(|e| Failure::error("closing the database", e))?;
+    match from {
+        true => writeln!(out, "region '{name}' of space '{space}' ends before snap {snap}"),
+        false => writeln!(out, "region '{name}' of space '{space}' alive at snap {snap} removed"),
+    }
+    .map_err(io)
 }

@@ -12,7 +12,7 @@ mod trace;
 
 use std::io::Write;
 
-use crate::args::{Command, RegmapVerb, SnapsVerb};
+use crate::args::{Command, RegionsVerb, RegmapVerb, SnapsVerb};
 use crate::failure::{Failure, Outcome};
 use crate::query::Flags;
 
@@ -150,7 +150,37 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             snap,
             json,
         } => registers::regs(&db, &thread, frame, snap, json, out),
-        Command::Regions { db, snap, space, json } => registers::regions(&db, snap, space.as_deref(), json, out),
+        Command::Regions {
+            verb:
+                Some(RegionsVerb::Add {
+                    db,
+                    space,
+                    name,
+                    range,
+                    snaps,
+                    flags,
+                }),
+            ..
+        } => annotate::region_add(&db, &space, &name, range, snaps, &flags, out),
+        Command::Regions {
+            verb:
+                Some(RegionsVerb::Remove {
+                    db,
+                    space,
+                    name,
+                    snap,
+                    from,
+                }),
+            ..
+        } => annotate::region_remove(&db, &space, &name, snap, from, out),
+        Command::Regions {
+            db: Some(db),
+            snap,
+            space,
+            json,
+            ..
+        } => registers::regions(&db, snap, space.as_deref(), json, out),
+        Command::Regions { db: None, .. } => Err(Failure::error("regions", "name the database")),
         Command::Regmap(RegmapVerb::Set { db, file, space }) => annotate::regmap_set(&db, &file, &space, out),
         Command::Regmap(RegmapVerb::Show { db, space, json }) => registers::regmap_show(&db, &space, json, out),
         Command::Import {
