@@ -129,10 +129,15 @@ fn write_packed(
     });
     target.compact().context("packing: compacting the new file")?;
     drop(target);
-    std::fs::File::open(new_path)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io(new_path, e))?;
+    sync_file(new_path)?;
     Ok(rewritten)
+}
+
+/// Forces the file at `path` to the disk.
+pub(super) fn sync_file(path: &Path) -> Result<()> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io(path, e))
 }
 
 pub(super) fn file_len(path: &Path) -> Result<u64> {

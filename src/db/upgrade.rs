@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use redb::ReadableDatabase;
 
-use crate::db::pack::{beside, file_len, io, sync_dir};
+use crate::db::pack::{beside, file_len, io, sync_dir, sync_file};
 use crate::db::{Database, DatabaseBuilder, open_error};
 use crate::store::boundary::guard;
 use crate::store::schema::{self, FORMAT_VERSION};
@@ -136,8 +136,6 @@ fn write_converted(
     last.commit().context("upgrading: finishing the new file")?;
     target.compact().context("upgrading: compacting the new file")?;
     drop(target);
-    std::fs::File::open(new_path)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io(new_path, e))?;
+    sync_file(new_path)?;
     Ok(records)
 }

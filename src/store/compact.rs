@@ -151,7 +151,8 @@ fn put(
     Ok(())
 }
 
-fn has_table(src: &redb::ReadTransaction, name: &str) -> Result<bool> {
+/// Whether `src` has a table named `name` (optional tables).
+pub(crate) fn has_table(src: &redb::ReadTransaction, name: &str) -> Result<bool> {
     Ok(src
         .list_tables()
         .context("packing: listing tables")?

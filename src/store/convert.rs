@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 use rkyv::{Archive, Deserialize};
 
+use crate::store::compact::has_table;
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::packed;
 use crate::store::schema::{
@@ -69,7 +70,7 @@ pub(crate) fn convert(
     let total = count(src, history)? + count(src, EVENTS.name())?;
     let mut done = 0u64;
 
-    // The small tables, in one batch each.
+    // The tables copied as they are (format 3 keeps their records).
     written += copy(src, dst, META, &mut |key, value, to| {
         let value = if key == META_FORMAT {
             FORMAT_VERSION.to_le_bytes().to_vec()
@@ -78,31 +79,18 @@ pub(crate) fn convert(
         };
         to.insert(key, value.as_slice()).map(|_| value.len())
     })?;
-    written += copy(src, dst, SPACE_IDS, &mut |key, value, to| {
-        to.insert(key, value).map(|_| key.len())
-    })?;
-    written += copy(src, dst, SPACE_NAMES, &mut |key, value, to| {
-        to.insert(key, value).map(|_| value.len())
-    })?;
-    written += copy(src, dst, CAPTURE_IDS, &mut |key, value, to| {
-        to.insert(key, value).map(|_| key.len())
-    })?;
+    written += copy_unchanged(src, dst, SPACE_IDS)?;
+    written += copy_unchanged(src, dst, SPACE_NAMES)?;
+    written += copy_unchanged(src, dst, CAPTURE_IDS)?;
+    // Tables that files written before them do not have.
     if has_table(src, REGISTER_MAP.name())? {
-        written += copy(src, dst, REGISTER_MAP, &mut |key, value, to| {
-            to.insert(key, value).map(|_| value.len())
-        })?;
+        written += copy_unchanged(src, dst, REGISTER_MAP)?;
     }
     if has_table(src, REGIONS.name())? {
-        written += copy(src, dst, REGIONS, &mut |key, value, to| {
-            to.insert(key, value).map(|_| value.len())
-        })?;
+        written += copy_unchanged(src, dst, REGIONS)?;
     }
-    written += copy(src, dst, SNAPS, &mut |key, value, to| {
-        to.insert(key, value).map(|_| value.len())
-    })?;
-    written += copy(src, dst, CHANGES, &mut |key, value, to| {
-        to.insert(key, value).map(|_| value.len())
-    })?;
+    written += copy_unchanged(src, dst, SNAPS)?;
+    written += copy_unchanged(src, dst, CHANGES)?;
 
     // Captures gain their last snap; their first snaps place the events'.
     let mut first_snaps = HashMap::new();
@@ -311,6 +299,19 @@ fn copy<K: redb::Key + 'static, V: redb::Value + 'static>(
     Ok(copied)
 }
 
+/// Copies table `table` of `src` into `dst` record by record, in batches;
+/// returns how many records.
+fn copy_unchanged<K: redb::Key + 'static, V: redb::Value + 'static>(
+    src: &redb::ReadTransaction,
+    dst: &redb::Database,
+    table: TableDefinition<K, V>,
+) -> Result<u64> {
+    copy(src, dst, table, &mut |key, value, to| {
+        let len = V::as_bytes(&value).as_ref().len();
+        to.insert(key, value).map(|_| len)
+    })
+}
+
 /// How many records table `name` of `src` holds.
 fn count(src: &redb::ReadTransaction, name: &str) -> Result<u64> {
     let table: TableDefinition<'_, (), ()> = TableDefinition::new(name);
@@ -318,12 +319,4 @@ fn count(src: &redb::ReadTransaction, name: &str) -> Result<u64> {
         .context("upgrading: counting records")?
         .len()
         .context("upgrading: counting records")
-}
-
-/// Whether `src` has a table named `name`.
-fn has_table(src: &redb::ReadTransaction, name: &str) -> Result<bool> {
-    Ok(src
-        .list_tables()
-        .context("upgrading: listing tables")?
-        .any(|t| TableHandle::name(&t) == name))
 }

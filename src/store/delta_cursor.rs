@@ -4,7 +4,6 @@
 //! table once an event.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::store::cache::DecodedChunk;
@@ -37,7 +36,7 @@ impl Held {
 /// The deltas of one space, read at snaps that mostly grow.
 pub(crate) struct DeltaCursor {
     space: u32,
-    held: HashMap<u64, (Snap, Held), BuildHasherDefault<GranuleHasher>>,
+    held: HashMap<u64, (Snap, Held), foldhash::fast::FixedState>,
 }
 
 impl DeltaCursor {
@@ -141,27 +140,5 @@ impl DeltaCursor {
             LoadedChunk::Copied(bytes) => Held::Record(Box::new(ChunkRecord::from_stored(&bytes, &place)?)),
         };
         Ok(Some((part_first, held)))
-    }
-}
-
-/// Hashes a granule number by one multiplication: the cursor's map is
-/// keyed by trusted integers, so the default hasher's resistance to chosen
-/// keys buys nothing and costs a tenth of an event's read.
-#[derive(Default)]
-struct GranuleHasher(u64);
-
-impl Hasher for GranuleHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }

@@ -132,6 +132,28 @@ pub fn open_or_create(path: &Path) -> Result<Database, Failure> {
 /// A register map: address -> register path.
 pub type RegisterMap = std::collections::BTreeMap<u64, String>;
 
+/// A register map file's JSON object of register paths; `what` names it.
+fn regmap_object(
+    path: &Path,
+    what: &dyn Fn() -> String,
+) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::error(what(), e))?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| Failure::error(what(), e))?;
+    match doc {
+        serde_json::Value::Object(object) => Ok(object),
+        _ => Err(Failure::error(what(), "not a JSON object of register paths")),
+    }
+}
+
+/// A number of a register map: a JSON number, or a string in hex or decimal.
+fn regmap_number(value: &serde_json::Value) -> Option<u64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(text) => crate::args::parse_u64(text).ok(),
+        _ => None,
+    }
+}
+
 /// Reads a register map: a JSON object of register paths to objects with an
 /// `address` (a number, or a string in hex or decimal); other keys ignored.
 pub fn load_regmap(path: Option<&Path>) -> Result<RegisterMap, Failure> {
@@ -139,20 +161,13 @@ pub fn load_regmap(path: Option<&Path>) -> Result<RegisterMap, Failure> {
         return Ok(RegisterMap::new());
     };
     let what = || format!("--regmap {}", path.display());
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::error(what(), e))?;
-    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| Failure::error(what(), e))?;
-    let object = doc
-        .as_object()
-        .ok_or_else(|| Failure::error(what(), "not a JSON object of register paths"))?;
     let mut map = RegisterMap::new();
-    for (name, register) in object {
-        let address = match register.get("address") {
-            Some(serde_json::Value::Number(n)) => n.as_u64(),
-            Some(serde_json::Value::String(text)) => crate::args::parse_u64(text).ok(),
-            _ => None,
-        }
-        .ok_or_else(|| Failure::error(what(), format!("register '{name}': no address that fits 64 bits")))?;
-        map.entry(address).or_insert_with(|| name.clone());
+    for (name, register) in regmap_object(path, &what)? {
+        let address = register
+            .get("address")
+            .and_then(regmap_number)
+            .ok_or_else(|| Failure::error(what(), format!("register '{name}': no address that fits 64 bits")))?;
+        map.entry(address).or_insert(name);
     }
     Ok(map)
 }
@@ -164,26 +179,17 @@ pub fn load_regmap(path: Option<&Path>) -> Result<RegisterMap, Failure> {
 /// whole: an error names the file and the register.
 pub fn read_bus_map(path: &Path) -> Result<tracemem::BusMap, Failure> {
     let what = || path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::error(what(), e))?;
-    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| Failure::error(what(), e))?;
-    let object = doc
-        .as_object()
-        .ok_or_else(|| Failure::error(what(), "not a JSON object of register paths"))?;
-    let number = |value: &serde_json::Value| match value {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(text) => crate::args::parse_u64(text).ok(),
-        _ => None,
-    };
+    let object = regmap_object(path, &what)?;
     let mut registers = Vec::new();
     for (name, entry) in object {
         let bad = |why: String| Failure::error(what(), format!("register '{name}': {why}"));
         let address = entry
             .get("address")
-            .and_then(number)
+            .and_then(regmap_number)
             .ok_or_else(|| bad("no address that fits 64 bits".into()))?;
         let width = match entry.get("width") {
             None => 4,
-            Some(value) => number(value)
+            Some(value) => regmap_number(value)
                 .and_then(|w| u8::try_from(w).ok())
                 .ok_or_else(|| bad(format!("width {value} is not a number of bytes")))?,
         };
@@ -201,7 +207,7 @@ pub fn read_bus_map(path: &Path) -> Result<tracemem::BusMap, Failure> {
             for (field, bits) in fields {
                 let bit = |key: &str| {
                     bits.get(key)
-                        .and_then(number)
+                        .and_then(regmap_number)
                         .and_then(|b| u8::try_from(b).ok())
                         .ok_or_else(|| bad(format!("field '{field}': no {key} bit number")))
                 };

@@ -16,7 +16,7 @@ use crate::failure::{Failure, Outcome, begin_read, io, open, open_writer};
 use crate::output::{json_string, progress_bar};
 use crate::output_file;
 
-use crate::query::{pick_capture, register_names};
+use crate::query::{load_regmap, pick_capture};
 
 /// Whether `path` is a file that is not a database (by its first bytes): a
 /// trace file given where the database belongs.
@@ -211,11 +211,12 @@ pub fn export(path: &Path, request: &ExportRequest, out: &mut impl Write) -> Out
         }
         _ => {
             let name = pick_session(&read, request.capture.as_deref())?;
-            let space = read.capture(&name).map_err(|e| Failure::error("export", e))?.space;
             let options = WaveformOptions {
                 tick: Tick::parse(&request.timescale).map_err(|e| Failure::error("--timescale", e))?,
                 by_seq: request.by_seq,
-                names: register_names(&read, [space.as_str()], request.regmap.as_deref())?,
+                // Without --regmap, the writer names registers from the
+                // stored bus register map.
+                names: load_regmap(request.regmap.as_deref())?,
             };
             let place = request
                 .output
