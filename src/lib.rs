@@ -62,9 +62,10 @@ pub mod workloads;
 
 pub use db::capture::{CaptureInfo, CaptureSpec, DEFAULT_CAPTURE_SPACE, EventFootprint};
 pub use db::pack::{PackPhase, PackProgress, PackReport, pack};
+pub use db::timeline::{MAX_TIMELINE_BUCKETS, TimelineBucket, TracksReport};
 pub use db::upgrade::{UpgradeProgress, UpgradeReport, upgrade};
 pub use db::{DEFAULT_BLOCK_SIZE, Database, DatabaseBuilder, ReadTransaction, TableUsage, WriteTransaction};
-pub use db::{capture, pack, upgrade};
+pub use db::{capture, pack, timeline, upgrade};
 pub use memory::regions::{RegionRead, Regions, RegionsMut};
 pub use memory::registers::{RegisterRead, Registers, RegistersMut};
 pub use memory::views::MemoryView;

@@ -13,6 +13,7 @@ use crate::store::boundary::{guard, guard_write};
 use crate::store::delta_cursor::DeltaCursor;
 use crate::store::events::{CaptureRecord, LoggedEvent};
 use crate::store::ops::event_log;
+use crate::store::tracks::TrackedEvent;
 use crate::store::{Observation, StoreRead};
 use crate::vocab::error::{Error, Result};
 use crate::vocab::trace::width_mask;
@@ -116,7 +117,7 @@ fn timeline_end(store: &dyn StoreRead) -> Result<Snap> {
     Ok(end)
 }
 
-fn capture_of(store: &dyn StoreRead, name: &str) -> Result<(u32, CaptureRecord)> {
+pub(crate) fn capture_of(store: &dyn StoreRead, name: &str) -> Result<(u32, CaptureRecord)> {
     store
         .capture(name)?
         .ok_or_else(|| Error::UnknownCapture { name: name.to_string() })
@@ -245,6 +246,7 @@ impl WriteTransaction {
             })?;
             // Checked and split first: memory takes the observations in one
             // batch, the event log the rest.
+            let mut tracks = Vec::with_capacity(events.len());
             let mut observations = Vec::with_capacity(events.len());
             let mut logged = Vec::with_capacity(events.len());
             for ((seq, snap), event) in (record.events..).zip(record.last_snap.saturating_add(1)..).zip(events) {
@@ -284,6 +286,11 @@ impl WriteTransaction {
                         bytes,
                     });
                 }
+                tracks.push(TrackedEvent {
+                    address: event.address,
+                    time: event.timestamp,
+                    value: event.error.is_none().then_some(event.value),
+                });
                 let failed_read_of_zero = event.error.is_some() && event.op == Op::Read && event.value == 0;
                 logged.push(LoggedEvent {
                     snap,
@@ -297,6 +304,7 @@ impl WriteTransaction {
                 });
             }
             this.store.append_observations(space, &observations)?;
+            this.store.track_events(id, record.events, &tracks)?;
             record.events = event_log::append(&mut this.store, id, record.events, &logged)?;
             if let Some(last) = logged.last() {
                 record.last_snap = last.snap;
@@ -307,7 +315,7 @@ impl WriteTransaction {
 }
 
 /// Reads the events `seqs` of a capture, their values from memory.
-fn read_events(store: &dyn StoreRead, name: &str, seqs: Range<u64>) -> Result<Vec<TraceEvent>> {
+pub(crate) fn read_events(store: &dyn StoreRead, name: &str, seqs: Range<u64>) -> Result<Vec<TraceEvent>> {
     let (id, record) = capture_of(store, name)?;
     let end = seqs.end.min(record.events);
     let mut out = Vec::new();

@@ -9,6 +9,7 @@ mod regions;
 mod registers;
 #[cfg(test)]
 mod tests;
+pub mod timeline;
 pub mod upgrade;
 mod views;
 
@@ -22,7 +23,7 @@ use crate::store::boundary::{Failable, guard, guard_in, guard_write};
 use crate::store::cache::ChunkCache;
 pub use crate::store::schema::TableUsage;
 use crate::store::schema::{self, valid_block_size};
-use crate::store::{ReadStore, StoreRead, WriteStore};
+use crate::store::{ReadStore, StoreRead, TrackBuilders, WriteStore};
 use crate::vocab::error::{Error, Result, StorageContext};
 use crate::vocab::snaps::SnapMeta;
 use crate::vocab::types::{Lifespan, Snap};
@@ -42,6 +43,8 @@ pub struct Database {
     max_chunk_deltas: usize,
     /// Packed chunks decoded for every reader.
     chunk_cache: Arc<ChunkCache>,
+    /// The captures' track builders, kept across write transactions.
+    track_builders: TrackBuilders,
     /// The settings it was opened with, to open it again after a failure.
     settings: DatabaseBuilder,
     /// Whether it lives in a file (`path`), not in a storage backend.
@@ -192,6 +195,7 @@ impl DatabaseBuilder {
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
             chunk_cache: Arc::new(ChunkCache::new(self.decoded_cache_size, self.max_chunk_deltas)),
+            track_builders: TrackBuilders::default(),
             settings: self.clone(),
             on_file: true,
         })
@@ -241,6 +245,7 @@ impl DatabaseBuilder {
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
             chunk_cache: Arc::new(ChunkCache::new(self.decoded_cache_size, self.max_chunk_deltas)),
+            track_builders: TrackBuilders::default(),
             settings: self.clone(),
             on_file,
         })
@@ -307,6 +312,7 @@ impl DatabaseBuilder {
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
             chunk_cache: Arc::new(ChunkCache::new(self.decoded_cache_size, self.max_chunk_deltas)),
+            track_builders: TrackBuilders::default(),
             settings: self.clone(),
             on_file: false,
         })
@@ -323,6 +329,7 @@ impl DatabaseBuilder {
             block_size,
             max_chunk_deltas: self.max_chunk_deltas,
             chunk_cache: Arc::new(ChunkCache::new(self.decoded_cache_size, self.max_chunk_deltas)),
+            track_builders: TrackBuilders::default(),
             settings: self.clone(),
             on_file: true,
         };
@@ -564,7 +571,13 @@ impl Database {
             // Reopening after a crash then costs no walk over the whole file.
             txn.set_quick_repair(true);
             Ok(WriteTransaction {
-                store: WriteStore::new(txn, &self.path, self.block_size, self.max_chunk_deltas),
+                store: WriteStore::new(
+                    txn,
+                    &self.path,
+                    self.block_size,
+                    self.max_chunk_deltas,
+                    self.track_builders.clone(),
+                ),
             })
         })
     }

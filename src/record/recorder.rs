@@ -69,6 +69,10 @@ pub struct RecorderOptions {
     /// recording goes on (default), or within the recording call that hands
     /// them over. Either way a commit holds the same events.
     pub background_fold: bool,
+    /// Whether the database keeps register tracks from this capture on
+    /// (default off; see [`WriteTransaction::keep_tracks`](crate::WriteTransaction::keep_tracks)).
+    /// A database that keeps them already goes on keeping them.
+    pub tracks: bool,
 }
 
 impl Default for RecorderOptions {
@@ -81,6 +85,7 @@ impl Default for RecorderOptions {
             sync: None,
             cache_size: None,
             background_fold: true,
+            tracks: false,
         }
     }
 }
@@ -164,6 +169,9 @@ impl<M: Master> RecordingMaster<M> {
         let mut spec = spec.clone();
         spec.policy = options.policy;
         let mut txn = db.begin_write()?;
+        if options.tracks {
+            txn.keep_tracks()?;
+        }
         let capture = txn.create_capture(&spec)?;
         let capture_id = txn.capture_id(&capture.name)?;
         let mark = txn.journal_mark()?;

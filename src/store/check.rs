@@ -1,13 +1,19 @@
 //! The consistency check: every record decodes and every invariant the
 //! readers rely on holds. Used by `Database::check` and the `check` verb.
 
-use redb::ReadableTable;
+use std::collections::HashMap;
+
+use redb::{ReadableTable, TableHandle};
 
 use crate::store::changes::decode_bucket;
 use crate::store::chunk::ChunkRecord;
+use crate::store::compact::has_table;
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::history::chunk_place;
-use crate::store::schema::{BUS_REGISTERS, CAPTURES, CHANGES, CHUNKS, EVENTS, REGIONS, REGISTER_MAP};
+use crate::store::schema::{
+    BUS_REGISTERS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, REGIONS, REGISTER_MAP, TRACK_GROUPS,
+};
+use crate::store::tracks::{TrackRecord, group_of, groups_in, track_place};
 use crate::store::{busmap, regions, regmap};
 use crate::vocab::error::{Result, StorageContext};
 
@@ -22,6 +28,69 @@ pub struct CheckReport {
     pub events: u64,
     /// Each problem found, naming where.
     pub problems: Vec<String>,
+}
+
+/// Checks the tracks of capture `id` against what its event log holds:
+/// each stream against its summaries, and each tracked group's records
+/// against the log's events of their address in the group (how many, and
+/// their times).
+fn check_tracks(
+    txn: &redb::ReadTransaction,
+    id: u32,
+    mut expected: HashMap<(u64, u64), (u64, u64)>,
+    report: &mut CheckReport,
+) -> Result<()> {
+    if !has_table(txn, TRACK_GROUPS.name())? || !has_table(txn, EVENT_TRACKS.name())? {
+        return Ok(());
+    }
+    let groups = match groups_in(&txn.open_table(TRACK_GROUPS).context("checking track groups")?, id) {
+        Ok(groups) => groups,
+        Err(e) => {
+            report.problems.push(e.to_string());
+            return Ok(());
+        }
+    };
+    let marked: std::collections::BTreeSet<u64> = groups.into_iter().collect();
+    expected.retain(|(_, group), _| marked.contains(group));
+    let tracks = txn.open_table(EVENT_TRACKS).context("checking event tracks")?;
+    for entry in tracks
+        .range((id, 0, 0)..=(id, u64::MAX, u64::MAX))
+        .context("checking event tracks")?
+    {
+        let (key, value) = entry.context("checking event tracks")?;
+        let (_, address, group) = key.value();
+        let place = || track_place(id, address, group);
+        if !marked.contains(&group) {
+            report
+                .problems
+                .push(format!("{}: a track of a group not marked tracked", place()));
+            continue;
+        }
+        match TrackRecord::from_stored(value.value(), &place).and_then(|r| r.check(&place)) {
+            Ok(events) => {
+                let sum = events.iter().fold(0u64, |s, e| s.wrapping_add(e.0.to_bits()));
+                let found = (events.len() as u64, sum);
+                match expected.remove(&(address, group)) {
+                    Some(want) if want == found => {}
+                    want => report.problems.push(format!(
+                        "{}: holds {} events, the event log {} (or at other times)",
+                        place(),
+                        found.0,
+                        want.map_or(0, |w| w.0)
+                    )),
+                }
+            }
+            Err(e) => report.problems.push(e.to_string()),
+        }
+    }
+    if let Some(&(address, group)) = expected.keys().min() {
+        report.problems.push(format!(
+            "{}: missing from a tracked group ({} tracks missing)",
+            track_place(id, address, group),
+            expected.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Checks every history chunk, change bucket, event chunk, register
@@ -90,6 +159,8 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
             }
         };
         let mut counted = 0u64;
+        // Per (address, track group): how many events and their times' sum.
+        let mut tracked: HashMap<(u64, u64), (u64, u64)> = HashMap::new();
         for chunk in events.range((id, 0)..=(id, u64::MAX)).context("checking events")? {
             let (key, value) = chunk.context("checking events")?;
             let first = key.value().1;
@@ -111,6 +182,11 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
                             decoded[i].snap,
                             expected + i as i64
                         ));
+                    }
+                    for (seq, event) in (first..).zip(&decoded) {
+                        let entry = tracked.entry((event.address, group_of(seq))).or_default();
+                        entry.0 += 1;
+                        entry.1 = entry.1.wrapping_add(event.timestamp.to_bits());
                     }
                     counted = first + decoded.len() as u64;
                 }
@@ -135,6 +211,7 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
             ));
         }
         report.events += counted;
+        check_tracks(txn, id, tracked, &mut report)?;
     }
     check_registers_and_regions(txn, &mut report)?;
     Ok(report)

@@ -14,8 +14,8 @@ use crate::store::events::EventChunkRecord;
 use crate::store::history::chunk_place;
 use crate::store::packed;
 use crate::store::schema::{
-    BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS,
-    SPACE_NAMES,
+    BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS,
+    SPACE_IDS, SPACE_NAMES, TRACK_GROUPS,
 };
 use crate::vocab::error::{Result, StorageContext};
 use crate::vocab::types::{Snap, side_of};
@@ -61,6 +61,12 @@ pub(crate) fn rewrite(
     }
     if has_table(src, BUS_REGISTERS.name())? {
         copy_table(src, dst, BUS_REGISTERS)?;
+    }
+    if has_table(src, EVENT_TRACKS.name())? {
+        copy_table(src, dst, EVENT_TRACKS)?;
+    }
+    if has_table(src, TRACK_GROUPS.name())? {
+        copy_table(src, dst, TRACK_GROUPS)?;
     }
 
     let chunks = src.open_table(CHUNKS).context("packing: reading chunks")?;

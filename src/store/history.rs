@@ -9,6 +9,7 @@ use crate::store::chunk::{ByteAsOf, ChunkRecord, ChunkView, GRANULE, Need, Owned
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::images::ImageCache;
 use crate::store::packed;
+use crate::store::tracks::TrackRecord;
 use crate::vocab::error::{Result, StorageContext};
 use crate::vocab::snaps::SnapMeta;
 use crate::vocab::types::{Snap, side_of};
@@ -196,6 +197,20 @@ pub(crate) trait StoreRead {
         f: &mut dyn FnMut(u64, EventChunkRecord) -> Result<bool>,
     ) -> Result<()>;
     /// The latest timeline snap (`>= 0`) with a change in `space`.
+    /// Calls `f(first_seq, record)` for the track records of `address` in
+    /// capture `capture`, in order, while `f` returns true (none in a file
+    /// without tracks).
+    fn address_tracks(
+        &self,
+        capture: u32,
+        address: u64,
+        f: &mut dyn FnMut(u64, TrackRecord) -> Result<bool>,
+    ) -> Result<()>;
+
+    /// The first sequence numbers of capture `capture`'s tracked groups, in
+    /// order (none in a file without tracks).
+    fn tracked_groups(&self, capture: u32) -> Result<Vec<u64>>;
+
     fn last_timeline_change(&self, space: u32) -> Result<Option<Snap>>;
     /// The metadata of `snap`.
     fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>>;

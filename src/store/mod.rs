@@ -23,9 +23,10 @@ pub(crate) mod regions;
 pub(crate) mod regmap;
 pub(crate) mod schema;
 pub(crate) mod snaps;
+pub(crate) mod tracks;
 mod writer;
 
 pub(crate) use chunk::Mask;
 pub(crate) use history::StoreRead;
 pub(crate) use reader::ReadStore;
-pub(crate) use writer::{DEFAULT_MAX_CHUNK_DELTAS, Observation, WriteStore};
+pub(crate) use writer::{DEFAULT_MAX_CHUNK_DELTAS, Observation, TrackBuilders, WriteStore};

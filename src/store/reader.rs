@@ -12,10 +12,11 @@ use crate::store::history::{
 };
 use crate::store::images::ImageCache;
 use crate::store::schema::{
-    self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS,
-    SPACE_NAMES,
+    self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, REGIONS, REGISTER_MAP,
+    SNAPS, SPACE_IDS, SPACE_NAMES, TRACK_GROUPS,
 };
 use crate::store::snaps;
+use crate::store::tracks::{TrackRecord, groups_in, tracks_in};
 use crate::store::{busmap, regions, regmap};
 use crate::vocab::error::{Result, StorageContext};
 use crate::vocab::snaps::SnapMeta;
@@ -41,6 +42,8 @@ pub(crate) struct ReadStore {
     register_map: Option<ReadOnlyTable<&'static str, &'static [u8]>>,
     regions: Option<RegionsTable>,
     bus_registers: Option<ReadOnlyTable<(u32, u64), &'static [u8]>>,
+    event_tracks: Option<ReadOnlyTable<(u32, u64, u64), &'static [u8]>>,
+    track_groups: Option<ReadOnlyTable<(u32, u64), &'static [u8]>>,
 }
 
 /// The regions table of a read snapshot.
@@ -82,6 +85,8 @@ impl ReadStore {
             register_map: optional(txn, REGISTER_MAP)?,
             regions: optional(txn, REGIONS)?,
             bus_registers: optional(txn, BUS_REGISTERS)?,
+            event_tracks: optional(txn, EVENT_TRACKS)?,
+            track_groups: optional(txn, TRACK_GROUPS)?,
         })
     }
 }
@@ -319,6 +324,25 @@ impl StoreRead for ReadStore {
         f: &mut dyn FnMut(u64, EventChunkRecord) -> Result<bool>,
     ) -> Result<()> {
         event_chunks_in(&self.events, capture, from_seq, f)
+    }
+
+    fn address_tracks(
+        &self,
+        capture: u32,
+        address: u64,
+        f: &mut dyn FnMut(u64, TrackRecord) -> Result<bool>,
+    ) -> Result<()> {
+        match &self.event_tracks {
+            Some(table) => tracks_in(table, capture, address, f),
+            None => Ok(()),
+        }
+    }
+
+    fn tracked_groups(&self, capture: u32) -> Result<Vec<u64>> {
+        match &self.track_groups {
+            Some(table) => groups_in(table, capture),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn last_timeline_change(&self, space: u32) -> Result<Option<Snap>> {

@@ -150,6 +150,9 @@ pub(crate) const CAPTURES: TableDefinition<u32, &[u8]> = TableDefinition::new("c
 /// (capture id, first sequence number) -> event chunk (see `events.rs`).
 pub(crate) const EVENTS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
 
+/// Key of the register-tracks switch in [`META`]: present (one byte, 1)
+/// when the writer keeps register tracks (`store::tracks`).
+pub(crate) const META_EVENT_TRACKS: &str = "event_tracks";
 /// Key of the register scope (one byte: 0 per thread, 1 per frame) in
 /// [`META`]; absent means per thread.
 pub(crate) const META_REGISTER_SCOPE: &str = "register_scope";
@@ -159,6 +162,13 @@ pub(crate) const REGISTER_MAP: TableDefinition<&str, &[u8]> = TableDefinition::n
 /// Optional (added within format 3): a bus's register map, (space id,
 /// address) -> a register record (`store::busmap`).
 pub(crate) const BUS_REGISTERS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("bus_registers");
+/// Optional (added within format 3): register tracks, (capture id, address,
+/// first sequence number of a group of events) -> a track record
+/// (`store::tracks`).
+pub(crate) const EVENT_TRACKS: TableDefinition<(u32, u64, u64), &[u8]> = TableDefinition::new("event_tracks");
+/// Optional (added within format 3): the tracked groups of events, (capture
+/// id, first sequence number of the group) -> a group mark (`store::tracks`).
+pub(crate) const TRACK_GROUPS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("track_groups");
 /// (space id, region name, first snap) -> region record (see `regions.rs`).
 /// Optional: a file without it has no regions.
 pub(crate) const REGIONS: TableDefinition<(u32, &str, i64), &[u8]> = TableDefinition::new("regions");
@@ -186,6 +196,8 @@ pub(crate) fn initialize(txn: &redb::WriteTransaction, block_size: u32) -> Resul
     txn.open_table(REGISTER_MAP).context("creating tables")?;
     txn.open_table(REGIONS).context("creating tables")?;
     txn.open_table(BUS_REGISTERS).context("creating tables")?;
+    txn.open_table(EVENT_TRACKS).context("creating tables")?;
+    txn.open_table(TRACK_GROUPS).context("creating tables")?;
     Ok(())
 }
 

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -21,10 +21,11 @@ use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures
 use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule, stored_edge_granule};
 use crate::store::packed;
 use crate::store::schema::{
-    self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENTS, META, META_JOURNAL_MARK, META_REGISTER_SCOPE,
-    REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
+    self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, META_EVENT_TRACKS,
+    META_JOURNAL_MARK, META_REGISTER_SCOPE, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES, TRACK_GROUPS,
 };
 use crate::store::snaps;
+use crate::store::tracks::{TRACK_GROUP, TrackBuilder, TrackRecord, TrackedEvent, encode_group, groups_in, tracks_in};
 use crate::store::{busmap, regions, regmap};
 use crate::vocab::error::{Error, Result, StorageContext};
 use crate::vocab::register::RegisterScope;
@@ -63,10 +64,18 @@ pub(crate) struct WriteStore {
     tails: HashMap<(u32, u64, bool), Option<Snap>, foldhash::fast::FixedState>,
     /// The database file, for errors.
     path: PathBuf,
+    /// The track builders of the database's captures, kept across
+    /// transactions by its handle.
+    track_builders: TrackBuilders,
+    /// Whether the database keeps register tracks, once read.
+    tracks_known: Option<bool>,
     /// Why redb failed in this transaction, if it did: it then takes no
     /// more writes and cannot be committed.
     failed: std::sync::OnceLock<String>,
 }
+
+/// The track builders of a database's captures, by capture id.
+pub(crate) type TrackBuilders = Arc<Mutex<HashMap<u32, TrackBuilder>>>;
 
 impl Failable for WriteStore {
     fn fail(&self, why: String) {
@@ -96,9 +105,17 @@ fn is_oversized(view: &ChunkView<'_>, record: &ChunkRecord, max_deltas: usize) -
 }
 
 impl WriteStore {
-    pub fn new(txn: WriteTransaction, path: &Path, block_size: u32, max_deltas: usize) -> WriteStore {
+    pub fn new(
+        txn: WriteTransaction,
+        path: &Path,
+        block_size: u32,
+        max_deltas: usize,
+        track_builders: TrackBuilders,
+    ) -> WriteStore {
         WriteStore {
             path: path.to_path_buf(),
+            track_builders,
+            tracks_known: None,
             failed: std::sync::OnceLock::new(),
             txn,
             block_size,
@@ -188,6 +205,56 @@ impl WriteStore {
             .context("writing events")?
             .insert((capture, first_seq), bytes.as_slice())
             .context("writing events")?;
+        Ok(())
+    }
+
+    /// Passes appended events of capture `capture` from sequence number
+    /// `first_seq` on to the capture's track builder, and stores the tracks
+    /// of each group they complete.
+    pub fn track_events(&mut self, capture: u32, first_seq: u64, events: &[TrackedEvent]) -> Result<()> {
+        if !self.tracks_on()? {
+            return Ok(());
+        }
+        let done = {
+            let mut builders = self.track_builders.lock().unwrap_or_else(|e| e.into_inner());
+            builders.entry(capture).or_default().feed(first_seq, events)
+        };
+        for (group, tracks) in done {
+            self.put_tracked_group(capture, group, &tracks)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the database keeps register tracks.
+    pub fn tracks_on(&mut self) -> Result<bool> {
+        if let Some(on) = self.tracks_known {
+            return Ok(on);
+        }
+        let on = self.meta_value(META_EVENT_TRACKS)?.is_some();
+        self.tracks_known = Some(on);
+        Ok(on)
+    }
+
+    /// Makes the database keep register tracks from now on.
+    pub fn turn_tracks_on(&mut self) -> Result<()> {
+        self.set_meta_value(META_EVENT_TRACKS, &[1])?;
+        self.tracks_known = Some(true);
+        Ok(())
+    }
+
+    /// Stores the tracks of a group and marks it tracked.
+    pub fn put_tracked_group(&mut self, capture: u32, group: u64, tracks: &[(u64, TrackRecord)]) -> Result<()> {
+        let mut table = self.txn.open_table(EVENT_TRACKS).context("writing event tracks")?;
+        for (address, track) in tracks {
+            table
+                .insert((capture, *address, group), track.to_stored().as_slice())
+                .context("writing event tracks")?;
+        }
+        self.txn
+            .open_table(TRACK_GROUPS)
+            .context("writing track groups")?
+            .insert((capture, group), encode_group(TRACK_GROUP).as_slice())
+            .context("writing track groups")?;
         Ok(())
     }
 
@@ -838,6 +905,27 @@ impl StoreRead for WriteStore {
             capture,
             from_seq,
             f,
+        )
+    }
+
+    fn address_tracks(
+        &self,
+        capture: u32,
+        address: u64,
+        f: &mut dyn FnMut(u64, TrackRecord) -> Result<bool>,
+    ) -> Result<()> {
+        tracks_in(
+            &self.txn.open_table(EVENT_TRACKS).context("reading event tracks")?,
+            capture,
+            address,
+            f,
+        )
+    }
+
+    fn tracked_groups(&self, capture: u32) -> Result<Vec<u64>> {
+        groups_in(
+            &self.txn.open_table(TRACK_GROUPS).context("reading track groups")?,
+            capture,
         )
     }
 

@@ -7,3 +7,4 @@ mod concurrency;
 mod live_readers;
 mod read_back;
 mod recorder;
+mod timeline;

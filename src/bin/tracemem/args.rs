@@ -81,6 +81,10 @@ pub enum Command {
         /// The database's page cache, in MiB (default: the storage engine's).
         #[arg(long)]
         cache_mb: Option<usize>,
+        /// Keep register tracks: per-address summaries that make `history
+        /// --buckets` fast, at a cost in disk space (see `tracemem track`).
+        #[arg(long)]
+        tracks: bool,
         /// No progress bar.
         #[arg(short, long)]
         quiet: bool,
@@ -111,6 +115,26 @@ pub enum Command {
         /// commit that shows it to other processes.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
         commit_interval: u64,
+        /// Keep register tracks: per-address summaries that make `history
+        /// --buckets` fast, at a cost in disk space (see `tracemem track`).
+        #[arg(long)]
+        tracks: bool,
+    },
+    /// Keep register tracks in a database from now on, and build them for
+    /// the events recorded so far: per address, its events' times and
+    /// values in blocks of 256 with their count, first, last, least and
+    /// greatest value, which `history --buckets` reads instead of every
+    /// event. They take disk space (on the soak workload about as much as
+    /// the packed events). Refused while a recorder records into it.
+    ///
+    /// Example: tracemem track soak.tmdb && tracemem history soak.tmdb 0x40000000 --buckets 1000
+    #[command(verbatim_doc_comment)]
+    Track {
+        /// The database file.
+        db: PathBuf,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Repair a database a recorder left open (killed) and fold in its
     /// journal's acknowledged events; queries refuse such a file until then.
@@ -317,6 +341,10 @@ pub enum Command {
         /// The space the events observe.
         #[arg(long, default_value = tracemem::DEFAULT_CAPTURE_SPACE)]
         space: String,
+        /// Keep register tracks: per-address summaries that make `history
+        /// --buckets` fast, at a cost in disk space (see `tracemem track`).
+        #[arg(long)]
+        tracks: bool,
         /// No progress bar (it is shown only when standard error is a terminal).
         #[arg(short, long)]
         quiet: bool,
@@ -715,6 +743,14 @@ pub struct HistoryArgs {
     /// without a recorder running.
     #[arg(long, requires = "follow")]
     pub until_idle: Option<f64>,
+    /// Zoom out: split the time window (--from-time to --to-time, by
+    /// default the capture's first event's time to its last's) into this
+    /// many equal buckets and print per bucket its start and end time, how
+    /// many events fall in it and the first, last, least and greatest value
+    /// (`-` where none); read from the address's stored summaries, not
+    /// event by event.
+    #[arg(long, conflicts_with_all = ["op", "from", "to", "before", "after", "limit", "follow"])]
+    pub buckets: Option<usize>,
 }
 
 /// The verbs of `regmap`.

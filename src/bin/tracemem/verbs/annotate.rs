@@ -179,3 +179,28 @@ pub fn region_remove(path: &Path, space: &str, name: &str, snap: Snap, from: boo
     }
     .map_err(io)
 }
+
+/// `track DB`: keep register tracks from now on, and build them for the
+/// events recorded so far.
+pub fn track(path: &Path, quiet: bool, out: &mut impl Write) -> Outcome {
+    refuse_while_recording(path, "track")?;
+    let db = open_writer(path)?;
+    let bar = crate::output::progress_bar("{bar:40} {pos}/{len} groups of events tracked", quiet);
+    let report = db
+        .build_tracks(&mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .map_err(|e| Failure::error("track", e))?;
+    bar.finish_and_clear();
+    db.close().map_err(|e| Failure::error("closing the database", e))?;
+    writeln!(
+        out,
+        "{}: tracks kept from now on; {} groups of 65536 events tracked now, {} before; {} events of unfinished groups read event by event",
+        path.display(),
+        report.built,
+        report.tracked,
+        report.untracked_events
+    )
+    .map_err(io)
+}

@@ -245,6 +245,76 @@ pub fn follow(
     }
 }
 
+/// `history --buckets`: the address's zoomed-out timeline in one capture.
+fn timeline(
+    read: &ReadTransaction,
+    captures: &[CaptureInfo],
+    address: u64,
+    buckets: usize,
+    args: &HistoryArgs,
+    out: &mut impl Write,
+) -> Outcome {
+    let [capture] = captures else {
+        let names: Vec<&str> = captures.iter().map(|c| c.name.as_str()).collect();
+        return Err(Failure::error(
+            "history",
+            format!(
+                "--buckets reads one capture; name one with --capture ({})",
+                names.join(", ")
+            ),
+        ));
+    };
+    let failed = |e: tracemem::Error| Failure::error("history", e.to_string());
+    let edge = |seq: u64| -> Result<Option<f64>, Failure> {
+        Ok(read
+            .events(&capture.name, seq..seq.saturating_add(1))
+            .map_err(failed)?
+            .first()
+            .map(|e| e.timestamp))
+    };
+    let from = match args.from_time {
+        Some(t) => t,
+        None => edge(0)?.unwrap_or(0.0),
+    };
+    let to = match args.to_time {
+        Some(t) => t,
+        None => edge(capture.events.saturating_sub(1))?.unwrap_or(from).max(from),
+    };
+    let timeline = read
+        .timeline(&capture.name, address, from, to, buckets)
+        .map_err(failed)?;
+    let value = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:#x}"));
+    for b in &timeline {
+        if args.json {
+            let doc = serde_json::json!({
+                "capture": capture.name,
+                "from_time": b.from_time,
+                "to_time": b.to_time,
+                "events": b.events,
+                "first": b.first,
+                "last": b.last,
+                "min": b.min,
+                "max": b.max,
+            });
+            writeln!(out, "{doc}").map_err(io)?;
+        } else {
+            writeln!(
+                out,
+                "{:.6}\t{:.6}\t{}\t{}\t{}\t{}\t{}",
+                b.from_time,
+                b.to_time,
+                b.events,
+                value(b.first),
+                value(b.last),
+                value(b.min),
+                value(b.max)
+            )
+            .map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
 pub fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
     // The address: a number, or a register name of --regmap or, once the
     // database is open, of the bus register map stored for its captures.
@@ -313,6 +383,9 @@ pub fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
             "history",
             format!("several captures; name one with --capture ({})", families.join(", ")),
         ));
+    }
+    if let Some(buckets) = args.buckets {
+        return timeline(&read, &captures, address, buckets, args, out);
     }
     let keep = |snap: i64, event: &TraceEvent| {
         event.address == address

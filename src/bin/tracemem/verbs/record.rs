@@ -61,17 +61,11 @@ fn record_w1(
     path: &Path,
     name: &str,
     events: u64,
-    policy: FlushPolicy,
-    cache_mb: Option<usize>,
+    options: RecorderOptions,
     ack: bool,
     quiet: bool,
     out: &mut impl Write,
 ) -> Outcome {
-    let options = RecorderOptions {
-        policy,
-        cache_size: cache_mb.map(|mb| mb << 20),
-        ..RecorderOptions::default()
-    };
     let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new(name), options)
         .map_err(|e| crate::failure::starting(path, e))?;
     let bar = progress(events, quiet);
@@ -107,6 +101,7 @@ pub fn soak(
     ack: bool,
     capture: Option<String>,
     cache_mb: Option<usize>,
+    tracks: bool,
     quiet: bool,
     out: &mut impl Write,
 ) -> Outcome {
@@ -115,7 +110,13 @@ pub fn soak(
         Some(name) => name,
         None => free_capture_name(path, "soak")?,
     };
-    record_w1(path, &name, events, policy, cache_mb, ack, quiet, out)
+    let options = RecorderOptions {
+        policy,
+        cache_size: cache_mb.map(|mb| mb << 20),
+        tracks,
+        ..RecorderOptions::default()
+    };
+    record_w1(path, &name, events, options, ack, quiet, out)
 }
 
 pub fn record(
@@ -124,6 +125,7 @@ pub fn record(
     flush: &str,
     ack: bool,
     commit_interval: std::time::Duration,
+    tracks: bool,
     out: &mut impl Write,
 ) -> Outcome {
     let policy = FlushPolicy::parse(flush).map_err(|e| Failure::error("--flush", e))?;
@@ -134,6 +136,7 @@ pub fn record(
     let options = RecorderOptions {
         policy,
         commit_interval,
+        tracks,
         ..RecorderOptions::default()
     };
     let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new(&name), options)
@@ -231,7 +234,7 @@ pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write)
     )
     .map_err(io)?;
     let started = Instant::now();
-    record_w1(&path, &name, events, FlushPolicy::Event, None, false, quiet, out)?;
+    record_w1(&path, &name, events, RecorderOptions::default(), false, quiet, out)?;
     let seconds = started.elapsed().as_secs_f64();
     writeln!(
         out,

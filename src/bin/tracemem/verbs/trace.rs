@@ -36,6 +36,7 @@ pub fn import_either_order(
     second: &Path,
     capture: Option<String>,
     space: &str,
+    tracks: bool,
     quiet: bool,
     out: &mut impl Write,
 ) -> Outcome {
@@ -45,9 +46,9 @@ pub fn import_either_order(
             second.display(),
             first.display()
         );
-        return import(second, first, capture, space, quiet, out);
+        return import(second, first, capture, space, tracks, quiet, out);
     }
-    import(first, second, capture, space, quiet, out)
+    import(first, second, capture, space, tracks, quiet, out)
 }
 
 pub fn import(
@@ -55,6 +56,7 @@ pub fn import(
     file: &Path,
     capture: Option<String>,
     space: &str,
+    tracks: bool,
     quiet: bool,
     out: &mut impl Write,
 ) -> Outcome {
@@ -75,6 +77,7 @@ pub fn import(
             &spooled,
             Some(capture.unwrap_or_else(|| "stdin".into())),
             space,
+            tracks,
             quiet,
             out,
         );
@@ -97,6 +100,12 @@ pub fn import(
     } else {
         open_writer(path)?
     };
+    if tracks {
+        let mut txn = db.begin_write().map_err(|e| Failure::error("import", e))?;
+        txn.keep_tracks()
+            .and_then(|()| txn.commit())
+            .map_err(|e| Failure::error("import", e))?;
+    }
     let bar = progress_bar("{bar:40} {pos}/{len} events stored, {per_sec}", quiet);
     let imported = import_trace_with_progress(&db, file, &name, space, &mut |done, total| {
         bar.set_length(total);

@@ -1,0 +1,291 @@
+//! Zoomed-out timelines: one address's events of a capture over a time
+//! window, summarized per bucket (count, first, last, least and greatest
+//! value) from the address's register tracks (`store::tracks`), so that a
+//! viewer draws millions of events on a thousand pixels without reading
+//! them. A block of the track that falls in one bucket is taken whole from
+//! its summary; only a block that straddles a bucket's edge or the window's
+//! is decoded, from its own compact stream, never from memory. A capture
+//! group of events without tracks (see `store::tracks`) is answered from its
+//! events, exactly, and slower.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use foldhash::fast::FixedState;
+
+use crate::db::capture::{capture_of, read_events};
+use crate::db::{Database, ReadTransaction, WriteTransaction};
+use crate::store::StoreRead;
+use crate::store::boundary::{guard, guard_write};
+use crate::store::tracks::{Summary, TRACK_GROUP, TrackRecord, track_place};
+use crate::vocab::error::{Error, Result};
+
+/// The most buckets a timeline may ask for.
+pub const MAX_TIMELINE_BUCKETS: usize = 1 << 20;
+
+/// One bucket of a zoomed-out timeline: the events of one address whose
+/// timestamps fall in it. Values are the events' values as
+/// [`ReadTransaction::events`] gives them; a failed event counts, but has no
+/// value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimelineBucket {
+    /// Where the bucket starts (seconds, inclusive).
+    pub from_time: f64,
+    /// Where it ends (exclusive, but inclusive for the last bucket).
+    pub to_time: f64,
+    /// How many events fall in it.
+    pub events: u64,
+    /// The value of the first event in it that did not fail, in event order.
+    pub first: Option<u64>,
+    /// The value of the last event in it that did not fail.
+    pub last: Option<u64>,
+    /// The least value.
+    pub min: Option<u64>,
+    /// The greatest value.
+    pub max: Option<u64>,
+}
+
+/// The window split into equal buckets.
+#[derive(Clone, Copy, Debug)]
+struct Buckets {
+    from: f64,
+    to: f64,
+    width: f64,
+    count: usize,
+}
+
+impl Buckets {
+    fn new(from: f64, to: f64, count: usize) -> Result<Buckets> {
+        let bad = |reason: String| Error::InvalidArgument {
+            argument: "timeline",
+            reason,
+        };
+        if !from.is_finite() || !to.is_finite() || from > to {
+            return Err(bad(format!(
+                "the window {from}..{to} is not a finite, ordered time range"
+            )));
+        }
+        if count == 0 || count > MAX_TIMELINE_BUCKETS {
+            return Err(bad(format!("{count} buckets; ask for 1 to {MAX_TIMELINE_BUCKETS}")));
+        }
+        Ok(Buckets {
+            from,
+            to,
+            width: (to - from) / count as f64,
+            count,
+        })
+    }
+
+    /// The bucket of time `t`, if it is in the window. Monotone in `t`, so
+    /// every time between two of one bucket is in that bucket too.
+    fn of(&self, t: f64) -> Option<usize> {
+        if !(self.from..=self.to).contains(&t) {
+            return None;
+        }
+        if self.width <= 0.0 {
+            return Some(0);
+        }
+        let i = ((t - self.from) / self.width).floor();
+        Some((i as usize).min(self.count - 1))
+    }
+}
+
+/// Bucket summaries being gathered.
+struct Gathered {
+    buckets: Buckets,
+    summaries: Vec<Summary>,
+}
+
+impl Gathered {
+    fn add(&mut self, time: f64, value: Option<u64>) {
+        if let Some(i) = self.buckets.of(time) {
+            self.summaries[i].add(time, value);
+        }
+    }
+
+    fn finish(self) -> Vec<TimelineBucket> {
+        let b = self.buckets;
+        self.summaries
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let valued = |v: u64| (s.valued > 0).then_some(v);
+                TimelineBucket {
+                    from_time: b.from + i as f64 * b.width,
+                    to_time: if i + 1 == b.count {
+                        b.to
+                    } else {
+                        b.from + (i + 1) as f64 * b.width
+                    },
+                    events: s.count,
+                    first: valued(s.first),
+                    last: valued(s.last),
+                    min: valued(s.min),
+                    max: valued(s.max),
+                }
+            })
+            .collect()
+    }
+}
+
+impl ReadTransaction {
+    /// The events of `capture` at `address` with timestamps in
+    /// `from_time..=to_time`, summarized in `buckets` equal buckets of time:
+    /// what a viewer needs to draw a register's whole history. Exact: each
+    /// bucket says what a scan of the events would.
+    pub fn timeline(
+        &self,
+        capture: &str,
+        address: u64,
+        from_time: f64,
+        to_time: f64,
+        buckets: usize,
+    ) -> Result<Vec<TimelineBucket>> {
+        let mut gathered = Gathered {
+            buckets: Buckets::new(from_time, to_time, buckets)?,
+            summaries: vec![Summary::default(); buckets],
+        };
+        guard(&|| format!("timeline of {address:#x} in capture '{capture}'"), || {
+            let (id, record) = capture_of(&self.store, capture)?;
+            let marked: BTreeSet<u64> = self.store.tracked_groups(id)?.into_iter().collect();
+            let mut tracks = BTreeMap::new();
+            self.store.address_tracks(id, address, &mut |group, track| {
+                if marked.contains(&group) {
+                    tracks.insert(group, track);
+                }
+                Ok(true)
+            })?;
+            let b = gathered.buckets;
+            // Group by group, in event order: a tracked group from its
+            // address's track (none if the address has no event in it), any
+            // other from its events.
+            for group in (0..record.events).step_by(TRACK_GROUP as usize) {
+                if !marked.contains(&group) {
+                    let end = group.saturating_add(TRACK_GROUP).min(record.events);
+                    for event in self.events(capture, group..end)? {
+                        if event.address == address {
+                            gathered.add(event.timestamp, event.error.is_none().then_some(event.value));
+                        }
+                    }
+                    continue;
+                }
+                let Some(track) = tracks.get(&group) else {
+                    continue;
+                };
+                for block in &track.blocks {
+                    let s = &block.summary;
+                    if s.max_time < b.from || s.min_time > b.to {
+                        continue;
+                    }
+                    match (b.of(s.min_time), b.of(s.max_time)) {
+                        (Some(i), Some(j)) if i == j => gathered.summaries[i].merge(s),
+                        _ => {
+                            for (time, value) in block.events(&|| track_place(id, address, group))? {
+                                gathered.add(time, value);
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(gathered.finish())
+    }
+}
+
+/// What [`Database::build_tracks`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TracksReport {
+    /// Groups of events whose tracks it built.
+    pub built: u64,
+    /// Groups that had tracks already.
+    pub tracked: u64,
+    /// Events in the captures' last, incomplete groups: read event by event
+    /// by timelines until their group completes while tracks are kept.
+    pub untracked_events: u64,
+}
+
+impl WriteTransaction {
+    /// Makes the database keep register tracks from now on: each capture's
+    /// events of each address, summarized per block, stored as each group
+    /// of 65,536 events completes, so [`ReadTransaction::timeline`] reads
+    /// summaries instead of events. They cost disk space (about as much as
+    /// the events' compressed values; see BENCHMARKS.md), so they are off
+    /// unless asked for. Groups already under way are tracked by
+    /// [`Database::build_tracks`].
+    pub fn keep_tracks(&mut self) -> Result<()> {
+        guard_write(self, &|| "keeping tracks".to_string(), |this| {
+            this.store.turn_tracks_on()
+        })
+    }
+}
+
+impl Database {
+    /// Keeps register tracks from now on ([`WriteTransaction::keep_tracks`])
+    /// and builds them for every complete group of events of every capture
+    /// that has none, one group (65,536 events) per write transaction, so
+    /// memory stays bounded. `progress(done, total)` counts groups.
+    pub fn build_tracks(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<TracksReport> {
+        let mut txn = self.begin_write()?;
+        txn.keep_tracks()?;
+        let captures = txn.store.captures()?;
+        txn.commit()?;
+        let mut report = TracksReport::default();
+        let mut todo = Vec::new();
+        for (id, record) in &captures {
+            let marked: BTreeSet<u64> = self.begin_read()?.store.tracked_groups(*id)?.into_iter().collect();
+            let complete = record.events - record.events % TRACK_GROUP;
+            report.untracked_events += record.events - complete;
+            for group in (0..complete).step_by(TRACK_GROUP as usize) {
+                if marked.contains(&group) {
+                    report.tracked += 1;
+                } else {
+                    todo.push((*id, record.name.clone(), group));
+                }
+            }
+        }
+        let total = todo.len() as u64;
+        for (id, name, group) in todo {
+            let mut txn = self.begin_write()?;
+            guard_write(
+                &mut txn,
+                &|| format!("tracking capture '{name}' from event {group}"),
+                |this| {
+                    let mut tracks: HashMap<u64, TrackRecord, FixedState> = HashMap::default();
+                    for event in read_events(&this.store, &name, group..group + TRACK_GROUP)? {
+                        tracks
+                            .entry(event.address)
+                            .or_default()
+                            .push(event.timestamp, event.error.is_none().then_some(event.value));
+                    }
+                    let mut tracks: Vec<(u64, TrackRecord)> = tracks.into_iter().collect();
+                    tracks.sort_unstable_by_key(|t| t.0);
+                    this.store.put_tracked_group(id, group, &tracks)
+                },
+            )?;
+            txn.commit()?;
+            report.built += 1;
+            progress(report.built, total);
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_split_the_window_and_keep_its_ends() {
+        let b = Buckets::new(1.0, 2.0, 4).unwrap();
+        assert_eq!(b.of(0.999), None);
+        assert_eq!(b.of(1.0), Some(0));
+        assert_eq!(b.of(1.25), Some(1));
+        assert_eq!(b.of(2.0), Some(3));
+        assert_eq!(b.of(2.0001), None);
+        let point = Buckets::new(3.0, 3.0, 10).unwrap();
+        assert_eq!(point.of(3.0), Some(0));
+        assert!(Buckets::new(2.0, 1.0, 4).is_err());
+        assert!(Buckets::new(1.0, f64::NAN, 4).is_err());
+        assert!(Buckets::new(1.0, 2.0, 0).is_err());
+    }
+}
