@@ -246,7 +246,8 @@ impl WriteTransaction {
             })?;
             // Checked and split first: memory takes the observations in one
             // batch, the event log the rest.
-            let mut tracks = Vec::with_capacity(events.len());
+            let tracked = this.store.tracks_on()?;
+            let mut tracks = Vec::with_capacity(if tracked { events.len() } else { 0 });
             let mut observations = Vec::with_capacity(events.len());
             let mut logged = Vec::with_capacity(events.len());
             for ((seq, snap), event) in (record.events..).zip(record.last_snap.saturating_add(1)..).zip(events) {
@@ -286,11 +287,13 @@ impl WriteTransaction {
                         bytes,
                     });
                 }
-                tracks.push(TrackedEvent {
-                    address: event.address,
-                    time: event.timestamp,
-                    value: event.error.is_none().then_some(event.value),
-                });
+                if tracked {
+                    tracks.push(TrackedEvent {
+                        address: event.address,
+                        time: event.timestamp,
+                        value: event.error.is_none().then_some(event.value),
+                    });
+                }
                 let failed_read_of_zero = event.error.is_some() && event.op == Op::Read && event.value == 0;
                 logged.push(LoggedEvent {
                     snap,
@@ -304,7 +307,9 @@ impl WriteTransaction {
                 });
             }
             this.store.append_observations(space, &observations)?;
-            this.store.track_events(id, record.events, &tracks)?;
+            if tracked {
+                this.store.track_events(id, record.events, &tracks)?;
+            }
             record.events = event_log::append(&mut this.store, id, record.events, &logged)?;
             if let Some(last) = logged.last() {
                 record.last_snap = last.snap;

@@ -8,7 +8,7 @@
 //! group of events without tracks (see `store::tracks`) is answered from its
 //! events, exactly, and slower.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use foldhash::fast::FixedState;
 
@@ -16,7 +16,7 @@ use crate::db::capture::{capture_of, read_events};
 use crate::db::{Database, ReadTransaction, WriteTransaction};
 use crate::store::StoreRead;
 use crate::store::boundary::{guard, guard_write};
-use crate::store::tracks::{Summary, TRACK_GROUP, TrackRecord, track_place};
+use crate::store::tracks::{Summary, TRACK_GROUP, TailView, TrackRecord, TrackView, track_place};
 use crate::vocab::error::{Error, Result};
 
 /// The most buckets a timeline may ask for.
@@ -127,11 +127,22 @@ impl Gathered {
     }
 }
 
+/// One event of an address, as a timeline reads it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimelineEvent {
+    /// Its timestamp (seconds on its capture's clock).
+    pub time: f64,
+    /// Its value, or `None` if it failed.
+    pub value: Option<u64>,
+}
+
 impl ReadTransaction {
     /// The events of `capture` at `address` with timestamps in
     /// `from_time..=to_time`, summarized in `buckets` equal buckets of time:
-    /// what a viewer needs to draw a register's whole history. Exact: each
-    /// bucket says what a scan of the events would.
+    /// what a viewer needs to draw a register's whole history. Event `t`
+    /// falls in bucket `floor((t - from_time) / ((to_time - from_time) /
+    /// buckets))`, the last bucket taking `to_time`. Exact: each bucket says
+    /// what a scan of the events would.
     pub fn timeline(
         &self,
         capture: &str,
@@ -140,56 +151,127 @@ impl ReadTransaction {
         to_time: f64,
         buckets: usize,
     ) -> Result<Vec<TimelineBucket>> {
-        let mut gathered = Gathered {
+        let gathered = Gathered {
             buckets: Buckets::new(from_time, to_time, buckets)?,
             summaries: vec![Summary::default(); buckets],
         };
+        let b = gathered.buckets;
+        let gathered = std::cell::RefCell::new(gathered);
+        self.walk_address(
+            capture,
+            address,
+            (from_time, to_time),
+            &mut |s| match (b.of(s.min_time), b.of(s.max_time)) {
+                (Some(i), Some(j)) if i == j => {
+                    gathered.borrow_mut().summaries[i].merge(s);
+                    true
+                }
+                _ => false,
+            },
+            &mut |time, value| gathered.borrow_mut().add(time, value),
+        )?;
+        Ok(gathered.into_inner().finish())
+    }
+
+    /// The events of `capture` at `address` with timestamps in
+    /// `from_time..=to_time`, in event order: the zoomed-in counterpart of
+    /// [`ReadTransaction::timeline`], read from the address's tracks where
+    /// the database keeps them, so it decodes that address's events only.
+    pub fn timeline_events(
+        &self,
+        capture: &str,
+        address: u64,
+        from_time: f64,
+        to_time: f64,
+    ) -> Result<Vec<TimelineEvent>> {
+        Buckets::new(from_time, to_time, 1)?;
+        let mut out = Vec::new();
+        self.walk_address(
+            capture,
+            address,
+            (from_time, to_time),
+            &mut |_| false,
+            &mut |time, value| {
+                if (from_time..=to_time).contains(&time) {
+                    out.push(TimelineEvent { time, value });
+                }
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Walks the events of `capture` at `address` that may fall in
+    /// `window`, in event order: each block of a track goes to `whole`,
+    /// which says whether it took the block whole; the events of a block it
+    /// did not take, and of untracked groups, go to `each`.
+    fn walk_address(
+        &self,
+        capture: &str,
+        address: u64,
+        window: (f64, f64),
+        whole: &mut dyn FnMut(&Summary) -> bool,
+        each: &mut dyn FnMut(f64, Option<u64>),
+    ) -> Result<()> {
         guard(&|| format!("timeline of {address:#x} in capture '{capture}'"), || {
             let (id, record) = capture_of(&self.store, capture)?;
             let marked: BTreeSet<u64> = self.store.tracked_groups(id)?.into_iter().collect();
-            let mut tracks = BTreeMap::new();
-            self.store.address_tracks(id, address, &mut |group, track| {
-                if marked.contains(&group) {
-                    tracks.insert(group, track);
-                }
-                Ok(true)
-            })?;
-            let b = gathered.buckets;
             // Group by group, in event order: a tracked group from its
-            // address's track (none if the address has no event in it), any
+            // address's track (none if the address has no event in it), the
+            // last from the stored tail when it holds the group so far, any
             // other from its events.
             for group in (0..record.events).step_by(TRACK_GROUP as usize) {
+                let mut from_tail = false;
+                if !marked.contains(&group) && record.events - group < TRACK_GROUP {
+                    let place = || format!("track_tails table, capture {id}");
+                    self.store.track_tail(id, &mut |bytes| {
+                        let tail = TailView::parse(bytes, &place)?;
+                        if tail.group == group && tail.group + tail.events == record.events {
+                            from_tail = true;
+                            if let Some(track) = tail.track(address) {
+                                walk_track(&TrackView::parse(track, &place)?, &place, window, whole, each)?;
+                            }
+                        }
+                        Ok(())
+                    })?;
+                }
+                if from_tail {
+                    continue;
+                }
                 if !marked.contains(&group) {
                     let end = group.saturating_add(TRACK_GROUP).min(record.events);
                     for event in self.events(capture, group..end)? {
                         if event.address == address {
-                            gathered.add(event.timestamp, event.error.is_none().then_some(event.value));
+                            each(event.timestamp, event.error.is_none().then_some(event.value));
                         }
                     }
                     continue;
                 }
-                let Some(track) = tracks.get(&group) else {
-                    continue;
-                };
-                for block in &track.blocks {
-                    let s = &block.summary;
-                    if s.max_time < b.from || s.min_time > b.to {
-                        continue;
-                    }
-                    match (b.of(s.min_time), b.of(s.max_time)) {
-                        (Some(i), Some(j)) if i == j => gathered.summaries[i].merge(s),
-                        _ => {
-                            for (time, value) in block.events(&|| track_place(id, address, group))? {
-                                gathered.add(time, value);
-                            }
-                        }
-                    }
-                }
+                self.store.address_track(id, address, group, &mut |bytes| {
+                    let place = || track_place(id, address, group);
+                    walk_track(&TrackView::parse(bytes, &place)?, &place, window, whole, each)
+                })?;
             }
             Ok(())
-        })?;
-        Ok(gathered.finish())
+        })
     }
+}
+
+/// Walks one track's blocks that may fall in `window` (see
+/// `walk_address`).
+fn walk_track(
+    track: &TrackView<'_>,
+    place: &dyn Fn() -> String,
+    window: (f64, f64),
+    whole: &mut dyn FnMut(&Summary) -> bool,
+    each: &mut dyn FnMut(f64, Option<u64>),
+) -> Result<()> {
+    for (i, (s, _)) in track.blocks.iter().enumerate() {
+        if s.max_time < window.0 || s.min_time > window.1 || whole(s) {
+            continue;
+        }
+        track.block_events(i, place, each)?;
+    }
+    Ok(())
 }
 
 /// What [`Database::build_tracks`] did.

@@ -11,9 +11,9 @@ use crate::store::compact::has_table;
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::history::chunk_place;
 use crate::store::schema::{
-    BUS_REGISTERS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, REGIONS, REGISTER_MAP, TRACK_GROUPS,
+    BUS_REGISTERS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, REGIONS, REGISTER_MAP, TRACK_GROUPS, TRACK_TAILS,
 };
-use crate::store::tracks::{TrackRecord, group_of, groups_in, track_place};
+use crate::store::tracks::{TRACK_GROUP, TailView, TrackView, group_of, groups_in, track_place};
 use crate::store::{busmap, regions, regmap};
 use crate::vocab::error::{Result, StorageContext};
 
@@ -37,6 +37,7 @@ pub struct CheckReport {
 fn check_tracks(
     txn: &redb::ReadTransaction,
     id: u32,
+    events: u64,
     mut expected: HashMap<(u64, u64), (u64, u64)>,
     report: &mut CheckReport,
 ) -> Result<()> {
@@ -50,8 +51,58 @@ fn check_tracks(
             return Ok(());
         }
     };
-    let marked: std::collections::BTreeSet<u64> = groups.into_iter().collect();
-    expected.retain(|(_, group), _| marked.contains(group));
+    let mut marked: std::collections::BTreeSet<u64> = groups.into_iter().collect();
+    if let Some(&beyond) = marked.iter().find(|&&g| g + TRACK_GROUP > events) {
+        report.problems.push(format!(
+            "track_groups table, capture {id}: marks the group from {beyond}, which the event log does not complete"
+        ));
+    }
+    // Each record against the log: how many events, and their times.
+    let mut compare =
+        |place: &dyn Fn() -> String, key: (u64, u64), bytes: &[u8], report: &mut CheckReport| match TrackView::parse(
+            bytes, place,
+        )
+        .and_then(|r| r.check(place))
+        {
+            Ok(found) => {
+                let sum = found.iter().fold(0u64, |s, e| s.wrapping_add(e.0.to_bits()));
+                match expected.remove(&key) {
+                    Some(want) if want == (found.len() as u64, sum) => {}
+                    want => report.problems.push(format!(
+                        "{}: holds {} events of {:#x}, the event log {} (or at other times)",
+                        place(),
+                        found.len(),
+                        key.0,
+                        want.map_or(0, |w| w.0)
+                    )),
+                }
+            }
+            Err(e) => report.problems.push(e.to_string()),
+        };
+    if has_table(txn, TRACK_TAILS.name())?
+        && let Some(bytes) = txn
+            .open_table(TRACK_TAILS)
+            .context("checking track tails")?
+            .get(id)
+            .context("checking track tails")?
+    {
+        let place = || format!("track_tails table, capture {id}");
+        match TailView::parse(bytes.value(), &place) {
+            Ok(tail) if tail.group + tail.events == events && !marked.contains(&tail.group) => {
+                for (address, track) in &tail.tracks {
+                    compare(&place, (*address, tail.group), track, report);
+                }
+                marked.insert(tail.group);
+            }
+            Ok(tail) => report.problems.push(format!(
+                "{}: holds {} events from {}, the event log ends at {events}",
+                place(),
+                tail.events,
+                tail.group
+            )),
+            Err(e) => report.problems.push(e.to_string()),
+        }
+    }
     let tracks = txn.open_table(EVENT_TRACKS).context("checking event tracks")?;
     for entry in tracks
         .range((id, 0, 0)..=(id, u64::MAX, u64::MAX))
@@ -66,23 +117,9 @@ fn check_tracks(
                 .push(format!("{}: a track of a group not marked tracked", place()));
             continue;
         }
-        match TrackRecord::from_stored(value.value(), &place).and_then(|r| r.check(&place)) {
-            Ok(events) => {
-                let sum = events.iter().fold(0u64, |s, e| s.wrapping_add(e.0.to_bits()));
-                let found = (events.len() as u64, sum);
-                match expected.remove(&(address, group)) {
-                    Some(want) if want == found => {}
-                    want => report.problems.push(format!(
-                        "{}: holds {} events, the event log {} (or at other times)",
-                        place(),
-                        found.0,
-                        want.map_or(0, |w| w.0)
-                    )),
-                }
-            }
-            Err(e) => report.problems.push(e.to_string()),
-        }
+        compare(&place, (address, group), value.value(), report);
     }
+    expected.retain(|(_, group), _| marked.contains(group));
     if let Some(&(address, group)) = expected.keys().min() {
         report.problems.push(format!(
             "{}: missing from a tracked group ({} tracks missing)",
@@ -211,7 +248,7 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
             ));
         }
         report.events += counted;
-        check_tracks(txn, id, tracked, &mut report)?;
+        check_tracks(txn, id, counted, tracked, &mut report)?;
     }
     check_registers_and_regions(txn, &mut report)?;
     Ok(report)

@@ -15,7 +15,7 @@ use crate::store::history::chunk_place;
 use crate::store::packed;
 use crate::store::schema::{
     BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS,
-    SPACE_IDS, SPACE_NAMES, TRACK_GROUPS,
+    SPACE_IDS, SPACE_NAMES, TRACK_GROUPS, TRACK_TAILS,
 };
 use crate::vocab::error::{Result, StorageContext};
 use crate::vocab::types::{Snap, side_of};
@@ -67,6 +67,9 @@ pub(crate) fn rewrite(
     }
     if has_table(src, TRACK_GROUPS.name())? {
         copy_table(src, dst, TRACK_GROUPS)?;
+    }
+    if has_table(src, TRACK_TAILS.name())? {
+        copy_table(src, dst, TRACK_TAILS)?;
     }
 
     let chunks = src.open_table(CHUNKS).context("packing: reading chunks")?;

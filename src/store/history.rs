@@ -9,7 +9,6 @@ use crate::store::chunk::{ByteAsOf, ChunkRecord, ChunkView, GRANULE, Need, Owned
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::images::ImageCache;
 use crate::store::packed;
-use crate::store::tracks::TrackRecord;
 use crate::vocab::error::{Result, StorageContext};
 use crate::vocab::snaps::SnapMeta;
 use crate::vocab::types::{Snap, side_of};
@@ -197,15 +196,20 @@ pub(crate) trait StoreRead {
         f: &mut dyn FnMut(u64, EventChunkRecord) -> Result<bool>,
     ) -> Result<()>;
     /// The latest timeline snap (`>= 0`) with a change in `space`.
-    /// Calls `f(first_seq, record)` for the track records of `address` in
-    /// capture `capture`, in order, while `f` returns true (none in a file
-    /// without tracks).
-    fn address_tracks(
+    /// Calls `f` with the stored track record of `address` in capture
+    /// `capture` for the group of events from `group`; false if there is
+    /// none (as in a file without tracks).
+    fn address_track(
         &self,
         capture: u32,
         address: u64,
-        f: &mut dyn FnMut(u64, TrackRecord) -> Result<bool>,
-    ) -> Result<()>;
+        group: u64,
+        f: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<bool>;
+
+    /// Calls `f` with the stored track tail of capture `capture`; false if
+    /// there is none.
+    fn track_tail(&self, capture: u32, f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<bool>;
 
     /// The first sequence numbers of capture `capture`'s tracked groups, in
     /// order (none in a file without tracks).

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | -12 | 4 | CRC-32C of the frame |
 //! | -8 | 4 | length of the decoded payload (at most [`MAX_PAYLOAD`]) |
-//! | -4 | 1 | kind: 1 history chunk, 2 event chunk, 3 change bucket, 4 track |
+//! | -4 | 1 | kind: 1 history chunk, 2 event chunk, 3 change bucket |
 //! | -3 | 1 | packed-format version, 1 |
 //! | -2 | 2 | magic `5A FF` |
 //!
@@ -51,7 +51,6 @@ pub(crate) enum Kind {
     HistoryChunk = 1,
     EventChunk = 2,
     ChangeBucket = 3,
-    Track = 4,
 }
 
 /// The shorter of an unpacked and a packed form (the unpacked one on a tie:

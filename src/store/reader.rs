@@ -13,10 +13,10 @@ use crate::store::history::{
 use crate::store::images::ImageCache;
 use crate::store::schema::{
     self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, REGIONS, REGISTER_MAP,
-    SNAPS, SPACE_IDS, SPACE_NAMES, TRACK_GROUPS,
+    SNAPS, SPACE_IDS, SPACE_NAMES, TRACK_GROUPS, TRACK_TAILS,
 };
 use crate::store::snaps;
-use crate::store::tracks::{TrackRecord, groups_in, tracks_in};
+use crate::store::tracks::{groups_in, track_in};
 use crate::store::{busmap, regions, regmap};
 use crate::vocab::error::{Result, StorageContext};
 use crate::vocab::snaps::SnapMeta;
@@ -44,6 +44,7 @@ pub(crate) struct ReadStore {
     bus_registers: Option<ReadOnlyTable<(u32, u64), &'static [u8]>>,
     event_tracks: Option<ReadOnlyTable<(u32, u64, u64), &'static [u8]>>,
     track_groups: Option<ReadOnlyTable<(u32, u64), &'static [u8]>>,
+    track_tails: Option<ReadOnlyTable<u32, &'static [u8]>>,
 }
 
 /// The regions table of a read snapshot.
@@ -87,6 +88,7 @@ impl ReadStore {
             bus_registers: optional(txn, BUS_REGISTERS)?,
             event_tracks: optional(txn, EVENT_TRACKS)?,
             track_groups: optional(txn, TRACK_GROUPS)?,
+            track_tails: optional(txn, TRACK_TAILS)?,
         })
     }
 }
@@ -326,15 +328,26 @@ impl StoreRead for ReadStore {
         event_chunks_in(&self.events, capture, from_seq, f)
     }
 
-    fn address_tracks(
+    fn address_track(
         &self,
         capture: u32,
         address: u64,
-        f: &mut dyn FnMut(u64, TrackRecord) -> Result<bool>,
-    ) -> Result<()> {
+        group: u64,
+        f: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<bool> {
         match &self.event_tracks {
-            Some(table) => tracks_in(table, capture, address, f),
-            None => Ok(()),
+            Some(table) => track_in(table, capture, address, group, f),
+            None => Ok(false),
+        }
+    }
+
+    fn track_tail(&self, capture: u32, f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<bool> {
+        let Some(table) = &self.track_tails else {
+            return Ok(false);
+        };
+        match table.get(capture).context("reading track tails")? {
+            Some(value) => f(value.value()).map(|()| true),
+            None => Ok(false),
         }
     }
 

@@ -166,6 +166,9 @@ pub(crate) const BUS_REGISTERS: TableDefinition<(u32, u64), &[u8]> = TableDefini
 /// first sequence number of a group of events) -> a track record
 /// (`store::tracks`).
 pub(crate) const EVENT_TRACKS: TableDefinition<(u32, u64, u64), &[u8]> = TableDefinition::new("event_tracks");
+/// Optional (added within format 3): capture id -> the tracks of the events
+/// of its last, unfinished group so far (`store::tracks`).
+pub(crate) const TRACK_TAILS: TableDefinition<u32, &[u8]> = TableDefinition::new("track_tails");
 /// Optional (added within format 3): the tracked groups of events, (capture
 /// id, first sequence number of the group) -> a group mark (`store::tracks`).
 pub(crate) const TRACK_GROUPS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("track_groups");
@@ -198,6 +201,7 @@ pub(crate) fn initialize(txn: &redb::WriteTransaction, block_size: u32) -> Resul
     txn.open_table(BUS_REGISTERS).context("creating tables")?;
     txn.open_table(EVENT_TRACKS).context("creating tables")?;
     txn.open_table(TRACK_GROUPS).context("creating tables")?;
+    txn.open_table(TRACK_TAILS).context("creating tables")?;
     Ok(())
 }
 

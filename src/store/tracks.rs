@@ -15,8 +15,9 @@
 //! transaction was aborted, the file predates tracks) has no mark; readers
 //! then read its events, and `pack` tracks it.
 //!
-//! A track record, all integers little-endian, varints LEB128, stored
-//! packed (`store::packed`, kind 4) when that is smaller:
+//! A track record, all integers little-endian, varints LEB128 (stored as
+//! it is: its streams are mostly values that do not compress, and a reader
+//! decodes the few blocks it needs in place):
 //!
 //! ```text
 //! u8      version (1)
@@ -46,14 +47,13 @@ use foldhash::fast::FixedState;
 use redb::ReadableTable;
 
 use crate::format::varint;
-use crate::store::packed;
 use crate::vocab::error::{Error, Result, StorageContext};
 
 /// Events of a capture per track group (sixteen event chunks).
 pub(crate) const TRACK_GROUP: u64 = 65536;
 
 /// An address's events per block.
-pub(crate) const TRACK_BLOCK: u64 = 256;
+pub(crate) const TRACK_BLOCK: u64 = 64;
 
 const VERSION: u8 = 1;
 const RAW_TIME: u64 = 1;
@@ -132,43 +132,42 @@ fn time_step(previous: f64, t: f64) -> Option<u64> {
     ((0.0..1e15).contains(&k) && previous + k * 1e-6 == t).then_some(k as u64)
 }
 
-impl TrackBlock {
-    /// The block's events, in order: (time, value or `None` if failed).
-    pub fn events(&self, place: &dyn Fn() -> String) -> Result<Vec<(f64, Option<u64>)>> {
-        let bad = |what: String| Error::corrupt(place(), format!("track: {what}"));
-        let s = &self.stream;
-        let mut out = Vec::with_capacity(self.summary.count.min(TRACK_BLOCK) as usize);
-        let (mut at, mut time, mut value) = (0usize, 0.0f64, 0u64);
-        while at < s.len() {
-            let h = varint::get(s, &mut at).ok_or_else(|| bad("a truncated event".into()))?;
-            if h & RAW_TIME != 0 {
-                let bits = s.get(at..at + 8).ok_or_else(|| bad("a truncated time".into()))?;
-                at += 8;
-                time = f64::from_bits(u64::from_le_bytes(bits.try_into().map_err(|_| bad("time".into()))?));
-            } else if out.is_empty() {
-                return Err(bad("a block whose first time is not raw".into()));
-            } else {
-                time += ((h >> FLAG_BITS) as f64) * 1e-6;
+/// Decodes a block's stream of `count` events, calling `f(time, value)`
+/// for each in order (`value` `None` for a failed event).
+fn decode_stream(
+    stream: &[u8],
+    count: u64,
+    place: &dyn Fn() -> String,
+    f: &mut dyn FnMut(f64, Option<u64>),
+) -> Result<()> {
+    let bad = |what: String| Error::corrupt(place(), format!("track: {what}"));
+    let (mut at, mut time, mut value, mut n) = (0usize, 0.0f64, 0u64, 0u64);
+    while at < stream.len() {
+        let h = varint::get(stream, &mut at).ok_or_else(|| bad("a truncated event".into()))?;
+        if h & RAW_TIME != 0 {
+            let bits = stream.get(at..at + 8).ok_or_else(|| bad("a truncated time".into()))?;
+            at += 8;
+            time = f64::from_bits(u64::from_le_bytes(bits.try_into().map_err(|_| bad("time".into()))?));
+        } else if n == 0 {
+            return Err(bad("a block whose first time is not raw".into()));
+        } else {
+            time += ((h >> FLAG_BITS) as f64) * 1e-6;
+        }
+        let valued = if h & FAILED != 0 {
+            None
+        } else {
+            if h & SAME_VALUE == 0 {
+                value ^= varint::get(stream, &mut at).ok_or_else(|| bad("a truncated value".into()))?;
             }
-            let valued = if h & FAILED != 0 {
-                None
-            } else {
-                if h & SAME_VALUE == 0 {
-                    value ^= varint::get(s, &mut at).ok_or_else(|| bad("a truncated value".into()))?;
-                }
-                Some(value)
-            };
-            out.push((time, valued));
-        }
-        if out.len() as u64 != self.summary.count {
-            return Err(bad(format!(
-                "a block of {} events holds {}",
-                self.summary.count,
-                out.len()
-            )));
-        }
-        Ok(out)
+            Some(value)
+        };
+        f(time, valued);
+        n += 1;
     }
+    if n != count {
+        return Err(bad(format!("a block of {count} events holds {n}")));
+    }
+    Ok(())
 }
 
 /// The track of one address: its blocks, and where the last one's stream
@@ -220,7 +219,28 @@ impl TrackRecord {
         block.summary.add(time, value);
     }
 
-    /// The record's bytes, unpacked.
+    /// A record to go on appending to, from a stored one.
+    pub fn from_view(view: &TrackView<'_>, place: &dyn Fn() -> String) -> Result<TrackRecord> {
+        let mut record = TrackRecord::default();
+        for (i, (summary, stream)) in view.blocks.iter().enumerate() {
+            if i + 1 == view.blocks.len() {
+                // Where the last block's stream stands.
+                let (mut time, mut value) = (0.0, 0);
+                view.block_events(i, place, &mut |t, v| {
+                    time = t;
+                    value = v.unwrap_or(value);
+                })?;
+                (record.previous_time, record.previous_value) = (time, value);
+            }
+            record.blocks.push(TrackBlock {
+                summary: *summary,
+                stream: stream.to_vec(),
+            });
+        }
+        Ok(record)
+    }
+
+    /// The record's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![VERSION];
         varint::put(&mut out, self.blocks.len() as u64);
@@ -241,26 +261,18 @@ impl TrackRecord {
         out.push(0);
         out
     }
+}
 
-    /// The record's stored bytes: packed when that is smaller.
-    pub fn to_stored(&self) -> Vec<u8> {
-        let unpacked = self.encode();
-        match packed::seal(packed::Kind::Track, &unpacked, packed::WRITE_LEVEL) {
-            Ok(packed) => packed::smaller(unpacked, packed),
-            Err(_) => unpacked,
-        }
-    }
+/// A stored track record, read in place: its blocks' summaries and streams.
+#[derive(Clone, Debug)]
+pub(crate) struct TrackView<'a> {
+    pub blocks: Vec<(Summary, &'a [u8])>,
+}
 
-    /// Decodes a stored record, packed or not, checking its shape (not each
-    /// block's stream: see [`TrackRecord::check`]).
-    pub fn from_stored(bytes: &[u8], place: &dyn Fn() -> String) -> Result<TrackRecord> {
-        if packed::is_packed(bytes) {
-            return Self::decode(&packed::open(packed::Kind::Track, bytes, place)?, place);
-        }
-        Self::decode(bytes, place)
-    }
-
-    fn decode(bytes: &[u8], place: &dyn Fn() -> String) -> Result<TrackRecord> {
+impl<'a> TrackView<'a> {
+    /// Parses a record's blocks, checking its shape (not each block's
+    /// stream: see [`TrackView::check`]).
+    pub fn parse(bytes: &'a [u8], place: &dyn Fn() -> String) -> Result<TrackView<'a>> {
         let bad = |what: &str| Error::corrupt(place(), format!("track: {what}"));
         let Some((&version, _)) = bytes.split_first() else {
             return Err(bad("an empty record"));
@@ -274,8 +286,7 @@ impl TrackRecord {
         if n > TRACK_GROUP {
             return Err(bad(&format!("{n} blocks")));
         }
-        let mut blocks = Vec::with_capacity(n as usize);
-        let mut lengths = Vec::with_capacity(n as usize);
+        let mut summaries = Vec::with_capacity(n as usize);
         for _ in 0..n {
             let count = next(&mut at)?;
             let valued = next(&mut at)?;
@@ -297,55 +308,60 @@ impl TrackRecord {
                 )));
             }
             let [first, last, min, max] = values;
-            blocks.push(TrackBlock {
-                summary: Summary {
-                    count,
-                    valued,
-                    min_time,
-                    max_time,
-                    first,
-                    last,
-                    min,
-                    max,
-                },
-                stream: Vec::new(),
-            });
-            lengths.push(len);
+            let summary = Summary {
+                count,
+                valued,
+                min_time,
+                max_time,
+                first,
+                last,
+                min,
+                max,
+            };
+            summaries.push((summary, len));
         }
-        for (block, len) in blocks.iter_mut().zip(lengths) {
+        let mut blocks = Vec::with_capacity(summaries.len());
+        for (summary, len) in summaries {
             let end = usize::try_from(len)
                 .ok()
                 .and_then(|len| at.checked_add(len))
                 .filter(|&end| end < bytes.len())
                 .ok_or_else(|| bad("a stream past the record's end"))?;
-            block.stream = bytes[at..end].to_vec();
+            blocks.push((summary, &bytes[at..end]));
             at = end;
         }
         if bytes[at..] != [0] {
             return Err(bad("no end byte after the last stream"));
         }
-        Ok(TrackRecord {
-            blocks,
-            ..TrackRecord::default()
-        })
+        Ok(TrackView { blocks })
+    }
+
+    /// Calls `f(time, value)` for the events of block `i`, in order.
+    pub fn block_events(
+        &self,
+        i: usize,
+        place: &dyn Fn() -> String,
+        f: &mut dyn FnMut(f64, Option<u64>),
+    ) -> Result<()> {
+        let (summary, stream) = &self.blocks[i];
+        decode_stream(stream, summary.count, place, f)
     }
 
     /// Checks every block's stream against its summary; returns the events.
     pub fn check(&self, place: &dyn Fn() -> String) -> Result<Vec<(f64, Option<u64>)>> {
         let mut all = Vec::new();
-        for (i, block) in self.blocks.iter().enumerate() {
-            let events = block.events(place)?;
+        for (i, (summary, _)) in self.blocks.iter().enumerate() {
             let mut again = Summary::default();
-            for &(time, value) in &events {
+            self.block_events(i, place, &mut |time, value| {
                 again.add(time, value);
-            }
-            if again != block.summary {
+                all.push((time, value));
+            })?;
+            if again != *summary {
                 return Err(Error::corrupt(
                     place(),
                     format!("track: block {i}'s summary does not match its events"),
                 ));
             }
-            all.extend(events);
         }
         Ok(all)
     }
@@ -376,6 +392,56 @@ pub(crate) struct TrackBuilder {
 }
 
 impl TrackBuilder {
+    /// The sequence number the next appended event must have to go on.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Goes on from a stored tail: the tracks of the first `events` events of
+    /// the group from `group`.
+    pub fn resume(&mut self, tail: &TailView<'_>, place: &dyn Fn() -> String) -> Result<()> {
+        let mut tracks = HashMap::default();
+        for (address, bytes) in &tail.tracks {
+            tracks.insert(
+                *address,
+                TrackRecord::from_view(&TrackView::parse(bytes, place)?, place)?,
+            );
+        }
+        self.tracks = tracks;
+        self.whole = true;
+        self.next_seq = tail.group + tail.events;
+        Ok(())
+    }
+
+    /// The stored form of the tracks of the current group so far, if the
+    /// builder saw each of its events and it has any:
+    ///
+    /// ```text
+    /// u8      version (1)
+    /// varint  the group's first sequence number, varint its events so far
+    /// varint  number of addresses, then per address, in address order:
+    ///   varint address, varint length of its track record, the record
+    /// ```
+    pub fn tail(&self) -> Option<Vec<u8>> {
+        let group = group_of(self.next_seq);
+        if !self.whole || self.next_seq == group {
+            return None;
+        }
+        let mut out = vec![VERSION];
+        varint::put(&mut out, group);
+        varint::put(&mut out, self.next_seq - group);
+        let mut addresses: Vec<&u64> = self.tracks.keys().collect();
+        addresses.sort_unstable();
+        varint::put(&mut out, addresses.len() as u64);
+        for address in addresses {
+            let record = self.tracks[address].encode();
+            varint::put(&mut out, *address);
+            varint::put(&mut out, record.len() as u64);
+            out.extend_from_slice(&record);
+        }
+        Some(out)
+    }
+
     /// Takes the events of the capture from `first_seq` on; returns the
     /// groups they complete whose every event the builder saw.
     pub fn feed(&mut self, first_seq: u64, events: &[TrackedEvent]) -> Vec<TrackedGroup> {
@@ -410,26 +476,74 @@ impl TrackBuilder {
     }
 }
 
-/// Calls `f(first_seq, record)` for the track records of `address` in
-/// capture `capture`, in order, while `f` returns true.
-pub(crate) fn tracks_in(
+/// A stored tail (see [`TrackBuilder::tail`]), read in place.
+#[derive(Clone, Debug)]
+pub(crate) struct TailView<'a> {
+    /// The first sequence number of its group.
+    pub group: u64,
+    /// How many events of the group it holds.
+    pub events: u64,
+    /// Each address's track record, in address order.
+    pub tracks: Vec<(u64, &'a [u8])>,
+}
+
+impl<'a> TailView<'a> {
+    pub fn parse(bytes: &'a [u8], place: &dyn Fn() -> String) -> Result<TailView<'a>> {
+        let bad = |what: &str| Error::corrupt(place(), format!("track tail: {what}"));
+        if bytes.first() != Some(&VERSION) {
+            return Err(bad("not a version-1 tail"));
+        }
+        let mut at = 1;
+        let next = |at: &mut usize| varint::get(bytes, at).ok_or_else(|| bad("truncated"));
+        let (group, events, n) = (next(&mut at)?, next(&mut at)?, next(&mut at)?);
+        if group % TRACK_GROUP != 0 || events == 0 || events >= TRACK_GROUP || n > events {
+            return Err(bad(&format!(
+                "{events} events of the group from {group}, {n} addresses"
+            )));
+        }
+        let mut tracks = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let address = next(&mut at)?;
+            let len = next(&mut at)?;
+            let end = usize::try_from(len)
+                .ok()
+                .and_then(|len| at.checked_add(len))
+                .filter(|&end| end <= bytes.len())
+                .ok_or_else(|| bad("a record past the tail's end"))?;
+            if tracks.last().is_some_and(|(a, _)| *a >= address) {
+                return Err(bad("addresses out of order"));
+            }
+            tracks.push((address, &bytes[at..end]));
+            at = end;
+        }
+        if at != bytes.len() {
+            return Err(bad("bytes after the last record"));
+        }
+        Ok(TailView { group, events, tracks })
+    }
+
+    /// The track record of `address`, if it has events in the tail.
+    pub fn track(&self, address: u64) -> Option<&'a [u8]> {
+        self.tracks
+            .binary_search_by_key(&address, |t| t.0)
+            .ok()
+            .map(|i| self.tracks[i].1)
+    }
+}
+
+/// Calls `f` with the stored track record of `address` in capture
+/// `capture` for the group of events from `group`; false if there is none.
+pub(crate) fn track_in(
     table: &impl ReadableTable<(u32, u64, u64), &'static [u8]>,
     capture: u32,
     address: u64,
-    f: &mut dyn FnMut(u64, TrackRecord) -> Result<bool>,
-) -> Result<()> {
-    for entry in table
-        .range((capture, address, 0)..=(capture, address, u64::MAX))
-        .context("reading event tracks")?
-    {
-        let (key, value) = entry.context("reading event tracks")?;
-        let first = key.value().2;
-        let place = || track_place(capture, address, first);
-        if !f(first, TrackRecord::from_stored(value.value(), &place)?)? {
-            break;
-        }
+    group: u64,
+    f: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<bool> {
+    match table.get((capture, address, group)).context("reading event tracks")? {
+        Some(value) => f(value.value()).map(|()| true),
+        None => Ok(false),
     }
-    Ok(())
 }
 
 /// Where a track record is, for errors.
@@ -509,23 +623,23 @@ mod tests {
         for &(t, v) in &events {
             record.push(t, v);
         }
-        assert_eq!(record.blocks.len(), 3);
-        for stored in [record.encode(), record.to_stored()] {
-            let back = TrackRecord::from_stored(&stored, &|| "t".into()).unwrap();
-            assert_eq!(back.blocks, record.blocks);
-            assert_eq!(back.check(&|| "t".into()).unwrap(), events);
-            let mut whole = Summary::default();
-            for block in &back.blocks {
-                whole.merge(&block.summary);
-            }
-            let valued: Vec<u64> = events.iter().filter_map(|e| e.1).collect();
-            assert_eq!(whole.count, 700);
-            assert_eq!(whole.valued, valued.len() as u64);
-            assert_eq!(whole.first, valued[0]);
-            assert_eq!(whole.last, *valued.last().unwrap());
-            assert_eq!(whole.min, *valued.iter().min().unwrap());
-            assert_eq!(whole.max, *valued.iter().max().unwrap());
+        assert_eq!(record.blocks.len(), 700usize.div_ceil(TRACK_BLOCK as usize));
+        let bytes = record.encode();
+        let view = TrackView::parse(&bytes, &|| "t".into()).unwrap();
+        assert_eq!(view.check(&|| "t".into()).unwrap(), events);
+        let mut whole = Summary::default();
+        for (i, (summary, stream)) in view.blocks.iter().enumerate() {
+            assert_eq!(*summary, record.blocks[i].summary);
+            assert_eq!(*stream, record.blocks[i].stream.as_slice());
+            whole.merge(summary);
         }
+        let valued: Vec<u64> = events.iter().filter_map(|e| e.1).collect();
+        assert_eq!(whole.count, 700);
+        assert_eq!(whole.valued, valued.len() as u64);
+        assert_eq!(whole.first, valued[0]);
+        assert_eq!(whole.last, *valued.last().unwrap());
+        assert_eq!(whole.min, *valued.iter().min().unwrap());
+        assert_eq!(whole.max, *valued.iter().max().unwrap());
     }
 
     #[test]
@@ -535,17 +649,23 @@ mod tests {
         record.push(1.000001, None);
         record.push(-1.7e305, None);
         let bytes = record.encode();
-        assert!(!packed::is_packed(&bytes));
         for cut in 0..bytes.len() {
-            assert!(
-                TrackRecord::from_stored(&bytes[..cut], &|| "t".into()).is_err(),
-                "cut at {cut}"
-            );
+            assert!(TrackView::parse(&bytes[..cut], &|| "t".into()).is_err(), "cut at {cut}");
         }
         let mut wrong = record.clone();
         wrong.blocks[0].summary.max = 9;
-        let again = TrackRecord::from_stored(&wrong.encode(), &|| "t".into()).unwrap();
+        let bytes = wrong.encode();
+        let again = TrackView::parse(&bytes, &|| "t".into()).unwrap();
         assert!(again.check(&|| "t".into()).is_err());
+        let mut short = record.clone();
+        short.blocks[0].stream.pop();
+        let bytes = short.encode();
+        assert!(
+            TrackView::parse(&bytes, &|| "t".into())
+                .unwrap()
+                .check(&|| "t".into())
+                .is_err()
+        );
     }
 
     #[test]

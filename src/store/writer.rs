@@ -23,9 +23,12 @@ use crate::store::packed;
 use crate::store::schema::{
     self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, META_EVENT_TRACKS,
     META_JOURNAL_MARK, META_REGISTER_SCOPE, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES, TRACK_GROUPS,
+    TRACK_TAILS,
 };
 use crate::store::snaps;
-use crate::store::tracks::{TRACK_GROUP, TrackBuilder, TrackRecord, TrackedEvent, encode_group, groups_in, tracks_in};
+use crate::store::tracks::{
+    TRACK_GROUP, TailView, TrackBuilder, TrackRecord, TrackedEvent, encode_group, groups_in, track_in,
+};
 use crate::store::{busmap, regions, regmap};
 use crate::vocab::error::{Error, Result, StorageContext};
 use crate::vocab::register::RegisterScope;
@@ -69,6 +72,8 @@ pub(crate) struct WriteStore {
     track_builders: TrackBuilders,
     /// Whether the database keeps register tracks, once read.
     tracks_known: Option<bool>,
+    /// Captures whose track tails this transaction changed.
+    tails_dirty: BTreeSet<u32>,
     /// Why redb failed in this transaction, if it did: it then takes no
     /// more writes and cannot be committed.
     failed: std::sync::OnceLock<String>,
@@ -116,6 +121,7 @@ impl WriteStore {
             path: path.to_path_buf(),
             track_builders,
             tracks_known: None,
+            tails_dirty: BTreeSet::new(),
             failed: std::sync::OnceLock::new(),
             txn,
             block_size,
@@ -215,10 +221,26 @@ impl WriteStore {
         if !self.tracks_on()? {
             return Ok(());
         }
-        let done = {
-            let mut builders = self.track_builders.lock().unwrap_or_else(|e| e.into_inner());
-            builders.entry(capture).or_default().feed(first_seq, events)
-        };
+        let builders = self.track_builders.clone();
+        let mut builders = builders.lock().unwrap_or_else(|e| e.into_inner());
+        let builder = builders.entry(capture).or_default();
+        if builder.next_seq() != first_seq {
+            // A new handle, or an aborted transaction: go on from what the
+            // last commit stored, if it stored the group so far.
+            let place = || format!("track_tails table, capture {capture}");
+            let mut resumed = Ok(());
+            self.track_tail(capture, &mut |bytes| {
+                let tail = TailView::parse(bytes, &place)?;
+                if tail.group + tail.events == first_seq {
+                    resumed = builder.resume(&tail, &place);
+                }
+                Ok(())
+            })?;
+            resumed?;
+        }
+        let done = builder.feed(first_seq, events);
+        drop(builders);
+        self.tails_dirty.insert(capture);
         for (group, tracks) in done {
             self.put_tracked_group(capture, group, &tracks)?;
         }
@@ -247,7 +269,7 @@ impl WriteStore {
         let mut table = self.txn.open_table(EVENT_TRACKS).context("writing event tracks")?;
         for (address, track) in tracks {
             table
-                .insert((capture, *address, group), track.to_stored().as_slice())
+                .insert((capture, *address, group), track.encode().as_slice())
                 .context("writing event tracks")?;
         }
         self.txn
@@ -345,7 +367,25 @@ impl WriteStore {
     /// Writes the overlay into redb and commits durably.
     pub fn commit(mut self) -> Result<()> {
         self.flush_overlay()?;
+        self.store_track_tails()?;
         self.txn.commit().context("committing")
+    }
+
+    /// Stores the tails of the captures whose tracks this transaction
+    /// extended (`store::tracks`), or removes a tail that no longer holds.
+    fn store_track_tails(&mut self) -> Result<()> {
+        if self.tails_dirty.is_empty() {
+            return Ok(());
+        }
+        let builders = self.track_builders.lock().unwrap_or_else(|e| e.into_inner());
+        let mut table = self.txn.open_table(TRACK_TAILS).context("writing track tails")?;
+        for capture in std::mem::take(&mut self.tails_dirty) {
+            match builders.get(&capture).and_then(|b| b.tail()) {
+                Some(tail) => drop(table.insert(capture, tail.as_slice()).context("writing track tails")?),
+                None => drop(table.remove(capture).context("writing track tails")?),
+            }
+        }
+        Ok(())
     }
 
     /// Discards every edit.
@@ -908,18 +948,28 @@ impl StoreRead for WriteStore {
         )
     }
 
-    fn address_tracks(
+    fn address_track(
         &self,
         capture: u32,
         address: u64,
-        f: &mut dyn FnMut(u64, TrackRecord) -> Result<bool>,
-    ) -> Result<()> {
-        tracks_in(
+        group: u64,
+        f: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<bool> {
+        track_in(
             &self.txn.open_table(EVENT_TRACKS).context("reading event tracks")?,
             capture,
             address,
+            group,
             f,
         )
+    }
+
+    fn track_tail(&self, capture: u32, f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<bool> {
+        let table = self.txn.open_table(TRACK_TAILS).context("reading track tails")?;
+        match table.get(capture).context("reading track tails")? {
+            Some(value) => f(value.value()).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     fn tracked_groups(&self, capture: u32) -> Result<Vec<u64>> {

@@ -107,18 +107,25 @@ enum Tracking {
     FromTheStart,
     BuiltAfter,
     AbortedTransaction,
+    ReopenedBetweenBatches,
     Never,
 }
 
 fn write(path: &std::path::Path, events: &[TraceEvent], tracking: Tracking, batch: usize) {
     let db = Database::create(path).unwrap();
     let mut txn = db.begin_write().unwrap();
-    if matches!(tracking, Tracking::FromTheStart | Tracking::AbortedTransaction) {
+    if !matches!(tracking, Tracking::BuiltAfter | Tracking::Never) {
         txn.keep_tracks().unwrap();
     }
     txn.create_capture(&CaptureSpec::new("bus0")).unwrap();
     txn.commit().unwrap();
+    let mut db = db;
     for (i, part) in events.chunks(batch).enumerate() {
+        if matches!(tracking, Tracking::ReopenedBetweenBatches) {
+            // A new handle goes on from the tail the last one stored.
+            db.close().unwrap();
+            db = Database::open(path).unwrap();
+        }
         if matches!(tracking, Tracking::AbortedTransaction) && i == 3 {
             // Appended, then thrown away: the builder saw events that never
             // landed, so this group must stay untracked, then be appended again.
@@ -130,10 +137,18 @@ fn write(path: &std::path::Path, events: &[TraceEvent], tracking: Tracking, batc
         txn.append_events("bus0", part).unwrap();
         txn.commit().unwrap();
     }
-    if matches!(tracking, Tracking::BuiltAfter) {
-        let report = db.build_tracks(&mut |_, _| {}).unwrap();
-        assert_eq!(report.built, (events.len() / GROUP) as u64);
-        assert_eq!(report.untracked_events, (events.len() % GROUP) as u64);
+    match tracking {
+        Tracking::BuiltAfter => {
+            let report = db.build_tracks(&mut |_, _| {}).unwrap();
+            assert_eq!(report.built, (events.len() / GROUP) as u64);
+            assert_eq!(report.untracked_events, (events.len() % GROUP) as u64);
+        }
+        Tracking::Never => {}
+        _ => {
+            // Tracked as recorded: across aborts and new handles too.
+            let report = db.build_tracks(&mut |_, _| {}).unwrap();
+            assert_eq!((report.built, report.tracked), (0, (events.len() / GROUP) as u64));
+        }
     }
     let report = db.check().unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
@@ -152,7 +167,13 @@ proptest! {
     ) {
         let n = GROUP + GROUP / 2 + extra;
         let events = events(seed, n);
-        for tracking in [Tracking::FromTheStart, Tracking::BuiltAfter, Tracking::AbortedTransaction, Tracking::Never] {
+        for tracking in [
+            Tracking::FromTheStart,
+            Tracking::BuiltAfter,
+            Tracking::AbortedTransaction,
+            Tracking::ReopenedBetweenBatches,
+            Tracking::Never,
+        ] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.tmdb");
         write(&path, &events, tracking, batch);
@@ -167,6 +188,18 @@ proptest! {
                 prop_assert_eq!(timeline.len(), buckets);
                 prop_assert_eq!(timeline[0].from_time, from);
                 prop_assert_eq!(timeline[buckets - 1].to_time, to);
+                let zoomed_in: Vec<(f64, Option<u64>)> = read
+                    .timeline_events("bus0", address, from, to)
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| (e.time, e.value))
+                    .collect();
+                let scanned_events: Vec<(f64, Option<u64>)> = events
+                    .iter()
+                    .filter(|e| e.address == address && (from..=to).contains(&e.timestamp))
+                    .map(|e| (e.timestamp, e.error.is_none().then_some(e.value)))
+                    .collect();
+                prop_assert_eq!(zoomed_in, scanned_events);
                 prop_assert_eq!(
                     summarized(&timeline),
                     scanned(&events, address, from, to, buckets),
