@@ -2,7 +2,7 @@
 //! feed arbitrary bytes to the crate-private decoders of on-disk records
 //! (FORMAT.md): history chunks, event chunks, change buckets, snap
 //! metadata, capture records, journal payloads, region and register
-//! records. Each decodes everything it is given and walks every part a
+//! records, register tracks and their tails. Each decodes everything it is given and walks every part a
 //! reader could reach; bad bytes are an `Err`, never a panic.
 //!
 //! Where a record has two decoders that must agree (a history chunk is read
@@ -51,7 +51,7 @@ pub fn decode_record(data: &[u8]) -> Result<Decoded> {
         let (key, value) = bytes.split_at_checked(8)?;
         Some((i64::from_le_bytes(key.try_into().ok()?), value))
     };
-    match kind % 10 {
+    match kind % 12 {
         0 => decode_chunk(bytes),
         8 => decode_packed_chunk_payload(bytes),
         1 => decode_event_chunk(bytes),
@@ -61,6 +61,8 @@ pub fn decode_record(data: &[u8]) -> Result<Decoded> {
         5 => decode_journal_payload(bytes),
         6 => keyed().map_or_else(|| Ok(Decoded::default()), |(f, v)| decode_region(f, ".text", v)),
         9 => decode_bus_register(bytes),
+        10 => decode_track(bytes),
+        11 => decode_track_tail(bytes),
         _ => decode_register("r0", bytes),
     }
 }
@@ -347,4 +349,67 @@ pub fn decode_bus_register(bytes: &[u8]) -> Result<Decoded> {
         out.disagreements.push(format!("{register:?} does not round-trip"));
     }
     Ok(out)
+}
+
+/// Decodes a register track record (an `event_tracks` value): every block's
+/// stream against its summary, and the record rebuilt from what was
+/// decoded must decode the same.
+pub fn decode_track(bytes: &[u8]) -> Result<Decoded> {
+    use crate::store::tracks::{TrackRecord, TrackView};
+    let view = TrackView::parse(bytes, &place)?;
+    let events = view.check(&place)?;
+    let mut out = Decoded {
+        parts: events.len(),
+        ..Decoded::default()
+    };
+    let again = TrackRecord::from_view(&view, &place)?.encode();
+    if TrackView::parse(&again, &place)?.check(&place)? != events {
+        out.disagreements
+            .push("a track re-encoded decodes to other events".to_string());
+    }
+    // Appending after a stored record goes on from where it stands.
+    let mut record = TrackRecord::from_view(&view, &place)?;
+    let next = (events.last().map_or(0.0, |e| e.0) + 1e-6, Some(7));
+    record.push(next.0, next.1);
+    let grown = record.encode();
+    let decoded = TrackView::parse(&grown, &place)?.check(&place)?;
+    if decoded.last() != Some(&next) || decoded[..decoded.len() - 1] != events[..] {
+        out.disagreements
+            .push("an event appended to a stored track decodes otherwise".to_string());
+    }
+    Ok(out)
+}
+
+/// Decodes a track tail (a `track_tails` value) and each track in it, and a
+/// builder resumed from it must store the same tail again.
+pub fn decode_track_tail(bytes: &[u8]) -> Result<Decoded> {
+    use crate::store::tracks::{TailView, TrackBuilder, TrackView};
+    let tail = TailView::parse(bytes, &place)?;
+    let mut out = Decoded::default();
+    for (_, track) in &tail.tracks {
+        out.parts += TrackView::parse(track, &place)?.check(&place)?.len();
+    }
+    let mut builder = TrackBuilder::default();
+    builder.resume(&tail, &place)?;
+    let decoded = |tail: &TailView<'_>| -> Result<Vec<(u64, Vec<(f64, Option<u64>)>)>> {
+        tail.tracks
+            .iter()
+            .map(|(address, track)| Ok((*address, TrackView::parse(track, &place)?.check(&place)?)))
+            .collect()
+    };
+    let again = builder.tail().unwrap_or_default();
+    match TailView::parse(&again, &place) {
+        Ok(back) if (back.group, back.events) == (tail.group, tail.events) && decoded(&back)? == decoded(&tail)? => {}
+        _ => out
+            .disagreements
+            .push("a resumed builder stores another tail".to_string()),
+    }
+    Ok(out)
+}
+
+/// The track records a tail holds (what the seed corpus takes its track
+/// records from).
+pub fn tracks_of_tail(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let tail = crate::store::tracks::TailView::parse(bytes, &place)?;
+    Ok(tail.tracks.iter().map(|(_, t)| t.to_vec()).collect())
 }

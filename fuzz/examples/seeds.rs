@@ -27,6 +27,7 @@ fn build(path: &Path) {
     let options = RecorderOptions {
         policy: FlushPolicy::Event,
         journal_capacity: 1 << 20,
+        tracks: true,
         ..RecorderOptions::default()
     };
     let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new("soak"), options).unwrap();
@@ -210,6 +211,15 @@ fn main() {
     let bus_registers: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("bus_registers");
     for (i, (_, v)) in values(&db, bus_registers, 2).iter().enumerate() {
         write(&out, "records", &format!("bus-register-{i}"), &record(9, &[], v));
+    }
+    // The tail of the capture's register tracks, and one of its tracks by
+    // itself (600 events complete no group).
+    let tails: TableDefinition<u32, &[u8]> = TableDefinition::new("track_tails");
+    for (i, (_, v)) in values(&db, tails, 1).iter().enumerate() {
+        write(&out, "records", &format!("track-tail-{i}"), &record(11, &[], v));
+        for (j, track) in tracemem::fuzzing::tracks_of_tail(v).unwrap().iter().take(2).enumerate() {
+            write(&out, "records", &format!("track-{j}"), &record(10, &[], track));
+        }
     }
     drop(db);
     std::fs::remove_dir_all(&dir).unwrap();

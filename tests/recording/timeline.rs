@@ -249,3 +249,70 @@ fn an_address_without_events_has_empty_buckets() {
             .all(|b| b.events == 0 && b.first.is_none() && b.max.is_none())
     );
 }
+
+fn tracemem(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tracemem"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the tracemem binary runs")
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn history_buckets_is_the_same_tracked_or_not_and_counts_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    stdout(&tracemem(&["gen", "--events", "70000", "w.ndjson"], d));
+    stdout(&tracemem(&["import", "plain.tmdb", "w.ndjson", "-q"], d));
+    stdout(&tracemem(&["import", "tracked.tmdb", "w.ndjson", "-q", "--tracks"], d));
+    let args = |db: &'static str| vec!["history", db, "0x40000000", "--buckets", "10"];
+    let untracked = stdout(&tracemem(&args("plain.tmdb"), d));
+    assert_eq!(untracked.lines().count(), 10);
+    assert_eq!(stdout(&tracemem(&args("tracked.tmdb"), d)), untracked);
+    let built = stdout(&tracemem(&["track", "plain.tmdb", "-q"], d));
+    assert!(built.contains("1 groups of 65536 events tracked now"), "{built}");
+    assert_eq!(stdout(&tracemem(&args("plain.tmdb"), d)), untracked);
+    stdout(&tracemem(&["check", "plain.tmdb"], d));
+
+    // Every event of the address falls in one bucket of the whole capture.
+    let events = stdout(&tracemem(&["history", "plain.tmdb", "0x40000000"], d))
+        .lines()
+        .count();
+    let json = stdout(&tracemem(
+        &["history", "plain.tmdb", "0x40000000", "--buckets", "7", "--json"],
+        d,
+    ));
+    let counted: u64 = json
+        .lines()
+        .map(|line| {
+            let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+            doc["events"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(counted, events as u64);
+}
+
+#[test]
+fn history_buckets_refuses_bad_arguments_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    stdout(&tracemem(&["gen", "--events", "100", "w.ndjson"], d));
+    stdout(&tracemem(&["import", "t.tmdb", "w.ndjson", "-q"], d));
+    for (args, words) in [
+        (vec!["--buckets", "0"], "0 buckets"),
+        (vec!["--buckets", "5", "--from-time", "2", "--to-time", "1"], "2..1"),
+        (vec!["--buckets", "5", "--op", "read"], "--op"),
+    ] {
+        let mut all = vec!["history", "t.tmdb", "0x40000000"];
+        all.extend(args);
+        let output = tracemem(&all, d);
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(words), "{stderr}");
+    }
+}
