@@ -669,6 +669,36 @@ mod tests {
     }
 
     #[test]
+    fn damaged_records_and_tails_decode_or_err_without_panicking() {
+        let mut builder = TrackBuilder::default();
+        let tracked: Vec<TrackedEvent> = events()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (time, value))| TrackedEvent {
+                address: i as u64 % 3,
+                time,
+                value,
+            })
+            .collect();
+        builder.feed(0, &tracked);
+        let tail = builder.tail().unwrap();
+        for i in 0..tail.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut damaged = tail.clone();
+                damaged[i] ^= flip;
+                if let Ok(view) = TailView::parse(&damaged, &|| "t".into()) {
+                    for (_, track) in &view.tracks {
+                        if let Ok(track) = TrackView::parse(track, &|| "t".into()) {
+                            let _ = track.check(&|| "t".into());
+                        }
+                    }
+                    let _ = TrackBuilder::default().resume(&view, &|| "t".into());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_builder_tracks_only_groups_it_saw_whole() {
         let event = |i: u64| TrackedEvent {
             address: i % 3,
