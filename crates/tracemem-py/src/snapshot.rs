@@ -578,6 +578,64 @@ impl Snapshot {
         PyList::new(py, dicts)
     }
 
+    /// ``address``'s events in ``capture`` summarized in ``buckets`` equal
+    /// buckets of time from ``from_time`` to ``to_time`` (by default the
+    /// capture's first event's time to its last's): a dict per bucket with
+    /// ``from_time``, ``to_time``, ``events`` and the ``first``, ``last``,
+    /// ``min`` and ``max`` value (``None`` where no event in it has one),
+    /// what a viewer draws a register's whole history from. Read from the
+    /// register tracks of a database that keeps them (``tracemem track``),
+    /// else from its events.
+    #[pyo3(signature = (address, *, buckets=1000, from_time=None, to_time=None, capture=None))]
+    fn timeline<'py>(
+        &self,
+        py: Python<'py>,
+        address: &Bound<'py, PyAny>,
+        buckets: usize,
+        from_time: Option<f64>,
+        to_time: Option<f64>,
+        capture: Option<&str>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let address = u64_arg("address", address)?;
+        let read = self.txn()?;
+        let found = py.detach(|| {
+            guarded("timeline", || {
+                let info = pick_capture(&read, capture)?;
+                let time = |seq: u64| -> PyResult<Option<f64>> {
+                    Ok(read
+                        .events(&info.name, seq..seq.saturating_add(1))
+                        .py()?
+                        .first()
+                        .map(|e| e.timestamp))
+                };
+                let from = match from_time {
+                    Some(t) => t,
+                    None => time(0)?.unwrap_or(0.0),
+                };
+                let to = match to_time {
+                    Some(t) => t,
+                    None => time(info.events.saturating_sub(1))?.unwrap_or(from).max(from),
+                };
+                read.timeline(&info.name, address, from, to, buckets).py()
+            })
+        })?;
+        let dicts = found
+            .iter()
+            .map(|b| {
+                let d = PyDict::new(py);
+                d.set_item("from_time", b.from_time)?;
+                d.set_item("to_time", b.to_time)?;
+                d.set_item("events", b.events)?;
+                d.set_item("first", b.first)?;
+                d.set_item("last", b.last)?;
+                d.set_item("min", b.min)?;
+                d.set_item("max", b.max)?;
+                Ok(d)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, dicts)
+    }
+
     /// The lowest (or with ``backward=True`` the highest) address in
     /// ``start``..=``end`` where ``pattern`` matches bytes all KNOWN as of
     /// ``snap`` (under ``mask``: ``mem & mask == pattern & mask`` per

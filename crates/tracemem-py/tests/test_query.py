@@ -79,6 +79,24 @@ def test_history_matches_the_library(w1: Path, tracemem_cli: str) -> None:
             assert [e["snap"] for e in db.history(address, before=5000, limit=3)] == [e["snap"] for e in before]
 
 
+def test_timeline_matches_the_command_line_and_counts_every_event(w1: Path, tmp_path: Path, tracemem_cli: str) -> None:
+    tracked = tmp_path / "tracked.tmdb"
+    cli(tracemem_cli, "import", tracked, w1.with_suffix(".ndjson"), "--capture", "w1", "--tracks")
+    for db_path in (w1, tracked):
+        with tracemem.open(db_path) as db:
+            theirs = [json.loads(x) for x in cli(tracemem_cli, "history", db_path, "0x40000000", "--buckets", 9, "--json").splitlines()]
+            mine = db.timeline(0x40000000, buckets=9)
+            keys = ("from_time", "to_time", "events", "first", "last", "min", "max")
+            assert [[b[k] for k in keys] for b in mine] == [[b[k] for k in keys] for b in theirs]
+            assert sum(b["events"] for b in mine) == len(db.history(0x40000000))
+            window = db.timeline(0x40000000, buckets=2, from_time=mine[0]["to_time"], to_time=mine[1]["to_time"])
+            assert sum(b["events"] for b in window) >= mine[1]["events"]
+            with pytest.raises(ValueError, match="0 buckets"):
+                db.timeline(0x40000000, buckets=0)
+            with pytest.raises(ValueError, match="not a finite, ordered time range"):
+                db.timeline(0x40000000, from_time=2.0, to_time=1.0)
+
+
 def test_diff_and_find_match_the_library(w1: Path, tracemem_cli: str) -> None:
     with tracemem.open(w1) as db:
         theirs = json.loads(cli(tracemem_cli, "diff", w1, "bus", 100, 5000, "--json"))

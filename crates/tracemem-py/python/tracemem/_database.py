@@ -28,6 +28,7 @@ _QUERIES = (
     "states",
     "value",
     "history",
+    "timeline",
     "find",
     "diff",
     "changes",

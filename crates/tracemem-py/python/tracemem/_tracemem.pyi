@@ -78,6 +78,10 @@ class _Queries:
         self, address: int, *, before: int | None = None, after: int | None = None, limit: int | None = None,
         capture: str | None = None,
     ) -> list[_Event]: ...
+    def timeline(
+        self, address: int, *, buckets: int = 1000, from_time: float | None = None, to_time: float | None = None,
+        capture: str | None = None,
+    ) -> list[dict[str, Any]]: ...
     def find(
         self, space: str, pattern: bytes, mask: bytes | None = None, *, snap: int | None = None, start: int = 0,
         end: int = 2**64 - 1, backward: bool = False,
