@@ -4,7 +4,8 @@
 //! masked searches of the image (beside memchr::memmem over the same bytes
 //! flat), Q5 heap diffs and Q6 block change queries; and point reads of a
 //! block written 10 times beside one written 1,000,000 and 10,000,000 times
-//! (the history-length check).
+//! (the history-length check); view reads through fork chains among
+//! 100 and 100,000 snaps with metadata.
 //!
 //! `cargo bench -p tracemem-bench --bench memory` (set `TRACEMEM_HISTORY_WRITES` to change the
 //! long history's length).
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tracemem::workloads::{Lcg, W2_HEAP, W2_HEAP_SIZE, W2_IMAGE, W2Config};
-use tracemem::{AddressRange, Database, Direction, MemoryRead, Snap};
+use tracemem::{AddressRange, Database, Direction, MemoryRead, MemoryView, Snap};
 
 fn ingest(c: &mut Criterion) {
     let writes = tracemem_bench::w2_writes(W2Config::SMALL);
@@ -233,5 +234,76 @@ fn history_length(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ingest, queries, history_length);
+/// A database whose timeline snaps 0..n each carry metadata (a
+/// description), and whose scratch snaps -1..=-100 are forked from timeline
+/// snaps spread over them, with 8 bytes written at every 100th timeline
+/// snap and at each scratch snap; `indexed` false drops the fork index, as
+/// a file written before it has none.
+fn forked(n: i64, indexed: bool) -> (tempfile::TempDir, Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forks.tmdb");
+    let db = Database::create(&path).unwrap();
+    let mut txn = db.begin_write().unwrap();
+    for snap in 0..n {
+        let meta = tracemem::SnapMeta {
+            description: format!("step {snap}"),
+            ..tracemem::SnapMeta::default()
+        };
+        txn.set_snap_meta(snap, &meta).unwrap();
+    }
+    for k in 1..=100i64 {
+        let meta = tracemem::SnapMeta {
+            description: format!("what if {k}"),
+            fork_of: Some((k - 1) * n / 100),
+            ..tracemem::SnapMeta::default()
+        };
+        txn.set_snap_meta(-k, &meta).unwrap();
+    }
+    let mut ram = txn.create_space("ram").unwrap();
+    for snap in (0..n).step_by(100).chain((1..=100).map(|k| -k)) {
+        ram.put_bytes(snap, 0x1000 + 8 * (snap.unsigned_abs() % 4), &snap.to_le_bytes())
+            .unwrap();
+    }
+    txn.commit().unwrap();
+    if !indexed {
+        db.close().unwrap();
+        let raw = redb::Database::open(&path).unwrap();
+        let txn = raw.begin_write().unwrap();
+        txn.delete_table(redb::TableDefinition::<i64, i64>::new("snap_forks"))
+            .unwrap();
+        txn.commit().unwrap();
+        drop(raw);
+        return (dir, Database::open(&path).unwrap());
+    }
+    (dir, db)
+}
+
+/// View reads (M10) at random snaps of a database with 100 and with
+/// 100,000 snaps of metadata: the fork chain comes from the fork index, so
+/// the two cost about the same; beside them the same reads scanning the
+/// metadata, as a file without the index is read.
+fn views(c: &mut Criterion) {
+    let mut group = c.benchmark_group("views");
+    for (n, indexed) in [(100i64, true), (100_000, true), (100_000, false)] {
+        let (_dir, db) = forked(n, indexed);
+        let read = db.begin_read().unwrap();
+        let ram = read.space("ram").unwrap();
+        let mut rng = Lcg::new(23);
+        let label = if indexed { "indexed" } else { "scanned" };
+        group.bench_function(format!("view_read_{n}_snaps_with_metadata_{label}"), |b| {
+            b.iter(|| {
+                // A timeline snap, or a scratch snap and its fork.
+                let snap = match rng.below(2) {
+                    0 => rng.below(n as u64) as Snap,
+                    _ => -1 - rng.below(100) as Snap,
+                };
+                let mut buf = [0u8; 32];
+                black_box(ram.view_bytes(snap, 0x1000, &mut buf).unwrap());
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, ingest, queries, history_length, views);
 criterion_main!(benches);

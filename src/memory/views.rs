@@ -34,30 +34,13 @@ use crate::store::boundary::guard;
 use crate::vocab::error::Result;
 use crate::vocab::types::{AddressRange, FilledRange, Lifespan, MemState, RangeSet, Snap, SourcedStateRun, side_of};
 
-/// The most recent fork at or before `hi` and at or after `lo`: `(snap, parent)`.
-fn latest_fork(store: &dyn StoreRead, lo: Snap, hi: Snap) -> Result<Option<(Snap, Snap)>> {
-    let mut found = None;
-    store.snap_metas_rev(lo, hi, &mut |snap, meta| {
-        match meta.fork_of {
-            // A parent just before the snap (on its side) forks nothing.
-            Some(parent) if snap.checked_sub(1) == Some(parent) && side_of(parent) == side_of(snap) => Ok(true),
-            Some(parent) => {
-                found = Some((snap, parent));
-                Ok(false)
-            }
-            None => Ok(true),
-        }
-    })?;
-    Ok(found)
-}
-
 /// The viewport of `snap` (see the module documentation), newest range first.
 pub(crate) fn viewport_in(store: &dyn StoreRead, snap: Snap) -> Result<Vec<Lifespan>> {
     let mut spans: Vec<Lifespan> = Vec::new();
     let mut cur = snap;
     loop {
         let (side_lo, _) = side_of(cur);
-        let fork = latest_fork(store, side_lo, cur)?;
+        let fork = store.latest_fork(side_lo, cur)?;
         let lower = fork.map_or(side_lo, |(k, _)| k);
         if spans.iter().any(|s| s.contains(lower)) {
             return Ok(spans);

@@ -11,7 +11,8 @@ use crate::store::compact::has_table;
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::history::chunk_place;
 use crate::store::schema::{
-    BUS_REGISTERS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, REGIONS, REGISTER_MAP, TRACK_GROUPS, TRACK_TAILS,
+    BUS_REGISTERS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, REGIONS, REGISTER_MAP, SNAP_FORKS, SNAPS,
+    TRACK_GROUPS, TRACK_TAILS,
 };
 use crate::store::tracks::{TRACK_GROUP, TailView, TrackView, group_of, groups_in, track_place};
 use crate::store::{busmap, regions, regmap};
@@ -124,6 +125,48 @@ fn check_tracks(
         report.problems.push(format!(
             "{}: missing from a tracked group ({} tracks missing)",
             track_place(id, address, group),
+            expected.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the fork index against the snap metadata it indexes.
+fn check_fork_index(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<()> {
+    if !has_table(txn, SNAP_FORKS.name())? {
+        return Ok(());
+    }
+    let mut expected = std::collections::BTreeMap::new();
+    for entry in txn
+        .open_table(SNAPS)
+        .context("checking snaps")?
+        .iter()
+        .context("checking snaps")?
+    {
+        let (key, value) = entry.context("checking snaps")?;
+        let snap = key.value();
+        match crate::store::snaps::decode(snap, value.value()) {
+            Ok(meta) => {
+                if let Some(parent) = meta.fork_parent(snap) {
+                    expected.insert(snap, parent);
+                }
+            }
+            Err(e) => report.problems.push(e.to_string()),
+        }
+    }
+    let forks = txn.open_table(SNAP_FORKS).context("checking the fork index")?;
+    for entry in forks.iter().context("checking the fork index")? {
+        let (snap, parent) = entry.context("checking the fork index")?;
+        let (snap, parent) = (snap.value(), parent.value());
+        if expected.remove(&snap) != Some(parent) {
+            report.problems.push(format!(
+                "snap_forks table, snap {snap}: indexed as forked from {parent}, which its metadata does not say"
+            ));
+        }
+    }
+    if let Some((snap, parent)) = expected.first_key_value() {
+        report.problems.push(format!(
+            "snap_forks table: snap {snap}, forked from {parent}, is missing ({} missing)",
             expected.len()
         ));
     }
@@ -251,6 +294,7 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
         check_tracks(txn, id, counted, tracked, &mut report)?;
     }
     check_registers_and_regions(txn, &mut report)?;
+    check_fork_index(txn, &mut report)?;
     Ok(report)
 }
 

@@ -14,8 +14,8 @@ use crate::store::events::EventChunkRecord;
 use crate::store::history::chunk_place;
 use crate::store::packed;
 use crate::store::schema::{
-    BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, REGIONS, REGISTER_MAP, SNAPS,
-    SPACE_IDS, SPACE_NAMES, TRACK_GROUPS, TRACK_TAILS,
+    BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, REGIONS, REGISTER_MAP,
+    SNAP_FORKS, SNAPS, SPACE_IDS, SPACE_NAMES, TRACK_GROUPS, TRACK_TAILS,
 };
 use crate::vocab::error::{Result, StorageContext};
 use crate::vocab::types::{Snap, side_of};
@@ -49,6 +49,14 @@ pub(crate) fn rewrite(
     copy_table(src, dst, SPACE_NAMES)?;
     rewrite_changes(src, dst)?;
     copy_table(src, dst, SNAPS)?;
+    // The fork index, built for a file written before it.
+    if has_table(src, SNAP_FORKS.name())? {
+        copy_table(src, dst, SNAP_FORKS)?;
+    } else {
+        let snaps = src.open_table(SNAPS).context("packing: indexing forks")?;
+        let mut forks = dst.open_table(SNAP_FORKS).context("packing: indexing forks")?;
+        crate::store::snaps::build_fork_index(&snaps, &mut forks)?;
+    }
     copy_table(src, dst, CAPTURE_IDS)?;
     copy_table(src, dst, CAPTURES)?;
     rewrite_events(src, dst)?;

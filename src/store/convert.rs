@@ -21,7 +21,7 @@ use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::packed;
 use crate::store::schema::{
     CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, CHUNKS_FORMAT_1, EVENTS, FORMAT_VERSION, META, META_FORMAT, REGIONS,
-    REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES,
+    REGISTER_MAP, SNAP_FORKS, SNAPS, SPACE_IDS, SPACE_NAMES,
 };
 use crate::vocab::error::{Error, Result, StorageContext};
 
@@ -90,6 +90,21 @@ pub(crate) fn convert(
         written += copy_unchanged(src, dst, REGIONS)?;
     }
     written += copy_unchanged(src, dst, SNAPS)?;
+    // The fork index (added within format 3), from the snaps' metadata.
+    let snaps = src.open_table(SNAPS).context("upgrading: indexing forks")?;
+    let mut rows = snaps.iter().context("upgrading: indexing forks")?;
+    in_batches(dst, SNAP_FORKS, &mut |to| loop {
+        let Some(entry) = rows.next() else {
+            return Ok(None);
+        };
+        let (key, value) = entry.context("upgrading: indexing forks")?;
+        let snap = key.value();
+        if let Some(parent) = crate::store::snaps::decode(snap, value.value())?.fork_parent(snap) {
+            to.insert(snap, parent).context("upgrading: indexing forks")?;
+            written += 1;
+            return Ok(Some(32));
+        }
+    })?;
     written += copy_unchanged(src, dst, CHANGES)?;
 
     // Captures gain their last snap; their first snaps place the events'.

@@ -225,6 +225,21 @@ pub(crate) trait StoreRead {
     fn snap_metas_rev(&self, lo: Snap, hi: Snap, f: &mut dyn FnMut(Snap, SnapMeta) -> Result<bool>) -> Result<()>;
     /// The value stored under `key` in the `meta` table.
     fn meta_value(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// The most recent snap in `lo..=hi` whose metadata forks it
+    /// (`SnapMeta::fork_parent`), with its parent: from the fork index, or
+    /// by scanning the snap metadata of a file without one.
+    fn latest_fork(&self, lo: Snap, hi: Snap) -> Result<Option<(Snap, Snap)>> {
+        let mut found = None;
+        self.snap_metas_rev(lo, hi, &mut |snap, meta| match meta.fork_parent(snap) {
+            Some(parent) => {
+                found = Some((snap, parent));
+                Ok(false)
+            }
+            None => Ok(true),
+        })?;
+        Ok(found)
+    }
     /// Every (name, record) of the register map, in name order.
     fn register_records(&self) -> Result<Vec<(String, Vec<u8>)>>;
     /// Every (name, first snap, record) of the regions of `space`, in key order.

@@ -13,7 +13,7 @@ use crate::store::history::{
 use crate::store::images::ImageCache;
 use crate::store::schema::{
     self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, REGIONS, REGISTER_MAP,
-    SNAPS, SPACE_IDS, SPACE_NAMES, TRACK_GROUPS, TRACK_TAILS,
+    SNAP_FORKS, SNAPS, SPACE_IDS, SPACE_NAMES, TRACK_GROUPS, TRACK_TAILS,
 };
 use crate::store::snaps;
 use crate::store::tracks::{groups_in, track_in};
@@ -45,6 +45,7 @@ pub(crate) struct ReadStore {
     event_tracks: Option<ReadOnlyTable<(u32, u64, u64), &'static [u8]>>,
     track_groups: Option<ReadOnlyTable<(u32, u64), &'static [u8]>>,
     track_tails: Option<ReadOnlyTable<u32, &'static [u8]>>,
+    snap_forks: Option<ReadOnlyTable<i64, i64>>,
 }
 
 /// The regions table of a read snapshot.
@@ -89,6 +90,7 @@ impl ReadStore {
             event_tracks: optional(txn, EVENT_TRACKS)?,
             track_groups: optional(txn, TRACK_GROUPS)?,
             track_tails: optional(txn, TRACK_TAILS)?,
+            snap_forks: optional(txn, SNAP_FORKS)?,
         })
     }
 }
@@ -399,6 +401,23 @@ impl StoreRead for ReadStore {
             }
         }
         Ok(())
+    }
+
+    fn latest_fork(&self, lo: Snap, hi: Snap) -> Result<Option<(Snap, Snap)>> {
+        match &self.snap_forks {
+            Some(forks) => snaps::latest_fork_in(forks, lo, hi),
+            None => {
+                let mut found = None;
+                self.snap_metas_rev(lo, hi, &mut |snap, meta| match meta.fork_parent(snap) {
+                    Some(parent) => {
+                        found = Some((snap, parent));
+                        Ok(false)
+                    }
+                    None => Ok(true),
+                })?;
+                Ok(found)
+            }
+        }
     }
 
     fn meta_value(&self, key: &str) -> Result<Option<Vec<u8>>> {

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
 use crate::vocab::error::{Error, Result, StorageContext};
 
@@ -143,6 +143,10 @@ impl redb::Key for ChunkKey {
 pub(crate) const CHANGES: TableDefinition<(u32, i64), &[u8]> = TableDefinition::new("changes");
 /// snap -> snapshot metadata (see `snaps.rs`).
 pub(crate) const SNAPS: TableDefinition<i64, &[u8]> = TableDefinition::new("snaps");
+/// Optional (added within format 3): the index of forks, snap -> the snap it
+/// is forked from, for each snap whose metadata forks it
+/// (`SnapMeta::fork_parent`). A file without it is read by scanning `snaps`.
+pub(crate) const SNAP_FORKS: TableDefinition<i64, i64> = TableDefinition::new("snap_forks");
 /// Capture name -> capture id.
 pub(crate) const CAPTURE_IDS: TableDefinition<&str, u32> = TableDefinition::new("capture_ids");
 /// Capture id -> capture record (see `events.rs`).
@@ -176,6 +180,14 @@ pub(crate) const TRACK_GROUPS: TableDefinition<(u32, u64), &[u8]> = TableDefinit
 /// Optional: a file without it has no regions.
 pub(crate) const REGIONS: TableDefinition<(u32, &str, i64), &[u8]> = TableDefinition::new("regions");
 
+/// Whether the file of write transaction `txn` has table `name`.
+pub(crate) fn has_write_table(txn: &redb::WriteTransaction, name: &str) -> Result<bool> {
+    Ok(txn
+        .list_tables()
+        .context("listing tables")?
+        .any(|t| TableHandle::name(&t) == name))
+}
+
 /// Smallest and largest block sizes a database may be created with.
 pub(crate) const MIN_BLOCK_SIZE: u32 = 256;
 pub(crate) const MAX_BLOCK_SIZE: u32 = 65536;
@@ -202,6 +214,7 @@ pub(crate) fn initialize(txn: &redb::WriteTransaction, block_size: u32) -> Resul
     txn.open_table(EVENT_TRACKS).context("creating tables")?;
     txn.open_table(TRACK_GROUPS).context("creating tables")?;
     txn.open_table(TRACK_TAILS).context("creating tables")?;
+    txn.open_table(SNAP_FORKS).context("creating tables")?;
     Ok(())
 }
 
@@ -363,8 +376,6 @@ pub(crate) fn list_spaces(table: &impl ReadableTable<u32, &'static str>) -> Resu
     }
     Ok(out)
 }
-
-use redb::TableHandle;
 
 /// How much of the file one table takes ([`Database::table_usage`](crate::Database::table_usage)).
 #[derive(Clone, Debug, PartialEq, Eq)]

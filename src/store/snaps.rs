@@ -43,3 +43,38 @@ pub(crate) fn decode(snap: i64, bytes: &[u8]) -> Result<SnapMeta> {
         fork_of: record.fork_of,
     })
 }
+
+/// Fills the fork index `forks` from every record of `snaps` (a file
+/// written before the index, or a new file's copy of another's snaps).
+pub(crate) fn build_fork_index(
+    snaps: &impl redb::ReadableTable<i64, &'static [u8]>,
+    forks: &mut redb::Table<'_, i64, i64>,
+) -> Result<u64> {
+    use crate::vocab::error::StorageContext;
+    let mut n = 0;
+    for entry in snaps.iter().context("indexing forks")? {
+        let (key, value) = entry.context("indexing forks")?;
+        let snap = key.value();
+        if let Some(parent) = decode(snap, value.value())?.fork_parent(snap) {
+            forks.insert(snap, parent).context("indexing forks")?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The most recent fork in `lo..=hi` from the fork index: `(snap, parent)`.
+pub(crate) fn latest_fork_in(
+    forks: &impl redb::ReadableTable<i64, i64>,
+    lo: i64,
+    hi: i64,
+) -> Result<Option<(i64, i64)>> {
+    use crate::vocab::error::StorageContext;
+    match forks.range(lo..=hi).context("reading the fork index")?.next_back() {
+        Some(entry) => {
+            let (snap, parent) = entry.context("reading the fork index")?;
+            Ok(Some((snap.value(), parent.value())))
+        }
+        None => Ok(None),
+    }
+}

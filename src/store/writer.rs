@@ -22,8 +22,8 @@ use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, re
 use crate::store::packed;
 use crate::store::schema::{
     self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, META_EVENT_TRACKS,
-    META_JOURNAL_MARK, META_REGISTER_SCOPE, REGIONS, REGISTER_MAP, SNAPS, SPACE_IDS, SPACE_NAMES, TRACK_GROUPS,
-    TRACK_TAILS,
+    META_JOURNAL_MARK, META_REGISTER_SCOPE, REGIONS, REGISTER_MAP, SNAP_FORKS, SNAPS, SPACE_IDS, SPACE_NAMES,
+    TRACK_GROUPS, TRACK_TAILS,
 };
 use crate::store::snaps;
 use crate::store::tracks::{
@@ -74,6 +74,8 @@ pub(crate) struct WriteStore {
     tracks_known: Option<bool>,
     /// Captures whose track tails this transaction changed.
     tails_dirty: BTreeSet<u32>,
+    /// Whether the fork index is known to be there.
+    forks_indexed: bool,
     /// Why redb failed in this transaction, if it did: it then takes no
     /// more writes and cannot be committed.
     failed: std::sync::OnceLock<String>,
@@ -122,6 +124,7 @@ impl WriteStore {
             track_builders,
             tracks_known: None,
             tails_dirty: BTreeSet::new(),
+            forks_indexed: false,
             failed: std::sync::OnceLock::new(),
             txn,
             block_size,
@@ -161,11 +164,31 @@ impl WriteStore {
 
     /// Stores the metadata of `snap`.
     pub fn set_snap_meta(&mut self, snap: Snap, meta: &SnapMeta) -> Result<()> {
+        self.ensure_fork_index()?;
         self.txn
             .open_table(SNAPS)
             .context("writing snap metadata")?
             .insert(snap, snaps::encode(meta)?.as_slice())
             .context("writing snap metadata")?;
+        let mut forks = self.txn.open_table(SNAP_FORKS).context("writing the fork index")?;
+        match meta.fork_parent(snap) {
+            Some(parent) => drop(forks.insert(snap, parent).context("writing the fork index")?),
+            None => drop(forks.remove(snap).context("writing the fork index")?),
+        }
+        Ok(())
+    }
+
+    /// Builds the fork index of a file written before it (once).
+    fn ensure_fork_index(&mut self) -> Result<()> {
+        if self.forks_indexed {
+            return Ok(());
+        }
+        if !schema::has_write_table(&self.txn, redb::TableHandle::name(&SNAP_FORKS))? {
+            let snaps = self.txn.open_table(SNAPS).context("indexing forks")?;
+            let mut forks = self.txn.open_table(SNAP_FORKS).context("indexing forks")?;
+            snaps::build_fork_index(&snaps, &mut forks)?;
+        }
+        self.forks_indexed = true;
         Ok(())
     }
 
@@ -1015,6 +1038,25 @@ impl StoreRead for WriteStore {
             }
         }
         Ok(())
+    }
+
+    fn latest_fork(&self, lo: Snap, hi: Snap) -> Result<Option<(Snap, Snap)>> {
+        if schema::has_write_table(&self.txn, redb::TableHandle::name(&SNAP_FORKS))? {
+            return snaps::latest_fork_in(
+                &self.txn.open_table(SNAP_FORKS).context("reading the fork index")?,
+                lo,
+                hi,
+            );
+        }
+        let mut found = None;
+        self.snap_metas_rev(lo, hi, &mut |snap, meta| match meta.fork_parent(snap) {
+            Some(parent) => {
+                found = Some((snap, parent));
+                Ok(false)
+            }
+            None => Ok(true),
+        })?;
+        Ok(found)
     }
 
     fn meta_value(&self, key: &str) -> Result<Option<Vec<u8>>> {

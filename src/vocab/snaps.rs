@@ -15,3 +15,15 @@ pub struct SnapMeta {
     /// The snap this one was forked from in a schedule (M10), if any.
     pub fork_of: Option<Snap>,
 }
+
+impl SnapMeta {
+    /// The parent snap `snap` is forked from, when that starts a new range
+    /// of its viewport (M10): a parent just before the snap on its side of
+    /// the timeline (`p == snap - 1`) forks nothing.
+    pub fn fork_parent(&self, snap: Snap) -> Option<Snap> {
+        let parent = self.fork_of?;
+        // The timeline (snaps >= 0) and the scratch snaps are two sides.
+        let notational = snap.checked_sub(1) == Some(parent) && (parent >= 0) == (snap >= 0);
+        (!notational).then_some(parent)
+    }
+}

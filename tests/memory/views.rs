@@ -278,3 +278,64 @@ fn emulator_scratch_snap_forked_from_snap_100_on_w2() {
     assert_eq!(ram.view_most_recent_state(scratch, W2_UNMAPPED).unwrap(), None);
     assert_eq!(ram.state(-5, W2_UNMAPPED).unwrap(), MemState::Unknown);
 }
+
+/// Viewports of a file written before the fork index equal those of the
+/// index: read by scanning the snap metadata, and after the first write of
+/// snap metadata (which builds the index) and after a pack, from it.
+#[test]
+fn a_file_without_the_fork_index_answers_alike_and_gains_it() {
+    let (dir, db) = db();
+    let path = dir.path().join("views.tmdb");
+    let mut txn = db.begin_write().unwrap();
+    for snap in 0..2000 {
+        let meta = SnapMeta {
+            description: format!("snap {snap}"),
+            // Forks every 97 snaps; a notational one (from snap - 1) every 13.
+            fork_of: match snap {
+                s if s % 97 == 5 => Some(s / 3),
+                s if s % 13 == 0 && s > 0 => Some(s - 1),
+                _ => None,
+            },
+            ..SnapMeta::default()
+        };
+        txn.set_snap_meta(snap, &meta).unwrap();
+    }
+    fork(&mut txn, -7, 1500);
+    txn.commit().unwrap();
+    let probes = [0, 5, 102, 1000, 1499, 1999, 5000, -7, -8];
+    let viewports = |db: &Database| -> Vec<Vec<Lifespan>> {
+        let read = db.begin_read().unwrap();
+        probes.iter().map(|&s| read.viewport(s).unwrap()).collect()
+    };
+    let indexed = viewports(&db);
+    assert!(indexed[3].len() > 2, "a chain of forks: {:?}", indexed[3]);
+    db.close().unwrap();
+
+    // As a file written before the index has it: no snap_forks table.
+    let drop_index = || {
+        let raw = redb::Database::open(&path).unwrap();
+        let txn = raw.begin_write().unwrap();
+        assert!(
+            txn.delete_table(redb::TableDefinition::<i64, i64>::new("snap_forks"))
+                .unwrap()
+        );
+        txn.commit().unwrap();
+    };
+    drop_index();
+    let db = Database::open(&path).unwrap();
+    assert_eq!(viewports(&db), indexed, "scanned");
+    assert!(db.check().unwrap().problems.is_empty());
+    db.close().unwrap();
+    tracemem::pack(&path, &mut |_| {}).unwrap();
+    let db = Database::open(&path).unwrap();
+    assert_eq!(viewports(&db), indexed, "from the index pack built");
+    assert!(db.check().unwrap().problems.is_empty());
+    db.close().unwrap();
+    drop_index();
+    let db = Database::open(&path).unwrap();
+    let mut txn = db.begin_write().unwrap();
+    txn.set_snap_meta(3000, &SnapMeta::default()).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(viewports(&db), indexed, "from the index built on the first write");
+    assert!(db.check().unwrap().problems.is_empty());
+}
