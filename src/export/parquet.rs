@@ -57,6 +57,7 @@ const EVENTS_SCHEMA: &str = "message events {
   OPTIONAL INT64 value (INTEGER(64,false));
   OPTIONAL INT32 width (INTEGER(8,false));
   OPTIONAL BYTE_ARRAY error (STRING);
+  OPTIONAL BYTE_ARRAY register (STRING);
 }";
 
 const MEMORY_SCHEMA: &str = "message memory {
@@ -75,7 +76,7 @@ const MARKS_SCHEMA: &str = "message marks {
 
 /// The version of the dataset's layout and schema (FORMAT.md), stored in
 /// each file's key-value metadata as `tracemem.dataset_version`.
-pub const DATASET_VERSION: u32 = 1;
+pub const DATASET_VERSION: u32 = 2;
 
 /// How a dataset export runs.
 #[derive(Clone, Debug)]
@@ -225,6 +226,8 @@ struct EventRows {
     width_defined: Vec<i16>,
     error: Vec<ByteArray>,
     error_defined: Vec<i16>,
+    register: Vec<ByteArray>,
+    register_defined: Vec<i16>,
 }
 
 impl EventRows {
@@ -232,7 +235,16 @@ impl EventRows {
         self.seq.len()
     }
 
-    fn push(&mut self, seq: u64, snap: i64, event: &TraceEvent) {
+    /// Adds an event; `register` is the name of the register at its
+    /// address, if the bus's register map names one.
+    fn push(&mut self, seq: u64, snap: i64, event: &TraceEvent, register: Option<&ByteArray>) {
+        match register {
+            Some(name) => {
+                self.register.push(name.clone());
+                self.register_defined.push(1);
+            }
+            None => self.register_defined.push(0),
+        }
         let failed_read = event.error.is_some() && event.op == Op::Read;
         self.seq.push(seq as i64);
         self.snap.push(snap);
@@ -279,9 +291,12 @@ impl EventRows {
             6 => column
                 .typed::<Int32Type>()
                 .write_batch(&self.width, Some(&self.width_defined), None),
-            _ => column
+            7 => column
                 .typed::<ByteArrayType>()
                 .write_batch(&self.error, Some(&self.error_defined), None),
+            _ => column
+                .typed::<ByteArrayType>()
+                .write_batch(&self.register, Some(&self.register_defined), None),
         })?;
         // Cleared, not replaced: the next group reuses the pages.
         for column in [&mut self.seq, &mut self.snap, &mut self.address, &mut self.value] {
@@ -291,6 +306,7 @@ impl EventRows {
             &mut self.value_defined,
             &mut self.width_defined,
             &mut self.error_defined,
+            &mut self.register_defined,
         ] {
             column.clear();
         }
@@ -298,6 +314,7 @@ impl EventRows {
         self.op.clear();
         self.width.clear();
         self.error.clear();
+        self.register.clear();
         Ok(())
     }
 }
@@ -560,6 +577,12 @@ fn write_run(
     let mut events = Table::create(events_path, EVENTS_SCHEMA, &[0], &["seq", "snap"])?;
     let mut memory = Table::create(memory_path, MEMORY_SCHEMA, &[0, 1], &["snap"])?;
     let (mut event_rows, mut memory_rows) = (EventRows::default(), MemoryRows::default());
+    // The names of the bus's registers, by their first byte's address.
+    let names: std::collections::HashMap<u64, ByteArray> = read
+        .bus_map(&capture.space)?
+        .iter()
+        .map(|r| (r.address, ByteArray::from(r.name.as_str())))
+        .collect();
     let mut seq = seqs.start;
     while seq < seqs.end {
         let page = read.events(&capture.name, seq..(seq + PAGE).min(seqs.end))?;
@@ -568,7 +591,12 @@ fn write_run(
         }
         for event in &page {
             let snap = capture.snap_of(seq);
-            event_rows.push(seq, snap, event);
+            let register = if names.is_empty() {
+                None
+            } else {
+                names.get(&event.address)
+            };
+            event_rows.push(seq, snap, event, register);
             memory_rows.push(snap, event, capture.big_endian);
             seq += 1;
         }

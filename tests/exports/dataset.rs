@@ -19,7 +19,7 @@ fn rows(path: &Path) -> Vec<Row> {
         .key_value_metadata()
         .and_then(|kv| kv.iter().find(|k| k.key == "tracemem.dataset_version"))
         .and_then(|k| k.value.clone());
-    assert_eq!(version.as_deref(), Some("1"), "{}", path.display());
+    assert_eq!(version.as_deref(), Some("2"), "{}", path.display());
     reader.get_row_iter(None).unwrap().map(Result::unwrap).collect()
 }
 
@@ -46,6 +46,13 @@ fn database(dir: &Path) -> Database {
         txn.create_capture(&CaptureSpec::new(name)).unwrap();
         txn.append_events(name, events).unwrap();
     }
+    // The bus's register map names two of its registers.
+    let map = tracemem::BusMap::new([
+        tracemem::BusRegister::new("ctrl", 0x10, 4),
+        tracemem::BusRegister::new("uart.status", 0x4000_0000, 4),
+    ])
+    .unwrap();
+    txn.set_bus_map(tracemem::DEFAULT_CAPTURE_SPACE, &map).unwrap();
     // A space no capture records: an image, a scratch snap, a failed read.
     let mut ram = txn.create_space("ram").unwrap();
     ram.put_bytes(100, 0x2000, b"snap-100").unwrap();
@@ -110,6 +117,15 @@ fn every_row_is_the_databases_answer() {
                 Some(text) => assert_eq!(row.get_string(7).unwrap(), text),
                 None => assert!(row.is_null(7).unwrap()),
             }
+            match event.address {
+                0x10 => assert_eq!(row.get_string(8).unwrap(), "ctrl"),
+                0x4000_0000 => assert_eq!(row.get_string(8).unwrap(), "uart.status"),
+                _ => assert!(row.is_null(8).unwrap()),
+            }
+        }
+        if capture.name == "small" {
+            let named = events.iter().filter(|e| e.address == 0x4000_0000).count();
+            assert!(named > 10, "W1 polls uart.status: {named}");
         }
         observations += events
             .iter()
