@@ -219,3 +219,55 @@ fn a_capture_replays_strictly_from_the_database_and_from_its_file() {
         );
     }
 }
+
+/// `log --capture A --capture B` merges the two captures' events by
+/// timestamp (buses recorded side by side), with each one's marks.
+#[test]
+fn log_merges_named_captures_by_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.tmdb");
+    let db = Database::create(&path).unwrap();
+    let mut txn = db.begin_write().unwrap();
+    for (name, offset) in [("bus0", 0.0), ("bus1", 0.5e-6)] {
+        let mut spec = CaptureSpec::new(name);
+        spec.space = name.to_string();
+        let capture = txn.create_capture(&spec).unwrap();
+        let events: Vec<TraceEvent> = (0..5000u64)
+            .map(|i| TraceEvent {
+                op: Op::Write,
+                address: 0x1000 + 4 * (i % 8),
+                value: i,
+                width: Some(4),
+                // bus1's clock runs between bus0's events, and slower.
+                timestamp: i as f64 * 1e-6 * if name == "bus1" { 1.5 } else { 1.0 } + offset,
+                error: None,
+            })
+            .collect();
+        txn.append_events(name, &events).unwrap();
+        txn.mark(name, capture.first_snap + 10, &format!("{name} warm"))
+            .unwrap();
+    }
+    txn.commit().unwrap();
+    db.close().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tracemem"))
+        .args(["log", "t.tmdb", "--capture", "bus0", "--capture", "bus1"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines.len(), 10_000);
+    let times: Vec<f64> = lines
+        .iter()
+        .map(|l| l.split('\t').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "in timestamp order");
+    let from = |name: &str| lines.iter().filter(|l| l.split('\t').nth(2) == Some(name)).count();
+    assert_eq!((from("bus0"), from("bus1")), (5000, 5000));
+    assert!(
+        lines[..20].iter().any(|l| l.contains("bus1")),
+        "interleaved, not one after the other"
+    );
+    assert!(text.contains("# bus0 warm") && text.contains("# bus1 warm"));
+}

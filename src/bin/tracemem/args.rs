@@ -440,9 +440,11 @@ pub enum Command {
     Log {
         /// The database file.
         db: PathBuf,
-        /// The capture (default: all, in order).
+        /// The capture, with its later sessions (default: all, one after
+        /// another); repeat it to read several merged by timestamp, as
+        /// buses recorded side by side: --capture bus0 --capture bus1.
         #[arg(long)]
-        capture: Option<String>,
+        capture: Vec<String>,
         /// Name addresses from a register map: a JSON object of register
         /// paths to `{"address": …, "width": …}` (other keys ignored).
         #[arg(long)]

@@ -132,9 +132,87 @@ fn print_capture(
     Ok(capture.events - from)
 }
 
+/// The captures `names` name, each with its later sessions (all captures
+/// when none is named), in creation order.
+fn named_captures(read: &ReadTransaction, names: &[String]) -> Result<Vec<CaptureInfo>, Failure> {
+    if names.is_empty() {
+        return chosen_captures(read, None);
+    }
+    let mut chosen = Vec::new();
+    for name in names {
+        chosen.extend(chosen_captures(read, Some(name))?);
+    }
+    chosen.sort_by_key(|c| c.first_snap);
+    chosen.dedup_by(|a, b| a.name == b.name);
+    Ok(chosen)
+}
+
+/// A capture's events being merged with others': the next ones read, a
+/// page at a time, and its marks not printed yet.
+struct Merging<'a> {
+    capture: &'a CaptureInfo,
+    next: u64,
+    page: std::collections::VecDeque<(u64, TraceEvent)>,
+    marks: std::iter::Peekable<std::vec::IntoIter<(i64, String)>>,
+}
+
+/// Prints the events of `captures` that `filter` keeps merged in timestamp
+/// order (a tie goes to the capture named first), each capture's marks as
+/// `# text` lines before its first event at or after them.
+fn print_merged(
+    read: &ReadTransaction,
+    captures: &[CaptureInfo],
+    filter: &LogFilter,
+    names: &RegisterMap,
+    as_json: bool,
+    out: &mut impl Write,
+    printed: &mut u64,
+) -> Outcome {
+    let failed = |e: tracemem::Error| Failure::error("log", e);
+    let mut merging = Vec::with_capacity(captures.len());
+    for capture in captures {
+        merging.push(Merging {
+            capture,
+            next: 0,
+            page: Default::default(),
+            marks: read.marks(capture).map_err(failed)?.into_iter().peekable(),
+        });
+    }
+    loop {
+        for m in &mut merging {
+            if m.page.is_empty() && m.next < m.capture.events {
+                let end = (m.next + 4096).min(m.capture.events);
+                let page = read.events(&m.capture.name, m.next..end).map_err(failed)?;
+                m.page.extend((m.next..).zip(page));
+                m.next = end;
+            }
+        }
+        let Some(m) = merging
+            .iter_mut()
+            .filter(|m| !m.page.is_empty())
+            .min_by(|a, b| a.page[0].1.timestamp.total_cmp(&b.page[0].1.timestamp))
+        else {
+            return Ok(());
+        };
+        let Some((seq, event)) = m.page.pop_front() else {
+            return Ok(());
+        };
+        let snap = m.capture.snap_of(seq);
+        while let Some((_, text)) = m.marks.next_if(|(mark, _)| *mark <= snap) {
+            if !as_json {
+                writeln!(out, "# {text}").map_err(io)?;
+            }
+        }
+        if filter.keeps(snap, &event) {
+            print_event(out, m.capture, seq, &event, names, as_json)?;
+            *printed += 1;
+        }
+    }
+}
+
 pub fn log(
     path: &Path,
-    capture: Option<String>,
+    capture: &[String],
     regmap: Option<&Path>,
     filter: &LogFilter,
     as_json: bool,
@@ -143,10 +221,14 @@ pub fn log(
     let db = open(path)?;
     let read = begin_read(&db)?;
     let mut printed = 0u64;
-    let captures = chosen_captures(&read, capture.as_deref())?;
+    let captures = named_captures(&read, capture)?;
     let names = register_names(&read, captures.iter().map(|c| c.space.as_str()), regmap)?;
-    for capture in &captures {
-        print_capture(&read, capture, 0, filter, &names, as_json, out, &mut printed)?;
+    if capture.len() > 1 {
+        print_merged(&read, &captures, filter, &names, as_json, out, &mut printed)?;
+    } else {
+        for capture in &captures {
+            print_capture(&read, capture, 0, filter, &names, as_json, out, &mut printed)?;
+        }
     }
     if printed == 0 {
         return Err(Failure::NothingFound("no events".into()));
@@ -171,7 +253,7 @@ const UNOPENED_GRACE: Duration = Duration::from_secs(2);
 #[allow(clippy::too_many_arguments)]
 pub fn follow(
     path: &Path,
-    capture: Option<String>,
+    capture: &[String],
     regmap: Option<&Path>,
     filter: &LogFilter,
     until_idle: Option<f64>,
@@ -204,11 +286,8 @@ pub fn follow(
         };
         if let Some(db) = opened {
             let read = begin_read(&db)?;
-            let captures = match capture.as_deref() {
-                // The capture may not have been created yet.
-                Some(name) => chosen_captures(&read, Some(name)).unwrap_or_default(),
-                None => read.captures().map_err(|e| Failure::error("log", e))?,
-            };
+            // A capture named may not have been created yet.
+            let captures = named_captures(&read, capture).unwrap_or_default();
             // The stored register maps, read again: one may be set meanwhile.
             let names = match &file_names {
                 Some(names) => names.clone(),
@@ -343,7 +422,7 @@ pub fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
         };
         follow(
             &args.db,
-            args.capture.clone(),
+            args.capture.as_slice(),
             args.regmap.as_deref(),
             &filter,
             args.until_idle,

@@ -257,7 +257,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             if follow {
                 log::follow(
                     &db,
-                    capture,
+                    &capture,
                     regmap.as_deref(),
                     &filter,
                     until_idle,
@@ -266,7 +266,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
                     out,
                 )
             } else {
-                log::log(&db, capture, regmap.as_deref(), &filter, json, out)
+                log::log(&db, &capture, regmap.as_deref(), &filter, json, out)
             }
         }
         Command::History(args) => log::history(&args, out),
