@@ -308,6 +308,19 @@ impl WriteTransaction {
             }
             this.store.append_observations(space, &observations)?;
             if tracked {
+                // A builder resumed from a stored tail first takes the events
+                // committed since it.
+                if let Some(since) = this.store.track_catch_up(id, record.events)? {
+                    let missed: Vec<TrackedEvent> = read_events(&this.store, capture, since.clone())?
+                        .iter()
+                        .map(|e| TrackedEvent {
+                            address: e.address,
+                            time: e.timestamp,
+                            value: e.error.is_none().then_some(e.value),
+                        })
+                        .collect();
+                    this.store.track_events(id, since.start, &missed)?;
+                }
                 this.store.track_events(id, record.events, &tracks)?;
             }
             record.events = event_log::append(&mut this.store, id, record.events, &logged)?;

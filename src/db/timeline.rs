@@ -217,16 +217,18 @@ impl ReadTransaction {
             let marked: BTreeSet<u64> = self.store.tracked_groups(id)?.into_iter().collect();
             // Group by group, in event order: a tracked group from its
             // address's track (none if the address has no event in it), the
-            // last from the stored tail when it holds the group so far, any
-            // other from its events.
+            // last from the stored tail and the events since it, any other
+            // from its events.
             for group in (0..record.events).step_by(TRACK_GROUP as usize) {
-                let mut from_tail = false;
+                // The events of an untracked group still to read from the log.
+                let mut from = group;
                 if !marked.contains(&group) && record.events - group < TRACK_GROUP {
                     let place = || format!("track_tails table, capture {id}");
                     self.store.track_tail(id, &mut |bytes| {
                         let tail = TailView::parse(bytes, &place)?;
-                        if tail.group == group && tail.group + tail.events == record.events {
-                            from_tail = true;
+                        let end = tail.group + tail.events;
+                        if tail.group == group && end <= record.events {
+                            from = end;
                             if let Some(track) = tail.track(address) {
                                 walk_track(&TrackView::parse(track, &place)?, &place, window, whole, each)?;
                             }
@@ -234,12 +236,9 @@ impl ReadTransaction {
                         Ok(())
                     })?;
                 }
-                if from_tail {
-                    continue;
-                }
                 if !marked.contains(&group) {
                     let end = group.saturating_add(TRACK_GROUP).min(record.events);
-                    for event in self.events(capture, group..end)? {
+                    for event in self.events(capture, from..end)? {
                         if event.address == address {
                             each(event.timestamp, event.error.is_none().then_some(event.value));
                         }

@@ -35,6 +35,25 @@ pub struct CheckReport {
 /// each stream against its summaries, and each tracked group's records
 /// against the log's events of their address in the group (how many, and
 /// their times).
+/// The key under which `check` counts the events a stored tail holds (no
+/// group starts there).
+const TAILED: u64 = u64::MAX;
+
+/// The events the stored tail of capture `id` holds, if it has a readable
+/// one (a damaged one is reported by `check_tracks`).
+fn tail_range(txn: &redb::ReadTransaction, id: u32) -> Result<Option<std::ops::Range<u64>>> {
+    if !has_table(txn, TRACK_TAILS.name())? {
+        return Ok(None);
+    }
+    let tails = txn.open_table(TRACK_TAILS).context("checking track tails")?;
+    let Some(bytes) = tails.get(id).context("checking track tails")? else {
+        return Ok(None);
+    };
+    Ok(TailView::parse(bytes.value(), &String::new)
+        .ok()
+        .map(|t| t.group..t.group + t.events))
+}
+
 fn check_tracks(
     txn: &redb::ReadTransaction,
     id: u32,
@@ -52,7 +71,7 @@ fn check_tracks(
             return Ok(());
         }
     };
-    let mut marked: std::collections::BTreeSet<u64> = groups.into_iter().collect();
+    let marked: std::collections::BTreeSet<u64> = groups.into_iter().collect();
     if let Some(&beyond) = marked.iter().find(|&&g| g + TRACK_GROUP > events) {
         report.problems.push(format!(
             "track_groups table, capture {id}: marks the group from {beyond}, which the event log does not complete"
@@ -89,14 +108,17 @@ fn check_tracks(
     {
         let place = || format!("track_tails table, capture {id}");
         match TailView::parse(bytes.value(), &place) {
-            Ok(tail) if tail.group + tail.events == events && !marked.contains(&tail.group) => {
+            Ok(tail)
+                if tail.group + tail.events <= events
+                    && events - tail.group <= TRACK_GROUP
+                    && !marked.contains(&tail.group) =>
+            {
                 for (address, track) in &tail.tracks {
-                    compare(&place, (*address, tail.group), track, report);
+                    compare(&place, (*address, TAILED), track, report);
                 }
-                marked.insert(tail.group);
             }
             Ok(tail) => report.problems.push(format!(
-                "{}: holds {} events from {}, the event log ends at {events}",
+                "{}: holds {} events from {}, not a part of the event log's last group (it ends at {events})",
                 place(),
                 tail.events,
                 tail.group
@@ -120,7 +142,12 @@ fn check_tracks(
         }
         compare(&place, (address, group), value.value(), report);
     }
-    expected.retain(|(_, group), _| marked.contains(group));
+    if let Some(((address, _), _)) = expected.iter().find(|((_, g), _)| *g == TAILED) {
+        report.problems.push(format!(
+            "track_tails table, capture {id}: no track of {address:#x}, which has events in it"
+        ));
+    }
+    expected.retain(|(_, group), _| *group != TAILED && marked.contains(group));
     if let Some(&(address, group)) = expected.keys().min() {
         report.problems.push(format!(
             "{}: missing from a tracked group ({} tracks missing)",
@@ -239,8 +266,10 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
             }
         };
         let mut counted = 0u64;
-        // Per (address, track group): how many events and their times' sum.
+        // Per (address, track group): how many events and their times' sum;
+        // the events the stored tail holds also under (address, TAILED).
         let mut tracked: HashMap<(u64, u64), (u64, u64)> = HashMap::new();
+        let tail = tail_range(txn, id)?;
         for chunk in events.range((id, 0)..=(id, u64::MAX)).context("checking events")? {
             let (key, value) = chunk.context("checking events")?;
             let first = key.value().1;
@@ -264,9 +293,15 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
                         ));
                     }
                     for (seq, event) in (first..).zip(&decoded) {
-                        let entry = tracked.entry((event.address, group_of(seq))).or_default();
-                        entry.0 += 1;
-                        entry.1 = entry.1.wrapping_add(event.timestamp.to_bits());
+                        let mut count = |group| {
+                            let entry: &mut (u64, u64) = tracked.entry((event.address, group)).or_default();
+                            entry.0 += 1;
+                            entry.1 = entry.1.wrapping_add(event.timestamp.to_bits());
+                        };
+                        count(group_of(seq));
+                        if tail.as_ref().is_some_and(|t| t.contains(&seq)) {
+                            count(TAILED);
+                        }
                     }
                     counted = first + decoded.len() as u64;
                 }

@@ -52,6 +52,11 @@ use crate::vocab::error::{Error, Result, StorageContext};
 /// Events of a capture per track group (sixteen event chunks).
 pub(crate) const TRACK_GROUP: u64 = 65536;
 
+/// The stored tail of a capture is brought up to date after at least this
+/// many events (and with each new group): between, readers and a resuming
+/// writer read the events since from the event log.
+pub(crate) const TAIL_EVERY: u64 = 16384;
+
 /// An address's events per block.
 pub(crate) const TRACK_BLOCK: u64 = 64;
 
@@ -389,6 +394,8 @@ pub(crate) struct TrackBuilder {
     /// Whether every event of the current group so far is in `tracks`.
     whole: bool,
     tracks: HashMap<u64, TrackRecord, FixedState>,
+    /// Where the stored tail stands, as this builder last wrote it.
+    stored: u64,
 }
 
 impl TrackBuilder {
@@ -410,7 +417,22 @@ impl TrackBuilder {
         self.tracks = tracks;
         self.whole = true;
         self.next_seq = tail.group + tail.events;
+        self.stored = self.next_seq;
         Ok(())
+    }
+
+    /// Whether the stored tail is due: the builder holds a group so far
+    /// and is [`TAIL_EVERY`] events past the stored tail, or in a new group.
+    pub fn tail_due(&self) -> bool {
+        let group = group_of(self.next_seq);
+        self.whole
+            && self.next_seq > group
+            && (self.next_seq - self.stored >= TAIL_EVERY || group_of(self.stored) != group || self.stored == group)
+    }
+
+    /// Notes that the stored tail now holds what the builder holds.
+    pub fn tail_stored(&mut self) {
+        self.stored = self.next_seq;
     }
 
     /// The stored form of the tracks of the current group so far, if the

@@ -27,7 +27,7 @@ use crate::store::schema::{
 };
 use crate::store::snaps;
 use crate::store::tracks::{
-    TRACK_GROUP, TailView, TrackBuilder, TrackRecord, TrackedEvent, encode_group, groups_in, track_in,
+    TRACK_GROUP, TailView, TrackBuilder, TrackRecord, TrackedEvent, encode_group, group_of, groups_in, track_in,
 };
 use crate::store::{busmap, regions, regmap};
 use crate::vocab::error::{Error, Result, StorageContext};
@@ -247,20 +247,6 @@ impl WriteStore {
         let builders = self.track_builders.clone();
         let mut builders = builders.lock().unwrap_or_else(|e| e.into_inner());
         let builder = builders.entry(capture).or_default();
-        if builder.next_seq() != first_seq {
-            // A new handle, or an aborted transaction: go on from what the
-            // last commit stored, if it stored the group so far.
-            let place = || format!("track_tails table, capture {capture}");
-            let mut resumed = Ok(());
-            self.track_tail(capture, &mut |bytes| {
-                let tail = TailView::parse(bytes, &place)?;
-                if tail.group + tail.events == first_seq {
-                    resumed = builder.resume(&tail, &place);
-                }
-                Ok(())
-            })?;
-            resumed?;
-        }
         let done = builder.feed(first_seq, events);
         drop(builders);
         self.tails_dirty.insert(capture);
@@ -268,6 +254,34 @@ impl WriteStore {
             self.put_tracked_group(capture, group, &tracks)?;
         }
         Ok(())
+    }
+
+    /// Before events of capture `capture` from `first_seq` on are tracked:
+    /// when its builder does not go on from there (a new handle, an aborted
+    /// transaction), resumes it from the stored tail of the group, and
+    /// returns the events since the tail that it must be given first.
+    pub fn track_catch_up(&mut self, capture: u32, first_seq: u64) -> Result<Option<std::ops::Range<u64>>> {
+        if !self.tracks_on()? {
+            return Ok(None);
+        }
+        let builders = self.track_builders.clone();
+        let mut builders = builders.lock().unwrap_or_else(|e| e.into_inner());
+        let builder = builders.entry(capture).or_default();
+        if builder.next_seq() == first_seq {
+            return Ok(None);
+        }
+        let place = || format!("track_tails table, capture {capture}");
+        let mut from = None;
+        self.track_tail(capture, &mut |bytes| {
+            let tail = TailView::parse(bytes, &place)?;
+            let end = tail.group + tail.events;
+            if tail.group == group_of(first_seq) && end <= first_seq {
+                builder.resume(&tail, &place)?;
+                from = Some(end..first_seq);
+            }
+            Ok(())
+        })?;
+        Ok(from)
     }
 
     /// Whether the database keeps register tracks.
@@ -400,12 +414,20 @@ impl WriteStore {
         if self.tails_dirty.is_empty() {
             return Ok(());
         }
-        let builders = self.track_builders.lock().unwrap_or_else(|e| e.into_inner());
+        let mut builders = self.track_builders.lock().unwrap_or_else(|e| e.into_inner());
         let mut table = self.txn.open_table(TRACK_TAILS).context("writing track tails")?;
         for capture in std::mem::take(&mut self.tails_dirty) {
-            match builders.get(&capture).and_then(|b| b.tail()) {
-                Some(tail) => drop(table.insert(capture, tail.as_slice()).context("writing track tails")?),
-                None => drop(table.remove(capture).context("writing track tails")?),
+            let Some(builder) = builders.get_mut(&capture) else {
+                continue;
+            };
+            if builder.tail_due() {
+                if let Some(tail) = builder.tail() {
+                    table.insert(capture, tail.as_slice()).context("writing track tails")?;
+                    builder.tail_stored();
+                }
+            } else if builder.tail().is_none() {
+                // A group completed, or the builder cannot go on: no tail.
+                table.remove(capture).context("writing track tails")?;
             }
         }
         Ok(())
