@@ -70,9 +70,14 @@ pub(crate) struct EventChunkRecord {
 }
 
 /// The step `k` with `previous + k * 1e-6 == t` exactly, if there is one.
-fn time_step(previous: f64, t: f64) -> Option<u64> {
-    let k = ((t - previous) / 1e-6).round();
-    ((0.0..1e15).contains(&k) && previous + k * 1e-6 == t).then_some(k as u64)
+pub(crate) fn time_step(previous: f64, t: f64) -> Option<u64> {
+    let steps = (t - previous) / 1e-6;
+    if !(0.0..1e15).contains(&steps) {
+        return None;
+    }
+    // Rounded by a cast (a call to libm's `round` costs more than the rest).
+    let k = (steps + 0.5) as u64;
+    (previous + (k as f64) * 1e-6 == t).then_some(k)
 }
 
 impl EventChunkRecord {

@@ -211,10 +211,6 @@ pub(crate) fn initialize(txn: &redb::WriteTransaction, block_size: u32) -> Resul
     txn.open_table(REGISTER_MAP).context("creating tables")?;
     txn.open_table(REGIONS).context("creating tables")?;
     txn.open_table(BUS_REGISTERS).context("creating tables")?;
-    txn.open_table(EVENT_TRACKS).context("creating tables")?;
-    txn.open_table(TRACK_GROUPS).context("creating tables")?;
-    txn.open_table(TRACK_TAILS).context("creating tables")?;
-    txn.open_table(SNAP_FORKS).context("creating tables")?;
     Ok(())
 }
 

@@ -47,6 +47,7 @@ use foldhash::fast::FixedState;
 use redb::ReadableTable;
 
 use crate::format::varint;
+use crate::store::events::time_step;
 use crate::vocab::error::{Error, Result, StorageContext};
 
 /// Events of a capture per track group (sixteen event chunks).
@@ -131,12 +132,6 @@ pub(crate) struct TrackBlock {
     pub stream: Vec<u8>,
 }
 
-/// The step `k` with `previous + k * 1e-6 == t` exactly, if there is one.
-fn time_step(previous: f64, t: f64) -> Option<u64> {
-    let k = ((t - previous) / 1e-6).round();
-    ((0.0..1e15).contains(&k) && previous + k * 1e-6 == t).then_some(k as u64)
-}
-
 /// Decodes a block's stream of `count` events, calling `f(time, value)`
 /// for each in order (`value` `None` for a failed event).
 fn decode_stream(
@@ -190,7 +185,11 @@ impl TrackRecord {
         let block = match self.blocks.last_mut() {
             Some(block) if block.summary.count < TRACK_BLOCK => block,
             _ => {
-                self.blocks.push(TrackBlock::default());
+                self.blocks.push(TrackBlock {
+                    summary: Summary::default(),
+                    // Most events take two or three bytes.
+                    stream: Vec::with_capacity(3 * TRACK_BLOCK as usize),
+                });
                 self.previous_value = 0;
                 let Some(block) = self.blocks.last_mut() else {
                     unreachable!("a block was just pushed");

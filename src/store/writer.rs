@@ -21,14 +21,11 @@ use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures
 use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule, stored_edge_granule};
 use crate::store::packed;
 use crate::store::schema::{
-    self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, META_EVENT_TRACKS,
-    META_JOURNAL_MARK, META_REGISTER_SCOPE, REGIONS, REGISTER_MAP, SNAP_FORKS, SNAPS, SPACE_IDS, SPACE_NAMES,
-    TRACK_GROUPS, TRACK_TAILS,
+    self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, META_JOURNAL_MARK,
+    META_REGISTER_SCOPE, REGIONS, REGISTER_MAP, SNAP_FORKS, SNAPS, SPACE_IDS, SPACE_NAMES, TRACK_GROUPS, TRACK_TAILS,
 };
 use crate::store::snaps;
-use crate::store::tracks::{
-    TRACK_GROUP, TailView, TrackBuilder, TrackRecord, TrackedEvent, encode_group, group_of, groups_in, track_in,
-};
+use crate::store::tracks::{TrackBuilder, groups_in, track_in};
 use crate::store::{busmap, regions, regmap};
 use crate::vocab::error::{Error, Result, StorageContext};
 use crate::vocab::register::RegisterScope;
@@ -36,6 +33,7 @@ use crate::vocab::snaps::SnapMeta;
 use crate::vocab::types::{MemState, Snap, side_of};
 
 mod append;
+mod tracks;
 
 pub(crate) use append::Observation;
 
@@ -237,86 +235,6 @@ impl WriteStore {
         Ok(())
     }
 
-    /// Passes appended events of capture `capture` from sequence number
-    /// `first_seq` on to the capture's track builder, and stores the tracks
-    /// of each group they complete.
-    pub fn track_events(&mut self, capture: u32, first_seq: u64, events: &[TrackedEvent]) -> Result<()> {
-        if !self.tracks_on()? {
-            return Ok(());
-        }
-        let builders = self.track_builders.clone();
-        let mut builders = builders.lock().unwrap_or_else(|e| e.into_inner());
-        let builder = builders.entry(capture).or_default();
-        let done = builder.feed(first_seq, events);
-        drop(builders);
-        self.tails_dirty.insert(capture);
-        for (group, tracks) in done {
-            self.put_tracked_group(capture, group, &tracks)?;
-        }
-        Ok(())
-    }
-
-    /// Before events of capture `capture` from `first_seq` on are tracked:
-    /// when its builder does not go on from there (a new handle, an aborted
-    /// transaction), resumes it from the stored tail of the group, and
-    /// returns the events since the tail that it must be given first.
-    pub fn track_catch_up(&mut self, capture: u32, first_seq: u64) -> Result<Option<std::ops::Range<u64>>> {
-        if !self.tracks_on()? {
-            return Ok(None);
-        }
-        let builders = self.track_builders.clone();
-        let mut builders = builders.lock().unwrap_or_else(|e| e.into_inner());
-        let builder = builders.entry(capture).or_default();
-        if builder.next_seq() == first_seq {
-            return Ok(None);
-        }
-        let place = || format!("track_tails table, capture {capture}");
-        let mut from = None;
-        self.track_tail(capture, &mut |bytes| {
-            let tail = TailView::parse(bytes, &place)?;
-            let end = tail.group + tail.events;
-            if tail.group == group_of(first_seq) && end <= first_seq {
-                builder.resume(&tail, &place)?;
-                from = Some(end..first_seq);
-            }
-            Ok(())
-        })?;
-        Ok(from)
-    }
-
-    /// Whether the database keeps register tracks.
-    pub fn tracks_on(&mut self) -> Result<bool> {
-        if let Some(on) = self.tracks_known {
-            return Ok(on);
-        }
-        let on = self.meta_value(META_EVENT_TRACKS)?.is_some();
-        self.tracks_known = Some(on);
-        Ok(on)
-    }
-
-    /// Makes the database keep register tracks from now on.
-    pub fn turn_tracks_on(&mut self) -> Result<()> {
-        self.set_meta_value(META_EVENT_TRACKS, &[1])?;
-        self.tracks_known = Some(true);
-        Ok(())
-    }
-
-    /// Stores the tracks of a group and marks it tracked.
-    pub fn put_tracked_group(&mut self, capture: u32, group: u64, tracks: &[(u64, TrackRecord)]) -> Result<()> {
-        let mut table = self.txn.open_table(EVENT_TRACKS).context("writing event tracks")?;
-        for (address, track) in tracks {
-            table
-                .insert((capture, *address, group), track.encode().as_slice())
-                .context("writing event tracks")?;
-        }
-        self.txn
-            .open_table(TRACK_GROUPS)
-            .context("writing track groups")?
-            .insert((capture, group), encode_group(TRACK_GROUP).as_slice())
-            .context("writing track groups")?;
-        Ok(())
-    }
-
     /// The journal's folded-through mark (0 if never set).
     pub fn journal_mark(&self) -> Result<u64> {
         let table = self.txn.open_table(META).context("reading metadata")?;
@@ -406,31 +324,6 @@ impl WriteStore {
         self.flush_overlay()?;
         self.store_track_tails()?;
         self.txn.commit().context("committing")
-    }
-
-    /// Stores the tails of the captures whose tracks this transaction
-    /// extended (`store::tracks`), or removes a tail that no longer holds.
-    fn store_track_tails(&mut self) -> Result<()> {
-        if self.tails_dirty.is_empty() {
-            return Ok(());
-        }
-        let mut builders = self.track_builders.lock().unwrap_or_else(|e| e.into_inner());
-        let mut table = self.txn.open_table(TRACK_TAILS).context("writing track tails")?;
-        for capture in std::mem::take(&mut self.tails_dirty) {
-            let Some(builder) = builders.get_mut(&capture) else {
-                continue;
-            };
-            if builder.tail_due() {
-                if let Some(tail) = builder.tail() {
-                    table.insert(capture, tail.as_slice()).context("writing track tails")?;
-                    builder.tail_stored();
-                }
-            } else if builder.tail().is_none() {
-                // A group completed, or the builder cannot go on: no tail.
-                table.remove(capture).context("writing track tails")?;
-            }
-        }
-        Ok(())
     }
 
     /// Discards every edit.
