@@ -79,3 +79,55 @@ pub fn machine() -> String {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     format!("{cpu}, {cores} cores")
 }
+
+/// W1 as the mock bus sees it: the workload's events with each read's value
+/// the mock's register (what a RecordingMaster over MockMaster records).
+pub fn w1_as_mocked(n: usize) -> Vec<tracemem::record::TraceEvent> {
+    use tracemem::record::{Master, MockMaster, Op};
+    let mut mock = MockMaster::new();
+    tracemem::workloads::W1::new(1)
+        .take(n)
+        .map(|mut e| {
+            let width = e.width.unwrap_or(4);
+            match e.op {
+                Op::Read => e.value = mock.read(e.address, width).unwrap_or(0),
+                Op::Write => mock.write(e.address, e.value, width).unwrap_or(()),
+            }
+            e
+        })
+        .collect()
+}
+
+/// Records `events` through a RecordingMaster over MockMaster into `path`
+/// with `options`; returns the time from creation until `close()` returns,
+/// and the file's size.
+pub fn record_through_recorder(
+    path: &std::path::Path,
+    events: &[tracemem::record::TraceEvent],
+    options: tracemem::record::RecorderOptions,
+) -> (std::time::Duration, u64) {
+    use tracemem::record::{Master, MockMaster, Op, RecordingMaster};
+    let started = std::time::Instant::now();
+    let spec = tracemem::CaptureSpec::new("w1");
+    let mut bus = RecordingMaster::create(MockMaster::new(), path, &spec, options).unwrap();
+    for e in events {
+        let width = e.width.unwrap_or(4);
+        match e.op {
+            Op::Read => drop(bus.read(e.address, width).unwrap()),
+            Op::Write => bus.write(e.address, e.value, width).unwrap(),
+        }
+    }
+    bus.close().unwrap();
+    (started.elapsed(), std::fs::metadata(path).unwrap().len())
+}
+
+/// The number after command-line argument `name` (`--events 5000000`), or
+/// `default`.
+pub fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

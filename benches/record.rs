@@ -16,37 +16,10 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
-use tracemem::record::{
-    FlushPolicy, Master, MockMaster, Op, RecorderOptions, RecordingMaster, ReplayMaster, ReplayMode, TraceEvent,
-    write_ndjson,
-};
-use tracemem::workloads::{Lcg, W1};
-use tracemem::{CaptureSpec, Database, MemoryRead};
+use tracemem::record::{FlushPolicy, Op, RecorderOptions, ReplayMaster, ReplayMode, TraceEvent, write_ndjson};
+use tracemem::workloads::Lcg;
+use tracemem::{Database, MemoryRead};
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// W1 as the mock bus sees it (reads return the mock's registers).
-fn workload(n: usize) -> Vec<TraceEvent> {
-    let mut mock = MockMaster::new();
-    W1::new(1)
-        .take(n)
-        .map(|mut e| {
-            let width = e.width.unwrap_or(4);
-            match e.op {
-                Op::Read => e.value = mock.read(e.address, width).unwrap_or(0),
-                Op::Write => mock.write(e.address, e.value, width).unwrap_or(()),
-            }
-            e
-        })
-        .collect()
-}
 
 /// Records `events` through the recorder into `<name>.tmdb`, folding on a
 /// thread of its own when `background` (the default) or inline.
@@ -63,17 +36,7 @@ fn record_tracemem(
         background_fold: background,
         ..RecorderOptions::default()
     };
-    let started = Instant::now();
-    let mut bus = RecordingMaster::create(MockMaster::new(), &path, &CaptureSpec::new("w1"), options).unwrap();
-    for e in events {
-        let width = e.width.unwrap_or(4);
-        match e.op {
-            Op::Read => drop(bus.read(e.address, width).unwrap()),
-            Op::Write => bus.write(e.address, e.value, width).unwrap(),
-        }
-    }
-    bus.close().unwrap();
-    (started.elapsed(), std::fs::metadata(&path).unwrap().len())
+    tracemem_bench::record_through_recorder(&path, events, options)
 }
 
 fn sqlite(dir: &std::path::Path, name: &str) -> Connection {
@@ -113,10 +76,10 @@ fn sqlite_size(dir: &std::path::Path, name: &str) -> u64 {
 }
 
 fn main() {
-    let n = arg("--events", 1_000_000);
-    let n_auto = arg("--autocommit-events", 100_000).min(n);
+    let n = tracemem_bench::arg("--events", 1_000_000);
+    let n_auto = tracemem_bench::arg("--autocommit-events", 100_000).min(n);
     let dir = tempfile::tempdir_in(".").unwrap();
-    let events = workload(n);
+    let events = tracemem_bench::w1_as_mocked(n);
     let rate = |count: usize, d: Duration| count as f64 / d.as_secs_f64();
 
     let median = |times: &mut Vec<Duration>| {
@@ -196,7 +159,7 @@ fn main() {
     let zstd_size = std::process::Command::new("zstd")
         .args(["-19", "-T2", "-q", "-f"])
         .arg(dir.path().join("w1.ndjson"))
-        .arg("-o")
+        .tracemem_bench::arg("-o")
         .arg(&zstd_out)
         .status()
         .ok()

@@ -15,38 +15,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tracemem::record::{FlushPolicy, Master, MockMaster, Op, RecorderOptions, RecordingMaster, TraceEvent};
-use tracemem::workloads::W1;
-use tracemem::{CaptureSpec, Database, ReadTransaction, TimelineBucket};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use tracemem::record::{FlushPolicy, RecorderOptions, TraceEvent};
+use tracemem::{Database, ReadTransaction, TimelineBucket};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
-}
-
-/// W1 as the mock bus sees it (reads return the mock's registers).
-fn workload(n: usize) -> Vec<TraceEvent> {
-    let mut mock = MockMaster::new();
-    W1::new(1)
-        .take(n)
-        .map(|mut e| {
-            let width = e.width.unwrap_or(4);
-            match e.op {
-                Op::Read => e.value = mock.read(e.address, width).unwrap_or(0),
-                Op::Write => mock.write(e.address, e.value, width).unwrap_or(()),
-            }
-            e
-        })
-        .collect()
 }
 
 /// Records `events` into `path`; returns the time to close and the size.
@@ -57,17 +31,7 @@ fn record(path: &std::path::Path, events: &[TraceEvent], tracks: bool) -> (Durat
         tracks,
         ..RecorderOptions::default()
     };
-    let started = Instant::now();
-    let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new("w1"), options).unwrap();
-    for e in events {
-        let width = e.width.unwrap_or(4);
-        match e.op {
-            Op::Read => drop(bus.read(e.address, width).unwrap()),
-            Op::Write => bus.write(e.address, e.value, width).unwrap(),
-        }
-    }
-    bus.close().unwrap();
-    (started.elapsed(), std::fs::metadata(path).unwrap().len())
+    tracemem_bench::record_through_recorder(path, events, options)
 }
 
 /// Per bucket: (count, first, last, min, max), as the library's docs define
@@ -127,13 +91,13 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let n = arg("--events", 5_000_000);
-    let buckets = arg("--buckets", 1000);
-    let runs = arg("--runs", 5);
+    let n = tracemem_bench::arg("--events", 5_000_000);
+    let buckets = tracemem_bench::arg("--buckets", 1000);
+    let runs = tracemem_bench::arg("--runs", 5);
     let dir = tempfile::tempdir().unwrap();
     let tracked_path = dir.path().join("tracked.tmdb");
     let plain_path = dir.path().join("plain.tmdb");
-    let events = workload(n);
+    let events = tracemem_bench::w1_as_mocked(n);
     let mut counts: HashMap<u64, u64> = HashMap::new();
     for e in &events {
         *counts.entry(e.address).or_default() += 1;

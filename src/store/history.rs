@@ -195,7 +195,6 @@ pub(crate) trait StoreRead {
         from_seq: u64,
         f: &mut dyn FnMut(u64, EventChunkRecord) -> Result<bool>,
     ) -> Result<()>;
-    /// The latest timeline snap (`>= 0`) with a change in `space`.
     /// Calls `f` with the stored track record of `address` in capture
     /// `capture` for the group of events from `group`; false if there is
     /// none (as in a file without tracks).
@@ -215,6 +214,7 @@ pub(crate) trait StoreRead {
     /// order (none in a file without tracks).
     fn tracked_groups(&self, capture: u32) -> Result<Vec<u64>>;
 
+    /// The latest timeline snap (`>= 0`) with a change in `space`.
     fn last_timeline_change(&self, space: u32) -> Result<Option<Snap>>;
     /// The metadata of `snap`.
     fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>>;
@@ -230,15 +230,7 @@ pub(crate) trait StoreRead {
     /// (`SnapMeta::fork_parent`), with its parent: from the fork index, or
     /// by scanning the snap metadata of a file without one.
     fn latest_fork(&self, lo: Snap, hi: Snap) -> Result<Option<(Snap, Snap)>> {
-        let mut found = None;
-        self.snap_metas_rev(lo, hi, &mut |snap, meta| match meta.fork_parent(snap) {
-            Some(parent) => {
-                found = Some((snap, parent));
-                Ok(false)
-            }
-            None => Ok(true),
-        })?;
-        Ok(found)
+        latest_fork_by_scan(self, lo, hi)
     }
     /// Every (name, record) of the register map, in name order.
     fn register_records(&self) -> Result<Vec<(String, Vec<u8>)>>;
@@ -254,6 +246,25 @@ pub(crate) trait StoreRead {
 /// image asks).
 pub(crate) type LatestChunkFn<'f> =
     dyn FnMut(u64, ChunkView<'_>, &dyn Fn() -> Result<(Snap, Snap)>) -> Result<bool> + 'f;
+
+/// The most recent snap in `lo..=hi` whose metadata forks it, with its
+/// parent, by scanning the snap metadata back from `hi` (a file without the
+/// fork index).
+pub(crate) fn latest_fork_by_scan(
+    store: &(impl StoreRead + ?Sized),
+    lo: Snap,
+    hi: Snap,
+) -> Result<Option<(Snap, Snap)>> {
+    let mut found = None;
+    store.snap_metas_rev(lo, hi, &mut |snap, meta| match meta.fork_parent(snap) {
+        Some(parent) => {
+            found = Some((snap, parent));
+            Ok(false)
+        }
+        None => Ok(true),
+    })?;
+    Ok(found)
+}
 
 /// The last snap before `granule`'s first chunk after `hi`: the end of
 /// `hi`'s side of the timeline if there is none.

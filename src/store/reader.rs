@@ -8,7 +8,8 @@ use crate::store::cache::ChunkCache;
 use crate::store::changes::{bucket_of, decode_bucket};
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
 use crate::store::history::{
-    LatestChunkFn, LoadedChunk, StoreRead, checked_key, chunk_place, chunk_till, stored_edge_granule, till_before,
+    LatestChunkFn, LoadedChunk, StoreRead, checked_key, chunk_place, chunk_till, latest_fork_by_scan,
+    stored_edge_granule, till_before,
 };
 use crate::store::images::ImageCache;
 use crate::store::schema::{
@@ -406,17 +407,7 @@ impl StoreRead for ReadStore {
     fn latest_fork(&self, lo: Snap, hi: Snap) -> Result<Option<(Snap, Snap)>> {
         match &self.snap_forks {
             Some(forks) => snaps::latest_fork_in(forks, lo, hi),
-            None => {
-                let mut found = None;
-                self.snap_metas_rev(lo, hi, &mut |snap, meta| match meta.fork_parent(snap) {
-                    Some(parent) => {
-                        found = Some((snap, parent));
-                        Ok(false)
-                    }
-                    None => Ok(true),
-                })?;
-                Ok(found)
-            }
+            None => latest_fork_by_scan(self, lo, hi),
         }
     }
 

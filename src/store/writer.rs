@@ -18,7 +18,9 @@ use crate::store::cache::DecodedChunk;
 use crate::store::changes::{bucket_of, decode_bucket, stored_bucket};
 use crate::store::chunk::{ByteAsOf, CheckpointRecord, ChunkRecord, ChunkView, Edit, MAX_CHUNK_DELTA_BYTES, Need};
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
-use crate::store::history::{LoadedChunk, StoreRead, checked_key, chunk_place, read_granule, stored_edge_granule};
+use crate::store::history::{
+    LoadedChunk, StoreRead, checked_key, chunk_place, latest_fork_by_scan, read_granule, stored_edge_granule,
+};
 use crate::store::packed;
 use crate::store::schema::{
     self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, META_JOURNAL_MARK,
@@ -963,15 +965,7 @@ impl StoreRead for WriteStore {
                 hi,
             );
         }
-        let mut found = None;
-        self.snap_metas_rev(lo, hi, &mut |snap, meta| match meta.fork_parent(snap) {
-            Some(parent) => {
-                found = Some((snap, parent));
-                Ok(false)
-            }
-            None => Ok(true),
-        })?;
-        Ok(found)
+        latest_fork_by_scan(self, lo, hi)
     }
 
     fn meta_value(&self, key: &str) -> Result<Option<Vec<u8>>> {
