@@ -20,7 +20,6 @@ use tracemem::record::{FlushPolicy, Op, RecorderOptions, ReplayMaster, ReplayMod
 use tracemem::workloads::Lcg;
 use tracemem::{Database, MemoryRead};
 
-
 /// Records `events` through the recorder into `<name>.tmdb`, folding on a
 /// thread of its own when `background` (the default) or inline.
 fn record_tracemem(
@@ -159,7 +158,7 @@ fn main() {
     let zstd_size = std::process::Command::new("zstd")
         .args(["-19", "-T2", "-q", "-f"])
         .arg(dir.path().join("w1.ndjson"))
-        .tracemem_bench::arg("-o")
+        .arg("-o")
         .arg(&zstd_out)
         .status()
         .ok()
