@@ -190,6 +190,8 @@ fn nothing_is_written_while_a_recorder_records() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("good.json"), r#"{"uart.ctrl": {"address": "0x40000000"}}"#).unwrap();
+    std::fs::write(d.join("w.ndjson"), "").unwrap();
+    std::fs::write(d.join("image.bin"), [1u8, 2, 3, 4]).unwrap();
     let mut recorder = Command::new(env!("CARGO_BIN_EXE_tracemem"))
         .args(["record", "live.tmdb", "--capture", "bus"])
         .current_dir(d)
@@ -201,8 +203,11 @@ fn nothing_is_written_while_a_recorder_records() {
         assert!(started.elapsed().as_secs() < 10, "the recorder did not start");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let writes: [&[&str]; 5] = [
+    let writes: [&[&str]; 8] = [
         &["regmap", "set", "live.tmdb", "good.json"],
+        &["import", "live.tmdb", "w.ndjson", "--capture", "other"],
+        &["load", "live.tmdb", "ram", "0x1000", "image.bin", "--snap", "0"],
+        &["track", "live.tmdb"],
         &["mark", "live.tmdb", "--snap", "0", "x"],
         &["snaps", "set", "live.tmdb", "0", "--description", "x"],
         &["regions", "add", "live.tmdb", "ram", "r", "0:1"],

@@ -144,6 +144,21 @@ pub fn open(path: &Path) -> Result<Database, Failure> {
 /// capture (`log`, `history`) runs in bounded memory.
 const QUERY_CACHE_BYTES: usize = 64 << 20;
 
+/// Refuses a write to `path` while a recorder records into it, naming it.
+pub fn refuse_while_recording(path: &Path, verb: &str) -> Result<(), Failure> {
+    match tracemem::record::recorder_running(path) {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(Failure::error(
+            verb,
+            format!(
+                "{}: a recorder is recording into it; write once it has closed",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(Failure::error(verb, e)),
+    }
+}
+
 /// Opens the database at `path` for a writer other than `pack` and
 /// `upgrade`: shared, so that queries keep working beside it.
 pub fn open_writer(path: &Path) -> Result<Database, Failure> {

@@ -9,23 +9,8 @@ use std::path::Path;
 
 use tracemem::{Lifespan, RegionFlags, Snap, SnapMeta};
 
-use crate::failure::{Failure, Outcome, begin_read, io, open, open_writer};
+use crate::failure::{Failure, Outcome, begin_read, io, open, open_writer, refuse_while_recording};
 use crate::query::pick_capture;
-
-/// Refuses a write to `path` while a recorder records into it, naming it.
-fn refuse_while_recording(path: &Path, verb: &str) -> Outcome {
-    match tracemem::record::recorder_running(path) {
-        Ok(false) => Ok(()),
-        Ok(true) => Err(Failure::error(
-            verb,
-            format!(
-                "{}: a recorder is recording into it; write once it has closed",
-                path.display()
-            ),
-        )),
-        Err(e) => Err(Failure::error(verb, e)),
-    }
-}
 
 /// `regmap set DB FILE --space S`.
 pub fn regmap_set(path: &Path, file: &Path, space: &str, out: &mut impl Write) -> Outcome {

@@ -218,6 +218,7 @@ pub fn load(path: &Path, space: &str, addr: u64, file: &Path, snap: Snap, out: &
     } else {
         std::fs::read(file).map_err(|e| Failure::error(file.display().to_string(), e))?
     };
+    crate::failure::refuse_while_recording(path, "load")?;
     let db = open_or_create(path)?;
     let mut txn = db.begin_write().map_err(|e| Failure::error("load", e))?;
     let written = txn

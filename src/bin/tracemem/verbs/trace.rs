@@ -91,6 +91,7 @@ pub fn import(
             .map(|s| s.to_string_lossy().into_owned())
             .ok_or_else(|| Failure::error("import", format!("{}: name the capture with --capture", file.display())))?,
     };
+    crate::failure::refuse_while_recording(path, "import")?;
     let created = !path.exists();
     let db = if created {
         Database::builder()
