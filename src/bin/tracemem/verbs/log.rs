@@ -333,7 +333,12 @@ fn timeline(
     args: &HistoryArgs,
     out: &mut impl Write,
 ) -> Outcome {
-    let [capture] = captures else {
+    // A named capture is read alone, not with its later sessions.
+    let named: Vec<&CaptureInfo> = captures
+        .iter()
+        .filter(|c| args.capture.as_deref().is_none_or(|name| c.name == name))
+        .collect();
+    let [capture] = named.as_slice() else {
         let names: Vec<&str> = captures.iter().map(|c| c.name.as_str()).collect();
         return Err(Failure::error(
             "history",
