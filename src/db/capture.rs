@@ -93,13 +93,115 @@ impl CaptureInfo {
         })
     }
 
-    /// The snap of event `seq`. A capture's events take consecutive snaps
-    /// (a capture records alone), so this is `first_snap + seq`; the event
-    /// log stores each event's snap as well (format 3), and `check` holds
-    /// the two to agreeing.
-    pub fn snap_of(&self, seq: u64) -> Snap {
-        self.first_snap.saturating_add_unsigned(seq)
+    /// Whether the capture's events hold consecutive snaps (it recorded
+    /// alone): then event `seq` is at `first_snap + seq` without a look at
+    /// the event log. Events of captures recorded side by side take snaps
+    /// from one counter, and each capture stores its own (format 3).
+    pub fn snaps_are_consecutive(&self) -> bool {
+        self.last_snap
+            .checked_sub(self.first_snap)
+            .and_then(|d| d.checked_add(1))
+            == i64::try_from(self.events).ok()
     }
+
+    /// The snap after the capture's last event (its first snap while
+    /// empty): where a mark set after its last event goes.
+    pub fn end_snap(&self) -> Snap {
+        self.last_snap.saturating_add(1).max(self.first_snap)
+    }
+}
+
+/// Whether the events of capture `record` hold consecutive snaps.
+fn consecutive(record: &CaptureRecord) -> bool {
+    record
+        .last_snap
+        .checked_sub(record.first_snap)
+        .and_then(|d| d.checked_add(1))
+        == i64::try_from(record.events).ok()
+}
+
+/// The snap of event `seq` of capture `id` (`record`), or `None` past its
+/// events: arithmetic while its snaps are consecutive, else one event chunk
+/// read.
+pub(crate) fn event_snap(store: &dyn StoreRead, id: u32, record: &CaptureRecord, seq: u64) -> Result<Option<Snap>> {
+    if seq >= record.events {
+        return Ok(None);
+    }
+    if consecutive(record) {
+        return Ok(Some(record.first_snap.saturating_add_unsigned(seq)));
+    }
+    let mut found = None;
+    event_log::for_each(store, id, seq, &mut |at, event| {
+        if at == seq {
+            found = Some(event.snap);
+        }
+        Ok(false)
+    })?;
+    found.map(Some).ok_or_else(|| {
+        Error::corrupt(
+            format!("capture '{}', event {seq}", record.name),
+            "missing from its event log",
+        )
+    })
+}
+
+/// How many events of capture `id` (`record`) have snaps before `snap`: the
+/// sequence number of its first event at or after `snap`. A binary search
+/// over the event log, one chunk read a step, unless the snaps are
+/// consecutive.
+pub(crate) fn seq_from_snap(store: &dyn StoreRead, id: u32, record: &CaptureRecord, snap: Snap) -> Result<u64> {
+    if snap <= record.first_snap || record.events == 0 {
+        return Ok(0);
+    }
+    if snap > record.last_snap {
+        return Ok(record.events);
+    }
+    if consecutive(record) {
+        return Ok(snap.abs_diff(record.first_snap));
+    }
+    // The first event with a snap >= `snap`: in [lo, hi].
+    let (mut lo, mut hi) = (0u64, record.events);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let mut chunk_snaps = Vec::new();
+        let mut first_seq = mid;
+        store.event_chunks(id, mid, &mut |first, chunk| {
+            let place = || format!("events table, capture {id}, chunk at event {first}");
+            first_seq = first;
+            chunk_snaps = chunk.decode(&place)?.into_iter().map(|e| e.snap).collect();
+            Ok(false)
+        })?;
+        if chunk_snaps.is_empty() || first_seq > mid {
+            return Err(Error::corrupt(
+                format!("capture '{}', event {mid}", record.name),
+                "missing from its event log",
+            ));
+        }
+        // The whole chunk narrows the search at once.
+        let below = chunk_snaps.partition_point(|&s| s < snap) as u64;
+        if below == chunk_snaps.len() as u64 {
+            lo = first_seq + below;
+        } else if below > 0 {
+            return Ok(first_seq + below);
+        } else {
+            // Chunks start at multiples of their size, so `lo <= first_seq`.
+            hi = first_seq;
+        }
+    }
+    Ok(lo)
+}
+
+/// The snap the next event appended to capture `record` takes: the next of
+/// the database's timeline (R3), after its own last event and every other
+/// capture's, so that captures recorded side by side interleave.
+fn next_event_snap(store: &dyn StoreRead, id: u32, record: &CaptureRecord) -> Result<Snap> {
+    let mut next = record.last_snap.saturating_add(1).max(record.first_snap);
+    for (other, capture) in store.captures()? {
+        if other != id {
+            next = next.max(capture.last_snap.saturating_add(1));
+        }
+    }
+    Ok(next)
 }
 
 /// The first snap after everything on the timeline: after every capture and
@@ -129,19 +231,42 @@ impl WriteTransaction {
         Ok(capture_of(&self.store, name)?.0)
     }
 
+    /// The name of capture `id`.
+    pub(crate) fn capture_name(&self, id: u32) -> Result<String> {
+        self.store
+            .captures()?
+            .into_iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, r)| r.name)
+            .ok_or_else(|| Error::corrupt("journal", format!("a record of unknown capture {id}")))
+    }
+
     /// How many events capture `name` holds.
     pub(crate) fn capture_events(&self, name: &str) -> Result<u64> {
         Ok(capture_of(&self.store, name)?.1.events)
     }
 
     /// The journal's folded-through mark.
-    pub(crate) fn journal_mark(&self) -> Result<u64> {
-        self.store.journal_mark()
+    pub(crate) fn journal_mark(&self, slot: u32) -> Result<u64> {
+        self.store.journal_mark(slot)
     }
 
-    /// Stores the journal's folded-through mark with this transaction's writes.
-    pub(crate) fn set_journal_mark(&mut self, mark: u64) -> Result<()> {
-        self.store.set_journal_mark(mark)
+    /// Stores the folded-through mark of the journal of slot `slot` with
+    /// this transaction's writes.
+    pub(crate) fn set_journal_mark(&mut self, slot: u32, mark: u64) -> Result<()> {
+        self.store.set_journal_mark(slot, mark)
+    }
+
+    /// Labels the snap of event `seq` of capture `capture` with `text` (the
+    /// snap the next event would take, when it holds no event `seq` yet):
+    /// how a recorder's mark lands once its events are committed.
+    pub(crate) fn add_mark_at_event(&mut self, capture: &str, seq: u64, text: &str) -> Result<()> {
+        let (id, record) = capture_of(&self.store, capture)?;
+        let snap = match event_snap(&self.store, id, &record, seq)? {
+            Some(snap) => snap,
+            None => next_event_snap(&self.store, id, &record)?,
+        };
+        self.add_mark(snap, text)
     }
 
     /// Appends the events of capture `id` that follow what it holds, skipping
@@ -250,7 +375,11 @@ impl WriteTransaction {
             let mut tracks = Vec::with_capacity(if tracked { events.len() } else { 0 });
             let mut observations = Vec::with_capacity(events.len());
             let mut logged = Vec::with_capacity(events.len());
-            for ((seq, snap), event) in (record.events..).zip(record.last_snap.saturating_add(1)..).zip(events) {
+            let first = next_event_snap(&this.store, id, &record)?;
+            if record.events == 0 {
+                record.first_snap = first;
+            }
+            for ((seq, snap), event) in (record.events..).zip(first..).zip(events) {
                 let width = event.memory_width();
                 let bad = |reason: String| Error::BadEvent {
                     capture: capture.to_string(),
@@ -311,7 +440,7 @@ impl WriteTransaction {
                 // A builder resumed from a stored tail first takes the events
                 // committed since it.
                 if let Some(since) = this.store.track_catch_up(id, record.events)? {
-                    let missed: Vec<TrackedEvent> = read_events(&this.store, capture, since.clone())?
+                    let missed: Vec<TrackedEvent> = read_events(&this.store, capture, since.clone(), None)?
                         .iter()
                         .map(|e| TrackedEvent {
                             address: e.address,
@@ -333,7 +462,13 @@ impl WriteTransaction {
 }
 
 /// Reads the events `seqs` of a capture, their values from memory.
-pub(crate) fn read_events(store: &dyn StoreRead, name: &str, seqs: Range<u64>) -> Result<Vec<TraceEvent>> {
+/// With `snaps`, their snaps go there too.
+pub(crate) fn read_events(
+    store: &dyn StoreRead,
+    name: &str,
+    seqs: Range<u64>,
+    mut snaps: Option<&mut Vec<Snap>>,
+) -> Result<Vec<TraceEvent>> {
     let (id, record) = capture_of(store, name)?;
     let end = seqs.end.min(record.events);
     let mut out = Vec::new();
@@ -378,6 +513,9 @@ pub(crate) fn read_events(store: &dyn StoreRead, name: &str, seqs: Range<u64>) -
                 u64::from_le_bytes(bytes)
             }
         };
+        if let Some(snaps) = snaps.as_deref_mut() {
+            snaps.push(event.snap);
+        }
         out.push(TraceEvent {
             op: event.op,
             address: event.address,
@@ -443,19 +581,57 @@ impl ReadTransaction {
                 _ => hi = mid,
             }
         }
-        Ok(lo.checked_sub(1).map(|seq| capture.snap_of(seq)))
+        match lo.checked_sub(1) {
+            Some(seq) => self.event_snap(capture, seq),
+            None => Ok(None),
+        }
     }
 
-    /// The marks of `capture` (the snaps its recorder labelled, from its
-    /// first event to just after its last), with their texts, in snap order.
+    /// The snap of event `seq` of `capture`, or `None` past its events.
+    pub fn event_snap(&self, capture: &CaptureInfo, seq: u64) -> Result<Option<Snap>> {
+        if seq < capture.events && capture.snaps_are_consecutive() {
+            return Ok(Some(capture.first_snap.saturating_add_unsigned(seq)));
+        }
+        guard(&|| format!("event {seq} of capture '{}'", capture.name), || {
+            let (id, record) = capture_of(&self.store, &capture.name)?;
+            event_snap(&self.store, id, &record, seq)
+        })
+    }
+
+    /// The sequence number of the first event of `capture` at or after
+    /// `snap` (how many of its events come before `snap`; its event count
+    /// when none is at or after it).
+    pub fn seq_from_snap(&self, capture: &CaptureInfo, snap: Snap) -> Result<u64> {
+        guard(&|| format!("capture '{}' at snap {snap}", capture.name), || {
+            let (id, record) = capture_of(&self.store, &capture.name)?;
+            seq_from_snap(&self.store, id, &record, snap)
+        })
+    }
+
+    /// The marks of `capture` (the snaps its recorder labelled: its events'
+    /// snaps and the snap after its last event), with their texts, in snap
+    /// order.
     pub fn marks(&self, capture: &CaptureInfo) -> Result<Vec<(Snap, String)>> {
-        let last = capture.last_snap.saturating_add(1);
-        Ok(self
-            .snaps_with_meta(crate::vocab::types::Lifespan::new(capture.first_snap, last)?)?
-            .into_iter()
-            .filter(|(_, meta)| !meta.description.is_empty())
-            .map(|(snap, meta)| (snap, meta.description))
-            .collect())
+        let marked = self.snaps_with_meta(crate::vocab::types::Lifespan::new(
+            capture.first_snap,
+            capture.end_snap(),
+        )?)?;
+        let mut marks = Vec::new();
+        for (snap, meta) in marked {
+            if meta.description.is_empty() {
+                continue;
+            }
+            // Beside another capture, a snap in the range may be its.
+            let own = capture.snaps_are_consecutive()
+                || snap == capture.end_snap()
+                || self
+                    .event_snap(capture, self.seq_from_snap(capture, snap)?)?
+                    .is_some_and(|s| s == snap);
+            if own {
+                marks.push((snap, meta.description));
+            }
+        }
+        Ok(marks)
     }
 
     /// The footprints of events `seqs` of a capture: much cheaper than
@@ -505,7 +681,16 @@ impl ReadTransaction {
     /// The events `seqs` (sequence numbers, from 0) of a capture.
     pub fn events(&self, capture: &str, seqs: Range<u64>) -> Result<Vec<TraceEvent>> {
         guard(&|| format!("events of capture '{capture}'"), || {
-            read_events(&self.store, capture, seqs)
+            read_events(&self.store, capture, seqs, None)
+        })
+    }
+
+    /// The events `seqs` of a capture, each with its snap.
+    pub fn events_with_snaps(&self, capture: &str, seqs: Range<u64>) -> Result<Vec<(Snap, TraceEvent)>> {
+        guard(&|| format!("events of capture '{capture}'"), || {
+            let mut snaps = Vec::new();
+            let events = read_events(&self.store, capture, seqs, Some(&mut snaps))?;
+            Ok(snaps.into_iter().zip(events).collect())
         })
     }
 }

@@ -180,9 +180,8 @@ impl DatabaseBuilder {
         let block_size = guard(&place, || schema::validate(&db, path, false))?.block_size;
         // A journal that no recorder holds, with events the file lacks: the
         // recorder was killed, and only a writer's open replays them.
-        let journal = crate::journal::journal_path(path);
-        if journal.exists() {
-            let mark = guard(&place, || schema::journal_mark(&db))?;
+        for (slot, journal) in crate::journal::journal_files(path) {
+            let mark = guard(&place, || schema::journal_mark(&db, slot))?;
             if crate::journal::Journal::abandoned(&journal, mark)? {
                 return Err(Error::Unclean {
                     path: path.to_path_buf(),
@@ -414,26 +413,37 @@ impl Database {
         DatabaseBuilder::default()
     }
 
-    /// Replays the journal of a recorder that did not close (R4): every
-    /// record past the database's mark, in one commit that moves the mark.
+    /// Replays the journals of recorders that did not close (R4): every
+    /// record past the database's mark of its journal, in one commit per
+    /// journal (in slot order) that moves the mark.
     fn recover_journal(&self) -> Result<()> {
-        let path = crate::journal::journal_path(&self.path);
-        let Ok(metadata) = std::fs::metadata(&path) else {
+        for (slot, path) in crate::journal::journal_files(&self.path) {
+            self.recover_journal_slot(slot, &path)?;
+        }
+        Ok(())
+    }
+
+    fn recover_journal_slot(&self, slot: u32, path: &Path) -> Result<()> {
+        use crate::journal::entry::JournalEntry;
+        let Ok(metadata) = std::fs::metadata(path) else {
             return Ok(());
         };
         let mut txn = self.begin_write()?;
-        let mark = txn.journal_mark()?;
+        let mark = txn.journal_mark(slot)?;
         let capacity = metadata.len().max(crate::journal::MIN_CAPACITY);
-        let (mut journal, records) = crate::journal::Journal::open(&path, capacity, mark)?;
+        let (mut journal, records) = crate::journal::Journal::open(path, capacity, mark)?;
         let Some(last) = records.last().map(|r| r.seq) else {
             return txn.abort();
         };
-        // Consecutive events of one capture replay as one batch.
+        // Consecutive events of one capture replay as one batch; marks at
+        // events go after every event, as the recorder's commits put them.
+        let mut marks_at_events = Vec::new();
         let mut batch: Option<(u32, u64, Vec<crate::vocab::trace::TraceEvent>)> = None;
         for record in records {
             let place = || format!("{}, record {}", path.display(), record.seq);
-            match crate::journal::entry::JournalEntry::decode(&record.payload, &place)? {
-                crate::journal::entry::JournalEntry::Event { capture, seq, event } => match &mut batch {
+            let entry = JournalEntry::decode(&record.payload, &place)?;
+            if let JournalEntry::Event { capture, seq, event } = entry {
+                match &mut batch {
                     Some((c, first, events)) if *c == capture && *first + events.len() as u64 == seq => {
                         events.push(event);
                     }
@@ -443,19 +453,26 @@ impl Database {
                         }
                         batch = Some((capture, seq, vec![event]));
                     }
-                },
-                crate::journal::entry::JournalEntry::Mark { snap, text } => {
-                    if let Some((c, first, events)) = batch.take() {
-                        txn.append_replayed(c, first, &events)?;
-                    }
-                    txn.add_mark(snap, &text)?;
                 }
+                continue;
+            }
+            if let Some((c, first, events)) = batch.take() {
+                txn.append_replayed(c, first, &events)?;
+            }
+            match entry {
+                JournalEntry::Mark { snap, text } => txn.add_mark(snap, &text)?,
+                JournalEntry::MarkAtEvent { capture, seq, text } => marks_at_events.push((capture, seq, text)),
+                JournalEntry::Event { .. } => {}
             }
         }
         if let Some((c, first, events)) = batch.take() {
             txn.append_replayed(c, first, &events)?;
         }
-        txn.set_journal_mark(last)?;
+        for (capture, seq, text) in marks_at_events {
+            let name = txn.capture_name(capture)?;
+            txn.add_mark_at_event(&name, seq, &text)?;
+        }
+        txn.set_journal_mark(slot, last)?;
         txn.commit()?;
         Ok(journal.folded(last)?)
     }

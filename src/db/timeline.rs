@@ -332,7 +332,7 @@ impl Database {
                 &|| format!("tracking capture '{name}' from event {group}"),
                 |this| {
                     let mut tracks: HashMap<u64, TrackRecord, FixedState> = HashMap::default();
-                    for event in read_events(&this.store, &name, group..group + TRACK_GROUP)? {
+                    for event in read_events(&this.store, &name, group..group + TRACK_GROUP, None)? {
                         tracks
                             .entry(event.address)
                             .or_default()

@@ -100,7 +100,7 @@ pub fn upgrade(path: impl AsRef<Path>, progress: &mut dyn FnMut(UpgradeProgress)
     std::fs::rename(&new_path, path).map_err(|e| io(path, e))?;
     sync_dir(path)?;
     // A killed recorder's journal: its events go into the new file now.
-    if crate::journal::journal_path(path).exists() {
+    if !crate::journal::journal_files(path).is_empty() {
         Database::open(path)?.close()?;
     }
     Ok(UpgradeReport {

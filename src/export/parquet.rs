@@ -409,8 +409,11 @@ fn write_marks(read: &ReadTransaction, capture: &CaptureInfo, path: PathBuf) -> 
     let mut table = Table::create(path, MARKS_SCHEMA, &[0], &[])?;
     let (mut snaps, mut times, mut defined, mut texts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (snap, text) in &marks {
-        let seq = (snap - capture.first_snap) as u64;
-        let at = read.events(&capture.name, seq..seq + 1)?;
+        let seq = read.seq_from_snap(capture, *snap)?;
+        let at = match read.event_snap(capture, seq)? {
+            Some(at) if at == *snap => read.events(&capture.name, seq..seq + 1)?,
+            _ => Vec::new(),
+        };
         snaps.push(*snap);
         match at.first() {
             Some(event) => {
@@ -585,12 +588,12 @@ fn write_run(
         .collect();
     let mut seq = seqs.start;
     while seq < seqs.end {
-        let page = read.events(&capture.name, seq..(seq + PAGE).min(seqs.end))?;
+        let page = read.events_with_snaps(&capture.name, seq..(seq + PAGE).min(seqs.end))?;
         if page.is_empty() {
             break;
         }
-        for event in &page {
-            let snap = capture.snap_of(seq);
+        for (snap, event) in &page {
+            let snap = *snap;
             let register = if names.is_empty() {
                 None
             } else {

@@ -5,7 +5,13 @@
 //!   1 write), width u8 (0 when the event has none), address u64, value u64,
 //!   timestamp f64 bits u64, failed u8 (0/1), then if failed the error text as
 //!   LEB128 length and UTF-8;
-//! - mark: `2u8`, snap i64, the text as LEB128 length and UTF-8.
+//! - mark at a snap (written by builds before concurrent recorders, still
+//!   replayed): `2u8`, snap i64, the text as LEB128 length and UTF-8;
+//! - mark at an event: `3u8`, capture id u32, sequence number u64, the text
+//!   as LEB128 length and UTF-8: the label of the snap that event `seq` of
+//!   the capture gets (or of the snap after its last event, when the event
+//!   never comes), which is known only once the event is committed, since
+//!   recorders that record side by side take snaps from one counter.
 
 use crate::format::varint;
 use crate::vocab::error::{Error, Result};
@@ -13,6 +19,7 @@ use crate::vocab::trace::{Op, TraceEvent};
 
 const KIND_EVENT: u8 = 1;
 const KIND_MARK: u8 = 2;
+const KIND_MARK_AT_EVENT: u8 = 3;
 
 /// One journal record, decoded.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,6 +28,8 @@ pub(crate) enum JournalEntry {
     Event { capture: u32, seq: u64, event: TraceEvent },
     /// A label for `snap`.
     Mark { snap: i64, text: String },
+    /// A label for the snap of event `seq` of capture `capture`.
+    MarkAtEvent { capture: u32, seq: u64, text: String },
 }
 
 fn put_text(out: &mut Vec<u8>, text: &str) {
@@ -36,6 +45,12 @@ impl JournalEntry {
             JournalEntry::Mark { snap, text } => {
                 out.push(KIND_MARK);
                 out.extend_from_slice(&snap.to_le_bytes());
+                put_text(out, text);
+            }
+            JournalEntry::MarkAtEvent { capture, seq, text } => {
+                out.push(KIND_MARK_AT_EVENT);
+                out.extend_from_slice(&capture.to_le_bytes());
+                out.extend_from_slice(&seq.to_le_bytes());
                 put_text(out, text);
             }
         }
@@ -125,6 +140,19 @@ impl JournalEntry {
                     text: String::from_utf8(text.to_vec()).map_err(|_| bad())?,
                 }
             }
+            KIND_MARK_AT_EVENT => {
+                let capture = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad())?);
+                let seq = u64_of(take(8)?)?;
+                let rest = payload.get(at..).ok_or_else(bad)?;
+                let mut pos = 0;
+                let len = varint::get(rest, &mut pos).ok_or_else(bad)? as usize;
+                let text = rest.get(pos..pos.saturating_add(len)).ok_or_else(bad)?;
+                JournalEntry::MarkAtEvent {
+                    capture,
+                    seq,
+                    text: String::from_utf8(text.to_vec()).map_err(|_| bad())?,
+                }
+            }
             _ => return Err(bad()),
         };
         Ok(entry)
@@ -165,6 +193,11 @@ mod tests {
             JournalEntry::Mark {
                 snap: -7,
                 text: "test start \u{e9}".into(),
+            },
+            JournalEntry::MarkAtEvent {
+                capture: 2,
+                seq: 1 << 40,
+                text: "phase \u{e9}".into(),
             },
         ];
         for entry in entries {

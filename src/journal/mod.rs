@@ -194,9 +194,33 @@ pub use error::JournalError;
 pub use layout::MIN_CAPACITY;
 pub use writer::Journal;
 
-/// The journal file of the database at `db`: `<db>.journal`.
+/// How many recorders may record into one database at once: each has a
+/// journal of its own, in a slot `0..MAX_JOURNALS`.
+pub const MAX_JOURNALS: u32 = 16;
+
+/// The journal file of the database at `db`: `<db>.journal` (the journal of
+/// slot 0, the only one while one recorder records).
 pub fn journal_path(db: &Path) -> PathBuf {
+    journal_slot_path(db, 0)
+}
+
+/// The journal file of slot `slot` of the database at `db`: `<db>.journal`
+/// for slot 0, `<db>.journal.<slot>` for the others (recorders that record
+/// beside another, in the same process).
+pub fn journal_slot_path(db: &Path, slot: u32) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push(".journal");
+    if slot > 0 {
+        name.push(format!(".{slot}"));
+    }
     PathBuf::from(name)
+}
+
+/// The journal files beside the database at `db`, with their slots, in slot
+/// order.
+pub fn journal_files(db: &Path) -> Vec<(u32, PathBuf)> {
+    (0..MAX_JOURNALS)
+        .map(|slot| (slot, journal_slot_path(db, slot)))
+        .filter(|(_, path)| path.exists())
+        .collect()
 }

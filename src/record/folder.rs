@@ -16,13 +16,13 @@ use std::thread::JoinHandle;
 use crate::db::Database;
 use crate::vocab::error::{Error, Result};
 use crate::vocab::trace::TraceEvent;
-use crate::vocab::types::Snap;
 
 /// Events and marks handed over for one commit.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     pub events: Vec<TraceEvent>,
-    pub marks: Vec<(Snap, String)>,
+    /// Marks at the sequence numbers of the events whose snaps they label.
+    pub marks: Vec<(u64, String)>,
     /// The journal's last sequence number when the batch was handed over:
     /// every record of the batch is at or below it.
     pub mark: u64,
@@ -57,6 +57,8 @@ pub(crate) struct Folder {
     capture: String,
     /// The capture's events in the database.
     folded: u64,
+    /// The journal slot of its recorder.
+    slot: u32,
     /// The journal mark of the last commit.
     committed_mark: u64,
     /// Batches taken and not committed yet (after a failed commit).
@@ -67,12 +69,13 @@ pub(crate) struct Folder {
 
 impl Folder {
     /// A folder of capture `capture`, which holds `folded` events and the
-    /// journal mark `committed_mark` in the database.
-    pub fn new(db: SharedDatabase, capture: String, folded: u64, committed_mark: u64) -> Folder {
+    /// mark `committed_mark` of the journal of slot `slot` in the database.
+    pub fn new(db: SharedDatabase, capture: String, folded: u64, slot: u32, committed_mark: u64) -> Folder {
         Folder {
             db,
             capture,
             folded,
+            slot,
             committed_mark,
             waiting: VecDeque::new(),
             failed: None,
@@ -117,11 +120,14 @@ impl Folder {
                 if !batch.events.is_empty() {
                     txn.append_events(&self.capture, &batch.events)?;
                 }
-                for (snap, text) in &batch.marks {
-                    txn.add_mark(*snap, text)?;
+            }
+            // Once the events are in: a mark labels its event's snap.
+            for batch in &self.waiting {
+                for (seq, text) in &batch.marks {
+                    txn.add_mark_at_event(&self.capture, *seq, text)?;
                 }
             }
-            txn.set_journal_mark(mark)?;
+            txn.set_journal_mark(self.slot, mark)?;
             txn.commit()
         })();
         match committed {
@@ -143,7 +149,7 @@ impl Folder {
     fn recover(&mut self, db: &mut Database, attempted: usize, report: &mut Report) -> Result<()> {
         db.reopen()?;
         let txn = db.begin_write()?;
-        let stored_mark = txn.journal_mark()?;
+        let stored_mark = txn.journal_mark(self.slot)?;
         let stored = txn.capture_events(&self.capture)?;
         txn.abort()?;
         let attempted_events: u64 = self.waiting.iter().take(attempted).map(|b| b.events.len() as u64).sum();

@@ -19,6 +19,7 @@ pub mod interchange;
 pub mod master;
 pub mod recorder;
 pub mod replay;
+mod shared;
 mod syncer;
 mod ticker;
 
@@ -26,12 +27,17 @@ pub use crate::format::policy::FlushPolicy;
 pub use crate::format::pyfloat;
 pub use crate::format::soak::SoakTrace;
 pub use crate::format::trace::{ParsedTrace, TraceFormat, parse_trace, write_json_array, write_ndjson};
-pub use crate::journal::journal_path;
+pub use crate::journal::{MAX_JOURNALS, journal_files, journal_path, journal_slot_path};
 
 /// Whether a recorder is recording into the database at `db` now: it holds
-/// the lock of the database's journal.
+/// the lock of one of the database's journals.
 pub fn recorder_running(db: &std::path::Path) -> crate::Result<bool> {
-    crate::journal::Journal::held(&journal_path(db)).map_err(crate::Error::from)
+    for (_, journal) in journal_files(db) {
+        if crate::journal::Journal::held(&journal).map_err(crate::Error::from)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 pub use crate::vocab::trace::{DEFAULT_WIDTH, Location, MAX_LINE_BYTES, Op, Problem, TraceError, TraceEvent};
 pub use interchange::{ExportFormat, ImportReport, export_trace, import_trace, import_trace_with_progress};

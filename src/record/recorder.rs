@@ -24,14 +24,14 @@ use crate::db::capture::{CaptureInfo, CaptureSpec};
 use crate::db::{Database, ReadTransaction};
 use crate::format::policy::FlushPolicy;
 use crate::journal::entry::JournalEntry;
-use crate::journal::{Journal, journal_path};
+use crate::journal::{Journal, journal_slot_path};
 use crate::record::folder::{Batch, FoldWorker, Folder, SharedDatabase, lock};
 use crate::record::master::{BusError, BusOp, Master};
+use crate::record::shared::{self, Slot};
 use crate::record::syncer::{IdleSyncer, SyncState};
 use crate::record::ticker::Ticker;
 use crate::vocab::error::{Error, Result};
 use crate::vocab::trace::{Op, TraceEvent};
-use crate::vocab::types::Snap;
 
 /// When the journal is also forced to the disk (power-loss durability): a
 /// journaled event reaches the disk within `interval` or `events` events,
@@ -93,6 +93,9 @@ impl Default for RecorderOptions {
 /// The state of a recording between creation and close.
 struct Recording {
     db: SharedDatabase,
+    /// The journal slot it holds in the database (shared with the other
+    /// recorders of the process that record into it).
+    slot: Option<Slot>,
     capture: CaptureInfo,
     capture_id: u32,
     journal: Journal,
@@ -113,8 +116,9 @@ struct Recording {
     pending: Vec<TraceEvent>,
     /// How many of the last `pending` events are not in the journal yet.
     unjournaled: usize,
-    /// Marks not handed over yet.
-    marks: Vec<(Snap, String)>,
+    /// Marks not handed over yet, at the sequence numbers of the events
+    /// whose snaps they label.
+    marks: Vec<(u64, String)>,
     folder: FoldWorker,
     /// Turns asked of the folder and not reported yet.
     awaiting: usize,
@@ -161,31 +165,34 @@ impl<M: Master> RecordingMaster<M> {
         if let Some(bytes) = options.cache_size {
             builder.cache_size(bytes);
         }
-        let db = if path.exists() {
-            builder.open(path)?
-        } else {
-            builder.create(path)?
-        };
+        // A database that another recorder of this process records into is
+        // shared with it; each recorder has a journal of its own.
+        let slot = shared::join(path, &builder)?;
+        let db = slot.database.db.clone();
         let mut spec = spec.clone();
         spec.policy = options.policy;
-        let mut txn = db.begin_write()?;
-        if options.tracks {
-            txn.keep_tracks()?;
-        }
-        let capture = txn.create_capture(&spec)?;
-        let capture_id = txn.capture_id(&capture.name)?;
-        let mark = txn.journal_mark()?;
-        txn.commit()?;
-        let db = Arc::new(Mutex::new(db));
-        let (journal, leftover) = Journal::open(&journal_path(path), options.journal_capacity, mark)?;
+        let (capture, capture_id, mark) = {
+            let db = lock(&db);
+            let mut txn = db.begin_write()?;
+            if options.tracks {
+                txn.keep_tracks()?;
+            }
+            let capture = txn.create_capture(&spec)?;
+            let capture_id = txn.capture_id(&capture.name)?;
+            let mark = txn.journal_mark(slot.slot)?;
+            txn.commit()?;
+            (capture, capture_id, mark)
+        };
+        let journal_file = journal_slot_path(path, slot.slot);
+        let (journal, leftover) = Journal::open(&journal_file, options.journal_capacity, mark)?;
         if !leftover.is_empty() {
-            // Database::open replays the journal; records past the mark now
+            // Database::open replays the journals; records past the mark now
             // mean another writer is at work.
             return Err(Error::Busy {
                 path: path.to_path_buf(),
             });
         }
-        let folder = Folder::new(db.clone(), capture.name.clone(), 0, mark);
+        let folder = Folder::new(db.clone(), capture.name.clone(), 0, slot.slot, mark);
         let folder = FoldWorker::start(folder, options.background_fold)?;
         let sync_state = Arc::new(SyncState::default());
         let syncer = match options.sync {
@@ -204,6 +211,7 @@ impl<M: Master> RecordingMaster<M> {
         let interval = options.commit_interval;
         let recording = Arc::new(Mutex::new(Recording {
             db,
+            slot: Some(slot),
             capture: capture.clone(),
             capture_id,
             journal,
@@ -363,15 +371,18 @@ impl<M: Master> RecordingMaster<M> {
     /// Labels the snap of the next event (a test's start, a phase).
     pub fn mark(&mut self, text: &str) -> Result<()> {
         let mut r = self.recording()?;
-        let snap = r.capture.snap_of(r.recorded());
+        // The snap is the next event's, known once it is committed: other
+        // recorders may take snaps meanwhile.
+        let seq = r.recorded();
         r.payload.clear();
-        JournalEntry::Mark {
-            snap,
+        JournalEntry::MarkAtEvent {
+            capture: r.capture_id,
+            seq,
             text: text.to_string(),
         }
         .encode(&mut r.payload);
         r.journal_payload()?;
-        r.marks.push((snap, text.to_string()));
+        r.marks.push((seq, text.to_string()));
         // Labelled all the same: the failure is an earlier commit's.
         r.take_deferred()
     }
@@ -415,13 +426,16 @@ impl<M: Master> RecordingMaster<M> {
         let path = r.journal.path().to_path_buf();
         drop(r.journal);
         drop(r.folder);
-        // The folder's thread has ended: the recording holds the only handle.
-        let db = Arc::try_unwrap(r.db)
-            .map_err(|_| Error::Busy { path: path.clone() })?
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner);
-        db.close()?;
-        std::fs::remove_file(&path).map_err(|source| Error::Io { path, source })
+        drop(r.db);
+        // Everything it held is committed: the journal goes before its slot
+        // is free for another recorder.
+        std::fs::remove_file(&path).map_err(|source| Error::Io { path, source })?;
+        // The folder's thread has ended; the last recorder of the database
+        // closes it.
+        match r.slot.take() {
+            Some(slot) => slot.release(),
+            None => Ok(()),
+        }
     }
 
     fn record(&mut self, event: TraceEvent) -> std::result::Result<(), BusError> {

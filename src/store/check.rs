@@ -266,6 +266,7 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
             }
         };
         let mut counted = 0u64;
+        let mut previous_snap: Option<i64> = None;
         // Per (address, track group): how many events and their times' sum;
         // the events the stored tail holds also under (address, TAILED).
         let mut tracked: HashMap<(u64, u64), (u64, u64)> = HashMap::new();
@@ -281,17 +282,29 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
             }
             match EventChunkRecord::from_bytes(value.value(), &place).and_then(|c| c.decode(&place)) {
                 Ok(decoded) => {
-                    // A capture's events take consecutive snaps from its first.
-                    let expected = capture.first_snap.saturating_add_unsigned(first);
-                    if let Some(i) = (0..decoded.len()).find(|&i| decoded[i].snap != expected + i as i64) {
-                        report.problems.push(format!(
-                            "{}: event {} is at snap {}, expected {}",
-                            place(),
-                            first + i as u64,
-                            decoded[i].snap,
-                            expected + i as i64
-                        ));
+                    // A capture's events take increasing snaps from its
+                    // first (consecutive ones while it records alone).
+                    let mut expected_after = previous_snap;
+                    for (seq, event) in (first..).zip(&decoded) {
+                        let wrong = match expected_after {
+                            None => event.snap != capture.first_snap,
+                            Some(before) => event.snap <= before,
+                        };
+                        if wrong {
+                            report.problems.push(format!(
+                                "{}: event {seq} is at snap {}, {}",
+                                place(),
+                                event.snap,
+                                match expected_after {
+                                    None => format!("expected the capture's first, {}", capture.first_snap),
+                                    Some(before) => format!("not after the snap {before} of the event before it"),
+                                }
+                            ));
+                            break;
+                        }
+                        expected_after = Some(event.snap);
                     }
+                    previous_snap = decoded.last().map(|e| e.snap).or(previous_snap);
                     for (seq, event) in (first..).zip(&decoded) {
                         let mut count = |group| {
                             let entry: &mut (u64, u64) = tracked.entry((event.address, group)).or_default();
@@ -308,7 +321,7 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
                 Err(e) => report.problems.push(e.to_string()),
             }
         }
-        let last = capture.first_snap.saturating_add_unsigned(counted) - 1;
+        let last = previous_snap.unwrap_or(capture.first_snap - 1);
         if capture.last_snap != last {
             report.problems.push(format!(
                 "{}: '{}' says its last event is at snap {}, its log ends at {last}",

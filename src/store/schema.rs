@@ -221,23 +221,33 @@ pub(crate) struct Validated {
     pub format: u32,
 }
 
-/// The journal sequence number the database has folded through (0: none),
-/// read from its metadata (little-endian u64).
-pub(crate) fn journal_mark(db: &impl ReadableDatabase) -> Result<u64> {
-    let txn = db.begin_read().context("reading metadata")?;
-    let meta = txn.open_table(META).context("reading metadata")?;
-    let value = meta.get(META_JOURNAL_MARK).context("reading metadata")?;
-    decode_journal_mark(value.as_ref().map(|v| v.value()))
+/// The `meta` key of the journal mark of journal slot `slot`:
+/// `journal_folded` for slot 0, `journal_folded.<slot>` for the others.
+pub(crate) fn journal_mark_key(slot: u32) -> String {
+    match slot {
+        0 => META_JOURNAL_MARK.to_string(),
+        _ => format!("{META_JOURNAL_MARK}.{slot}"),
+    }
 }
 
-/// The journal mark stored as `value` (none: 0), checked.
-pub(crate) fn decode_journal_mark(value: Option<&[u8]>) -> Result<u64> {
+/// The journal sequence number the database has folded the journal of slot
+/// `slot` through (0: none), read from its metadata (little-endian u64).
+pub(crate) fn journal_mark(db: &impl ReadableDatabase, slot: u32) -> Result<u64> {
+    let txn = db.begin_read().context("reading metadata")?;
+    let meta = txn.open_table(META).context("reading metadata")?;
+    let key = journal_mark_key(slot);
+    let value = meta.get(key.as_str()).context("reading metadata")?;
+    decode_journal_mark(&key, value.as_ref().map(|v| v.value()))
+}
+
+/// The journal mark stored under `key` as `value` (none: 0), checked.
+pub(crate) fn decode_journal_mark(key: &str, value: Option<&[u8]>) -> Result<u64> {
     match value {
         None => Ok(0),
         Some(bytes) => {
             let arr: [u8; 8] = bytes
                 .try_into()
-                .map_err(|_| Error::corrupt(format!("meta table, '{META_JOURNAL_MARK}'"), "not 8 bytes"))?;
+                .map_err(|_| Error::corrupt(format!("meta table, '{key}'"), "not 8 bytes"))?;
             Ok(u64::from_le_bytes(arr))
         }
     }

@@ -23,8 +23,8 @@ use crate::store::history::{
 };
 use crate::store::packed;
 use crate::store::schema::{
-    self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, META_JOURNAL_MARK,
-    META_REGISTER_SCOPE, REGIONS, REGISTER_MAP, SNAP_FORKS, SNAPS, SPACE_IDS, SPACE_NAMES, TRACK_GROUPS, TRACK_TAILS,
+    self, BUS_REGISTERS, CAPTURE_IDS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, META, META_REGISTER_SCOPE,
+    REGIONS, REGISTER_MAP, SNAP_FORKS, SNAPS, SPACE_IDS, SPACE_NAMES, TRACK_GROUPS, TRACK_TAILS,
 };
 use crate::store::snaps;
 use crate::store::tracks::{TrackBuilder, groups_in, track_in};
@@ -237,19 +237,21 @@ impl WriteStore {
         Ok(())
     }
 
-    /// The journal's folded-through mark (0 if never set).
-    pub fn journal_mark(&self) -> Result<u64> {
+    /// The folded-through mark of the journal of slot `slot` (0 if never set).
+    pub fn journal_mark(&self, slot: u32) -> Result<u64> {
         let table = self.txn.open_table(META).context("reading metadata")?;
-        let value = table.get(META_JOURNAL_MARK).context("reading metadata")?;
-        schema::decode_journal_mark(value.as_ref().map(|v| v.value()))
+        let key = schema::journal_mark_key(slot);
+        let value = table.get(key.as_str()).context("reading metadata")?;
+        schema::decode_journal_mark(&key, value.as_ref().map(|v| v.value()))
     }
 
-    /// Stores the journal's folded-through mark, in this transaction.
-    pub fn set_journal_mark(&mut self, mark: u64) -> Result<()> {
+    /// Stores the folded-through mark of the journal of slot `slot`, in this
+    /// transaction.
+    pub fn set_journal_mark(&mut self, slot: u32, mark: u64) -> Result<()> {
         self.txn
             .open_table(META)
             .context("writing metadata")?
-            .insert(META_JOURNAL_MARK, mark.to_le_bytes().as_slice())
+            .insert(schema::journal_mark_key(slot).as_str(), mark.to_le_bytes().as_slice())
             .context("writing metadata")?;
         Ok(())
     }

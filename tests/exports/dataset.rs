@@ -100,7 +100,10 @@ fn every_row_is_the_databases_answer() {
         assert_eq!(got.len(), events.len(), "{}", capture.name);
         for (seq, (row, event)) in got.iter().zip(&events).enumerate() {
             assert_eq!(row.get_long(0).unwrap(), seq as i64);
-            assert_eq!(row.get_long(1).unwrap(), capture.snap_of(seq as u64));
+            assert_eq!(
+                row.get_long(1).unwrap(),
+                read.event_snap(capture, seq as u64).unwrap().unwrap()
+            );
             assert_eq!(row.get_double(2).unwrap().to_bits(), event.timestamp.to_bits());
             assert_eq!(row.get_string(3).unwrap(), event.op.as_str());
             assert_eq!(row.get_ulong(4).unwrap(), event.address);
@@ -133,7 +136,7 @@ fn every_row_is_the_databases_answer() {
             .count();
         let marks = rows(&part("marks"));
         let expected = read
-            .snaps_with_meta(tracemem::Lifespan::new(capture.first_snap, capture.snap_of(capture.events)).unwrap())
+            .snaps_with_meta(tracemem::Lifespan::new(capture.first_snap, capture.end_snap()).unwrap())
             .unwrap();
         assert_eq!(marks.len(), expected.len(), "{}", capture.name);
         for (row, (snap, meta)) in marks.iter().zip(&expected) {
@@ -149,12 +152,15 @@ fn every_row_is_the_databases_answer() {
     assert_eq!(memory[0].get_bytes(3).unwrap().data(), &[1, 2, 3, 4]);
     assert_eq!(memory[1].get_string(4).unwrap(), "error");
     assert!(memory[1].is_null(3).unwrap());
-    assert_eq!(memory[2].get_long(0).unwrap(), live.snap_of(3));
+    assert_eq!(
+        memory[2].get_long(0).unwrap(),
+        read.event_snap(&live, 3).unwrap().unwrap()
+    );
     let mut buf = [0u8; 2];
     use tracemem::MemoryRead;
     read.space("bus")
         .unwrap()
-        .get_bytes(live.snap_of(3), 0x10, &mut buf)
+        .get_bytes(read.event_snap(&live, 3).unwrap().unwrap(), 0x10, &mut buf)
         .unwrap();
     assert_eq!(
         memory[2].get_bytes(3).unwrap().data(),

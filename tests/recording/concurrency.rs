@@ -58,7 +58,11 @@ fn readers_see_consistent_prefixes_while_a_writer_appends() {
                         let width = usize::from(event.width.unwrap_or(4));
                         let mut buf = [0u8; 8];
                         let filled = bus
-                            .get_bytes(capture.snap_of(seq), event.address, &mut buf[..width])
+                            .get_bytes(
+                                read.event_snap(&capture, seq).unwrap().unwrap(),
+                                event.address,
+                                &mut buf[..width],
+                            )
                             .unwrap();
                         assert_eq!(filled, width, "reader {r}: event {seq}");
                         let mask = if width == 8 {

@@ -76,8 +76,12 @@ fn a_reader_process_follows_a_running_capture() {
             let mut buf = [0u8; 8];
             let bus = read.space("bus").unwrap();
             assert_eq!(
-                bus.get_bytes(capture.snap_of(capture.events - 1), last.address, &mut buf[..width])
-                    .unwrap(),
+                bus.get_bytes(
+                    read.event_snap(&capture, capture.events - 1).unwrap().unwrap(),
+                    last.address,
+                    &mut buf[..width]
+                )
+                .unwrap(),
                 width
             );
             assert_eq!(u64::from_le_bytes(buf), last.value);
@@ -210,6 +214,6 @@ fn followers_see_each_event_within_the_commit_interval() {
     assert_eq!(capture.events, 12);
     assert_eq!(
         read.marks(&capture).unwrap(),
-        vec![(capture.snap_of(6), "phase two".to_string())]
+        vec![(read.event_snap(&capture, 6).unwrap().unwrap(), "phase two".to_string())]
     );
 }

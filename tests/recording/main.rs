@@ -7,4 +7,5 @@ mod concurrency;
 mod live_readers;
 mod read_back;
 mod recorder;
+mod several_buses;
 mod timeline;

@@ -478,7 +478,7 @@ fn kill_rounds(policy: &str) {
         if let Some(last) = events.last() {
             let mut buf = [0u8; 8];
             let width = usize::from(last.width.unwrap());
-            let snap = capture.snap_of(held - 1);
+            let snap = read.event_snap(&capture, held - 1).unwrap().unwrap();
             assert_eq!(
                 bus.get_bytes(snap, last.address, &mut buf[..width]).unwrap(),
                 width,

@@ -148,9 +148,18 @@ fn parse_policy(flush: &Bound<'_, PyAny>) -> PyResult<FlushPolicy> {
 #[pymethods]
 impl CaptureRecorder {
     /// Starts capture ``capture`` in the database at ``path`` (created if
-    /// missing) with flush policy ``flush``.
+    /// missing) with flush policy ``flush``, its events observing space
+    /// ``space`` (default ``bus``). A second recorder of the process on the
+    /// same database records beside the first (several buses at once).
     #[new]
-    fn new(py: Python<'_>, path: PathBuf, capture: String, flush: &Bound<'_, PyAny>) -> PyResult<CaptureRecorder> {
+    #[pyo3(signature = (path, capture, flush, space=None))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        capture: String,
+        flush: &Bound<'_, PyAny>,
+        space: Option<String>,
+    ) -> PyResult<CaptureRecorder> {
         let options = RecorderOptions {
             policy: parse_policy(flush)?,
             // A bounded page cache and a small journal: a recording runs in
@@ -161,7 +170,10 @@ impl CaptureRecorder {
             // An older format is converted by `tracemem upgrade` only.
             ..RecorderOptions::default()
         };
-        let spec = CaptureSpec::new(capture.clone());
+        let mut spec = CaptureSpec::new(capture.clone());
+        if let Some(space) = space {
+            spec.space = space;
+        }
         let recorder = py.detach(|| {
             guarded("starting the recording", || {
                 RecordingMaster::create(PythonCalls, &path, &spec, options).py()

@@ -99,7 +99,9 @@ pub struct Capture {
     pub start_wall_ns: i64,
     /// Its flush policy: ``'event'``, ``'never'`` or a number as text.
     pub policy: String,
-    /// The snap of its first event; event ``i`` is at ``first_snap + i``.
+    /// The snap of its first event (event ``i`` is at ``first_snap + i``
+    /// while the capture records alone; beside other captures its snaps
+    /// interleave with theirs).
     pub first_snap: i64,
     /// How many events it holds.
     pub events: u64,
@@ -548,9 +550,10 @@ impl Snapshot {
                 'captures: for info in &family {
                     let mut seq = 0;
                     while seq < info.events {
-                        let page = read.events(&info.name, seq..(seq + EVENT_PAGE).min(info.events)).py()?;
-                        for (i, event) in page.into_iter().enumerate() {
-                            let snap = info.snap_of(seq + i as u64);
+                        let page = read
+                            .events_with_snaps(&info.name, seq..(seq + EVENT_PAGE).min(info.events))
+                            .py()?;
+                        for (snap, event) in page {
                             if event.address == address
                                 && before.is_none_or(|b| snap < b)
                                 && after.is_none_or(|a| snap > a)
@@ -797,7 +800,7 @@ struct EventCursor {
     capture: CaptureInfo,
     next: u64,
     stop: u64,
-    page: Vec<TraceEvent>,
+    page: Vec<(Snap, TraceEvent)>,
     taken: usize,
 }
 
@@ -821,7 +824,7 @@ impl EventIterator {
             }
             let range = cursor.next..(cursor.next + EVENT_PAGE).min(cursor.stop);
             let page = guarded("events", || {
-                cursor.read.events(&cursor.capture.name, range.clone()).py()
+                cursor.read.events_with_snaps(&cursor.capture.name, range.clone()).py()
             })?;
             if page.is_empty() {
                 cursor.stop = cursor.next;
@@ -830,8 +833,8 @@ impl EventIterator {
             cursor.page = page;
             cursor.taken = 0;
         }
-        let seq = cursor.next;
-        let dict = event_dict(py, &cursor.page[cursor.taken], Some(cursor.capture.snap_of(seq)))?;
+        let (snap, event) = &cursor.page[cursor.taken];
+        let dict = event_dict(py, event, Some(*snap))?;
         cursor.taken += 1;
         cursor.next += 1;
         Ok(Some(dict))

@@ -272,3 +272,59 @@ def test_an_older_format_is_refused_naming_tracemem_upgrade(tmp_path: Path) -> N
         with pytest.raises(tracemem.errors.FormatError, match="tracemem upgrade"):
             opening()
     assert path.read_bytes() == before, "never converted behind the user's back"
+
+
+def test_several_buses_record_into_one_database_at_once(tmp_path: Path) -> None:
+    """Recorders on threads of one process, each its own capture and space,
+    share the database; their events take snaps from one timeline."""
+    import threading
+
+    path = tmp_path / "buses.tmdb"
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def record(bus: int) -> None:
+        try:
+            with RecordingMaster(Bus(), file=path, capture=f"bus{bus}", space=f"bus{bus}") as master:
+                start.wait()
+                for i in range(300):
+                    master.write(0x10 + 4 * (i % 3), (bus << 16) | i, 4)
+                    if i == 150:
+                        master.flush()
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=record, args=(bus,)) for bus in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with tracemem.open(path) as db:
+        snaps: set[int] = set()
+        for bus in range(2):
+            events = list(db.events(f"bus{bus}"))
+            assert [e["value"] for e in events] == [(bus << 16) | i for i in range(300)]
+            bus_snaps = [e["snap"] for e in events]
+            assert bus_snaps == sorted(bus_snaps) and not snaps & set(bus_snaps)
+            snaps |= set(bus_snaps)
+            # Each bus's memory as of its last event.
+            assert db.value(0x10 + 4 * (299 % 3), 4, space=f"bus{bus}") == (bus << 16) | 299
+        assert sorted(db.spaces()) == ["bus0", "bus1"]
+
+
+def test_an_open_database_lends_itself_to_several_recorders(tmp_path: Path) -> None:
+    path = tmp_path / "t.tmdb"
+    with tracemem.open(path, create=True) as db:
+        first = RecordingMaster(Bus(), db=db, capture="bus0", space="bus0")
+        second = RecordingMaster(Bus(), db=db, capture="bus1", space="bus1")
+        first.write(0x10, 1, 4)
+        second.write(0x10, 2, 4)
+        first.close()
+        second.write(0x10, 3, 4)
+        second.flush()
+        assert db.value(0x10, 4, space="bus1") == 3, "read through the recorder still recording"
+        second.close()
+        assert [c.events for c in db.captures()] == [1, 2], "the database is usable again after both close"
+    with pytest.raises(ValueError, match="space="):
+        RecordingMaster(Bus(), file=tmp_path / "plain.ndjson", space="bus0")

@@ -79,18 +79,18 @@ pub fn each_event(
     read: &ReadTransaction,
     capture: &CaptureInfo,
     from: u64,
-    visit: &mut dyn FnMut(u64, &TraceEvent) -> Result<bool, Failure>,
+    visit: &mut dyn FnMut(u64, i64, &TraceEvent) -> Result<bool, Failure>,
 ) -> Result<(), Failure> {
     let mut seq = from;
     while seq < capture.events {
         let page = read
-            .events(&capture.name, seq..(seq + EVENT_PAGE).min(capture.events))
+            .events_with_snaps(&capture.name, seq..(seq + EVENT_PAGE).min(capture.events))
             .map_err(|e| Failure::error("events", e))?;
         if page.is_empty() {
             break;
         }
-        for event in &page {
-            if !visit(seq, event)? {
+        for (snap, event) in &page {
+            if !visit(seq, *snap, event)? {
                 return Ok(());
             }
             seq += 1;
@@ -261,9 +261,9 @@ pub fn event_line(event: &TraceEvent, names: &RegisterMap) -> String {
     line
 }
 
-pub fn event_json(capture: &CaptureInfo, seq: u64, event: &TraceEvent) -> serde_json::Value {
+pub fn event_json(capture: &CaptureInfo, seq: u64, snap: i64, event: &TraceEvent) -> serde_json::Value {
     json!({
-        "capture": capture.name, "seq": seq, "snap": capture.snap_of(seq), "op": event.op.as_str(),
+        "capture": capture.name, "seq": seq, "snap": snap, "op": event.op.as_str(),
         "address": event.address, "value": event.value, "width": event.width, "timestamp": event.timestamp,
         "error": event.error,
     })
@@ -276,16 +276,16 @@ pub fn each_event_backward(
     read: &ReadTransaction,
     capture: &CaptureInfo,
     until: u64,
-    visit: &mut dyn FnMut(u64, &TraceEvent) -> Result<bool, Failure>,
+    visit: &mut dyn FnMut(u64, i64, &TraceEvent) -> Result<bool, Failure>,
 ) -> Result<(), Failure> {
     let mut end = until.min(capture.events);
     while end > 0 {
         let start = end.saturating_sub(EVENT_PAGE);
         let page = read
-            .events(&capture.name, start..end)
+            .events_with_snaps(&capture.name, start..end)
             .map_err(|e| Failure::error("events", e))?;
-        for (i, event) in page.iter().enumerate().rev() {
-            if !visit(start + i as u64, event)? {
+        for (i, (snap, event)) in page.iter().enumerate().rev() {
+            if !visit(start + i as u64, *snap, event)? {
                 return Ok(());
             }
         }

@@ -28,6 +28,7 @@ use crate::db::ReadTransaction;
 use crate::db::capture::CaptureInfo;
 use crate::vocab::error::{Error, Result};
 use crate::vocab::trace::{Op, TraceEvent, width_mask};
+use crate::vocab::types::Snap;
 
 /// How many events a waveform export reads at a time.
 const PAGE: u64 = 4096;
@@ -163,12 +164,12 @@ fn read_ahead<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     read: &'scope ReadTransaction,
     capture: &'scope CaptureInfo,
-) -> std::sync::mpsc::Receiver<Result<Vec<TraceEvent>>> {
-    let (pages, received) = std::sync::mpsc::sync_channel::<Result<Vec<TraceEvent>>>(READ_AHEAD);
+) -> std::sync::mpsc::Receiver<Result<Vec<(Snap, TraceEvent)>>> {
+    let (pages, received) = std::sync::mpsc::sync_channel::<Result<Vec<(Snap, TraceEvent)>>>(READ_AHEAD);
     scope.spawn(move || {
         let mut seq = 0;
         while seq < capture.events {
-            let page = read.events(&capture.name, seq..(seq + PAGE).min(capture.events));
+            let page = read.events_with_snaps(&capture.name, seq..(seq + PAGE).min(capture.events));
             let stop = page.as_ref().map_or(true, Vec::is_empty);
             seq += page.as_ref().map_or(0, |p| p.len() as u64);
             // A closed channel: the writer failed or is done.
@@ -268,7 +269,7 @@ fn write_in<'scope>(
     };
     let mut strobes_high = false;
     let mut first = true;
-    let mut visit = |seq: u64, event: &TraceEvent| -> Result<()> {
+    let mut visit = |seq: u64, snap: Snap, event: &TraceEvent| -> Result<()> {
         let wanted = if options.by_seq {
             seq
         } else {
@@ -302,7 +303,6 @@ fn write_in<'scope>(
             sink.mark("")?;
             first = false;
         }
-        let snap = capture.snap_of(seq);
         while let Some((mark_snap, text)) = marks.peek() {
             if *mark_snap > snap {
                 break;
@@ -335,8 +335,8 @@ fn write_in<'scope>(
     };
     let mut seq = 0;
     for page in &pages {
-        for event in &page? {
-            visit(seq, event)?;
+        for (snap, event) in &page? {
+            visit(seq, *snap, event)?;
             seq += 1;
         }
     }

@@ -46,37 +46,46 @@ class Database(_tracemem.Database):
     in a ``with`` block, or call :meth:`close`.
     """
 
-    _recorder: Any = None
+    _recorders: Any = None
+
+    def _live_recorders(self) -> list[_tracemem.CaptureRecorder]:
+        """The recorders of this process recording into the database now."""
+        recorders: list[_tracemem.CaptureRecorder] = self._recorders or []
+        return [r for r in recorders if not r.closed]
 
     def snapshot(self) -> Snapshot:
         """A consistent view for a series of queries (use it in ``with``).
         While a recorder of this process records into the database
         (``RecordingMaster(db=...)``), the view is of its last commit."""
-        recorder: _tracemem.CaptureRecorder | None = self._recorder
-        if recorder is not None and not recorder.closed:
-            return recorder.snapshot()
+        live = self._live_recorders()
+        if live:
+            return live[0].snapshot()
         return super().snapshot()
 
-    def _lend(self, capture: str, flush: Any) -> _tracemem.CaptureRecorder:
-        """Hands the file to a recorder of this process (one at a time)."""
+    def _lend(self, capture: str, flush: Any, space: str | None = None) -> _tracemem.CaptureRecorder:
+        """Hands the file to a recorder of this process; several may record
+        into it at once (each its own capture), sharing the file."""
         if self.readonly:
             raise ReadOnlyError(f"{os.fspath(self.path)}: the database is open read-only; open it with readonly=False to record")
-        if self._recorder is not None and not self._recorder.closed:
-            raise LockedError(f"{os.fspath(self.path)}: a recorder of this process is recording into it")
-        self._release()
+        live = self._live_recorders()
+        if not live:
+            self._release()
         try:
-            recorder = _tracemem.CaptureRecorder(os.fspath(self.path), capture, flush)
+            recorder = _tracemem.CaptureRecorder(os.fspath(self.path), capture, flush, space)
         except BaseException:
-            self._reopen()
+            if not live:
+                self._reopen()
             raise
-        self._recorder = recorder
+        self._recorders = [*live, recorder]
         return recorder
 
     def _return(self, recorder: _tracemem.CaptureRecorder) -> None:
-        """Takes the file back from a closed recorder."""
-        if self._recorder is recorder:
-            self._recorder = None
-            self._reopen()
+        """Takes the file back once its last recorder has closed."""
+        recorders: list[_tracemem.CaptureRecorder] = self._recorders or []
+        if any(r is recorder for r in recorders):
+            self._recorders = [r for r in recorders if r is not recorder and not r.closed]
+            if not self._recorders:
+                self._reopen()
 
     def __repr__(self) -> str:
         mode = "readonly" if self.readonly else "writable"

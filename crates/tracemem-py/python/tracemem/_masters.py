@@ -218,6 +218,11 @@ class RecordingMaster(MasterBase):  # type: ignore[misc,valid-type]
             instead of ``file``.
         capture: The capture's name in a database (default: the file's
             stem).
+        space: The space the capture's events observe in a database
+            (default ``"bus"``). Several recorders of one process may record
+            into one database at once, each its own capture and space
+            (``bus0``, ``bus1``): they share the database, and their events
+            take snaps from one timeline.
     """
 
     def __init__(
@@ -229,6 +234,7 @@ class RecordingMaster(MasterBase):  # type: ignore[misc,valid-type]
         clock: Callable[[], float] | None = None,
         db: Any = None,
         capture: str | None = None,
+        space: str | None = None,
     ) -> None:
         _check_flush(flush)
         if clock is None:
@@ -247,13 +253,13 @@ class RecordingMaster(MasterBase):  # type: ignore[misc,valid-type]
         self.events: Any
         if db is not None:
             path = Path(os.fspath(db.path))
-            self._native = db._lend(capture or path.stem, flush)
+            self._native = db._lend(capture or path.stem, flush, space)
             self._lent = db
         elif file is not None and _is_database_path(file):
             path = Path(file)
-            self._native = _tracemem.CaptureRecorder(os.fspath(path), capture or path.stem, flush)
-        elif capture is not None:
-            raise ValueError("capture= names a capture in a database: record into a .tmdb file or db=")
+            self._native = _tracemem.CaptureRecorder(os.fspath(path), capture or path.stem, flush, space)
+        elif capture is not None or space is not None:
+            raise ValueError("capture= and space= name a capture in a database: record into a .tmdb file or db=")
         if self._native is not None:
             self.events = CaptureEvents(self._native)
         else:

@@ -102,7 +102,7 @@ pub fn captures(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
             let snaps = if c.events == 0 {
                 "no snaps".to_string()
             } else {
-                format!("snaps {}..={}", c.first_snap, c.first_snap + c.events as i64 - 1)
+                format!("snaps {}..={}", c.first_snap, c.last_snap)
             };
             writeln!(
                 out,

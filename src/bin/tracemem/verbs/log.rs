@@ -48,17 +48,18 @@ fn print_event(
     out: &mut impl Write,
     capture: &CaptureInfo,
     seq: u64,
+    snap: i64,
     event: &TraceEvent,
     names: &RegisterMap,
     as_json: bool,
 ) -> Outcome {
     if as_json {
-        writeln!(out, "{}", event_json(capture, seq, event)).map_err(io)
+        writeln!(out, "{}", event_json(capture, seq, snap, event)).map_err(io)
     } else {
         writeln!(
             out,
             "{}\t{:.6}\t{}\t{}",
-            capture.snap_of(seq),
+            snap,
             event.timestamp,
             capture.name,
             event_line(event, names)
@@ -86,32 +87,36 @@ fn print_capture(
     // events of a capture are in snap and time order.
     let mut start = from;
     let mut end = capture.events;
+    let seq_at = |snap: i64| {
+        read.seq_from_snap(capture, snap)
+            .map_err(|e| Failure::error("--snap", e))
+    };
     if let Some((lo, hi)) = filter.snaps {
-        let seq_at = |snap: i64| u64::try_from(snap.saturating_sub(capture.first_snap)).unwrap_or(0);
-        start = start.max(seq_at(lo));
-        end = end.min(seq_at(hi).saturating_add(1));
-        if hi < capture.first_snap {
-            end = 0;
-        }
+        start = start.max(seq_at(lo)?);
+        end = end.min(seq_at(hi.saturating_add(1))?);
     }
     if let Some((lo, _)) = filter.times {
         // The first event at or after `lo`: one past the last before it.
         let before = read
             .snap_at_time(capture, lo.next_down())
             .map_err(|e| Failure::error("--time", e))?;
-        start = start.max(before.map_or(0, |snap| (snap - capture.first_snap) as u64 + 1));
+        if let Some(snap) = before {
+            start = start.max(seq_at(snap.saturating_add(1))?);
+        }
     }
     if start >= end {
         return Ok(capture.events - from);
     }
-    let from_snap = capture.snap_of(start);
+    let from_snap = read
+        .event_snap(capture, start)
+        .map_err(|e| Failure::error("log", e))?
+        .unwrap_or(capture.end_snap());
     let marks = read.marks(capture).map_err(|e| Failure::error("log", e))?;
     let mut marks = marks.into_iter().filter(|(snap, _)| *snap >= from_snap).peekable();
-    each_event(read, capture, start, &mut |seq, event| {
+    each_event(read, capture, start, &mut |seq, snap, event| {
         if seq >= end || filter.times.is_some_and(|(_, hi)| event.timestamp > hi) {
             return Ok(false);
         }
-        let snap = capture.snap_of(seq);
         while let Some((mark_snap, text)) = marks.peek() {
             if *mark_snap > snap {
                 break;
@@ -122,7 +127,7 @@ fn print_capture(
             marks.next();
         }
         if filter.keeps(snap, event) {
-            print_event(out, capture, seq, event, names, as_json)?;
+            print_event(out, capture, seq, snap, event, names, as_json)?;
             *printed += 1;
         }
         Ok(true)
@@ -152,7 +157,7 @@ fn named_captures(read: &ReadTransaction, names: &[String]) -> Result<Vec<Captur
 struct Merging<'a> {
     capture: &'a CaptureInfo,
     next: u64,
-    page: std::collections::VecDeque<(u64, TraceEvent)>,
+    page: std::collections::VecDeque<(u64, i64, TraceEvent)>,
     marks: std::iter::Peekable<std::vec::IntoIter<(i64, String)>>,
 }
 
@@ -182,29 +187,29 @@ fn print_merged(
         for m in &mut merging {
             if m.page.is_empty() && m.next < m.capture.events {
                 let end = (m.next + 4096).min(m.capture.events);
-                let page = read.events(&m.capture.name, m.next..end).map_err(failed)?;
-                m.page.extend((m.next..).zip(page));
+                let page = read.events_with_snaps(&m.capture.name, m.next..end).map_err(failed)?;
+                m.page
+                    .extend((m.next..).zip(page).map(|(seq, (snap, event))| (seq, snap, event)));
                 m.next = end;
             }
         }
         let Some(m) = merging
             .iter_mut()
             .filter(|m| !m.page.is_empty())
-            .min_by(|a, b| a.page[0].1.timestamp.total_cmp(&b.page[0].1.timestamp))
+            .min_by(|a, b| a.page[0].2.timestamp.total_cmp(&b.page[0].2.timestamp))
         else {
             return Ok(());
         };
-        let Some((seq, event)) = m.page.pop_front() else {
+        let Some((seq, snap, event)) = m.page.pop_front() else {
             return Ok(());
         };
-        let snap = m.capture.snap_of(seq);
         while let Some((_, text)) = m.marks.next_if(|(mark, _)| *mark <= snap) {
             if !as_json {
                 writeln!(out, "# {text}").map_err(io)?;
             }
         }
         if filter.keeps(snap, &event) {
-            print_event(out, m.capture, seq, &event, names, as_json)?;
+            print_event(out, m.capture, seq, snap, &event, names, as_json)?;
             *printed += 1;
         }
     }
@@ -482,11 +487,11 @@ pub fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
             && args.after.is_none_or(|s| snap > s)
     };
     let limit = args.limit.unwrap_or(usize::MAX);
-    let mut found: Vec<(CaptureInfo, u64, TraceEvent)> = Vec::new();
+    let mut found: Vec<(CaptureInfo, u64, i64, TraceEvent)> = Vec::new();
     // Takes a matching event; false once the limit is reached.
-    let mut take = |capture: &CaptureInfo, seq: u64, event: &TraceEvent| {
-        if keep(capture.snap_of(seq), event) {
-            found.push((capture.clone(), seq, event.clone()));
+    let mut take = |capture: &CaptureInfo, seq: u64, snap: i64, event: &TraceEvent| {
+        if keep(snap, event) {
+            found.push((capture.clone(), seq, snap, event.clone()));
         }
         found.len() < limit
     };
@@ -503,18 +508,21 @@ pub fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
         captures.iter().collect()
     };
     for capture in ordered {
-        let seq_of = |snap: i64| u64::try_from(snap.saturating_sub(capture.first_snap)).unwrap_or(0);
+        let seq_of = |snap: i64| {
+            read.seq_from_snap(capture, snap)
+                .map_err(|e| Failure::error("history", e))
+        };
         let mut more = true;
-        let mut visit = |seq: u64, event: &TraceEvent| -> Result<bool, Failure> {
-            if args.to.is_some_and(|to| capture.snap_of(seq) > to) && !backward {
+        let mut visit = |seq: u64, snap: i64, event: &TraceEvent| -> Result<bool, Failure> {
+            if args.to.is_some_and(|to| snap > to) && !backward {
                 return Ok(false);
             }
-            more = take(capture, seq, event);
+            more = take(capture, seq, snap, event);
             Ok(more)
         };
         match args.before {
-            Some(before) => each_event_backward(&read, capture, seq_of(before), &mut visit)?,
-            None => each_event(&read, capture, first.map_or(0, seq_of), &mut visit)?,
+            Some(before) => each_event_backward(&read, capture, seq_of(before)?, &mut visit)?,
+            None => each_event(&read, capture, first.map_or(Ok(0), seq_of)?, &mut visit)?,
         }
         if !more {
             break;
@@ -523,11 +531,10 @@ pub fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
     if found.is_empty() && !args.follow {
         return Err(Failure::NothingFound(format!("no events at {address:#x}")));
     }
-    for (capture, seq, event) in &found {
+    for (capture, seq, snap, event) in &found {
         if args.json {
-            writeln!(out, "{}", event_json(capture, *seq, event)).map_err(io)?;
+            writeln!(out, "{}", event_json(capture, *seq, *snap, event)).map_err(io)?;
         } else {
-            let snap = capture.snap_of(*seq);
             writeln!(
                 out,
                 "snap {snap}\t{}\t{:.6} s\t{}",

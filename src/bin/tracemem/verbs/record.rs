@@ -247,6 +247,12 @@ pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write)
     let read = db.begin_read().map_err(|e| Failure::error("reading", e))?;
     let capture = read.capture(&name).map_err(|e| Failure::error("reading", e))?;
     let bus = read.space(&capture.space).map_err(|e| Failure::error("reading", e))?;
+    let snap_of = |seq: u64| -> Result<i64, Failure> {
+        Ok(read
+            .event_snap(&capture, seq)
+            .map_err(|e| Failure::error("reading", e))?
+            .unwrap_or(capture.end_snap()))
+    };
     // Tour the register the driver wrote most (status registers stay 0 on
     // the mock bus: W1's hardware changes never cross it).
     let events_at = read
@@ -271,7 +277,7 @@ pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write)
     writeln!(out, "\nregister {register:#x} (4 bytes) at three times:").map_err(io)?;
     for fraction in [0.1, 0.5, 0.9] {
         let seq = (capture.events as f64 * fraction) as u64;
-        let snap = capture.snap_of(seq);
+        let snap = snap_of(seq)?;
         let mut buf = [0u8; 4];
         let filled = bus
             .get_bytes(snap, register, &mut buf)
@@ -297,7 +303,7 @@ pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write)
             writeln!(
                 out,
                 "  snap {:>8}  t={:.6} s  {} {:#010x}",
-                capture.snap_of(seq as u64),
+                snap_of(seq as u64)?,
                 event.timestamp,
                 event.op,
                 event.value
@@ -310,10 +316,7 @@ pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write)
             }
         }
     }
-    let (a, b) = (
-        capture.snap_of(capture.events / 2),
-        capture.snap_of(capture.events / 2 + 50),
-    );
+    let (a, b) = (snap_of(capture.events / 2)?, snap_of(capture.events / 2 + 50)?);
     let everything = AddressRange::new(0, u64::MAX).map_err(|e| Failure::error("diff", e))?;
     let differ = bus.diff(a, b, everything).map_err(|e| Failure::error("diff", e))?;
     writeln!(
@@ -332,7 +335,7 @@ pub fn demo(db: Option<PathBuf>, events: u64, quiet: bool, out: &mut impl Write)
     }
     // A masked search: the register's value at the last of the three
     // times, its high byte a wildcard, anywhere on the bus.
-    let snap = capture.snap_of((capture.events as f64 * 0.9) as u64);
+    let snap = snap_of((capture.events as f64 * 0.9) as u64)?;
     let mut value = [0u8; 4];
     if bus
         .get_bytes(snap, register, &mut value)
