@@ -9,7 +9,11 @@
 //! `--runs` alternating runs, and the ratio to one recorder. Each run's
 //! database is then checked (`check`) and its event counts compared.
 //!
-//! `cargo bench -p tracemem-bench --bench buses [-- --events N --runs R --event]`
+//! Each recorder's creation (its journal preallocated, its capture
+//! committed) and close are inside the clock, so short runs favour one
+//! recorder; `--events 8000000` shows the rate while recording.
+//!
+//! `cargo bench -p tracemem-bench --bench buses [-- --events N --runs R --event --only K]`
 
 use std::num::NonZeroU64;
 use std::sync::{Arc, Barrier};
@@ -35,7 +39,9 @@ fn record(path: &std::path::Path, events: &Arc<Vec<TraceEvent>>, recorders: usiz
                     ..RecorderOptions::default()
                 };
                 start.wait();
+                let created = Instant::now();
                 let mut recorder = RecordingMaster::create(MockMaster::new(), &path, &spec, options).unwrap();
+                let create = created.elapsed();
                 for e in &events[bus * share..(bus + 1) * share] {
                     let width = e.width.unwrap_or(4);
                     match e.op {
@@ -43,16 +49,22 @@ fn record(path: &std::path::Path, events: &Arc<Vec<TraceEvent>>, recorders: usiz
                         Op::Write => recorder.write(e.address, e.value, width).unwrap(),
                     }
                 }
+                let closing = Instant::now();
                 recorder.close().unwrap();
+                (create, closing.elapsed())
             })
         })
         .collect();
     start.wait();
     let started = Instant::now();
-    for thread in threads {
-        thread.join().unwrap();
-    }
+    let ends: Vec<(Duration, Duration)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let elapsed = started.elapsed();
+    let longest = |f: fn(&(Duration, Duration)) -> Duration| ends.iter().map(f).max().unwrap_or_default();
+    eprintln!(
+        "  {recorders} recorders: longest create {:.1} ms, longest close {:.1} ms",
+        longest(|e| e.0).as_secs_f64() * 1e3,
+        longest(|e| e.1).as_secs_f64() * 1e3
+    );
     // Checked after the clock stopped: every event of every bus is in.
     let db = Database::open(path).unwrap();
     let read = db.begin_read().unwrap();
@@ -73,7 +85,9 @@ fn main() {
     };
     let events = Arc::new(tracemem_bench::w1_as_mocked(n));
     let dir = tempfile::tempdir().unwrap();
-    let configs = [1usize, 2, 4];
+    // `--only K`: K recorders alone (for a profiler).
+    let only = tracemem_bench::arg("--only", 0);
+    let configs: Vec<usize> = if only > 0 { vec![only] } else { vec![1, 2, 4] };
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); configs.len()];
     eprintln!(
         "{n} W1 events, policy {policy}, {runs} alternating runs, {}",
