@@ -70,6 +70,7 @@ pub use memory::regions::{RegionRead, Regions, RegionsMut};
 pub use memory::registers::{RegisterRead, Registers, RegistersMut};
 pub use memory::views::MemoryView;
 pub use memory::{MemoryRead, MemorySpace, MemorySpaceMut, regions, registers, views};
+pub use store::RetentionReport;
 pub use store::check::CheckReport;
 pub use vocab::bus_map::{BusField, BusMap, BusRegister};
 pub use vocab::error::{Error, Result};

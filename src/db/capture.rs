@@ -75,11 +75,16 @@ pub struct CaptureInfo {
     pub events: u64,
     /// The snap of its last event; `first_snap - 1` while empty.
     pub last_snap: Snap,
+    /// The sequence number of its first event kept: 0, unless retention
+    /// dropped its events before the database's horizon (reading one of
+    /// those is [`Error::EventBeforeHorizon`]).
+    pub horizon: u64,
 }
 
 impl CaptureInfo {
-    fn from_record(record: CaptureRecord) -> Result<CaptureInfo> {
+    fn from_record(record: CaptureRecord, horizon: u64) -> Result<CaptureInfo> {
         Ok(CaptureInfo {
+            horizon,
             policy: FlushPolicy::parse(&record.policy).map_err(|_| {
                 Error::corrupt(format!("captures table, capture '{}'", record.name), "bad flush policy")
             })?,
@@ -102,6 +107,11 @@ impl CaptureInfo {
             .checked_sub(self.first_snap)
             .and_then(|d| d.checked_add(1))
             == i64::try_from(self.events).ok()
+    }
+
+    /// The sequence numbers of the events it keeps: from its horizon on.
+    pub fn kept(&self) -> Range<u64> {
+        self.horizon..self.events
     }
 
     /// The snap after the capture's last event (its first snap while
@@ -127,6 +137,7 @@ pub(crate) fn event_snap(store: &dyn StoreRead, id: u32, record: &CaptureRecord,
     if seq >= record.events {
         return Ok(None);
     }
+    before_horizon(store, id, record, seq)?;
     if consecutive(record) {
         return Ok(Some(record.first_snap.saturating_add_unsigned(seq)));
     }
@@ -145,6 +156,19 @@ pub(crate) fn event_snap(store: &dyn StoreRead, id: u32, record: &CaptureRecord,
     })
 }
 
+/// Fails for event `seq` of capture `id` before its horizon.
+fn before_horizon(store: &dyn StoreRead, id: u32, record: &CaptureRecord, seq: u64) -> Result<()> {
+    let first_kept = store.capture_horizon(id)?;
+    if seq < first_kept {
+        return Err(Error::EventBeforeHorizon {
+            capture: record.name.clone(),
+            seq,
+            first_kept,
+        });
+    }
+    Ok(())
+}
+
 /// How many events of capture `id` (`record`) have snaps before `snap`: the
 /// sequence number of its first event at or after `snap`. A binary search
 /// over the event log, one chunk read a step, unless the snaps are
@@ -159,8 +183,12 @@ pub(crate) fn seq_from_snap(store: &dyn StoreRead, id: u32, record: &CaptureReco
     if consecutive(record) {
         return Ok(snap.abs_diff(record.first_snap));
     }
-    // The first event with a snap >= `snap`: in [lo, hi].
-    let (mut lo, mut hi) = (0u64, record.events);
+    // The first event with a snap >= `snap`: in [lo, hi] (the events before
+    // the capture's horizon are gone, and before the database's).
+    let (mut lo, mut hi) = (store.capture_horizon(id)?, record.events);
+    if lo > 0 && event_snap(store, id, record, lo)?.is_some_and(|s| s >= snap) {
+        return Ok(lo);
+    }
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         let mut chunk_snaps = Vec::new();
@@ -355,7 +383,9 @@ impl WriteTransaction {
             };
             let id = this.store.next_capture_id()?;
             this.store.put_capture(id, &record)?;
-            CaptureInfo::from_record(record)
+            // A capture created after a retention step starts after its
+            // horizon: nothing of it was dropped.
+            CaptureInfo::from_record(record, 0)
         })
     }
 
@@ -475,6 +505,7 @@ pub(crate) fn read_events(
     if seqs.start >= end {
         return Ok(out);
     }
+    before_horizon(store, id, &record, seqs.start)?;
     let space_id = store.space_id(&record.space)?.ok_or_else(|| Error::UnknownSpace {
         name: record.space.clone(),
     })?;
@@ -573,13 +604,21 @@ impl ReadTransaction {
     /// on its own clock (its recorded timestamps, in time order), if any: a
     /// binary search reading one event at a time.
     pub fn snap_at_time(&self, capture: &CaptureInfo, time: f64) -> Result<Option<Snap>> {
-        let (mut lo, mut hi) = (0u64, capture.events);
+        let (mut lo, mut hi) = (capture.horizon, capture.events);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             match self.events(&capture.name, mid..mid + 1)?.first() {
                 Some(e) if e.timestamp <= time => lo = mid + 1,
                 _ => hi = mid,
             }
+        }
+        if lo == capture.horizon && capture.horizon > 0 {
+            // Before its first kept event: the answer was dropped.
+            return Err(Error::EventBeforeHorizon {
+                capture: capture.name.clone(),
+                seq: capture.horizon - 1,
+                first_kept: capture.horizon,
+            });
         }
         match lo.checked_sub(1) {
             Some(seq) => self.event_snap(capture, seq),
@@ -644,6 +683,7 @@ impl ReadTransaction {
             if seqs.start >= end {
                 return Ok(out);
             }
+            before_horizon(&self.store, id, &record, seqs.start)?;
             event_log::for_each(&self.store, id, seqs.start, &mut |seq, event| {
                 if seq >= end {
                     return Ok(false);
@@ -666,7 +706,7 @@ impl ReadTransaction {
             self.store
                 .captures()?
                 .into_iter()
-                .map(|(_, r)| CaptureInfo::from_record(r))
+                .map(|(id, r)| CaptureInfo::from_record(r, self.store.capture_horizon(id)?))
                 .collect()
         })
     }
@@ -674,7 +714,8 @@ impl ReadTransaction {
     /// The capture named `name`.
     pub fn capture(&self, name: &str) -> Result<CaptureInfo> {
         guard(&|| format!("capture '{name}'"), || {
-            CaptureInfo::from_record(capture_of(&self.store, name)?.1)
+            let (id, record) = capture_of(&self.store, name)?;
+            CaptureInfo::from_record(record, self.store.capture_horizon(id)?)
         })
     }
 

@@ -7,6 +7,7 @@ pub mod capture;
 pub mod pack;
 mod regions;
 mod registers;
+pub mod retention;
 #[cfg(test)]
 mod tests;
 pub mod timeline;

@@ -34,6 +34,19 @@ pub(crate) mod private {
 
 use private::{Sealed, Source};
 
+/// Fails a read at `snap` before the retention horizon of `store` (scratch
+/// snaps, which are never dropped, pass).
+fn check_horizon(store: &dyn StoreRead, what: &str, snap: Snap) -> Result<()> {
+    match store.horizon()? {
+        Some(horizon) if (0..horizon).contains(&snap) => Err(Error::BeforeHorizon {
+            what: what.to_string(),
+            snap,
+            horizon,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// A space in a read transaction.
 pub struct MemorySpace<'a> {
     pub(crate) store: &'a dyn StoreRead,
@@ -110,6 +123,7 @@ pub trait MemoryRead: Sealed {
         progress: &mut dyn FnMut(FindProgress) -> bool,
     ) -> Result<Option<u64>> {
         let src = self.source();
+        check_horizon(src.store, "find_bytes", snap)?;
         guard_in(src.txn, &|| format!("find_bytes at snap {snap} in {range}"), || {
             find::find_bytes(src.store, src.space, snap, range, pattern, mask, direction, progress)
         })
@@ -125,6 +139,7 @@ pub trait MemoryRead: Sealed {
     /// Bytes never observed are left untouched. Returns how many were filled.
     fn get_bytes(&self, snap: Snap, start: u64, buf: &mut [u8]) -> Result<usize> {
         let src = self.source();
+        check_horizon(src.store, "get_bytes", snap)?;
         guard_in(src.txn, &|| "get_bytes".to_string(), || {
             read::get_bytes(src.store, src.space, snap, start, buf)
         })
@@ -134,6 +149,7 @@ pub trait MemoryRead: Sealed {
     /// the snap its bytes came from.
     fn get_bytes_with_sources(&self, snap: Snap, start: u64, buf: &mut [u8]) -> Result<Vec<FilledRange>> {
         let src = self.source();
+        check_horizon(src.store, "get_bytes_with_sources", snap)?;
         guard_in(src.txn, &|| "get_bytes_with_sources".to_string(), || {
             read::get_bytes_with_sources(src.store, src.space, snap, start, buf)
         })
@@ -149,6 +165,7 @@ pub trait MemoryRead: Sealed {
     /// UNKNOWN omitted (M6).
     fn states(&self, snap: Snap, range: AddressRange) -> Result<Vec<StateRun>> {
         let src = self.source();
+        check_horizon(src.store, "states", snap)?;
         guard_in(src.txn, &|| "states".to_string(), || {
             states::states(src.store, src.space, snap, range)
         })
@@ -164,6 +181,7 @@ pub trait MemoryRead: Sealed {
     /// of `lifespan` (M6).
     fn addresses_with_state(&self, lifespan: Lifespan, predicate: StatePredicate) -> Result<RangeSet> {
         let src = self.source();
+        check_horizon(src.store, "addresses_with_state", lifespan.min())?;
         guard_in(src.txn, &|| "addresses_with_state".to_string(), || {
             states::addresses_with_state(src.store, src.space, lifespan, predicate)
         })
@@ -180,6 +198,7 @@ pub trait MemoryRead: Sealed {
     /// one source snap and state, UNKNOWN omitted (M6).
     fn most_recent_states(&self, snap: Snap, range: AddressRange) -> Result<Vec<SourcedStateRun>> {
         let src = self.source();
+        check_horizon(src.store, "most_recent_states", snap)?;
         guard_in(src.txn, &|| "most_recent_states".to_string(), || {
             states::most_recent_states(src.store, src.space, snap, range)
         })
@@ -189,6 +208,7 @@ pub trait MemoryRead: Sealed {
     /// holding `addr` was recorded (M9).
     fn snap_of_most_recent_change_to_block(&self, snap: Snap, addr: u64) -> Result<Option<Snap>> {
         let src = self.source();
+        check_horizon(src.store, "snap_of_most_recent_change_to_block", snap)?;
         guard_in(src.txn, &|| "snap_of_most_recent_change_to_block".to_string(), || {
             states::last_change_to_block(src.store, src.space, snap, addr)
         })
@@ -201,6 +221,8 @@ pub trait MemoryRead: Sealed {
     /// change is the same at both snaps are skipped unread.
     fn diff(&self, a: Snap, b: Snap, range: AddressRange) -> Result<RangeSet> {
         let src = self.source();
+        check_horizon(src.store, "diff", a)?;
+        check_horizon(src.store, "diff", b)?;
         guard_in(
             src.txn,
             &|| format!("diff of {range} between snaps {a} and {b}"),
@@ -211,6 +233,7 @@ pub trait MemoryRead: Sealed {
     /// The ranges with records at snaps in `(from, to]` (M9).
     fn changes(&self, from: Snap, to: Snap) -> Result<RangeSet> {
         let src = self.source();
+        check_horizon(src.store, "changes", from.saturating_add(1))?;
         guard_in(src.txn, &|| "changes".to_string(), || {
             states::changes(src.store, src.space, from, to)
         })
@@ -238,7 +261,8 @@ impl MemorySpaceMut<'_> {
 
     /// Refuses writes into a space a capture owns: its memory is its event
     /// log's values (FORMAT.md), written by its recorder only.
-    fn check_writable(&mut self) -> Result<()> {
+    fn check_writable(&mut self, snap: Snap) -> Result<()> {
+        check_horizon(&*self.store, "writing", snap)?;
         if self.store.is_capture_space(self.space)? {
             return Err(Error::CaptureSpace {
                 space: self.name.clone(),
@@ -252,7 +276,7 @@ impl MemorySpaceMut<'_> {
     /// `u64::MAX` is truncated (M1). Returns the number of bytes written.
     pub fn put_bytes(&mut self, snap: Snap, start: u64, data: &[u8]) -> Result<usize> {
         guard_write(self, &|| "put_bytes".to_string(), |this| {
-            this.check_writable()?;
+            this.check_writable(snap)?;
             write::put_bytes(this.store, this.space, snap, start, data)
         })
     }
@@ -268,11 +292,11 @@ impl MemorySpaceMut<'_> {
                 last: range.max(),
             }),
             MemState::Unknown => {
-                this.check_writable()?;
+                this.check_writable(snap)?;
                 write::remove(this.store, this.space, snap, range)
             }
             MemState::Error => {
-                this.check_writable()?;
+                this.check_writable(snap)?;
                 write::set_error(this.store, this.space, snap, range)
             }
         })
@@ -286,7 +310,7 @@ impl MemorySpaceMut<'_> {
             if len == 0 {
                 return Ok(());
             }
-            this.check_writable()?;
+            this.check_writable(snap)?;
             let last = start.saturating_add(len - 1);
             write::remove(this.store, this.space, snap, AddressRange::new(start, last)?)
         })

@@ -8,8 +8,9 @@ use redb::{ReadableTable, TableHandle};
 use crate::store::changes::decode_bucket;
 use crate::store::chunk::ChunkRecord;
 use crate::store::compact::has_table;
-use crate::store::events::{CaptureRecord, EventChunkRecord};
+use crate::store::events::{CaptureRecord, EVENTS_PER_CHUNK, EventChunkRecord};
 use crate::store::history::chunk_place;
+use crate::store::schema::{self as schema_keys, META};
 use crate::store::schema::{
     BUS_REGISTERS, CAPTURES, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, REGIONS, REGISTER_MAP, SNAP_FORKS, SNAPS,
     TRACK_GROUPS, TRACK_TAILS,
@@ -265,8 +266,29 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
                 continue;
             }
         };
-        let mut counted = 0u64;
+        // After retention the log starts at the whole chunk (or group)
+        // holding the capture's first kept event.
+        let first_kept = match txn
+            .open_table(META)
+            .context("checking captures")?
+            .get(schema_keys::capture_horizon_key(id).as_str())
+            .context("checking captures")?
+        {
+            Some(v) => schema_keys::decode_horizon("horizon", Some(v.value().to_vec()))?.map_or(0, u64::from_le_bytes),
+            None => 0,
+        };
+        let mut counted = first_kept - first_kept % EVENTS_PER_CHUNK as u64;
+        if first_kept > 0
+            && let Some(entry) = events
+                .range((id, 0)..=(id, u64::MAX))
+                .context("checking events")?
+                .next()
+        {
+            counted = counted.min(entry.context("checking events")?.0.value().1);
+        }
         let mut previous_snap: Option<i64> = None;
+        // Past retention the first stored event is at or after the first snap.
+        let mut dropped_before = first_kept > 0;
         // Per (address, track group): how many events and their times' sum;
         // the events the stored tail holds also under (address, TAILED).
         let mut tracked: HashMap<(u64, u64), (u64, u64)> = HashMap::new();
@@ -287,9 +309,11 @@ pub(crate) fn check(txn: &redb::ReadTransaction) -> Result<CheckReport> {
                     let mut expected_after = previous_snap;
                     for (seq, event) in (first..).zip(&decoded) {
                         let wrong = match expected_after {
+                            None if dropped_before => event.snap < capture.first_snap,
                             None => event.snap != capture.first_snap,
                             Some(before) => event.snap <= before,
                         };
+                        dropped_before = false;
                         if wrong {
                             report.problems.push(format!(
                                 "{}: event {seq} is at snap {}, {}",

@@ -226,6 +226,20 @@ pub(crate) trait StoreRead {
     /// The value stored under `key` in the `meta` table.
     fn meta_value(&self, key: &str) -> Result<Option<Vec<u8>>>;
 
+    /// The retention horizon: the first snap whose history is kept, once
+    /// retention has dropped the history before it (`None`: nothing dropped).
+    fn horizon(&self) -> Result<Option<Snap>> {
+        let key = crate::store::schema::META_HORIZON;
+        Ok(crate::store::schema::decode_horizon(key, self.meta_value(key)?)?.map(i64::from_le_bytes))
+    }
+
+    /// The sequence number of capture `capture`'s first kept event (0 unless
+    /// retention dropped its events before the horizon).
+    fn capture_horizon(&self, capture: u32) -> Result<u64> {
+        let key = crate::store::schema::capture_horizon_key(capture);
+        Ok(crate::store::schema::decode_horizon(&key, self.meta_value(&key)?)?.map_or(0, u64::from_le_bytes))
+    }
+
     /// The most recent snap in `lo..=hi` whose metadata forks it
     /// (`SnapMeta::fork_parent`), with its parent: from the fork index, or
     /// by scanning the snap metadata of a file without one.
@@ -440,9 +454,24 @@ pub(crate) fn last_change(store: &dyn StoreRead, space: u32, granule: u64, snap:
     let mut hi = snap;
     // Every stored chunk has a delta, so at most two chunks are looked at: the
     // one holding `snap`, whose deltas may all be later, and the one before.
+    // With none before (retention dropped it), the first one's checkpoint
+    // holds the latest record.
+    let checkpoint_latest = |first: Snap| -> Result<Option<Snap>> {
+        let Some((found, chunk)) = store.chunk_at_or_before(space, granule, first, first)? else {
+            return Ok(None);
+        };
+        let place = chunk_place(space, granule, found);
+        Ok(chunk
+            .view(&place)?
+            .checkpoint_image(&place)?
+            .iter()
+            .filter_map(|b| b.record.map(|r| r.1))
+            .max())
+    };
+    let mut later_first = None;
     loop {
         let Some((chunk_first, chunk)) = store.chunk_at_or_before(space, granule, side_lo, hi)? else {
-            return Ok(None);
+            return later_first.map_or(Ok(None), checkpoint_latest);
         };
         let place = chunk_place(space, granule, chunk_first);
         let view = chunk.view(&place)?;
@@ -451,8 +480,9 @@ pub(crate) fn last_change(store: &dyn StoreRead, space: u32, granule: u64, snap:
             return Ok(Some(view.delta_snap(n - 1)));
         }
         if chunk_first == side_lo {
-            return Ok(None);
+            return checkpoint_latest(chunk_first);
         }
+        later_first = Some(chunk_first);
         hi = chunk_first - 1;
     }
 }

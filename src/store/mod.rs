@@ -29,4 +29,5 @@ mod writer;
 pub(crate) use chunk::Mask;
 pub(crate) use history::StoreRead;
 pub(crate) use reader::ReadStore;
+pub use writer::RetentionReport;
 pub(crate) use writer::{DEFAULT_MAX_CHUNK_DELTAS, Observation, TrackBuilders, WriteStore};

@@ -47,6 +47,8 @@ pub(crate) struct ReadStore {
     track_groups: Option<ReadOnlyTable<(u32, u64), &'static [u8]>>,
     track_tails: Option<ReadOnlyTable<u32, &'static [u8]>>,
     snap_forks: Option<ReadOnlyTable<i64, i64>>,
+    /// The retention horizon, read once: every memory read checks it.
+    horizon: Option<Snap>,
 }
 
 /// The regions table of a read snapshot.
@@ -72,7 +74,16 @@ impl ReadStore {
         cache: Arc<ChunkCache>,
         image_cache_size: usize,
     ) -> Result<ReadStore> {
+        let meta = txn.open_table(META).context("opening meta")?;
+        let horizon = schema::decode_horizon(
+            schema::META_HORIZON,
+            meta.get(schema::META_HORIZON)
+                .context("reading metadata")?
+                .map(|v| v.value().to_vec()),
+        )?
+        .map(i64::from_le_bytes);
         Ok(ReadStore {
+            horizon,
             block_size,
             cache,
             images: Mutex::new(ImageCache::new(image_cache_size)),
@@ -84,7 +95,7 @@ impl ReadStore {
             capture_ids: txn.open_table(CAPTURE_IDS).context("opening capture_ids")?,
             captures: txn.open_table(CAPTURES).context("opening captures")?,
             events: txn.open_table(EVENTS).context("opening events")?,
-            meta: txn.open_table(META).context("opening meta")?,
+            meta,
             register_map: optional(txn, REGISTER_MAP)?,
             regions: optional(txn, REGIONS)?,
             bus_registers: optional(txn, BUS_REGISTERS)?,
@@ -409,6 +420,10 @@ impl StoreRead for ReadStore {
             Some(forks) => snaps::latest_fork_in(forks, lo, hi),
             None => latest_fork_by_scan(self, lo, hi),
         }
+    }
+
+    fn horizon(&self) -> Result<Option<Snap>> {
+        Ok(self.horizon)
     }
 
     fn meta_value(&self, key: &str) -> Result<Option<Vec<u8>>> {

@@ -154,6 +154,26 @@ pub(crate) const CAPTURES: TableDefinition<u32, &[u8]> = TableDefinition::new("c
 /// (capture id, first sequence number) -> event chunk (see `events.rs`).
 pub(crate) const EVENTS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
 
+/// Key of the retention horizon in [`META`] (i64 LE): the first snap whose
+/// history is kept, once retention has dropped the history before it.
+pub(crate) const META_HORIZON: &str = "horizon";
+
+/// The key in [`META`] of capture `capture`'s horizon (u64 LE): the sequence
+/// number of its first event kept.
+pub(crate) fn capture_horizon_key(capture: u32) -> String {
+    format!("{META_HORIZON}.{capture}")
+}
+
+/// Decodes a horizon stored under `key` (8 bytes, little-endian).
+pub(crate) fn decode_horizon(key: &str, value: Option<Vec<u8>>) -> Result<Option<[u8; 8]>> {
+    value
+        .map(|bytes| {
+            <[u8; 8]>::try_from(bytes.as_slice())
+                .map_err(|_| Error::corrupt(format!("meta table, '{key}'"), "not 8 bytes"))
+        })
+        .transpose()
+}
+
 /// Key of the register-tracks switch in [`META`]: present (one byte, 1)
 /// when the writer keeps register tracks (`store::tracks`).
 pub(crate) const META_EVENT_TRACKS: &str = "event_tracks";

@@ -35,9 +35,11 @@ use crate::vocab::snaps::SnapMeta;
 use crate::vocab::types::{MemState, Snap, side_of};
 
 mod append;
+mod retention;
 mod tracks;
 
 pub(crate) use append::Observation;
+pub use retention::RetentionReport;
 
 /// A chunk takes new deltas at its end until it holds this many (by default)...
 pub(crate) const DEFAULT_MAX_CHUNK_DELTAS: usize = 64;

@@ -51,6 +51,33 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A read at a snap before the retention horizon: that history was
+    /// dropped to bound the database.
+    #[error(
+        "{what} at snap {snap}: the history before snap {horizon} was dropped by retention (the database's horizon)"
+    )]
+    BeforeHorizon {
+        /// What was asked.
+        what: String,
+        /// The snap asked for.
+        snap: i64,
+        /// The first snap whose history is kept.
+        horizon: i64,
+    },
+
+    /// An event before its capture's first kept one (retention dropped it).
+    #[error(
+        "event {seq} of capture '{capture}': its events before event {first_kept} were dropped by retention (the capture's horizon)"
+    )]
+    EventBeforeHorizon {
+        /// The capture.
+        capture: String,
+        /// The sequence number asked for.
+        seq: u64,
+        /// The sequence number of its first kept event.
+        first_kept: u64,
+    },
+
     /// The database file is open for writing elsewhere.
     #[error("{path}: the database is in use by another process")]
     Busy {

@@ -7,5 +7,6 @@ mod concurrency;
 mod live_readers;
 mod read_back;
 mod recorder;
+mod retention;
 mod several_buses;
 mod timeline;

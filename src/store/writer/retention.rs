@@ -1,0 +1,191 @@
+//! The writer's side of retention: dropping the history before a horizon
+//! snap. Each granule's state as of the snap before the horizon becomes the
+//! checkpoint of a chunk starting at the horizon (with the deltas at and
+//! after it), and every chunk before goes, so a read at or after the
+//! horizon answers exactly as before, source snaps included. Change buckets
+//! wholly before the horizon go; so do the captures' event chunks, register
+//! tracks and group marks wholly before each capture's first kept event.
+//! Scratch snaps (negative) are never dropped.
+
+use redb::ReadableTable;
+
+use crate::store::chunk::{CheckpointRecord, ChunkRecord};
+use crate::store::events::EVENTS_PER_CHUNK;
+use crate::store::history::{checked_key, chunk_place};
+use crate::store::schema::{self, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, SPACE_NAMES, TRACK_GROUPS};
+use crate::store::tracks::TRACK_GROUP;
+use crate::vocab::error::{Result, StorageContext};
+use crate::vocab::types::Snap;
+
+use super::{WriteStore, stored_chunk};
+
+/// What a retention step dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// History chunks deleted (each granule's chunk at the horizon is
+    /// rewritten, not counted).
+    pub chunks: u64,
+    /// Granules whose state at the horizon became a new checkpoint.
+    pub checkpoints: u64,
+    /// Event chunks deleted.
+    pub event_chunks: u64,
+}
+
+impl WriteStore {
+    /// Drops the history before snap `horizon` (`>= 0`) in every space, and
+    /// each capture's events before its first kept one (`kept`: capture id,
+    /// the sequence number of its first event at or after the horizon),
+    /// whole event chunks at a time; then stores the horizons.
+    pub fn drop_history_before(&mut self, horizon: Snap, kept: &[(u32, u64)]) -> Result<RetentionReport> {
+        let mut report = RetentionReport::default();
+        // The tables hold every edit from here on; the cached tails may name
+        // chunks that go.
+        self.flush_overlay()?;
+        self.tails.clear();
+        let spaces: Vec<u32> = {
+            let table = self.txn.open_table(SPACE_NAMES).context("retention")?;
+            let mut ids = Vec::new();
+            for entry in table.iter().context("retention")? {
+                ids.push(entry.context("retention")?.0.value());
+            }
+            ids
+        };
+        for space in spaces {
+            self.drop_space_history(space, horizon, &mut report)?;
+            let mut changes = self.txn.open_table(CHANGES).context("retention")?;
+            let before: Vec<i64> = changes
+                .range((space, i64::MIN)..(space, crate::store::changes::bucket_of(horizon)))
+                .context("retention")?
+                .map(|e| e.map(|(k, _)| k.value().1))
+                .collect::<redb::Result<_>>()
+                .context("retention")?;
+            for bucket in before.into_iter().filter(|b| *b >= 0) {
+                changes.remove((space, bucket)).context("retention")?;
+            }
+        }
+        for &(capture, first_kept) in kept {
+            report.event_chunks += self.drop_events_before(capture, first_kept)?;
+            self.set_meta_value(&schema::capture_horizon_key(capture), &first_kept.to_le_bytes())?;
+        }
+        self.set_meta_value(schema::META_HORIZON, &horizon.to_le_bytes())?;
+        Ok(report)
+    }
+
+    /// One space's chunks before `horizon`, granule by granule (a seek each).
+    fn drop_space_history(&mut self, space: u32, horizon: Snap, report: &mut RetentionReport) -> Result<()> {
+        let mut from = 0u64;
+        loop {
+            // The next granule with a chunk, and its chunks in [0, horizon].
+            let (granule, firsts) = {
+                let table = self.txn.open_table(CHUNKS).context("retention")?;
+                let lo = (space, from, i64::MIN);
+                let hi = (space, u64::MAX, i64::MAX);
+                let Some(entry) = table.range(lo..=hi).context("retention")?.next() else {
+                    return Ok(());
+                };
+                let granule = checked_key(entry.context("retention")?.0.value(), lo, hi)?.1;
+                let lo = (space, granule, 0);
+                let hi = (space, granule, horizon);
+                let mut firsts = Vec::new();
+                for entry in table.range(lo..=hi).context("retention")? {
+                    firsts.push(checked_key(entry.context("retention")?.0.value(), lo, hi)?.2);
+                }
+                (granule, firsts)
+            };
+            if let Some(&host) = firsts.last() {
+                let place = chunk_place(space, granule, host);
+                let record = stored_chunk(&self.txn, (space, granule, host))?;
+                let view = record.view();
+                // A chunk holds at least one delta: the new one starts at the
+                // horizon when the host has deltas there or after, else at
+                // the host's last delta (a snap before the horizon kept).
+                let kept_from = view.deltas_through(horizon - 1);
+                let start = if kept_from < view.delta_count() {
+                    horizon
+                } else {
+                    match kept_from.checked_sub(1) {
+                        Some(last) => view.delta_snap(last),
+                        None => host,
+                    }
+                };
+                let mut deleted: Vec<Snap> = firsts[..firsts.len() - 1].to_vec();
+                if start > host {
+                    let image = view.image(start - 1, &place)?;
+                    let later = view.owned_deltas(view.deltas_through(start - 1), &place)?;
+                    let mut rewritten = ChunkRecord::new(start, CheckpointRecord::from_image(&image));
+                    for delta in &later {
+                        rewritten.push_delta(delta.snap, &delta.runs);
+                    }
+                    self.chunks.insert((space, granule, start), Some(rewritten));
+                    deleted.push(host);
+                    report.checkpoints += 1;
+                }
+                for &first in &deleted {
+                    self.chunks.insert((space, granule, first), None);
+                }
+                report.chunks += deleted.len() as u64;
+                self.maybe_flush()?;
+            }
+            match granule.checked_add(1) {
+                Some(next) => from = next,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Capture `capture`'s event chunks, tracks and group marks wholly before
+    /// event `first_kept`; returns how many event chunks went.
+    fn drop_events_before(&mut self, capture: u32, first_kept: u64) -> Result<u64> {
+        // Whole event chunks go; with register tracks whole groups of them,
+        // so that every track kept covers events kept.
+        let unit = if self.tracks_on()? {
+            TRACK_GROUP
+        } else {
+            EVENTS_PER_CHUNK as u64
+        };
+        let whole = first_kept - first_kept % unit;
+        let mut events = self.txn.open_table(EVENTS).context("retention")?;
+        let before: Vec<u64> = events
+            .range((capture, 0)..(capture, whole))
+            .context("retention")?
+            .map(|e| e.map(|(k, _)| k.value().1))
+            .collect::<redb::Result<_>>()
+            .context("retention")?;
+        for &first in &before {
+            events.remove((capture, first)).context("retention")?;
+        }
+        drop(events);
+        let groups_before = whole - whole % TRACK_GROUP;
+        if schema::has_write_table(&self.txn, "track_groups")? {
+            let mut groups = self.txn.open_table(TRACK_GROUPS).context("retention")?;
+            let gone: Vec<u64> = groups
+                .range((capture, 0)..(capture, groups_before))
+                .context("retention")?
+                .map(|e| e.map(|(k, _)| k.value().1))
+                .collect::<redb::Result<_>>()
+                .context("retention")?;
+            for group in gone {
+                groups.remove((capture, group)).context("retention")?;
+            }
+        }
+        if schema::has_write_table(&self.txn, "event_tracks")? {
+            let mut tracks = self.txn.open_table(EVENT_TRACKS).context("retention")?;
+            let gone: Vec<(u64, u64)> = tracks
+                .range((capture, 0, 0)..=(capture, u64::MAX, u64::MAX))
+                .context("retention")?
+                .filter_map(|e| match e {
+                    Ok((k, _)) => {
+                        let (_, address, group) = k.value();
+                        (group < groups_before).then_some(Ok((address, group)))
+                    }
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<redb::Result<_>>()
+                .context("retention")?;
+            for (address, group) in gone {
+                tracks.remove((capture, address, group)).context("retention")?;
+            }
+        }
+        Ok(before.len() as u64)
+    }
+}

@@ -1,0 +1,179 @@
+//! Retention (issue: bounded captures): dropping the history before a
+//! horizon keeps every answer at or after it, against the same database
+//! never bounded; reads before it fail naming the horizon; sequence numbers
+//! and snaps never renumber.
+
+use proptest::prelude::*;
+
+use tracemem::{AddressRange, CaptureSpec, Database, Error, MemoryRead, Op, TraceEvent};
+
+fn event(i: u64, address: u64, write: bool) -> TraceEvent {
+    TraceEvent {
+        op: if write { Op::Write } else { Op::Read },
+        address,
+        value: i.wrapping_mul(0x9e37_79b9) & 0xffff_ffff,
+        width: Some(4),
+        timestamp: i as f64 * 1e-6,
+        error: None,
+    }
+}
+
+/// What one step does to both databases.
+#[derive(Clone, Debug)]
+enum Step {
+    /// Events appended to capture `bus`.
+    Events { n: u64, seed: u64 },
+    /// Bytes put into space `ram` at a snap up to the timeline's end.
+    Put { at: u64, address: u64, len: u8 },
+    /// The bounded database's history before a snap dropped (a fraction of
+    /// the way from its horizon to the timeline's end).
+    Retain { permille: u64 },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (1u64..3000, any::<u64>()).prop_map(|(n, seed)| Step::Events { n, seed }),
+        2 => (any::<u64>(), 0u64..2048, 1u8..40).prop_map(|(at, address, len)| Step::Put { at, address, len }),
+        1 => (0u64..=1000).prop_map(|permille| Step::Retain { permille }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn reads_after_the_horizon_equal_the_unbounded_databases(steps in proptest::collection::vec(step(), 1..24)) {
+        let dir = tempfile::tempdir().unwrap();
+        let bounded = Database::create(dir.path().join("bounded.tmdb")).unwrap();
+        let full = Database::create(dir.path().join("full.tmdb")).unwrap();
+        for db in [&bounded, &full] {
+            let mut txn = db.begin_write().unwrap();
+            txn.create_capture(&CaptureSpec::new("bus")).unwrap();
+            txn.create_space("ram").unwrap();
+            txn.commit().unwrap();
+        }
+        let mut horizon = 0i64;
+        let mut count = 0u64;
+        let mut end = 0i64;
+        for step in &steps {
+            match step {
+                Step::Events { n, seed } => {
+                    let events: Vec<TraceEvent> = (0..*n)
+                        .map(|i| event(count + i, 8 * ((seed ^ i) % 37), (seed >> (i % 60)) & 1 == 1))
+                        .collect();
+                    count += n;
+                    for db in [&bounded, &full] {
+                        let mut txn = db.begin_write().unwrap();
+                        txn.append_events("bus", &events).unwrap();
+                        txn.commit().unwrap();
+                    }
+                    end += *n as i64;
+                }
+                Step::Put { at, address, len } => {
+                    // Not before the horizon: the bounded database refuses that.
+                    let span = (end - horizon).max(1) as u64;
+                    let snap = horizon + (at % span) as i64;
+                    let bytes: Vec<u8> = (0..*len).map(|i| (at >> (i % 8)) as u8 ^ i).collect();
+                    for db in [&bounded, &full] {
+                        let mut txn = db.begin_write().unwrap();
+                        txn.space("ram").unwrap().put_bytes(snap, *address, &bytes).unwrap();
+                        txn.commit().unwrap();
+                    }
+                    end = end.max(snap + 1);
+                }
+                Step::Retain { permille } => {
+                    let to = horizon + (end - horizon) * *permille as i64 / 1000;
+                    let mut txn = bounded.begin_write().unwrap();
+                    txn.drop_history_before(to).unwrap();
+                    txn.commit().unwrap();
+                    horizon = to;
+                }
+            }
+        }
+        let (b, f) = (bounded.begin_read().unwrap(), full.begin_read().unwrap());
+        prop_assert_eq!(b.horizon().unwrap().unwrap_or(0), horizon);
+        let report = bounded.check().unwrap();
+        prop_assert!(report.problems.is_empty(), "{:?}", report.problems);
+        // Memory at and after the horizon, every snap near it and a sample after.
+        for space in ["bus", "ram"] {
+            let (bs, fs) = (b.space(space).unwrap(), f.space(space).unwrap());
+            let range = AddressRange::new(0, 2100).unwrap();
+            let snaps: Vec<i64> = (horizon..=end).filter(|s| s - horizon < 5 || s % 97 == 0 || *s == end).collect();
+            for &snap in &snaps {
+                let (mut x, mut y) = (vec![0u8; 2100], vec![0u8; 2100]);
+                prop_assert_eq!(
+                    bs.get_bytes_with_sources(snap, 0, &mut x).unwrap(),
+                    fs.get_bytes_with_sources(snap, 0, &mut y).unwrap(),
+                    "{} at snap {}", space, snap
+                );
+                prop_assert_eq!(&x, &y);
+                prop_assert_eq!(bs.most_recent_states(snap, range).unwrap(), fs.most_recent_states(snap, range).unwrap());
+                prop_assert_eq!(bs.states(snap, range).unwrap(), fs.states(snap, range).unwrap());
+                for address in [0u64, 8, 256, 1024, 2047] {
+                    prop_assert_eq!(
+                        bs.snap_of_most_recent_change_to_block(snap, address).unwrap(),
+                        fs.snap_of_most_recent_change_to_block(snap, address).unwrap()
+                    );
+                }
+                prop_assert_eq!(bs.diff(horizon, snap, range).unwrap(), fs.diff(horizon, snap, range).unwrap());
+                prop_assert_eq!(
+                    bs.changes(horizon - 1, snap).unwrap(),
+                    fs.changes(horizon - 1, snap).unwrap()
+                );
+            }
+            if horizon > 0 {
+                let mut buf = [0u8; 4];
+                let refused = bs.get_bytes(horizon - 1, 0, &mut buf);
+                prop_assert!(
+                    matches!(refused, Err(Error::BeforeHorizon { snap, horizon: h, .. }) if snap == horizon - 1 && h == horizon),
+                    "{:?}", refused
+                );
+            }
+        }
+        // Events: the kept ones equal, at the same sequence numbers and snaps.
+        let (bc, fc) = (b.capture("bus").unwrap(), f.capture("bus").unwrap());
+        prop_assert_eq!(bc.events, fc.events);
+        prop_assert_eq!(bc.horizon, f.seq_from_snap(&fc, horizon).unwrap());
+        prop_assert_eq!(
+            b.events_with_snaps("bus", bc.kept()).unwrap(),
+            f.events_with_snaps("bus", bc.kept()).unwrap()
+        );
+        if bc.horizon > 0 {
+            let refused = b.events("bus", bc.horizon - 1..bc.horizon);
+            prop_assert!(
+                matches!(refused, Err(Error::EventBeforeHorizon { seq, first_kept, .. }) if seq == bc.horizon - 1 && first_kept == bc.horizon),
+                "{:?}", refused
+            );
+        }
+    }
+}
+
+#[test]
+fn a_horizon_past_the_timeline_or_backwards_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::create(dir.path().join("t.tmdb")).unwrap();
+    let mut txn = db.begin_write().unwrap();
+    txn.create_capture(&CaptureSpec::new("bus")).unwrap();
+    let events: Vec<TraceEvent> = (0..10).map(|i| event(i, 8 * i, true)).collect();
+    txn.append_events("bus", &events).unwrap();
+    txn.drop_history_before(5).unwrap();
+    let beyond = txn.drop_history_before(11).unwrap_err();
+    assert!(beyond.to_string().contains("snap 11 is not in 5..=10"), "{beyond}");
+    let back = txn.drop_history_before(4).unwrap_err();
+    assert!(back.to_string().contains("snap 4"), "{back}");
+    txn.commit().unwrap();
+    let read = db.begin_read().unwrap();
+    assert_eq!(read.horizon().unwrap(), Some(5));
+    let bus = read.capture("bus").unwrap();
+    assert_eq!((bus.horizon, bus.events), (5, 10));
+    let message = read
+        .space("bus")
+        .unwrap()
+        .get_bytes(4, 0, &mut [0u8; 4])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("snap 4") && message.contains("before snap 5"),
+        "{message}"
+    );
+}
