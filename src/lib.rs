@@ -62,6 +62,7 @@ pub mod workloads;
 
 pub use db::capture::{CaptureInfo, CaptureSpec, DEFAULT_CAPTURE_SPACE, EventFootprint};
 pub use db::pack::{PackPhase, PackProgress, PackReport, pack};
+pub use db::retention::Retention;
 pub use db::timeline::{MAX_TIMELINE_BUCKETS, TimelineBucket, TimelineEvent, TracksReport};
 pub use db::upgrade::{UpgradeProgress, UpgradeReport, upgrade};
 pub use db::{DEFAULT_BLOCK_SIZE, Database, DatabaseBuilder, ReadTransaction, TableUsage, WriteTransaction};

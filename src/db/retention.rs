@@ -5,7 +5,9 @@
 //! [`Error::EventBeforeHorizon`]), never silently wrong bytes. Snaps and
 //! sequence numbers never renumber.
 
-use crate::db::capture::seq_from_snap;
+use std::time::Duration;
+
+use crate::db::capture::{capture_of, event_snap, seq_from_snap};
 use crate::db::{ReadTransaction, WriteTransaction};
 use crate::store::RetentionReport;
 use crate::store::StoreRead;
@@ -62,6 +64,131 @@ impl WriteTransaction {
                 this.store.drop_history_before(horizon, &kept)
             },
         )
+    }
+}
+
+/// The fewest events a capture may keep: one event chunk, the unit
+/// retention drops.
+pub const MIN_KEEP_EVENTS: u64 = 4096;
+
+/// The smallest size bound: the journal takes an eighth of the bound, and
+/// the rest must hold a useful history.
+pub const MIN_MAX_SIZE: u64 = 8 << 20;
+
+/// How a recorder bounds its database: when a bound is passed, the oldest
+/// history is dropped while recording goes on. Several bounds may be set;
+/// the tightest one drops.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// The most bytes the database file and its journal may take. Retention
+    /// keeps the pages redb uses under half of what the journal leaves,
+    /// since redb grows a file by doubling it.
+    pub max_size: Option<u64>,
+    /// The most events the capture keeps (at least [`MIN_KEEP_EVENTS`]).
+    pub keep_events: Option<u64>,
+    /// How far back from its last event, on its own clock, the capture
+    /// keeps events.
+    pub keep_time: Option<Duration>,
+}
+
+impl Retention {
+    /// Whether any bound is set.
+    pub fn is_bounded(&self) -> bool {
+        self.max_size.is_some() || self.keep_events.is_some() || self.keep_time.is_some()
+    }
+
+    /// Checks the bounds before recording starts: each must hold at least
+    /// one unit of history.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(n) = self.keep_events
+            && n < MIN_KEEP_EVENTS
+        {
+            return Err(Error::InvalidArgument {
+                argument: "keep-events",
+                reason: format!(
+                    "{n} events is less than one unit of retention ({MIN_KEEP_EVENTS} events, an event chunk)"
+                ),
+            });
+        }
+        if let Some(bytes) = self.max_size
+            && bytes < MIN_MAX_SIZE
+        {
+            return Err(Error::InvalidArgument {
+                argument: "max-size",
+                reason: format!(
+                    "{bytes} bytes cannot hold a journal (an eighth of the bound) and a history; the least is {MIN_MAX_SIZE} (8 MiB)"
+                ),
+            });
+        }
+        if self.keep_time.is_some_and(|t| t.is_zero()) {
+            return Err(Error::InvalidArgument {
+                argument: "keep",
+                reason: "a zero duration keeps nothing".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The journal capacity that fits the size bound: at most an eighth of it.
+    pub fn journal_capacity(&self, wanted: u64) -> u64 {
+        self.max_size.map_or(wanted, |bytes| wanted.min(bytes / 8))
+    }
+}
+
+impl WriteTransaction {
+    /// One retention step for capture `capture` under `retention`, in this
+    /// transaction (so a crash leaves the old horizon or the new one): when
+    /// a bound is passed, drops the oldest history, in whole steps of an
+    /// eighth of what the bound keeps (a quarter of the kept events for the
+    /// size bound), so that a step is rare. Returns what it dropped.
+    pub fn retain(&mut self, capture: &str, retention: &Retention) -> Result<Option<RetentionReport>> {
+        let (id, record) = capture_of(&self.store, capture)?;
+        let first_kept = self.store.capture_horizon(id)?;
+        let kept = record.events.saturating_sub(first_kept);
+        let mut target = first_kept;
+        if let Some(n) = retention.keep_events {
+            let slack = (n / 8).max(MIN_KEEP_EVENTS);
+            if kept > n + slack {
+                target = target.max(record.events - n);
+            }
+        }
+        if let Some(keep) = retention.keep_time
+            && kept > 0
+        {
+            let read = |seq: u64| -> Result<f64> {
+                let events = crate::db::capture::read_events(&self.store, capture, seq..seq + 1, None)?;
+                Ok(events.first().map_or(0.0, |e| e.timestamp))
+            };
+            let last = read(record.events - 1)?;
+            let oldest = read(first_kept)?;
+            let keep = keep.as_secs_f64();
+            if last - oldest > keep * 1.125 {
+                // The first event within `keep` of the last: a binary search.
+                let (mut lo, mut hi) = (first_kept, record.events - 1);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if last - read(mid)? > keep {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                target = target.max(lo);
+            }
+        }
+        if let Some(bytes) = retention.max_size {
+            let budget = (bytes - retention.journal_capacity(bytes)) / 3;
+            if self.store.allocated_bytes()? > budget && kept >= 2 * MIN_KEEP_EVENTS {
+                target = target.max(first_kept + kept / 4);
+            }
+        }
+        if target <= first_kept {
+            return Ok(None);
+        }
+        let Some(horizon) = event_snap(&self.store, id, &record, target)? else {
+            return Ok(None);
+        };
+        self.drop_history_before(horizon).map(Some)
     }
 }
 

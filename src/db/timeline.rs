@@ -219,9 +219,25 @@ impl ReadTransaction {
             // address's track (none if the address has no event in it), the
             // last from the stored tail and the events since it, any other
             // from its events.
-            for group in (0..record.events).step_by(TRACK_GROUP as usize) {
+            // Retention dropped the events before the capture's horizon: a
+            // window that starts before its first kept event is refused.
+            let first_kept = self.store.capture_horizon(id)?;
+            if first_kept > 0 {
+                let kept_from = read_events(&self.store, capture, first_kept..first_kept + 1, None)?
+                    .first()
+                    .map_or(f64::INFINITY, |e| e.timestamp);
+                if window.0 < kept_from {
+                    return Err(Error::EventBeforeHorizon {
+                        capture: capture.to_string(),
+                        seq: first_kept - 1,
+                        first_kept,
+                    });
+                }
+            }
+            let first_group = first_kept - first_kept % TRACK_GROUP;
+            for group in (first_group..record.events).step_by(TRACK_GROUP as usize) {
                 // The events of an untracked group still to read from the log.
-                let mut from = group;
+                let mut from = group.max(first_kept);
                 if !marked.contains(&group) && record.events - group < TRACK_GROUP {
                     let place = || format!("track_tails table, capture {id}");
                     self.store.track_tail(id, &mut |bytes| {
@@ -316,7 +332,14 @@ impl Database {
             let marked: BTreeSet<u64> = self.begin_read()?.store.tracked_groups(*id)?.into_iter().collect();
             let complete = record.events - record.events % TRACK_GROUP;
             report.untracked_events += record.events - complete;
-            for group in (0..complete).step_by(TRACK_GROUP as usize) {
+            // Groups retention cut into stay untracked (their events before
+            // the capture's horizon are gone).
+            let first_whole = self
+                .begin_read()?
+                .store
+                .capture_horizon(*id)?
+                .next_multiple_of(TRACK_GROUP);
+            for group in (first_whole..complete).step_by(TRACK_GROUP as usize) {
                 if marked.contains(&group) {
                     report.tracked += 1;
                 } else {

@@ -628,11 +628,14 @@ fn write_staged(
     let done = std::sync::atomic::AtomicU64::new(0);
     for capture in captures {
         let capture_part = format!("capture={}", partition_value(&capture.name));
-        let runs = runs_of(capture.events);
-        let per_run = capture.events.div_ceil(runs.max(1)).max(1);
+        // From the capture's horizon: retention dropped what came before,
+        // and `seq` stays absolute.
+        let kept = capture.kept();
+        let runs = runs_of(kept.end - kept.start);
+        let per_run = (kept.end - kept.start).div_ceil(runs.max(1)).max(1);
         let mut jobs = Vec::new();
         for run in 0..runs {
-            let seqs = (run * per_run).min(capture.events)..((run + 1) * per_run).min(capture.events);
+            let seqs = (kept.start + run * per_run).min(kept.end)..(kept.start + (run + 1) * per_run).min(kept.end);
             let events_path = staging
                 .join("events")
                 .join(source)

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use crate::db::Database;
+use crate::db::retention::Retention;
 use crate::vocab::error::{Error, Result};
 use crate::vocab::trace::TraceEvent;
 
@@ -65,6 +66,8 @@ pub(crate) struct Folder {
     waiting: VecDeque<Arc<Batch>>,
     /// After a failed commit: how many of `waiting` it held.
     failed: Option<usize>,
+    /// The bounds each commit applies.
+    retention: Retention,
 }
 
 impl Folder {
@@ -79,7 +82,14 @@ impl Folder {
             committed_mark,
             waiting: VecDeque::new(),
             failed: None,
+            retention: Retention::default(),
         }
+    }
+
+    /// The folder, applying `retention` with each commit.
+    pub fn with_retention(mut self, retention: Retention) -> Folder {
+        self.retention = retention;
+        self
     }
 
     /// Takes `batch` (if any) to be committed at the next turn.
@@ -126,6 +136,10 @@ impl Folder {
                 for (seq, text) in &batch.marks {
                     txn.add_mark_at_event(&self.capture, *seq, text)?;
                 }
+            }
+            // In the same commit: a crash leaves the old horizon or the new.
+            if self.retention.is_bounded() {
+                txn.retain(&self.capture, &self.retention)?;
             }
             txn.set_journal_mark(self.slot, mark)?;
             txn.commit()

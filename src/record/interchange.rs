@@ -85,18 +85,36 @@ pub fn import_trace_with_progress(
     Ok(report)
 }
 
-/// Every event of capture `name` and of its later sessions `name#2`, … in order.
+/// Every kept event of capture `name` and of its later sessions `name#2`, …
+/// in order: from each one's horizon on (see [`dropped_by_retention`]).
 pub fn session_events(read: &ReadTransaction, name: &str) -> Result<Vec<TraceEvent>> {
-    let mut events = read.events(name, 0..u64::MAX)?;
+    let mut events = read.events(name, read.capture(name)?.kept())?;
     for index in 1.. {
         let session = session_name(name, index);
-        match read.events(&session, 0..u64::MAX) {
+        let kept = match read.capture(&session) {
+            Ok(capture) => capture.kept(),
+            Err(Error::UnknownCapture { .. }) => break,
+            Err(e) => return Err(e),
+        };
+        match read.events(&session, kept) {
             Ok(more) => events.extend(more),
             Err(Error::UnknownCapture { .. }) => break,
             Err(e) => return Err(e),
         }
     }
     Ok(events)
+}
+
+/// The captures of family `name` whose first events retention dropped,
+/// with their first kept event: what an export that starts at the horizon
+/// tells its user.
+pub fn dropped_by_retention(read: &ReadTransaction, name: &str) -> Result<Vec<(String, u64)>> {
+    Ok(read
+        .captures()?
+        .into_iter()
+        .filter(|c| c.horizon > 0 && crate::db::capture::in_family(&c.name, name))
+        .map(|c| (c.name, c.horizon))
+        .collect())
 }
 
 /// Writes capture `name` (with its later sessions) to `out`; returns the

@@ -40,7 +40,9 @@ pub fn recorder_running(db: &std::path::Path) -> crate::Result<bool> {
     Ok(false)
 }
 pub use crate::vocab::trace::{DEFAULT_WIDTH, Location, MAX_LINE_BYTES, Op, Problem, TraceError, TraceEvent};
-pub use interchange::{ExportFormat, ImportReport, export_trace, import_trace, import_trace_with_progress};
+pub use interchange::{
+    ExportFormat, ImportReport, dropped_by_retention, export_trace, import_trace, import_trace_with_progress,
+};
 pub use master::{BusError, BusOp, Master, MockMaster};
 pub use recorder::{RecorderOptions, RecordingMaster, SyncPolicy};
 pub use replay::{ReplayError, ReplayMaster, ReplayMismatchError, ReplayMode};

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::db::capture::{CaptureInfo, CaptureSpec};
+use crate::db::retention::Retention;
 use crate::db::{Database, ReadTransaction};
 use crate::format::policy::FlushPolicy;
 use crate::journal::entry::JournalEntry;
@@ -73,6 +74,11 @@ pub struct RecorderOptions {
     /// (default off; see [`WriteTransaction::keep_tracks`](crate::WriteTransaction::keep_tracks)).
     /// A database that keeps them already goes on keeping them.
     pub tracks: bool,
+    /// The bounds of the database (default none: it grows without bound).
+    /// Past a bound, each commit drops the oldest history while recording
+    /// goes on ([`WriteTransaction::retain`](crate::WriteTransaction::retain));
+    /// a size bound also caps the journal at an eighth of it.
+    pub retention: Retention,
 }
 
 impl Default for RecorderOptions {
@@ -86,6 +92,7 @@ impl Default for RecorderOptions {
             cache_size: None,
             background_fold: true,
             tracks: false,
+            retention: Retention::default(),
         }
     }
 }
@@ -159,6 +166,10 @@ impl<M: Master> RecordingMaster<M> {
     /// Starts capture `spec` in the database at `path` (created if missing;
     /// in an existing one the capture continues the timeline, R3).
     pub fn create(inner: M, path: &Path, spec: &CaptureSpec, options: RecorderOptions) -> Result<RecordingMaster<M>> {
+        // Bounds too small to hold one unit fail before anything is stored.
+        options.retention.validate()?;
+        let mut options = options;
+        options.journal_capacity = options.retention.journal_capacity(options.journal_capacity);
         // Shared: other processes may open it read-only meanwhile (R5).
         let mut builder = Database::builder();
         builder.shared(true);
@@ -192,7 +203,8 @@ impl<M: Master> RecordingMaster<M> {
                 path: path.to_path_buf(),
             });
         }
-        let folder = Folder::new(db.clone(), capture.name.clone(), 0, slot.slot, mark);
+        let folder =
+            Folder::new(db.clone(), capture.name.clone(), 0, slot.slot, mark).with_retention(options.retention.clone());
         let folder = FoldWorker::start(folder, options.background_fold)?;
         let sync_state = Arc::new(SyncState::default());
         let syncer = match options.sync {

@@ -258,6 +258,13 @@ impl WriteStore {
         Ok(())
     }
 
+    /// The bytes of the pages redb has allocated in the file (what a
+    /// retention bound by size counts).
+    pub fn allocated_bytes(&self) -> Result<u64> {
+        let stats = self.txn.stats().context("reading the storage statistics")?;
+        Ok(stats.allocated_pages() * stats.page_size() as u64)
+    }
+
     /// Stores `value` under `key` in the `meta` table.
     pub fn set_meta_value(&mut self, key: &str, value: &[u8]) -> Result<()> {
         self.txn

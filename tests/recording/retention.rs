@@ -177,3 +177,132 @@ fn a_horizon_past_the_timeline_or_backwards_is_refused() {
         "{message}"
     );
 }
+
+/// A recorder bounded by size records W1 well past its bound: the file and
+/// its journal stay within 1.1x of it, checked every 50,000 events, and the
+/// history kept answers as the events say.
+#[test]
+fn a_size_bounded_recording_stays_under_its_bound() {
+    use tracemem::Retention;
+    use tracemem::record::{Master, MockMaster, RecorderOptions, RecordingMaster, journal_path};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bounded.tmdb");
+    let bound = 8u64 << 20;
+    let options = RecorderOptions {
+        policy: tracemem::record::FlushPolicy::Every(std::num::NonZeroU64::new(1000).unwrap()),
+        retention: Retention {
+            max_size: Some(bound),
+            ..Retention::default()
+        },
+        ..RecorderOptions::default()
+    };
+    let mut bus = RecordingMaster::create(MockMaster::new(), &path, &CaptureSpec::new("w1"), options).unwrap();
+    let mut largest = 0u64;
+    for (i, e) in tracemem::workloads::W1::new(3).take(1_500_000).enumerate() {
+        let width = e.width.unwrap();
+        match e.op {
+            Op::Read => drop(bus.read(e.address, width).unwrap()),
+            Op::Write => bus.write(e.address, e.value, width).unwrap(),
+        }
+        if i % 50_000 == 49_999 {
+            bus.flush().unwrap();
+            let size =
+                std::fs::metadata(&path).unwrap().len() + std::fs::metadata(journal_path(&path)).map_or(0, |m| m.len());
+            largest = largest.max(size);
+        }
+    }
+    bus.close().unwrap();
+    eprintln!("largest file and journal: {largest} bytes, bound {bound}");
+    assert!(
+        largest as f64 <= 1.1 * bound as f64,
+        "file and journal reached {largest} bytes, bound {bound}"
+    );
+    let db = Database::open(&path).unwrap();
+    assert!(db.check().unwrap().problems.is_empty());
+    let read = db.begin_read().unwrap();
+    let capture = read.capture("w1").unwrap();
+    assert!(capture.horizon > 0, "1,500,000 W1 events outgrow 8 MiB");
+    assert_eq!(
+        read.horizon().unwrap(),
+        read.event_snap(&capture, capture.horizon).unwrap()
+    );
+    // The kept events agree with memory at their snaps.
+    let bus = read.space("bus").unwrap();
+    for (snap, event) in read
+        .events_with_snaps("w1", capture.kept())
+        .unwrap()
+        .iter()
+        .step_by(997)
+    {
+        let width = usize::from(event.width.unwrap());
+        let mut buf = [0u8; 8];
+        assert_eq!(bus.get_bytes(*snap, event.address, &mut buf[..width]).unwrap(), width);
+        assert_eq!(u64::from_le_bytes(buf), event.value & (u64::MAX >> (64 - 8 * width)));
+    }
+}
+
+/// kill -9 of a recorder bounded to few events, so that kills land in and
+/// around retention steps: every reopened file is whole (`check`), holds
+/// every acknowledged event, and reads from its horizon on.
+#[test]
+fn kill_9_during_retention_leaves_the_old_or_the_new_horizon() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let kills: u64 = std::env::var("TRACEMEM_RECORD_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..kills {
+        let path = dir.path().join(format!("kill-{round}.tmdb"));
+        // Past a few commits (every 100 ms), each one a retention step.
+        let kill_after = 150_000 + 37_019 * round % 200_000;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tracemem"))
+            .args([
+                "soak",
+                path.to_str().unwrap(),
+                "--events",
+                "10000000",
+                "--flush",
+                "event",
+            ])
+            .args(["--keep-events", "4096", "--ack", "--quiet"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut acked = 0u64;
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let Ok(line) = line else { break };
+            if let Some(n) = line.strip_prefix("acked ") {
+                acked = n.parse().unwrap();
+                if acked >= kill_after {
+                    child.kill().unwrap();
+                    break;
+                }
+            }
+        }
+        child.wait().unwrap();
+        let ctx = format!("round {round}, acked {acked}");
+        let db = Database::open(&path).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        let report = db.check().unwrap();
+        assert!(report.problems.is_empty(), "{ctx}: {:?}", report.problems);
+        let read = db.begin_read().unwrap();
+        let capture = read.capture("soak").unwrap();
+        assert!(capture.events >= acked, "{ctx}: {} events survived", capture.events);
+        assert!(capture.horizon > 0, "{ctx}: no retention step happened");
+        let horizon = read.horizon().unwrap().unwrap();
+        assert_eq!(
+            read.event_snap(&capture, capture.horizon).unwrap(),
+            Some(horizon),
+            "{ctx}"
+        );
+        let kept = read.events_with_snaps("soak", capture.kept()).unwrap();
+        assert_eq!(kept.len() as u64, capture.events - capture.horizon, "{ctx}");
+        let mut buf = [0u8; 4];
+        assert!(matches!(
+            read.space("bus").unwrap().get_bytes(horizon - 1, 0x4000_0000, &mut buf),
+            Err(Error::BeforeHorizon { .. })
+        ));
+    }
+}

@@ -288,11 +288,15 @@ impl Snapshot {
     /// numbers in ``start``..``stop``, as dicts with the keys ``op``,
     /// ``address``, ``value``, ``width``, ``timestamp``, ``snap`` and
     /// ``error`` (``None`` for a transaction that completed). Fetched a page
-    /// at a time: memory stays flat however long the capture.
-    #[pyo3(signature = (capture=None, start=0, stop=None))]
-    fn events(&self, capture: Option<&str>, start: u64, stop: Option<u64>) -> PyResult<EventIterator> {
+    /// at a time: memory stays flat however long the capture. ``start``
+    /// defaults to the capture's first kept event (0, unless retention
+    /// dropped the events before its horizon; an earlier ``start`` is then
+    /// an error naming it).
+    #[pyo3(signature = (capture=None, start=None, stop=None))]
+    fn events(&self, capture: Option<&str>, start: Option<u64>, stop: Option<u64>) -> PyResult<EventIterator> {
         let read = self.txn()?;
         let info = guarded("events", || pick_capture(&read, capture))?;
+        let start = start.unwrap_or(info.horizon);
         let stop = stop.unwrap_or(u64::MAX).min(info.events);
         Ok(EventIterator {
             state: Mutex::new(EventCursor {
@@ -548,7 +552,8 @@ impl Snapshot {
                 let mut found: Vec<(Snap, TraceEvent)> = Vec::new();
                 let keep_all = before.is_some();
                 'captures: for info in &family {
-                    let mut seq = 0;
+                    // Retention dropped the events before its horizon.
+                    let mut seq = info.horizon;
                     while seq < info.events {
                         let page = read
                             .events_with_snaps(&info.name, seq..(seq + EVENT_PAGE).min(info.events))
@@ -613,7 +618,7 @@ impl Snapshot {
                 };
                 let from = match from_time {
                     Some(t) => t,
-                    None => time(0)?.unwrap_or(0.0),
+                    None => time(info.horizon)?.unwrap_or(0.0),
                 };
                 let to = match to_time {
                     Some(t) => t,

@@ -85,6 +85,8 @@ pub enum Command {
         /// --buckets` fast, at a cost in disk space (see `tracemem track`).
         #[arg(long)]
         tracks: bool,
+        #[command(flatten)]
+        bounds: Bounds,
         /// No progress bar.
         #[arg(short, long)]
         quiet: bool,
@@ -119,6 +121,8 @@ pub enum Command {
         /// --buckets` fast, at a cost in disk space (see `tracemem track`).
         #[arg(long)]
         tracks: bool,
+        #[command(flatten)]
+        bounds: Bounds,
     },
     /// Keep register tracks in a database from now on, and build them for
     /// the events recorded so far: per address, its events' times and
@@ -563,6 +567,83 @@ pub enum Command {
         #[arg(long)]
         exact: bool,
     },
+}
+
+/// The bounds of a recorded database (retention): past one, the oldest
+/// history is dropped while recording goes on, and reads before the new
+/// horizon fail naming it.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Bounds {
+    /// The most the database file and its journal may take: bytes, or with
+    /// a unit (KiB, MiB, GiB; KB, MB, GB), e.g. 512MiB. At least 8 MiB.
+    #[arg(long, value_parser = parse_size)]
+    pub max_size: Option<u64>,
+    /// How far back from the newest event to keep, on the capture's clock:
+    /// seconds, or with a unit (s, m, h, d), e.g. 7d.
+    #[arg(long, value_parser = parse_duration)]
+    pub keep: Option<std::time::Duration>,
+    /// The most events to keep (at least 4096, an event chunk).
+    #[arg(long, value_parser = parse_u64)]
+    pub keep_events: Option<u64>,
+}
+
+/// A size in bytes: a number, or with a unit KiB, MiB, GiB (powers of 1024)
+/// or KB, MB, GB (of 1000).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "'{text}': unknown unit '{unit}' (use KiB, MiB, GiB, KB, MB or GB)"
+            ));
+        }
+    };
+    number
+        .replace('_', "")
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("'{text}' is not a size (a number with an optional unit, e.g. 512MiB)"))
+}
+
+/// A duration: seconds, or with a unit s, m, h or d.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => return Err(format!("'{text}': unknown unit '{unit}' (use s, m, h or d)")),
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(std::time::Duration::from_secs_f64(n * scale)),
+        _ => Err(format!(
+            "'{text}' is not a positive duration (a number with an optional unit, e.g. 7d)"
+        )),
+    }
+}
+
+impl Bounds {
+    /// The library's form.
+    pub fn retention(&self) -> tracemem::Retention {
+        tracemem::Retention {
+            max_size: self.max_size,
+            keep_events: self.keep_events,
+            keep_time: self.keep,
+        }
+    }
 }
 
 /// When to look: a snap, or a time in seconds on a capture's own clock.

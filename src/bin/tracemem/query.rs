@@ -279,8 +279,9 @@ pub fn each_event_backward(
     visit: &mut dyn FnMut(u64, i64, &TraceEvent) -> Result<bool, Failure>,
 ) -> Result<(), Failure> {
     let mut end = until.min(capture.events);
-    while end > 0 {
-        let start = end.saturating_sub(EVENT_PAGE);
+    // Retention dropped the events before the capture's horizon.
+    while end > capture.horizon {
+        let start = end.saturating_sub(EVENT_PAGE).max(capture.horizon);
         let page = read
             .events_with_snaps(&capture.name, start..end)
             .map_err(|e| Failure::error("events", e))?;
@@ -292,6 +293,19 @@ pub fn each_event_backward(
         end = start;
     }
     Ok(())
+}
+
+/// Says on standard error, for each of `captures` whose first events
+/// retention dropped, where reading starts: sequence numbers stay absolute.
+pub fn note_retention<'a>(verb: &str, captures: impl IntoIterator<Item = &'a CaptureInfo>) {
+    for c in captures {
+        if c.horizon > 0 {
+            eprintln!(
+                "tracemem: {verb}: capture '{}': events before {} were dropped by retention; starting at event {}",
+                c.name, c.horizon, c.horizon
+            );
+        }
+    }
 }
 
 /// The captures a verb reads: `NAME` and its later sessions `NAME#k` for

@@ -167,7 +167,7 @@ fn read_ahead<'scope>(
 ) -> std::sync::mpsc::Receiver<Result<Vec<(Snap, TraceEvent)>>> {
     let (pages, received) = std::sync::mpsc::sync_channel::<Result<Vec<(Snap, TraceEvent)>>>(READ_AHEAD);
     scope.spawn(move || {
-        let mut seq = 0;
+        let mut seq = capture.horizon;
         while seq < capture.events {
             let page = read.events_with_snaps(&capture.name, seq..(seq + PAGE).min(capture.events));
             let stop = page.as_ref().map_or(true, Vec::is_empty);
@@ -213,7 +213,8 @@ fn write_in<'scope>(
     // First pass, over the event log alone: the registers and how wide each
     // one is.
     let mut widths: BTreeMap<u64, u8> = BTreeMap::new();
-    let mut seq = 0;
+    // From the capture's horizon: retention dropped what came before.
+    let mut seq = capture.horizon;
     while seq < capture.events {
         let page = read.event_footprints(&capture.name, seq..(seq + 4 * PAGE).min(capture.events))?;
         if page.is_empty() {
@@ -333,7 +334,7 @@ fn write_in<'scope>(
         previous = Some(at);
         Ok(())
     };
-    let mut seq = 0;
+    let mut seq = capture.horizon;
     for page in &pages {
         for (snap, event) in &page? {
             visit(seq, *snap, event)?;

@@ -24,6 +24,7 @@ pub fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let per_event = (events > 0).then(|| size as f64 / events as f64);
     let tables = db.table_usage().map_err(|e| Failure::error("info", e))?;
+    let horizon = read.horizon().map_err(|e| Failure::error("info", e))?;
     if as_json {
         let doc = json!({
             "path": path.display().to_string(),
@@ -32,6 +33,8 @@ pub fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
             "spaces": spaces,
             "captures": captures.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
             "events": events,
+            "horizon": horizon,
+            "capture_horizons": captures.iter().map(|c| json!({"capture": c.name, "first_kept_event": c.horizon})).collect::<Vec<_>>(),
             "snaps_with_metadata": snaps,
             "bytes": size,
             "bytes_per_event": per_event,
@@ -52,6 +55,25 @@ pub fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
     writeln!(out, "spaces        {} ({})", spaces.len(), spaces.join(", ")).map_err(io)?;
     writeln!(out, "captures      {}", captures.len()).map_err(io)?;
     writeln!(out, "events        {events}").map_err(io)?;
+    if let Some(horizon) = horizon {
+        // Retention dropped what came before: sequence numbers stay absolute.
+        writeln!(
+            out,
+            "horizon       snap {horizon} (history before it dropped by retention)"
+        )
+        .map_err(io)?;
+        for c in captures.iter().filter(|c| c.horizon > 0) {
+            writeln!(
+                out,
+                "  {}: events {}.. kept ({} of {})",
+                c.name,
+                c.horizon,
+                c.events - c.horizon,
+                c.events
+            )
+            .map_err(io)?;
+        }
+    }
     writeln!(out, "snaps w/ meta {snaps}").map_err(io)?;
     writeln!(out, "size          {size} bytes").map_err(io)?;
     if let Some(per_event) = per_event {
@@ -96,6 +118,7 @@ pub fn captures(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
         if as_json {
             docs.push(json!({
                 "name": c.name, "family": family, "space": c.space, "first_snap": c.first_snap, "events": c.events,
+                "first_kept_event": c.horizon,
                 "policy": c.policy.to_string(), "big_endian": c.big_endian, "start_wall_ns": c.start_wall_ns,
             }));
         } else {

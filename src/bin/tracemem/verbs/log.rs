@@ -15,7 +15,8 @@ use crate::args::HistoryArgs;
 use crate::failure::{Failure, Outcome, begin_read, io, open};
 
 use crate::query::{
-    RegisterMap, chosen_captures, each_event, each_event_backward, event_json, event_line, load_regmap, register_names,
+    RegisterMap, chosen_captures, each_event, each_event_backward, event_json, event_line, load_regmap, note_retention,
+    register_names,
 };
 
 /// Which events `log` shows.
@@ -83,6 +84,8 @@ fn print_capture(
     if capture.events <= from {
         return Ok(0);
     }
+    // Retention dropped the events before the capture's horizon.
+    let from = from.max(capture.horizon);
     // A snap or time filter starts (and ends) the scan where it begins: the
     // events of a capture are in snap and time order.
     let mut start = from;
@@ -178,7 +181,7 @@ fn print_merged(
     for capture in captures {
         merging.push(Merging {
             capture,
-            next: 0,
+            next: capture.horizon,
             page: Default::default(),
             marks: read.marks(capture).map_err(failed)?.into_iter().peekable(),
         });
@@ -228,6 +231,7 @@ pub fn log(
     let mut printed = 0u64;
     let captures = named_captures(&read, capture)?;
     let names = register_names(&read, captures.iter().map(|c| c.space.as_str()), regmap)?;
+    note_retention("log", &captures);
     if capture.len() > 1 {
         print_merged(&read, &captures, filter, &names, as_json, out, &mut printed)?;
     } else {
@@ -363,7 +367,7 @@ fn timeline(
     };
     let from = match args.from_time {
         Some(t) => t,
-        None => edge(0)?.unwrap_or(0.0),
+        None => edge(capture.horizon)?.unwrap_or(0.0),
     };
     let to = match args.to_time {
         Some(t) => t,
@@ -473,6 +477,7 @@ pub fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
             format!("several captures; name one with --capture ({})", families.join(", ")),
         ));
     }
+    note_retention("history", &captures);
     if let Some(buckets) = args.buckets {
         return timeline(&read, &captures, address, buckets, args, out);
     }
@@ -522,7 +527,12 @@ pub fn history(args: &HistoryArgs, out: &mut impl Write) -> Outcome {
         };
         match args.before {
             Some(before) => each_event_backward(&read, capture, seq_of(before)?, &mut visit)?,
-            None => each_event(&read, capture, first.map_or(Ok(0), seq_of)?, &mut visit)?,
+            None => each_event(
+                &read,
+                capture,
+                first.map_or(Ok(0), seq_of)?.max(capture.horizon),
+                &mut visit,
+            )?,
         }
         if !more {
             break;

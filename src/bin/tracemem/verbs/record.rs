@@ -102,9 +102,11 @@ pub fn soak(
     capture: Option<String>,
     cache_mb: Option<usize>,
     tracks: bool,
+    retention: tracemem::Retention,
     quiet: bool,
     out: &mut impl Write,
 ) -> Outcome {
+    retention.validate().map_err(|e| Failure::error("soak", e))?;
     let policy = FlushPolicy::parse(flush).map_err(|e| Failure::error("--flush", e))?;
     let name = match capture {
         Some(name) => name,
@@ -114,6 +116,7 @@ pub fn soak(
         policy,
         cache_size: cache_mb.map(|mb| mb << 20),
         tracks,
+        retention,
         ..RecorderOptions::default()
     };
     record_w1(path, &name, events, options, ack, quiet, out)
@@ -126,8 +129,10 @@ pub fn record(
     ack: bool,
     commit_interval: std::time::Duration,
     tracks: bool,
+    retention: tracemem::Retention,
     out: &mut impl Write,
 ) -> Outcome {
+    retention.validate().map_err(|e| Failure::error("record", e))?;
     let policy = FlushPolicy::parse(flush).map_err(|e| Failure::error("--flush", e))?;
     let name = match capture {
         Some(name) => name,
@@ -137,6 +142,7 @@ pub fn record(
         policy,
         commit_interval,
         tracks,
+        retention,
         ..RecorderOptions::default()
     };
     let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new(&name), options)

@@ -8,8 +8,8 @@ use tracemem::Database;
 use tracemem::export::Format;
 use tracemem::export::waveform::{self, Tick, WaveformOptions, fst::FstSink, vcd::VcdSink};
 use tracemem::record::{
-    ExportFormat, Op, ReplayError, ReplayMaster, ReplayMode, export_trace, import_trace_with_progress, journal_path,
-    parse_trace,
+    ExportFormat, Op, ReplayError, ReplayMaster, ReplayMode, dropped_by_retention, export_trace,
+    import_trace_with_progress, journal_path, parse_trace,
 };
 
 use crate::failure::{Failure, Outcome, begin_read, io, open, open_writer};
@@ -191,6 +191,11 @@ pub fn export(path: &Path, request: &ExportRequest, out: &mut impl Write) -> Out
     match format {
         Format::Ndjson | Format::Json => {
             let name = pick_capture(&read, request.capture.clone())?;
+            for (capture, first_kept) in dropped_by_retention(&read, &name).map_err(|e| Failure::error("export", e))? {
+                eprintln!(
+                    "tracemem: export: capture '{capture}': events before {first_kept} were dropped by retention; the export starts at event {first_kept}"
+                );
+            }
             let trace_format = if format == Format::Json {
                 ExportFormat::JsonArray
             } else {
@@ -221,6 +226,9 @@ pub fn export(path: &Path, request: &ExportRequest, out: &mut impl Write) -> Out
         }
         _ => {
             let name = pick_session(&read, request.capture.as_deref())?;
+            if let Ok(capture) = read.capture(&name) {
+                crate::query::note_retention("export", [&capture]);
+            }
             let options = WaveformOptions {
                 tick: Tick::parse(&request.timescale).map_err(|e| Failure::error("--timescale", e))?,
                 by_seq: request.by_seq,
@@ -280,6 +288,7 @@ fn export_dataset(path: &Path, request: &ExportRequest, to_stdout: bool, out: &m
     let db = open(path)?;
     let read = begin_read(&db)?;
     let captures = crate::query::chosen_captures(&read, request.capture.as_deref())?;
+    crate::query::note_retention("export", &captures);
     let total: u64 = captures.iter().map(|c| c.events).sum();
     let source = request.source.clone().unwrap_or_else(|| {
         path.file_name()
