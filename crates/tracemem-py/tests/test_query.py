@@ -298,3 +298,27 @@ def test_regions_and_snaps_match_the_library(tracemem_cli: str) -> None:
         assert [r["name"] for r in db.regions("ram", snap=10)] == [".text"]
         assert db.snaps() == [{"snap": -1, "description": "what if", "timestamp_ns": None, "fork_of": 100}]
         assert db.read("ram", 0x2000, 8, snap=100) == b"snap-100"
+
+
+def test_a_bounded_capture_reads_from_its_horizon(tmp_path: Path, tracemem_cli: str) -> None:
+    """Retention dropped the oldest events: iteration starts at the horizon,
+    sequence numbers stay absolute, and reads before it are errors naming it."""
+    path = tmp_path / "bounded.tmdb"
+    subprocess.run(
+        [tracemem_cli, "soak", str(path), "--events", "300000", "--keep-events", "50000", "--flush", "10000", "-q"],
+        check=True,
+    )
+    with tracemem.open(path) as db:
+        capture = db.capture("soak")
+        assert capture.events == 300000
+        first = next(iter(db.events("soak")))
+        horizon_snap = first["snap"]
+        assert horizon_snap > 0
+        kept = sum(1 for _ in db.events("soak"))
+        assert 50000 <= kept < 300000
+        assert [e["snap"] for e in db.events("soak", start=capture.events - 1)] == [capture.last_snap]
+        with pytest.raises(tracemem.errors.InvalidArgumentError, match="dropped by retention"):
+            list(db.events("soak", start=0, stop=1))
+        with pytest.raises(tracemem.errors.InvalidArgumentError, match=f"before snap {horizon_snap}"):
+            db.read("bus", 0x40000000, 4, snap=horizon_snap - 1)
+        assert db.read("bus", 0x40000000, 4, snap=horizon_snap) is not None
