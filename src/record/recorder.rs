@@ -288,6 +288,14 @@ impl<M: Master> RecordingMaster<M> {
         lock(&r.db).begin_read()
     }
 
+    /// The sequence number of the capture's first kept event as of the last
+    /// commit: 0, unless its retention bounds have dropped older events.
+    pub fn horizon(&self) -> Result<u64> {
+        let r = self.recording()?;
+        let read = lock(&r.db).begin_read()?;
+        Ok(read.capture(&r.capture.name)?.horizon)
+    }
+
     /// The master being recorded.
     pub fn inner(&mut self) -> &mut M {
         &mut self.inner

@@ -151,15 +151,39 @@ impl CaptureRecorder {
     /// missing) with flush policy ``flush``, its events observing space
     /// ``space`` (default ``bus``). A second recorder of the process on the
     /// same database records beside the first (several buses at once).
+    ///
+    /// ``max_size`` (bytes), ``keep_events`` and ``keep`` (seconds on the
+    /// capture's clock) bound the database: past one, the oldest history is
+    /// dropped while recording goes on, and reads before the new horizon
+    /// are errors naming it.
     #[new]
-    #[pyo3(signature = (path, capture, flush, space=None))]
+    #[pyo3(signature = (path, capture, flush, space=None, *, max_size=None, keep_events=None, keep=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         path: PathBuf,
         capture: String,
         flush: &Bound<'_, PyAny>,
         space: Option<String>,
+        max_size: Option<u64>,
+        keep_events: Option<u64>,
+        keep: Option<f64>,
     ) -> PyResult<CaptureRecorder> {
+        let keep_time = match keep {
+            Some(seconds) if seconds.is_finite() && seconds > 0.0 => Some(std::time::Duration::from_secs_f64(seconds)),
+            Some(seconds) => {
+                return Err(bad_value(
+                    "keep",
+                    format!("{seconds} is not a positive number of seconds"),
+                ));
+            }
+            None => None,
+        };
+        let retention = tracemem::Retention {
+            max_size,
+            keep_events,
+            keep_time,
+        };
         let options = RecorderOptions {
             policy: parse_policy(flush)?,
             // A bounded page cache and a small journal: a recording runs in
@@ -167,6 +191,7 @@ impl CaptureRecorder {
             // file; the journal's pages count once touched).
             cache_size: Some(RECORDING_CACHE_BYTES),
             journal_capacity: 16 << 20,
+            retention,
             // An older format is converted by `tracemem upgrade` only.
             ..RecorderOptions::default()
         };
@@ -241,6 +266,32 @@ impl CaptureRecorder {
             State::Recording(r) => (r.recorder.len() - r.failed.len() as u64) as usize,
             State::Closed { failed, recorded, .. } => (recorded - failed.len() as u64) as usize,
         }
+    }
+
+    /// The index (failed events aside, as ``len`` counts) of the first
+    /// completed event still kept: 0, unless retention dropped older ones.
+    fn first_kept(&self, py: Python<'_>) -> PyResult<u64> {
+        py.detach(|| {
+            let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            guarded("events", || {
+                let (horizon, failed) = match &mut *guard {
+                    State::Recording(r) => (r.recorder.horizon().py()?, r.failed.as_slice()),
+                    State::Closed { db, failed, .. } => {
+                        if db.is_none() {
+                            let mut builder = tracemem::Database::builder();
+                            builder.shared(true);
+                            *db = Some(Arc::new(builder.open_read_only(&self.path).py()?));
+                        }
+                        let horizon = match db.as_ref() {
+                            Some(db) => db.begin_read().py()?.capture(&self.capture).py()?.horizon,
+                            None => 0,
+                        };
+                        (horizon, failed.as_slice())
+                    }
+                };
+                Ok(horizon - failed.iter().filter(|&&f| f < horizon).count() as u64)
+            })
+        })
     }
 
     /// The number of events recorded, failed ones included.

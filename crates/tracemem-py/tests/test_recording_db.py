@@ -328,3 +328,25 @@ def test_an_open_database_lends_itself_to_several_recorders(tmp_path: Path) -> N
         assert [c.events for c in db.captures()] == [1, 2], "the database is usable again after both close"
     with pytest.raises(ValueError, match="space="):
         RecordingMaster(Bus(), file=tmp_path / "plain.ndjson", space="bus0")
+
+
+def test_a_bounded_recording_keeps_its_newest_events(tmp_path: Path) -> None:
+    path = tmp_path / "bounded.tmdb"
+    with RecordingMaster(Bus(), file=path, clock=FakeClock(), keep_events=5000) as master:
+        for i in range(30000):
+            master.write(0x10 + 4 * (i % 4), i, 4)
+        master.flush()
+        events = master.events
+        assert len(events) == 30000, "indexes stay absolute"
+        kept = list(events)
+        assert 5000 <= len(kept) < 30000
+        assert kept[-1]["value"] == 29999 and kept[0]["value"] == 30000 - len(kept)
+        assert events[-1]["value"] == 29999
+        with pytest.raises(tracemem.errors.InvalidArgumentError, match="dropped by retention"):
+            events[0]
+    with tracemem.open(path) as db:
+        assert db.value(0x10 + 4 * (29999 % 4), 4) == 29999
+    with pytest.raises(ValueError, match="keep-events"):
+        RecordingMaster(Bus(), file=tmp_path / "t.tmdb", keep_events=10)
+    with pytest.raises(ValueError, match="max_size="):
+        RecordingMaster(Bus(), file=tmp_path / "plain.ndjson", max_size=64 << 20)

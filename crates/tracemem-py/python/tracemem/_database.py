@@ -62,7 +62,15 @@ class Database(_tracemem.Database):
             return live[0].snapshot()
         return super().snapshot()
 
-    def _lend(self, capture: str, flush: Any, space: str | None = None) -> _tracemem.CaptureRecorder:
+    def _lend(
+        self,
+        capture: str,
+        flush: Any,
+        space: str | None = None,
+        max_size: int | None = None,
+        keep_events: int | None = None,
+        keep: float | None = None,
+    ) -> _tracemem.CaptureRecorder:
         """Hands the file to a recorder of this process; several may record
         into it at once (each its own capture), sharing the file."""
         if self.readonly:
@@ -71,7 +79,9 @@ class Database(_tracemem.Database):
         if not live:
             self._release()
         try:
-            recorder = _tracemem.CaptureRecorder(os.fspath(self.path), capture, flush, space)
+            recorder = _tracemem.CaptureRecorder(
+                os.fspath(self.path), capture, flush, space, max_size=max_size, keep_events=keep_events, keep=keep
+            )
         except BaseException:
             if not live:
                 self._reopen()

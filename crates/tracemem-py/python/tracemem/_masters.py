@@ -154,7 +154,8 @@ class CaptureEvents(Sequence):  # type: ignore[type-arg]
         return self._recorder.completed_events(position, position + 1)[0]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        start = 0
+        # From the first kept event: retention may have dropped older ones.
+        start = self._recorder.first_kept()
         while True:
             page = self._recorder.completed_events(start, start + self._PAGE)
             if not page:
@@ -223,6 +224,15 @@ class RecordingMaster(MasterBase):  # type: ignore[misc,valid-type]
             into one database at once, each its own capture and space
             (``bus0``, ``bus1``): they share the database, and their events
             take snaps from one timeline.
+        max_size: In a database, the most bytes its file and journal may
+            take (at least 8 MiB); past it the oldest history is dropped
+            while recording goes on (retention).
+        keep_events: In a database, the most events the capture keeps (at
+            least 4096).
+        keep: In a database, how many seconds back from the newest event,
+            on the recorder's clock, the capture keeps. Past a bound, the
+            events before the capture's horizon are gone: ``events[i]`` of
+            one is an error naming it, and iteration starts at the horizon.
     """
 
     def __init__(
@@ -235,6 +245,9 @@ class RecordingMaster(MasterBase):  # type: ignore[misc,valid-type]
         db: Any = None,
         capture: str | None = None,
         space: str | None = None,
+        max_size: int | None = None,
+        keep_events: int | None = None,
+        keep: float | None = None,
     ) -> None:
         _check_flush(flush)
         if clock is None:
@@ -253,13 +266,18 @@ class RecordingMaster(MasterBase):  # type: ignore[misc,valid-type]
         self.events: Any
         if db is not None:
             path = Path(os.fspath(db.path))
-            self._native = db._lend(capture or path.stem, flush, space)
+            self._native = db._lend(capture or path.stem, flush, space, max_size, keep_events, keep)
             self._lent = db
         elif file is not None and _is_database_path(file):
             path = Path(file)
-            self._native = _tracemem.CaptureRecorder(os.fspath(path), capture or path.stem, flush, space)
+            self._native = _tracemem.CaptureRecorder(
+                os.fspath(path), capture or path.stem, flush, space,
+                max_size=max_size, keep_events=keep_events, keep=keep,
+            )
         elif capture is not None or space is not None:
             raise ValueError("capture= and space= name a capture in a database: record into a .tmdb file or db=")
+        elif max_size is not None or keep_events is not None or keep is not None:
+            raise ValueError("max_size=, keep_events= and keep= bound a database: record into a .tmdb file or db=")
         if self._native is not None:
             self.events = CaptureEvents(self._native)
         else:
