@@ -931,12 +931,33 @@ impl StoreRead for WriteStore {
     }
 
     fn last_timeline_change(&self, space: u32) -> Result<Option<Snap>> {
-        let mut last = None;
-        self.for_each_change(space, 0, i64::MAX, &mut |snap, _| {
-            last = Some(snap);
-            Ok(())
-        })?;
-        Ok(last)
+        // The last bucket with a change, overlay or table, from the end: one
+        // bucket decoded, not every one.
+        let buckets = (space, 0)..=(space, i64::MAX);
+        let overlaid = self
+            .changes
+            .range(buckets.clone())
+            .rev()
+            .find(|(_, entries)| !entries.is_empty())
+            .map(|((_, bucket), entries)| (*bucket, entries.last().map(|e| e.0)));
+        let table = self.txn.open_table(CHANGES).context("reading changes")?;
+        for entry in table.range(buckets).context("reading changes")?.rev() {
+            let bucket = entry.context("reading changes")?.0.value().1;
+            if overlaid.is_some_and(|(b, _)| b >= bucket) {
+                break;
+            }
+            if self.changes.contains_key(&(space, bucket)) {
+                // Emptied in this transaction.
+                continue;
+            }
+            let place = || format!("changes table, space {space}, bucket {bucket}");
+            let bytes = table
+                .get((space, bucket))
+                .context("reading changes")?
+                .ok_or_else(|| Error::corrupt(place(), "bucket vanished"))?;
+            return Ok(decode_bucket(bucket, bytes.value(), &place)?.last().map(|e| e.0));
+        }
+        Ok(overlaid.and_then(|(_, last)| last))
     }
 
     fn snap_meta(&self, snap: Snap) -> Result<Option<SnapMeta>> {
