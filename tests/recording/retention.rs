@@ -306,3 +306,32 @@ fn kill_9_during_retention_leaves_the_old_or_the_new_horizon() {
         ));
     }
 }
+
+/// The timeline's end (where a new capture starts, and the farthest a
+/// horizon may go) sees the last change of every space, in the transaction
+/// and in the file, also when the transaction removed the last one.
+#[test]
+fn a_new_capture_starts_after_the_last_change_of_every_space() {
+    use tracemem::{MemState, MemoryRead};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::create(dir.path().join("t.tmdb")).unwrap();
+    let mut txn = db.begin_write().unwrap();
+    let mut ram = txn.create_space("ram").unwrap();
+    for snap in [5, 700, 300] {
+        ram.put_bytes(snap, 0x10, b"ab").unwrap();
+    }
+    assert_eq!(txn.create_capture(&CaptureSpec::new("a")).unwrap().first_snap, 701);
+    txn.commit().unwrap();
+    let mut txn = db.begin_write().unwrap();
+    let mut ram = txn.space("ram").unwrap();
+    ram.put_bytes(1000, 0x10, b"cd").unwrap();
+    assert_eq!(ram.snap_of_most_recent_change_to_block(2000, 0x10).unwrap(), Some(1000));
+    // Removed again in the same transaction: the stored bucket of 700 is the end.
+    ram.set_state(1000, AddressRange::new(0x10, 0x11).unwrap(), MemState::Unknown)
+        .unwrap();
+    assert_eq!(txn.create_capture(&CaptureSpec::new("b")).unwrap().first_snap, 701);
+    let mut ram = txn.space("ram").unwrap();
+    ram.put_bytes(4000, 0x10, b"ef").unwrap();
+    assert_eq!(txn.create_capture(&CaptureSpec::new("c")).unwrap().first_snap, 4001);
+    txn.commit().unwrap();
+}
