@@ -1308,3 +1308,52 @@ fn export_writes_waveforms_by_extension() {
     assert_eq!(bad_scale.status.code(), Some(2));
     assert!(!d.join("x.vcd").exists(), "a refused export leaves no file");
 }
+
+#[test]
+fn bounds_are_parsed_with_units_and_too_small_ones_are_refused_before_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = tracemem(
+        &[
+            "soak",
+            "b.tmdb",
+            "--events",
+            "300000",
+            "--keep",
+            "1h",
+            "--max-size",
+            "64MiB",
+            "-q",
+        ],
+        d,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tracemem(&["soak", "small.tmdb", "--events", "10", "--max-size", "4MiB"], d);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max-size") && err.contains("8388608"), "{err}");
+    assert!(!d.join("small.tmdb").exists(), "nothing created");
+    let out = tracemem(&["soak", "small.tmdb", "--events", "10", "--keep", "7 weeks"], d);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown unit"));
+    let out = tracemem(
+        &["soak", "k.tmdb", "--events", "300000", "--keep-events", "50000", "-q"],
+        d,
+    );
+    assert!(out.status.success());
+    let info = tracemem(&["info", "k.tmdb"], d);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("horizon       snap "), "{text}");
+    let log = tracemem(&["log", "k.tmdb"], d);
+    let note = String::from_utf8_lossy(&log.stderr);
+    assert!(note.contains("dropped by retention; starting at event"), "{note}");
+    let first_seq: u64 = String::from_utf8_lossy(&log.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.split('\t').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(
+        (250_000 - 50_000 / 8 - 4096..=250_000).contains(&first_seq),
+        "{first_seq}"
+    );
+}

@@ -335,3 +335,41 @@ fn a_new_capture_starts_after_the_last_change_of_every_space() {
     assert_eq!(txn.create_capture(&CaptureSpec::new("c")).unwrap().first_snap, 4001);
     txn.commit().unwrap();
 }
+
+/// `keep_time`: a recorder keeps the events within the duration of its
+/// newest (on the capture's own clock), dropping in whole steps.
+#[test]
+fn a_recorder_bounded_by_time_keeps_the_newest_seconds() {
+    use std::time::Duration;
+    use tracemem::Retention;
+    use tracemem::record::{MockMaster, RecorderOptions, RecordingMaster};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("timed.tmdb");
+    let options = RecorderOptions {
+        retention: Retention {
+            keep_time: Some(Duration::from_secs(2)),
+            ..Retention::default()
+        },
+        ..RecorderOptions::default()
+    };
+    let mut bus = RecordingMaster::create(MockMaster::new(), &path, &CaptureSpec::new("t"), options).unwrap();
+    // Ten seconds of events, 0.1 ms apart, committed a second at a time.
+    for i in 0..100_000u64 {
+        let mut e = event(i, 8 * (i % 16), true);
+        e.timestamp = i as f64 * 1e-4;
+        bus.record_event(e).unwrap();
+        if i % 10_000 == 9_999 {
+            bus.flush().unwrap();
+        }
+    }
+    bus.close().unwrap();
+    let db = Database::open(&path).unwrap();
+    let read = db.begin_read().unwrap();
+    let capture = read.capture("t").unwrap();
+    let first = read.events("t", capture.horizon..capture.horizon + 1).unwrap()[0].timestamp;
+    let last = 9.9999;
+    assert!(capture.horizon > 0, "nothing dropped");
+    assert!(last - first >= 2.0, "kept only {:.3} s", last - first);
+    assert!(last - first <= 2.0 * 1.125 + 1.0, "kept {:.3} s", last - first);
+    assert!(db.check().unwrap().problems.is_empty());
+}
