@@ -439,11 +439,13 @@ impl Database {
         // Consecutive events of one capture replay as one batch; marks at
         // events go after every event, as the recorder's commits put them.
         let mut marks_at_events = Vec::new();
+        let mut replayed = std::collections::BTreeSet::new();
         let mut batch: Option<(u32, u64, Vec<crate::vocab::trace::TraceEvent>)> = None;
         for record in records {
             let place = || format!("{}, record {}", path.display(), record.seq);
             let entry = JournalEntry::decode(&record.payload, &place)?;
             if let JournalEntry::Event { capture, seq, event } = entry {
+                replayed.insert(capture);
                 match &mut batch {
                     Some((c, first, events)) if *c == capture && *first + events.len() as u64 == seq => {
                         events.push(event);
@@ -472,6 +474,10 @@ impl Database {
         for (capture, seq, text) in marks_at_events {
             let name = txn.capture_name(capture)?;
             txn.add_mark_at_event(&name, seq, &text)?;
+        }
+        // The bounds the killed recorders recorded under hold after replay.
+        for capture in replayed {
+            txn.retain_stored(capture)?;
         }
         txn.set_journal_mark(slot, last)?;
         txn.commit()?;

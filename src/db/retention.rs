@@ -135,7 +135,61 @@ impl Retention {
     }
 }
 
+/// The `meta` key of the bounds capture `capture`'s recorder records under.
+fn bounds_key(capture: u32) -> String {
+    format!("retention.{capture}")
+}
+
+impl Retention {
+    /// The stored form: max_size, keep_events and keep_time in nanoseconds,
+    /// each u64 LE, 0 for none.
+    fn to_bytes(&self) -> [u8; 24] {
+        let mut out = [0u8; 24];
+        out[..8].copy_from_slice(&self.max_size.unwrap_or(0).to_le_bytes());
+        out[8..16].copy_from_slice(&self.keep_events.unwrap_or(0).to_le_bytes());
+        let nanos = self
+            .keep_time
+            .map_or(0, |t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
+        out[16..].copy_from_slice(&nanos.to_le_bytes());
+        out
+    }
+
+    fn from_bytes(key: &str, bytes: &[u8]) -> Result<Retention> {
+        let field = |i: usize| -> Result<Option<u64>> {
+            let word: [u8; 8] = bytes
+                .get(8 * i..8 * i + 8)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| Error::corrupt(format!("meta table, '{key}'"), "not 24 bytes"))?;
+            Ok(Some(u64::from_le_bytes(word)).filter(|&v| v != 0))
+        };
+        Ok(Retention {
+            max_size: field(0)?,
+            keep_events: field(1)?,
+            keep_time: field(2)?.map(Duration::from_nanos),
+        })
+    }
+}
+
 impl WriteTransaction {
+    /// Stores the bounds capture `capture` records under, so that replaying
+    /// its journal after a crash applies them too.
+    pub(crate) fn store_bounds(&mut self, capture: &str, retention: &Retention) -> Result<()> {
+        let (id, _) = capture_of(&self.store, capture)?;
+        self.store.set_meta_value(&bounds_key(id), &retention.to_bytes())
+    }
+
+    /// Applies the stored bounds of capture `id`, if its recorder had any:
+    /// after its journal is replayed.
+    pub(crate) fn retain_stored(&mut self, id: u32) -> Result<()> {
+        let key = bounds_key(id);
+        let Some(bytes) = self.store.meta_value(&key)? else {
+            return Ok(());
+        };
+        let retention = Retention::from_bytes(&key, &bytes)?;
+        let name = self.capture_name(id)?;
+        self.retain(&name, &retention).map(|_| ())
+    }
+
     /// One retention step for capture `capture` under `retention`, in this
     /// transaction (so a crash leaves the old horizon or the new one): when
     /// a bound is passed, drops the oldest history, in whole steps of an

@@ -190,6 +190,9 @@ impl<M: Master> RecordingMaster<M> {
             }
             let capture = txn.create_capture(&spec)?;
             let capture_id = txn.capture_id(&capture.name)?;
+            if options.retention.is_bounded() {
+                txn.store_bounds(&capture.name, &options.retention)?;
+            }
             let mark = txn.journal_mark(slot.slot)?;
             txn.commit()?;
             (capture, capture_id, mark)

@@ -291,6 +291,13 @@ fn kill_9_during_retention_leaves_the_old_or_the_new_horizon() {
         let capture = read.capture("soak").unwrap();
         assert!(capture.events >= acked, "{ctx}: {} events survived", capture.events);
         assert!(capture.horizon > 0, "{ctx}: no retention step happened");
+        // The replayed journal's events are bounded too: at most the bound
+        // and a step's slack (an event chunk) are kept.
+        assert!(
+            capture.events - capture.horizon <= 2 * 4096,
+            "{ctx}: {} events kept after the replay",
+            capture.events - capture.horizon
+        );
         let horizon = read.horizon().unwrap().unwrap();
         assert_eq!(
             read.event_snap(&capture, capture.horizon).unwrap(),
