@@ -103,10 +103,7 @@ impl CaptureInfo {
     /// the event log. Events of captures recorded side by side take snaps
     /// from one counter, and each capture stores its own (format 3).
     pub fn snaps_are_consecutive(&self) -> bool {
-        self.last_snap
-            .checked_sub(self.first_snap)
-            .and_then(|d| d.checked_add(1))
-            == i64::try_from(self.events).ok()
+        consecutive_snaps(self.first_snap, self.last_snap, self.events)
     }
 
     /// The sequence numbers of the events it keeps: from its horizon on.
@@ -123,11 +120,22 @@ impl CaptureInfo {
 
 /// Whether the events of capture `record` hold consecutive snaps.
 fn consecutive(record: &CaptureRecord) -> bool {
-    record
-        .last_snap
-        .checked_sub(record.first_snap)
-        .and_then(|d| d.checked_add(1))
-        == i64::try_from(record.events).ok()
+    consecutive_snaps(record.first_snap, record.last_snap, record.events)
+}
+
+/// Whether `events` events from snap `first` to `last` hold consecutive snaps.
+fn consecutive_snaps(first: Snap, last: Snap, events: u64) -> bool {
+    last.checked_sub(first).and_then(|d| d.checked_add(1)) == i64::try_from(events).ok()
+}
+
+/// The record of capture `id`; a journal naming another is damaged.
+fn capture_by_id(store: &dyn StoreRead, id: u32) -> Result<CaptureRecord> {
+    store
+        .captures()?
+        .into_iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, r)| r)
+        .ok_or_else(|| Error::corrupt("journal", format!("a record of unknown capture {id}")))
 }
 
 /// The snap of event `seq` of capture `id` (`record`), or `None` past its
@@ -234,7 +242,7 @@ fn next_event_snap(store: &dyn StoreRead, id: u32, record: &CaptureRecord) -> Re
 
 /// The first snap after everything on the timeline: after every capture and
 /// every change in any space.
-fn timeline_end(store: &dyn StoreRead) -> Result<Snap> {
+pub(crate) fn timeline_end(store: &dyn StoreRead) -> Result<Snap> {
     let mut end: Snap = 0;
     for (_, capture) in store.captures()? {
         end = end.max(capture.last_snap.saturating_add(1));
@@ -261,12 +269,7 @@ impl WriteTransaction {
 
     /// The name of capture `id`.
     pub(crate) fn capture_name(&self, id: u32) -> Result<String> {
-        self.store
-            .captures()?
-            .into_iter()
-            .find(|(i, _)| *i == id)
-            .map(|(_, r)| r.name)
-            .ok_or_else(|| Error::corrupt("journal", format!("a record of unknown capture {id}")))
+        Ok(capture_by_id(&self.store, id)?.name)
     }
 
     /// How many events capture `name` holds.
@@ -301,13 +304,7 @@ impl WriteTransaction {
     /// those it holds already (a replayed journal): `first_seq` is the
     /// sequence number of `events[0]`.
     pub(crate) fn append_replayed(&mut self, id: u32, first_seq: u64, events: &[TraceEvent]) -> Result<()> {
-        let record = self
-            .store
-            .captures()?
-            .into_iter()
-            .find(|(i, _)| *i == id)
-            .map(|(_, r)| r)
-            .ok_or_else(|| Error::corrupt("journal", format!("a record of unknown capture {id}")))?;
+        let record = capture_by_id(&self.store, id)?;
         let skip = record.events.saturating_sub(first_seq);
         if first_seq + skip != record.events {
             return Err(Error::corrupt(

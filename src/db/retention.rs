@@ -7,27 +7,13 @@
 
 use std::time::Duration;
 
-use crate::db::capture::{capture_of, event_snap, seq_from_snap};
+use crate::db::capture::{capture_of, event_snap, seq_from_snap, timeline_end};
 use crate::db::{ReadTransaction, WriteTransaction};
 use crate::store::RetentionReport;
 use crate::store::StoreRead;
 use crate::store::boundary::{guard, guard_write};
 use crate::vocab::error::{Error, Result};
 use crate::vocab::types::Snap;
-
-/// The end of the timeline as captures and stored history know it.
-fn timeline_end(store: &dyn StoreRead) -> Result<Snap> {
-    let mut end: Snap = 0;
-    for (_, capture) in store.captures()? {
-        end = end.max(capture.last_snap.saturating_add(1));
-    }
-    for (space, _) in store.spaces()? {
-        if let Some(last) = store.last_timeline_change(space)? {
-            end = end.max(last.saturating_add(1));
-        }
-    }
-    Ok(end)
-}
 
 impl WriteTransaction {
     /// Drops everything recorded before snap `horizon`: each space keeps its

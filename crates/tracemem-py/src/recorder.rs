@@ -84,6 +84,19 @@ impl CaptureRecorder {
         }
     }
 
+    /// The file of a closed recording, through a read-only handle opened on
+    /// first use and kept in `db`.
+    fn closed_database(&self, db: &mut Option<Arc<tracemem::Database>>) -> PyResult<Arc<tracemem::Database>> {
+        if let Some(db) = db {
+            return Ok(Arc::clone(db));
+        }
+        let mut builder = tracemem::Database::builder();
+        builder.shared(true);
+        let opened = Arc::new(builder.open_read_only(&self.path).py()?);
+        *db = Some(Arc::clone(&opened));
+        Ok(opened)
+    }
+
     /// The completed events `start..stop`, and how many there are.
     fn completed_range(&self, start: u64, stop: u64) -> PyResult<Vec<TraceEvent>> {
         let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -99,18 +112,12 @@ impl CaptureRecorder {
             let seqs = seq_of(failed, start)..seq_of(failed, stop - 1) + 1;
             let events = match &mut *guard {
                 State::Recording(r) => r.recorder.events_in(seqs).py()?,
-                State::Closed { db, .. } => {
-                    if db.is_none() {
-                        let mut builder = tracemem::Database::builder();
-                        builder.shared(true);
-                        *db = Some(Arc::new(builder.open_read_only(&self.path).py()?));
-                    }
-                    let db = db
-                        .as_ref()
-                        .map(Arc::clone)
-                        .ok_or_else(|| bad_value("events", "no database"))?;
-                    db.begin_read().py()?.events(&self.capture, seqs).py()?
-                }
+                State::Closed { db, .. } => self
+                    .closed_database(db)?
+                    .begin_read()
+                    .py()?
+                    .events(&self.capture, seqs)
+                    .py()?,
             };
             Ok(events.into_iter().filter(|e| e.error.is_none()).collect())
         })
@@ -277,16 +284,8 @@ impl CaptureRecorder {
                 let (horizon, failed) = match &mut *guard {
                     State::Recording(r) => (r.recorder.horizon().py()?, r.failed.as_slice()),
                     State::Closed { db, failed, .. } => {
-                        if db.is_none() {
-                            let mut builder = tracemem::Database::builder();
-                            builder.shared(true);
-                            *db = Some(Arc::new(builder.open_read_only(&self.path).py()?));
-                        }
-                        let horizon = match db.as_ref() {
-                            Some(db) => db.begin_read().py()?.capture(&self.capture).py()?.horizon,
-                            None => 0,
-                        };
-                        (horizon, failed.as_slice())
+                        let read = self.closed_database(db)?.begin_read().py()?;
+                        (read.capture(&self.capture).py()?.horizon, failed.as_slice())
                     }
                 };
                 Ok(horizon - failed.iter().filter(|&&f| f < horizon).count() as u64)

@@ -7,12 +7,13 @@
 //! tracks and group marks wholly before each capture's first kept event.
 //! Scratch snaps (negative) are never dropped.
 
-use redb::ReadableTable;
+use redb::{ReadableTable, TableHandle};
 
+use crate::store::changes::bucket_of;
 use crate::store::chunk::{CheckpointRecord, ChunkRecord};
 use crate::store::events::EVENTS_PER_CHUNK;
-use crate::store::history::{checked_key, chunk_place};
-use crate::store::schema::{self, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, SPACE_NAMES, TRACK_GROUPS};
+use crate::store::history::{StoreRead, checked_key, chunk_place};
+use crate::store::schema::{self, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, TRACK_GROUPS};
 use crate::store::tracks::TRACK_GROUP;
 use crate::vocab::error::{Result, StorageContext};
 use crate::vocab::types::Snap;
@@ -42,26 +43,14 @@ impl WriteStore {
         // chunks that go.
         self.flush_overlay()?;
         self.tails.clear();
-        let spaces: Vec<u32> = {
-            let table = self.txn.open_table(SPACE_NAMES).context("retention")?;
-            let mut ids = Vec::new();
-            for entry in table.iter().context("retention")? {
-                ids.push(entry.context("retention")?.0.value());
-            }
-            ids
-        };
-        for space in spaces {
+        for (space, _) in self.spaces()? {
             self.drop_space_history(space, horizon, &mut report)?;
-            let mut changes = self.txn.open_table(CHANGES).context("retention")?;
-            let before: Vec<i64> = changes
-                .range((space, i64::MIN)..(space, crate::store::changes::bucket_of(horizon)))
+            // Timeline buckets only: scratch snaps are never dropped.
+            self.txn
+                .open_table(CHANGES)
                 .context("retention")?
-                .map(|e| e.map(|(k, _)| k.value().1))
-                .collect::<redb::Result<_>>()
+                .retain_in((space, 0)..(space, bucket_of(horizon)), |_, _| false)
                 .context("retention")?;
-            for bucket in before.into_iter().filter(|b| *b >= 0) {
-                changes.remove((space, bucket)).context("retention")?;
-            }
         }
         for &(capture, first_kept) in kept {
             report.event_chunks += self.drop_events_before(capture, first_kept)?;
@@ -144,48 +133,32 @@ impl WriteStore {
             EVENTS_PER_CHUNK as u64
         };
         let whole = first_kept - first_kept % unit;
-        let mut events = self.txn.open_table(EVENTS).context("retention")?;
-        let before: Vec<u64> = events
-            .range((capture, 0)..(capture, whole))
+        let mut dropped = 0u64;
+        self.txn
+            .open_table(EVENTS)
             .context("retention")?
-            .map(|e| e.map(|(k, _)| k.value().1))
-            .collect::<redb::Result<_>>()
+            .retain_in((capture, 0)..(capture, whole), |_, _| {
+                dropped += 1;
+                false
+            })
             .context("retention")?;
-        for &first in &before {
-            events.remove((capture, first)).context("retention")?;
-        }
-        drop(events);
         let groups_before = whole - whole % TRACK_GROUP;
-        if schema::has_write_table(&self.txn, "track_groups")? {
-            let mut groups = self.txn.open_table(TRACK_GROUPS).context("retention")?;
-            let gone: Vec<u64> = groups
-                .range((capture, 0)..(capture, groups_before))
+        if schema::has_write_table(&self.txn, TRACK_GROUPS.name())? {
+            self.txn
+                .open_table(TRACK_GROUPS)
                 .context("retention")?
-                .map(|e| e.map(|(k, _)| k.value().1))
-                .collect::<redb::Result<_>>()
+                .retain_in((capture, 0)..(capture, groups_before), |_, _| false)
                 .context("retention")?;
-            for group in gone {
-                groups.remove((capture, group)).context("retention")?;
-            }
         }
-        if schema::has_write_table(&self.txn, "event_tracks")? {
-            let mut tracks = self.txn.open_table(EVENT_TRACKS).context("retention")?;
-            let gone: Vec<(u64, u64)> = tracks
-                .range((capture, 0, 0)..=(capture, u64::MAX, u64::MAX))
+        if schema::has_write_table(&self.txn, EVENT_TRACKS.name())? {
+            self.txn
+                .open_table(EVENT_TRACKS)
                 .context("retention")?
-                .filter_map(|e| match e {
-                    Ok((k, _)) => {
-                        let (_, address, group) = k.value();
-                        (group < groups_before).then_some(Ok((address, group)))
-                    }
-                    Err(e) => Some(Err(e)),
+                .retain_in((capture, 0, 0)..=(capture, u64::MAX, u64::MAX), |(_, _, group), _| {
+                    group >= groups_before
                 })
-                .collect::<redb::Result<_>>()
                 .context("retention")?;
-            for (address, group) in gone {
-                tracks.remove((capture, address, group)).context("retention")?;
-            }
         }
-        Ok(before.len() as u64)
+        Ok(dropped)
     }
 }
