@@ -180,7 +180,10 @@ impl WriteTransaction {
     /// transaction (so a crash leaves the old horizon or the new one): when
     /// a bound is passed, drops the oldest history, in whole steps of an
     /// eighth of what the bound keeps (a quarter of the kept events for the
-    /// size bound), so that a step is rare. Returns what it dropped.
+    /// size bound), so that a step is rare. The new horizon is the snap of
+    /// an event that starts an event chunk (a track group with register
+    /// tracks), so the capture's events before it go whole. Returns what it
+    /// dropped.
     pub fn retain(&mut self, capture: &str, retention: &Retention) -> Result<Option<RetentionReport>> {
         let (id, record) = capture_of(&self.store, capture)?;
         let first_kept = self.store.capture_horizon(id)?;
@@ -216,15 +219,28 @@ impl WriteTransaction {
                 target = target.max(lo);
             }
         }
+        let mut over_size = false;
         if let Some(bytes) = retention.max_size {
             let budget = (bytes - retention.journal_capacity(bytes)) / 3;
             if self.store.allocated_bytes()? > budget && kept >= 2 * MIN_KEEP_EVENTS {
                 target = target.max(first_kept + kept / 4);
+                over_size = true;
             }
         }
-        if target <= first_kept {
+        // The new first kept event starts a unit (an event chunk, or a track
+        // group), so no event before the horizon shares one with a kept
+        // event: rounded down, keeping at least what the bounds keep; up when
+        // the size bound needs a step that rounding down would not make.
+        let unit = self.store.retention_unit()?;
+        let down = target - target % unit;
+        let up = target.div_ceil(unit) * unit;
+        target = if down > first_kept {
+            down
+        } else if over_size && up > first_kept && up < record.events {
+            up
+        } else {
             return Ok(None);
-        }
+        };
         let Some(horizon) = event_snap(&self.store, id, &record, target)? else {
             return Ok(None);
         };

@@ -41,6 +41,10 @@ pub(crate) struct Report {
     pub mark: u64,
     /// Why a commit (or the recovery from an earlier failed one) failed.
     pub error: Option<Error>,
+    /// Under a size bound: the bytes of the file and its journals after a
+    /// commit that found them past the bound (retention keeps them under it
+    /// unless a reader holds pages from before the horizon).
+    pub past_bound: Option<u64>,
 }
 
 /// The database, shared by the recorder (for reads) and the folder.
@@ -50,6 +54,17 @@ pub(crate) type SharedDatabase = Arc<Mutex<Database>>;
 /// usable (every storage call is guarded, so none is half done).
 pub(crate) fn lock(db: &SharedDatabase) -> MutexGuard<'_, Database> {
     db.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The bytes the database file at `path` and its journals take on disk (0
+/// for a file that cannot be looked at: the bound is then not reported).
+fn stored_bytes(path: &std::path::Path) -> u64 {
+    let len = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    len(path)
+        + crate::journal::journal_files(path)
+            .iter()
+            .map(|(_, journal)| len(journal))
+            .sum::<u64>()
 }
 
 /// Commits batches of one capture in order.
@@ -147,6 +162,9 @@ impl Folder {
         match committed {
             Ok(()) => {
                 self.confirm(n, report);
+                if let Some(bound) = self.retention.max_size {
+                    report.past_bound = Some(stored_bytes(db.path())).filter(|&bytes| bytes > bound);
+                }
                 Ok(())
             }
             Err(e) => {

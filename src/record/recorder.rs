@@ -140,6 +140,9 @@ struct Recording {
     /// What a commit asked for by the idle ticker failed with, for the
     /// next recording call to return.
     deferred: Option<Error>,
+    /// The most bytes a commit found the file and its journals taking past
+    /// the size bound.
+    past_bound: Option<u64>,
 }
 
 /// A recording shared by the recording calls and the idle ticker.
@@ -249,6 +252,7 @@ impl<M: Master> RecordingMaster<M> {
             syncer,
             payload: Vec::new(),
             deferred: None,
+            past_bound: None,
         }));
         let weak = Arc::downgrade(&recording);
         let tick = (interval / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
@@ -297,6 +301,16 @@ impl<M: Master> RecordingMaster<M> {
         let r = self.recording()?;
         let read = lock(&r.db).begin_read()?;
         Ok(read.capture(&r.capture.name)?.horizon)
+    }
+
+    /// Under a size bound ([`Retention::max_size`]): the most bytes the
+    /// database file and its journals took after a commit that found them
+    /// past the bound, if one did. Retention keeps them under the bound; only
+    /// a reader holding pages from before the horizon (a read transaction
+    /// left open, here or in another process) can make redb grow the file
+    /// past it, and the file keeps that size once the reader ends.
+    pub fn past_bound(&self) -> Option<u64> {
+        self.recording.as_ref().and_then(|r| hold(r).past_bound)
     }
 
     /// The master being recorded.
@@ -789,6 +803,7 @@ impl Recording {
                 let unfolded = usize::try_from(self.recorded() - self.folded).unwrap_or(usize::MAX);
                 self.unjournaled = self.unjournaled.min(unfolded);
             }
+            self.past_bound = self.past_bound.max(report.past_bound);
             if first_error.is_none() {
                 first_error = report.error;
             }

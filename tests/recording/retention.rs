@@ -178,16 +178,13 @@ fn a_horizon_past_the_timeline_or_backwards_is_refused() {
     );
 }
 
-/// A recorder bounded by size records W1 well past its bound: the file and
-/// its journal stay within 1.1x of it, checked every 50,000 events, and the
-/// history kept answers as the events say.
-#[test]
-fn a_size_bounded_recording_stays_under_its_bound() {
+/// Records 1,500,000 W1 events into capture `w1` under a size bound of
+/// `bound` bytes, holding a read transaction open from event `pin_from` on
+/// when given; returns the largest size of file and journal, sampled every
+/// 50,000 events, and what the recorder reported past the bound.
+fn record_bounded(path: &std::path::Path, bound: u64, pin_from: Option<usize>) -> (u64, Option<u64>) {
     use tracemem::Retention;
     use tracemem::record::{Master, MockMaster, RecorderOptions, RecordingMaster, journal_path};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bounded.tmdb");
-    let bound = 8u64 << 20;
     let options = RecorderOptions {
         policy: tracemem::record::FlushPolicy::Every(std::num::NonZeroU64::new(1000).unwrap()),
         retention: Retention {
@@ -196,22 +193,43 @@ fn a_size_bounded_recording_stays_under_its_bound() {
         },
         ..RecorderOptions::default()
     };
-    let mut bus = RecordingMaster::create(MockMaster::new(), &path, &CaptureSpec::new("w1"), options).unwrap();
+    let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new("w1"), options).unwrap();
     let mut largest = 0u64;
+    let mut pinned = None;
     for (i, e) in tracemem::workloads::W1::new(3).take(1_500_000).enumerate() {
         let width = e.width.unwrap();
         match e.op {
             Op::Read => drop(bus.read(e.address, width).unwrap()),
             Op::Write => bus.write(e.address, e.value, width).unwrap(),
         }
+        if Some(i) == pin_from {
+            pinned = Some(bus.begin_read().unwrap());
+        }
         if i % 50_000 == 49_999 {
             bus.flush().unwrap();
             let size =
-                std::fs::metadata(&path).unwrap().len() + std::fs::metadata(journal_path(&path)).map_or(0, |m| m.len());
+                std::fs::metadata(path).unwrap().len() + std::fs::metadata(journal_path(path)).map_or(0, |m| m.len());
             largest = largest.max(size);
         }
     }
+    bus.flush().unwrap();
+    let reported = bus.past_bound();
+    drop(pinned);
     bus.close().unwrap();
+    (largest, reported)
+}
+
+/// A W1 recording bounded to 8 MiB stays within 1.1x of the bound, file and
+/// journal together, sampled as it runs; nothing is reported past the bound;
+/// the horizon starts an event chunk; the history kept answers as the
+/// events say.
+#[test]
+fn a_size_bounded_recording_stays_under_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bounded.tmdb");
+    let bound = 8u64 << 20;
+    let (largest, reported) = record_bounded(&path, bound, None);
+    assert_eq!(reported, None, "past the bound with no reader held open");
     eprintln!("largest file and journal: {largest} bytes, bound {bound}");
     assert!(
         largest as f64 <= 1.1 * bound as f64,
@@ -222,6 +240,7 @@ fn a_size_bounded_recording_stays_under_its_bound() {
     let read = db.begin_read().unwrap();
     let capture = read.capture("w1").unwrap();
     assert!(capture.horizon > 0, "1,500,000 W1 events outgrow 8 MiB");
+    assert_eq!(capture.horizon % 4096, 0, "the horizon starts an event chunk");
     assert_eq!(
         read.horizon().unwrap(),
         read.event_snap(&capture, capture.horizon).unwrap()
@@ -239,6 +258,72 @@ fn a_size_bounded_recording_stays_under_its_bound() {
         assert_eq!(bus.get_bytes(*snap, event.address, &mut buf[..width]).unwrap(), width);
         assert_eq!(u64::from_le_bytes(buf), event.value & (u64::MAX >> (64 - 8 * width)));
     }
+}
+
+/// A read transaction held open keeps redb from reusing the pages retention
+/// frees, so the file grows past its bound: the one way past it, and the
+/// recorder reports it (the CLI says so on standard error).
+#[test]
+fn a_reader_held_open_takes_the_file_past_its_bound_and_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pinned.tmdb");
+    let bound = 8u64 << 20;
+    let (largest, reported) = record_bounded(&path, bound, Some(100_000));
+    eprintln!(
+        "with a reader held open from event 100,000: largest {largest} bytes, reported {reported:?}, bound {bound}"
+    );
+    assert!(
+        largest > bound,
+        "the file stayed at {largest} bytes under a pinned reader"
+    );
+    let reported = reported.expect("the recorder reported nothing past the bound");
+    assert!(
+        reported > bound && reported <= largest + (1 << 20),
+        "reported {reported}"
+    );
+    let db = Database::open(&path).unwrap();
+    assert!(db.check().unwrap().problems.is_empty());
+}
+
+/// Retention drops the marks of the snaps before the horizon and keeps the
+/// later ones; the horizon falls on the first event of an event chunk.
+#[test]
+fn retention_drops_the_marks_before_the_horizon() {
+    use tracemem::Retention;
+    use tracemem::record::{MockMaster, RecorderOptions, RecordingMaster};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("marked.tmdb");
+    let options = RecorderOptions {
+        retention: Retention {
+            keep_events: Some(4096),
+            ..Retention::default()
+        },
+        ..RecorderOptions::default()
+    };
+    let mut bus = RecordingMaster::create(MockMaster::new(), &path, &CaptureSpec::new("m"), options).unwrap();
+    for i in 0..30_000u64 {
+        bus.record_event(event(i, 8 * (i % 16), true)).unwrap();
+        if i == 10 {
+            bus.mark("early").unwrap();
+        }
+        if i == 29_000 {
+            bus.mark("late").unwrap();
+        }
+    }
+    bus.close().unwrap();
+    let db = Database::open(&path).unwrap();
+    let read = db.begin_read().unwrap();
+    let capture = read.capture("m").unwrap();
+    assert!(capture.horizon > 10, "the early mark's event was kept");
+    assert_eq!(capture.horizon % 4096, 0, "horizon at event {}", capture.horizon);
+    assert!(capture.kept().end - capture.kept().start >= 4096);
+    let texts: Vec<String> = read.marks(&capture).unwrap().into_iter().map(|(_, t)| t).collect();
+    assert_eq!(texts, ["late"]);
+    let all = read
+        .snaps_with_meta(tracemem::Lifespan::new(0, capture.end_snap()).unwrap())
+        .unwrap();
+    assert!(all.iter().all(|(_, meta)| meta.description != "early"), "{all:?}");
+    assert!(db.check().unwrap().problems.is_empty());
 }
 
 /// kill -9 of a recorder bounded to few events, so that kills land in and

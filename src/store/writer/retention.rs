@@ -4,7 +4,8 @@
 //! after it), and every chunk before goes, so a read at or after the
 //! horizon answers exactly as before, source snaps included. Change buckets
 //! wholly before the horizon go; so do the captures' event chunks, register
-//! tracks and group marks wholly before each capture's first kept event.
+//! tracks and group marks wholly before each capture's first kept event;
+//! so do the marks (snap metadata) of the snaps before the horizon.
 //! Scratch snaps (negative) are never dropped.
 
 use redb::{ReadableTable, TableHandle};
@@ -13,7 +14,7 @@ use crate::store::changes::bucket_of;
 use crate::store::chunk::{CheckpointRecord, ChunkRecord};
 use crate::store::events::EVENTS_PER_CHUNK;
 use crate::store::history::{StoreRead, checked_key, chunk_place};
-use crate::store::schema::{self, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, TRACK_GROUPS};
+use crate::store::schema::{self, CHANGES, CHUNKS, EVENT_TRACKS, EVENTS, SNAP_FORKS, SNAPS, TRACK_GROUPS};
 use crate::store::tracks::TRACK_GROUP;
 use crate::vocab::error::{Result, StorageContext};
 use crate::vocab::types::Snap;
@@ -55,6 +56,20 @@ impl WriteStore {
         for &(capture, first_kept) in kept {
             report.event_chunks += self.drop_events_before(capture, first_kept)?;
             self.set_meta_value(&schema::capture_horizon_key(capture), &first_kept.to_le_bytes())?;
+        }
+        // Marks and other snap metadata of dropped snaps go too, with their
+        // entries in the fork index.
+        self.txn
+            .open_table(SNAPS)
+            .context("retention")?
+            .retain_in(0..horizon, |_, _| false)
+            .context("retention")?;
+        if schema::has_write_table(&self.txn, SNAP_FORKS.name())? {
+            self.txn
+                .open_table(SNAP_FORKS)
+                .context("retention")?
+                .retain_in(0..horizon, |_, _| false)
+                .context("retention")?;
         }
         self.set_meta_value(schema::META_HORIZON, &horizon.to_le_bytes())?;
         Ok(report)
@@ -122,16 +137,21 @@ impl WriteStore {
         }
     }
 
-    /// Capture `capture`'s event chunks, tracks and group marks wholly before
-    /// event `first_kept`; returns how many event chunks went.
-    fn drop_events_before(&mut self, capture: u32, first_kept: u64) -> Result<u64> {
-        // Whole event chunks go; with register tracks whole groups of them,
-        // so that every track kept covers events kept.
-        let unit = if self.tracks_on()? {
+    /// The events retention drops together: an event chunk, or with
+    /// register tracks a whole group of them, so that every track kept
+    /// covers events kept.
+    pub fn retention_unit(&mut self) -> Result<u64> {
+        Ok(if self.tracks_on()? {
             TRACK_GROUP
         } else {
             EVENTS_PER_CHUNK as u64
-        };
+        })
+    }
+
+    /// Capture `capture`'s event chunks, tracks and group marks wholly before
+    /// event `first_kept`; returns how many event chunks went.
+    fn drop_events_before(&mut self, capture: u32, first_kept: u64) -> Result<u64> {
+        let unit = self.retention_unit()?;
         let whole = first_kept - first_kept % unit;
         let mut dropped = 0u64;
         self.txn

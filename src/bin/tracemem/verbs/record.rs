@@ -56,6 +56,39 @@ fn progress(total: u64, quiet: bool) -> ProgressBar {
     bar
 }
 
+/// Reports on standard error, once, a database grown past its `--max-size`:
+/// retention keeps it under the bound, so only a reader holding pages from
+/// before the horizon can have made it grow.
+struct PastBound<'a> {
+    path: &'a Path,
+    bound: Option<u64>,
+    reported: bool,
+}
+
+impl<'a> PastBound<'a> {
+    fn new(path: &'a Path, bound: Option<u64>) -> PastBound<'a> {
+        PastBound {
+            path,
+            bound,
+            reported: false,
+        }
+    }
+
+    fn check(&mut self, bus: &RecordingMaster<MockMaster>) {
+        let (Some(bound), false) = (self.bound, self.reported) else {
+            return;
+        };
+        if let Some(bytes) = bus.past_bound() {
+            self.reported = true;
+            eprintln!(
+                "tracemem: warning: {} takes {bytes} bytes with its journal, past --max-size {bound}: a reader holds pages \
+                 from before the horizon (a read transaction left open), so the file grew; it keeps that size",
+                self.path.display()
+            );
+        }
+    }
+}
+
 /// Records `events` W1 events into capture `name`, then closes the recorder.
 fn record_w1(
     path: &Path,
@@ -66,6 +99,7 @@ fn record_w1(
     quiet: bool,
     out: &mut impl Write,
 ) -> Outcome {
+    let mut bound = PastBound::new(path, options.retention.max_size);
     let mut bus = RecordingMaster::create(MockMaster::new(), path, &CaptureSpec::new(name), options)
         .map_err(|e| crate::failure::starting(path, e))?;
     let bar = progress(events, quiet);
@@ -84,8 +118,10 @@ fn record_w1(
         }
         if i % 4096 == 0 {
             bar.set_position(i as u64);
+            bound.check(&bus);
         }
     }
+    bound.check(&bus);
     bar.finish_and_clear();
     bus.close().map_err(|e| Failure::error("closing the recorder", e))?;
     if ack {
@@ -138,6 +174,7 @@ pub fn record(
         Some(name) => name,
         None => free_capture_name(path, "stdin")?,
     };
+    let mut bound = PastBound::new(path, retention.max_size);
     let options = RecorderOptions {
         policy,
         commit_interval,
@@ -171,7 +208,11 @@ pub fn record(
             writeln!(out, "acked {acked}").map_err(io)?;
             out.flush().map_err(io)?;
         }
+        if number % 1024 == 0 {
+            bound.check(&bus);
+        }
     }
+    bound.check(&bus);
     let total = bus.len();
     bus.close().map_err(|e| Failure::error("closing the recorder", e))?;
     if ack && total > acked {
