@@ -67,8 +67,9 @@ pub const MIN_MAX_SIZE: u64 = 8 << 20;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Retention {
     /// The most bytes the database file and its journal may take. Retention
-    /// keeps the pages redb uses under half of what the journal leaves,
-    /// since redb grows a file by doubling it.
+    /// keeps the pages redb uses under a quarter of what the journal leaves,
+    /// since redb grows a file by doubling it and a commit needs room for
+    /// its new pages beside the old.
     pub max_size: Option<u64>,
     /// The most events the capture keeps (at least [`MIN_KEEP_EVENTS`]).
     pub keep_events: Option<u64>,
@@ -179,8 +180,11 @@ impl WriteTransaction {
     /// One retention step for capture `capture` under `retention`, in this
     /// transaction (so a crash leaves the old horizon or the new one): when
     /// a bound is passed, drops the oldest history, in whole steps of an
-    /// eighth of what the bound keeps (a quarter of the kept events for the
-    /// size bound), so that a step is rare. The new horizon is the snap of
+    /// eighth of what the bound keeps (for the size bound, a quarter to
+    /// three quarters of the kept events, the more the further past it),
+    /// so that a step is rare. A recorder commits a step on its own, after
+    /// the commit that appends events, so that it reuses the pages that
+    /// commit freed. The new horizon is the snap of
     /// an event that starts an event chunk (a track group with register
     /// tracks), so the capture's events before it go whole. Returns what it
     /// dropped.
@@ -221,9 +225,13 @@ impl WriteTransaction {
         }
         let mut over_size = false;
         if let Some(bytes) = retention.max_size {
-            let budget = (bytes - retention.journal_capacity(bytes)) / 3;
-            if self.store.allocated_bytes()? > budget && kept >= 2 * MIN_KEEP_EVENTS {
-                target = target.max(first_kept + kept / 4);
+            let budget = (bytes - retention.journal_capacity(bytes)) / 4;
+            let allocated = self.store.allocated_bytes()?;
+            if allocated > budget && kept >= 2 * MIN_KEEP_EVENTS {
+                // The further past the budget, the more goes: a quarter of
+                // the kept events at least, three quarters at most.
+                let drop = (2.0 * (allocated - budget) as f64 / allocated as f64).clamp(0.25, 0.75);
+                target = target.max(first_kept + (kept as f64 * drop) as u64);
                 over_size = true;
             }
         }

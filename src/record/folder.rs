@@ -152,12 +152,20 @@ impl Folder {
                     txn.add_mark_at_event(&self.capture, *seq, text)?;
                 }
             }
-            // In the same commit: a crash leaves the old horizon or the new.
-            if self.retention.is_bounded() {
-                txn.retain(&self.capture, &self.retention)?;
-            }
             txn.set_journal_mark(self.slot, mark)?;
-            txn.commit()
+            txn.commit()?;
+            // A retention step commits on its own, after the events: it
+            // reuses the pages their commit freed, so a size bound need not
+            // hold the new pages of both at once. A crash between the two
+            // leaves the events in and the old horizon.
+            if self.retention.is_bounded() {
+                let mut txn = db.begin_write()?;
+                match txn.retain(&self.capture, &self.retention)? {
+                    Some(_) => txn.commit()?,
+                    None => txn.abort()?,
+                }
+            }
+            Ok(())
         })();
         match committed {
             Ok(()) => {

@@ -60,6 +60,7 @@ enum State {
         failed: Vec<u64>,
         recorded: u64,
         db: Option<Arc<tracemem::Database>>,
+        past_bound: Option<u64>,
     },
 }
 
@@ -336,12 +337,24 @@ impl CaptureRecorder {
                 failed: recording.failed.clone(),
                 recorded: recording.recorder.len(),
                 db: None,
+                past_bound: recording.recorder.past_bound(),
             };
             let State::Recording(recording) = std::mem::replace(&mut *guard, closed) else {
                 return Ok(());
             };
             guarded("closing the recording", || recording.recorder.close().py())
         })
+    }
+
+    /// Under ``max_size``: the most bytes the file and its journals took
+    /// after a commit that found them past the bound (only a snapshot or
+    /// another reader held open while retention runs can do that), else
+    /// ``None``.
+    fn past_bound(&self) -> Option<u64> {
+        match &*self.state.lock().unwrap_or_else(PoisonError::into_inner) {
+            State::Recording(r) => r.recorder.past_bound(),
+            State::Closed { past_bound, .. } => *past_bound,
+        }
     }
 
     /// Whether ``close()`` was called.

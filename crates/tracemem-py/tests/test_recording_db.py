@@ -6,6 +6,7 @@ marks, and replay from a capture."""
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -350,3 +351,34 @@ def test_a_bounded_recording_keeps_its_newest_events(tmp_path: Path) -> None:
         RecordingMaster(Bus(), file=tmp_path / "t.tmdb", keep_events=10)
     with pytest.raises(ValueError, match="max_size="):
         RecordingMaster(Bus(), file=tmp_path / "plain.ndjson", max_size=64 << 20)
+
+
+def test_a_snapshot_held_open_takes_the_file_past_max_size_and_is_reported(tmp_path: Path) -> None:
+    """Retention keeps a bounded file under max_size; a snapshot held open
+    keeps redb from reusing what it frees, the file grows past the bound, and
+    the recorder says so (past_bound, and a RuntimeWarning once)."""
+    bound = 8 << 20
+    sizes = {}
+    for pinned in (False, True):
+        path = tmp_path / f"pinned-{pinned}.tmdb"
+        with tracemem.open(path, readonly=False, create=True) as db:
+            master = RecordingMaster(Bus(), db=db, flush=10000, clock=FakeClock(), max_size=bound)
+            master.write(0x10, 0, 4)
+            master.flush()
+            snapshot = db.snapshot() if pinned else None
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                for i in range(400000):
+                    master.write(0x1000 + 4 * (i * 7919 % 4096), i * 2654435761 % (1 << 32), 4)
+                master.flush()
+                master.flush()
+            sizes[pinned] = master.past_bound
+            messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+            if pinned:
+                assert sizes[pinned] is not None and sizes[pinned] > bound, sizes
+                assert len(messages) == 1 and "past max_size" in messages[0], messages
+                assert snapshot is not None
+                snapshot.close()
+            else:
+                assert sizes[pinned] is None and messages == [], (sizes, messages)
+            master.close()

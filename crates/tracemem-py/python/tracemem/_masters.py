@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Union, overload
@@ -263,6 +264,7 @@ class RecordingMaster(MasterBase):  # type: ignore[misc,valid-type]
         self._file: IO[str] | None = None
         self._native: _tracemem.CaptureRecorder | None = None
         self._lent: Any = None
+        self._warned_past_bound = False
         self.events: Any
         if db is not None:
             path = Path(os.fspath(db.path))
@@ -306,6 +308,7 @@ class RecordingMaster(MasterBase):  # type: ignore[misc,valid-type]
         if native is not None and not native.closed:
             try:
                 native.close()
+                self._warn_past_bound()
             finally:
                 if self._lent is not None:
                     lent, self._lent = self._lent, None
@@ -319,11 +322,33 @@ class RecordingMaster(MasterBase):  # type: ignore[misc,valid-type]
 
     def flush(self) -> None:
         """Makes every event so far durable (and, in a database, visible to
-        readers in other processes)."""
+        readers in other processes). Under ``max_size``, warns once
+        (``RuntimeWarning``) when the file has grown past the bound."""
         if self._file is not None:
             self._file.flush()
         elif self._native is not None:
             self._native.flush()
+            self._warn_past_bound()
+
+    @property
+    def past_bound(self) -> int | None:
+        """Under ``max_size``: the most bytes the database file and its
+        journals took after a commit that found them past the bound, else
+        ``None``. Retention keeps them under it; only a snapshot (or another
+        reader) held open while it runs keeps redb from reusing the pages it
+        frees, and the file keeps the size it grew to."""
+        return None if self._native is None else self._native.past_bound()
+
+    def _warn_past_bound(self) -> None:
+        size = self.past_bound
+        if size is not None and not self._warned_past_bound:
+            self._warned_past_bound = True
+            warnings.warn(
+                f"{self._native.path if self._native else ''} takes {size} bytes with its journal, past max_size: "
+                "a snapshot or reader held open keeps the pages retention frees from being reused",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def mark(self, text: str) -> None:
         """Labels the current snap (a test's start, a phase) in the database;

@@ -81,8 +81,9 @@ impl<'a> PastBound<'a> {
         if let Some(bytes) = bus.past_bound() {
             self.reported = true;
             eprintln!(
-                "tracemem: warning: {} takes {bytes} bytes with its journal, past --max-size {bound}: a reader holds pages \
-                 from before the horizon (a read transaction left open), so the file grew; it keeps that size",
+                "tracemem: warning: {} takes {bytes} bytes with its journal, past --max-size {bound}; retention keeps it \
+                 under the bound unless a reader holds pages from before the horizon (a read transaction left open), \
+                 and the file keeps the size it grew to",
                 self.path.display()
             );
         }
