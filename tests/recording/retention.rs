@@ -25,6 +25,8 @@ enum Step {
     Events { n: u64, seed: u64 },
     /// Bytes put into space `ram` at a snap up to the timeline's end.
     Put { at: u64, address: u64, len: u8 },
+    /// Bytes of space `ram` removed at a snap that has puts (M7).
+    Remove { put: usize, address: u64, len: u8 },
     /// The bounded database's history before a snap dropped (a fraction of
     /// the way from its horizon to the timeline's end).
     Retain { permille: u64 },
@@ -34,6 +36,7 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => (1u64..3000, any::<u64>()).prop_map(|(n, seed)| Step::Events { n, seed }),
         2 => (any::<u64>(), 0u64..2048, 1u8..40).prop_map(|(at, address, len)| Step::Put { at, address, len }),
+        1 => (any::<usize>(), 0u64..2048, 1u8..80).prop_map(|(put, address, len)| Step::Remove { put, address, len }),
         1 => (0u64..=1000).prop_map(|permille| Step::Retain { permille }),
     ]
 }
@@ -55,6 +58,7 @@ proptest! {
         let mut horizon = 0i64;
         let mut count = 0u64;
         let mut end = 0i64;
+        let mut put_snaps: Vec<i64> = Vec::new();
         for step in &steps {
             match step {
                 Step::Events { n, seed } => {
@@ -80,6 +84,17 @@ proptest! {
                         txn.commit().unwrap();
                     }
                     end = end.max(snap + 1);
+                    put_snaps.push(snap);
+                }
+                Step::Remove { put, address, len } => {
+                    let kept: Vec<i64> = put_snaps.iter().copied().filter(|&s| s >= horizon).collect();
+                    if let Some(&snap) = kept.get(put % kept.len().max(1)) {
+                        for db in [&bounded, &full] {
+                            let mut txn = db.begin_write().unwrap();
+                            txn.space("ram").unwrap().remove_bytes(snap, *address, u64::from(*len)).unwrap();
+                            txn.commit().unwrap();
+                        }
+                    }
                 }
                 Step::Retain { permille } => {
                     let to = horizon + (end - horizon) * *permille as i64 / 1000;
