@@ -480,3 +480,65 @@ fn a_recorder_bounded_by_time_keeps_the_newest_seconds() {
     assert!(last - first <= 2.0 * 1.125 + 1.0, "kept {:.3} s", last - first);
     assert!(db.check().unwrap().problems.is_empty());
 }
+
+/// `record --max-size` warns on standard error once the file and journal
+/// pass the bound, which only a reader holding old pages makes them do:
+/// here a read transaction held open in this process while `record` runs
+/// in another. The same input without the reader stays under the bound and
+/// `record` says nothing. Writes spread over 4,096 registers, which churn
+/// the most pages per commit.
+#[test]
+fn record_warns_when_a_reader_in_another_process_takes_the_file_past_max_size() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let line = |i: u64| {
+        format!(
+            "{{\"op\": \"write\", \"address\": {}, \"value\": {}, \"width\": 4, \"timestamp\": {}}}\n",
+            0x1000 + 4 * (i * 7919 % 4096),
+            i * 2_654_435_761 % (1 << 32),
+            i as f64 * 1e-6
+        )
+    };
+    for pinned in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cli-bounded.tmdb");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tracemem"))
+            .arg("record")
+            .arg(&path)
+            .args(["--max-size", "8MiB", "--flush", "10000", "--commit-interval", "20"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
+        for i in 0..20_000 {
+            stdin.write_all(line(i).as_bytes()).unwrap();
+        }
+        stdin.flush().unwrap();
+        // Once the first events are committed, a reader in this process
+        // opens the file and, when pinned, holds a read transaction.
+        let started = std::time::Instant::now();
+        let reader = loop {
+            let opened = Database::builder().open_read_only(&path);
+            if let Ok(db) = opened
+                && db.begin_read().unwrap().capture("stdin").is_ok_and(|c| c.events > 0)
+            {
+                break db;
+            }
+            assert!(started.elapsed().as_secs() < 20, "the recorder committed nothing");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let held = pinned.then(|| reader.begin_read().unwrap());
+        for i in 20_000..420_000 {
+            stdin.write_all(line(i).as_bytes()).unwrap();
+        }
+        drop(stdin);
+        let output = child.wait_with_output().unwrap();
+        drop(held);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        eprintln!("reader held: {pinned}; stderr: {stderr}");
+        assert!(output.status.success(), "{stderr}");
+        assert_eq!(stderr.contains("past --max-size 8388608"), pinned, "{stderr}");
+    }
+}
