@@ -1,0 +1,167 @@
+//! The as-of point query as a capture grows (read-performance issue, item
+//! 2): W1 of N events recorded into tracemem (a RecordingMaster over
+//! MockMaster, `Every(10000)`, as `soak` does) and into SQLite (the record
+//! harness's schema: one row per event, index on (address, seq), 10,000-row
+//! transactions), streamed, never held in memory. Then Q queries (the
+//! address of a random event, as of a random event's snap) from one read
+//! transaction and one prepared statement: one untimed pass each, then
+//! three timed passes alternating between the engines; each engine's rate
+//! (the median pass) and latency percentiles over its timed passes, with
+//! the answers compared. Run it at 5,000,000 and 50,000,000 events to see
+//! how each engine's query time grows with the capture.
+//!
+//! `cargo bench -p tracemem-bench --bench asof [-- --events N --queries Q]`
+
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, params};
+use tracemem::record::{FlushPolicy, Master, MockMaster, Op, RecorderOptions, RecordingMaster};
+use tracemem::workloads::{Lcg, W1};
+use tracemem::{CaptureSpec, Database, MemoryRead};
+
+fn main() {
+    let n = tracemem_bench::arg("--events", 5_000_000);
+    let q = tracemem_bench::arg("--queries", 200_000);
+    let dir = tempfile::tempdir_in(".").unwrap();
+    let tm_path = dir.path().join("w1.tmdb");
+    let sq_path = dir.path().join("w1.sqlite");
+
+    // The queries first: a random event's address, as of a random event.
+    let mut rng = Lcg::new(11);
+    let mut queries: Vec<(u64, u64, u64)> = (0..q).map(|_| (rng.below(n as u64), 0, rng.below(n as u64))).collect();
+    let mut by_address_seq: Vec<usize> = (0..q).collect();
+    by_address_seq.sort_by_key(|&i| queries[i].0);
+
+    eprintln!("recording {n} W1 events into tracemem and SQLite...");
+    let options = RecorderOptions {
+        policy: FlushPolicy::every(10_000).unwrap(),
+        ..RecorderOptions::default()
+    };
+    let mut bus = RecordingMaster::create(MockMaster::new(), &tm_path, &CaptureSpec::new("w1"), options).unwrap();
+    let mut mock = MockMaster::new();
+    let mut conn = Connection::open(&sq_path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+         CREATE TABLE events (seq INTEGER PRIMARY KEY, op INTEGER NOT NULL, address INTEGER NOT NULL,
+                              value INTEGER NOT NULL, width INTEGER, timestamp REAL NOT NULL);
+         CREATE INDEX events_address ON events (address, seq);",
+    )
+    .unwrap();
+    let mut next_query = 0;
+    let mut tx = conn.transaction().unwrap();
+    for (seq, mut e) in W1::new(1).take(n).enumerate() {
+        let width = e.width.unwrap_or(4);
+        match e.op {
+            Op::Read => {
+                e.value = mock.read(e.address, width).unwrap_or(0);
+                let _ = bus.read(e.address, width).unwrap();
+            }
+            Op::Write => {
+                mock.write(e.address, e.value, width).unwrap();
+                bus.write(e.address, e.value, width).unwrap();
+            }
+        }
+        tx.prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .unwrap()
+            .execute(params![
+                seq as i64,
+                i64::from(e.op == Op::Write),
+                e.address as i64,
+                e.value as i64,
+                e.width.map(i64::from),
+                e.timestamp
+            ])
+            .unwrap();
+        if seq % 10_000 == 9_999 {
+            tx.commit().unwrap();
+            tx = conn.transaction().unwrap();
+        }
+        while next_query < q && queries[by_address_seq[next_query]].0 == seq as u64 {
+            queries[by_address_seq[next_query]].1 = e.address;
+            next_query += 1;
+        }
+    }
+    tx.commit().unwrap();
+    bus.close().unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    let tm_size = std::fs::metadata(&tm_path).unwrap().len();
+    let sq_size = std::fs::metadata(&sq_path).unwrap().len();
+
+    let db = Database::open(&tm_path).unwrap();
+    let read = db.begin_read().unwrap();
+    let capture = read.capture("w1").unwrap();
+    let space = read.space("bus").unwrap();
+    let snaps: Vec<i64> = queries
+        .iter()
+        .map(|&(_, _, seq)| read.event_snap(&capture, seq).unwrap().unwrap())
+        .collect();
+    let mut stmt = conn
+        .prepare("SELECT value FROM events WHERE address = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1")
+        .unwrap();
+
+    // One pass of each engine: the answers and each query's latency.
+    let tm_pass = |latencies: &mut Vec<Duration>| -> Vec<Option<u64>> {
+        queries
+            .iter()
+            .zip(&snaps)
+            .map(|(&(_, address, _), &snap)| {
+                let started = Instant::now();
+                let mut buf = [0u8; 4];
+                let filled = space.get_bytes(snap, address, &mut buf).unwrap();
+                latencies.push(started.elapsed());
+                (filled == 4).then(|| u64::from(u32::from_le_bytes(buf)))
+            })
+            .collect()
+    };
+    let mut sq_pass = |latencies: &mut Vec<Duration>| -> Vec<Option<u64>> {
+        queries
+            .iter()
+            .map(|&(_, address, seq)| {
+                let started = Instant::now();
+                let value = stmt
+                    .query_row(params![address as i64, seq as i64], |row| row.get::<_, i64>(0))
+                    .ok()
+                    .map(|v| v as u64);
+                latencies.push(started.elapsed());
+                value
+            })
+            .collect()
+    };
+    eprintln!("{q} as-of queries, an untimed pass and three timed ones each, alternating...");
+    let tm_answers = tm_pass(&mut Vec::new());
+    let sq_answers = sq_pass(&mut Vec::new());
+    let (mut tm_lat, mut sq_lat) = (Vec::new(), Vec::new());
+    let (mut tm_times, mut sq_times) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(tm_pass(&mut tm_lat), tm_answers);
+        tm_times.push(started.elapsed());
+        let started = Instant::now();
+        assert_eq!(sq_pass(&mut sq_lat), sq_answers);
+        sq_times.push(started.elapsed());
+    }
+    let mismatches = tm_answers.iter().zip(&sq_answers).filter(|(a, b)| a != b).count();
+    tm_times.sort();
+    sq_times.sort();
+    tm_lat.sort();
+    sq_lat.sort();
+    let rate = |d: Duration| q as f64 / d.as_secs_f64();
+    let permille = |lat: &[Duration], p: usize| lat[(lat.len() * p / 1000).min(lat.len() - 1)].as_nanos();
+    println!(
+        "{n} W1 events, {q} queries, {}; tracemem {tm_size} bytes, SQLite {sq_size} bytes",
+        tracemem_bench::machine()
+    );
+    println!("| engine | queries/s (median of 3 passes) | p50 ns | p99 ns | p99.9 ns |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, times, lat) in [("tracemem", &tm_times, &tm_lat), ("SQLite", &sq_times, &sq_lat)] {
+        println!(
+            "| {name} | {:.0} | {} | {} | {} |",
+            rate(times[1]),
+            permille(lat, 500),
+            permille(lat, 990),
+            permille(lat, 999)
+        );
+    }
+    println!("tracemem / SQLite: {:.2}x", rate(tm_times[1]) / rate(sq_times[1]));
+    println!("answers differing from SQLite's: {mismatches} of {q} (where an address's widths differ)");
+}
