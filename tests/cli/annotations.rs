@@ -7,22 +7,9 @@
 //! regions add` and `remove`). Every write verb refuses
 //! while a recorder records, and nothing stored is lost.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 use tracemem::{BusField, BusMap, BusRegister, CaptureSpec, Database};
 
-fn tracemem(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tracemem"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the tracemem binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use super::*;
 
 /// A database with a capture `bus` of four events at 0x40000000 and 0x40000004.
 fn recorded(dir: &Path) {
