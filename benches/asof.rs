@@ -10,7 +10,7 @@
 //! the answers compared. Run it at 5,000,000 and 50,000,000 events to see
 //! how each engine's query time grows with the capture.
 //!
-//! `cargo bench -p tracemem-bench --bench asof [-- --events N --queries Q]`
+//! `cargo bench -p tracemem-bench --bench asof [-- --events N --queries Q --cache-mb M]`
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,8 @@ use tracemem::{CaptureSpec, Database, MemoryRead};
 fn main() {
     let n = tracemem_bench::arg("--events", 5_000_000);
     let q = tracemem_bench::arg("--queries", 200_000);
+    // `--cache-mb M`: redb's page cache for the queries (default redb's own).
+    let cache_mb = Some(tracemem_bench::arg("--cache-mb", 0)).filter(|&mb| mb > 0);
     let dir = tempfile::tempdir_in(".").unwrap();
     let tm_path = dir.path().join("w1.tmdb");
     let sq_path = dir.path().join("w1.sqlite");
@@ -87,7 +89,11 @@ fn main() {
     let tm_size = std::fs::metadata(&tm_path).unwrap().len();
     let sq_size = std::fs::metadata(&sq_path).unwrap().len();
 
-    let db = Database::open(&tm_path).unwrap();
+    let mut builder = Database::builder();
+    if let Some(mb) = cache_mb {
+        builder.cache_size(mb << 20);
+    }
+    let db = builder.open(&tm_path).unwrap();
     let read = db.begin_read().unwrap();
     let capture = read.capture("w1").unwrap();
     let space = read.space("bus").unwrap();
