@@ -184,10 +184,9 @@ impl WriteTransaction {
     /// three quarters of the kept events, the more the further past it),
     /// so that a step is rare. A recorder commits a step on its own, after
     /// the commit that appends events, so that it reuses the pages that
-    /// commit freed. The new horizon is the snap of
-    /// an event that starts an event chunk (a track group with register
-    /// tracks), so the capture's events before it go whole. Returns what it
-    /// dropped.
+    /// commit freed. The new horizon is the snap of an event that starts an
+    /// event chunk (a track group with register tracks), so the capture's
+    /// events before it go whole. Returns what it dropped.
     pub fn retain(&mut self, capture: &str, retention: &Retention) -> Result<Option<RetentionReport>> {
         let (id, record) = capture_of(&self.store, capture)?;
         let first_kept = self.store.capture_horizon(id)?;
@@ -230,8 +229,8 @@ impl WriteTransaction {
             if allocated > budget && kept >= 2 * MIN_KEEP_EVENTS {
                 // The further past the budget, the more goes: a quarter of
                 // the kept events at least, three quarters at most.
-                let drop = (2.0 * (allocated - budget) as f64 / allocated as f64).clamp(0.25, 0.75);
-                target = target.max(first_kept + (kept as f64 * drop) as u64);
+                let fraction = (2.0 * (allocated - budget) as f64 / allocated as f64).clamp(0.25, 0.75);
+                target = target.max(first_kept + (kept as f64 * fraction) as u64);
                 over_size = true;
             }
         }
