@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, params};
+use rusqlite::params;
 use tracemem::record::{FlushPolicy, Master, MockMaster, Op, RecorderOptions, RecordingMaster};
 use tracemem::workloads::{Lcg, W1};
 use tracemem::{CaptureSpec, Database, MemoryRead};
@@ -41,14 +41,7 @@ fn main() {
     };
     let mut bus = RecordingMaster::create(MockMaster::new(), &tm_path, &CaptureSpec::new("w1"), options).unwrap();
     let mut mock = MockMaster::new();
-    let mut conn = Connection::open(&sq_path).unwrap();
-    conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
-         CREATE TABLE events (seq INTEGER PRIMARY KEY, op INTEGER NOT NULL, address INTEGER NOT NULL,
-                              value INTEGER NOT NULL, width INTEGER, timestamp REAL NOT NULL);
-         CREATE INDEX events_address ON events (address, seq);",
-    )
-    .unwrap();
+    let mut conn = tracemem_bench::sqlite_events(&sq_path);
     let mut next_query = 0;
     let mut tx = conn.transaction().unwrap();
     for (seq, mut e) in W1::new(1).take(n).enumerate() {
@@ -63,17 +56,7 @@ fn main() {
                 bus.write(e.address, e.value, width).unwrap();
             }
         }
-        tx.prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-            .unwrap()
-            .execute(params![
-                seq as i64,
-                i64::from(e.op == Op::Write),
-                e.address as i64,
-                e.value as i64,
-                e.width.map(i64::from),
-                e.timestamp
-            ])
-            .unwrap();
+        tracemem_bench::insert_event(&tx, seq, &e);
         if seq % 10_000 == 9_999 {
             tx.commit().unwrap();
             tx = conn.transaction().unwrap();

@@ -131,3 +131,32 @@ pub fn arg(name: &str, default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// A new SQLite database at `path` with the record harness's schema: WAL,
+/// synchronous=NORMAL, one row per event, an index on (address, seq).
+pub fn sqlite_events(path: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+         CREATE TABLE events (seq INTEGER PRIMARY KEY, op INTEGER NOT NULL, address INTEGER NOT NULL,
+                              value INTEGER NOT NULL, width INTEGER, timestamp REAL NOT NULL);
+         CREATE INDEX events_address ON events (address, seq);",
+    )
+    .unwrap();
+    conn
+}
+
+/// Inserts event `e` as row `seq` of [`sqlite_events`]'s table.
+pub fn insert_event(conn: &rusqlite::Connection, seq: usize, e: &tracemem::record::TraceEvent) {
+    conn.prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .unwrap()
+        .execute(rusqlite::params![
+            seq as i64,
+            i64::from(e.op == tracemem::record::Op::Write),
+            e.address as i64,
+            e.value as i64,
+            e.width.map(i64::from),
+            e.timestamp
+        ])
+        .unwrap();
+}

@@ -15,7 +15,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, params};
+use rusqlite::params;
 use tracemem::record::{FlushPolicy, Op, RecorderOptions, ReplayMaster, ReplayMode, TraceEvent, write_ndjson};
 use tracemem::workloads::Lcg;
 use tracemem::{Database, MemoryRead};
@@ -36,33 +36,6 @@ fn record_tracemem(
         ..RecorderOptions::default()
     };
     tracemem_bench::record_through_recorder(&path, events, options)
-}
-
-fn sqlite(dir: &std::path::Path, name: &str) -> Connection {
-    let conn = Connection::open(dir.join(format!("{name}.sqlite"))).unwrap();
-    conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
-         CREATE TABLE events (seq INTEGER PRIMARY KEY, op INTEGER NOT NULL, address INTEGER NOT NULL,
-                              value INTEGER NOT NULL, width INTEGER, timestamp REAL NOT NULL);
-         CREATE INDEX events_address ON events (address, seq);",
-    )
-    .unwrap();
-    conn
-}
-
-fn insert(conn: &Connection, seq: usize, e: &TraceEvent) {
-    let mut stmt = conn
-        .prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-        .unwrap();
-    stmt.execute(params![
-        seq as i64,
-        i64::from(e.op == Op::Write),
-        e.address as i64,
-        e.value as i64,
-        e.width.map(i64::from),
-        e.timestamp
-    ])
-    .unwrap();
 }
 
 fn sqlite_size(dir: &std::path::Path, name: &str) -> u64 {
@@ -105,11 +78,11 @@ fn main() {
         let name = format!("batched-{round}");
         drop(conn.take());
         let started = Instant::now();
-        let mut batched = sqlite(dir.path(), &name);
+        let mut batched = tracemem_bench::sqlite_events(&dir.path().join(format!("{name}.sqlite")));
         for (i, chunk) in events.chunks(10_000).enumerate() {
             let tx = batched.transaction().unwrap();
             for (j, e) in chunk.iter().enumerate() {
-                insert(&tx, i * 10_000 + j, e);
+                tracemem_bench::insert_event(&tx, i * 10_000 + j, e);
             }
             tx.commit().unwrap();
         }
@@ -130,9 +103,9 @@ fn main() {
 
     eprintln!("SQLite autocommit ({n_auto} events)...");
     let started = Instant::now();
-    let auto = sqlite(dir.path(), "auto");
+    let auto = tracemem_bench::sqlite_events(&dir.path().join("auto.sqlite"));
     for (i, e) in events[..n_auto].iter().enumerate() {
-        insert(&auto, i, e);
+        tracemem_bench::insert_event(&auto, i, e);
     }
     let sq_auto = started.elapsed();
 
