@@ -942,7 +942,8 @@ impl StoreRead for WriteStore {
             .map(|((_, bucket), entries)| (*bucket, entries.last().map(|e| e.0)));
         let table = self.txn.open_table(CHANGES).context("reading changes")?;
         for entry in table.range(buckets).context("reading changes")?.rev() {
-            let bucket = entry.context("reading changes")?.0.value().1;
+            let (key, bytes) = entry.context("reading changes")?;
+            let bucket = key.value().1;
             if overlaid.is_some_and(|(b, _)| b >= bucket) {
                 break;
             }
@@ -951,10 +952,6 @@ impl StoreRead for WriteStore {
                 continue;
             }
             let place = || format!("changes table, space {space}, bucket {bucket}");
-            let bytes = table
-                .get((space, bucket))
-                .context("reading changes")?
-                .ok_or_else(|| Error::corrupt(place(), "bucket vanished"))?;
             return Ok(decode_bucket(bucket, bytes.value(), &place)?.last().map(|e| e.0));
         }
         Ok(overlaid.and_then(|(_, last)| last))

@@ -308,7 +308,7 @@ class RecordingMaster(MasterBase):  # type: ignore[misc,valid-type]
         if native is not None and not native.closed:
             try:
                 native.close()
-                self._warn_past_bound()
+                self._warn_past_bound(native)
             finally:
                 if self._lent is not None:
                     lent, self._lent = self._lent, None
@@ -328,7 +328,7 @@ class RecordingMaster(MasterBase):  # type: ignore[misc,valid-type]
             self._file.flush()
         elif self._native is not None:
             self._native.flush()
-            self._warn_past_bound()
+            self._warn_past_bound(self._native)
 
     @property
     def past_bound(self) -> int | None:
@@ -339,12 +339,12 @@ class RecordingMaster(MasterBase):  # type: ignore[misc,valid-type]
         frees, and the file keeps the size it grew to."""
         return None if self._native is None else self._native.past_bound()
 
-    def _warn_past_bound(self) -> None:
-        size = self.past_bound
+    def _warn_past_bound(self, native: _tracemem.CaptureRecorder) -> None:
+        size = native.past_bound()
         if size is not None and not self._warned_past_bound:
             self._warned_past_bound = True
             warnings.warn(
-                f"{self._native.path if self._native else ''} takes {size} bytes with its journal, past max_size: "
+                f"{native.path} takes {size} bytes with its journal, past max_size: "
                 "a snapshot or reader held open keeps the pages retention frees from being reused",
                 RuntimeWarning,
                 stacklevel=3,
