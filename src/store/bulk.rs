@@ -66,7 +66,7 @@ fn cached_images(
             None => end,
         };
         let segment = if reverse { (upto, at) } else { (at, upto) };
-        let mut fresh = Fresh::new(reverse, cache);
+        let mut fresh = Fresh::new(reverse, cache, (segment.1 - segment.0 + 1) as usize);
         let go_on = read_images(store, space, snap, bytes, segment, reverse, Some(&mut fresh), f)?;
         cache.keep(space, fresh);
         if !go_on || upto == end {
@@ -112,16 +112,16 @@ fn read_images(
             true => chunk.whole_known_at(snap, &place)?,
             false => None,
         };
-        match in_place {
+        let span = match in_place {
             Some(values) => {
                 static ALL: Mask = FULL_MASK;
                 let all = std::slice::from_ref(&ALL);
-                go_on = f(ImageSpan {
+                ImageSpan {
                     first: granule,
                     values,
                     valued: all,
                     known_now: all,
-                })?;
+                }
             }
             None => {
                 if whole {
@@ -129,15 +129,12 @@ fn read_images(
                 } else {
                     chunk.fill_image_of(snap, &positions(lo, hi), &mut image, &place)?;
                 }
-                go_on = f(ImageSpan::of(granule, &image))?;
+                ImageSpan::of(granule, &image)
             }
-        }
+        };
+        go_on = f(span)?;
         if whole && let Some(keep) = &mut keep {
-            if let Some(values) = in_place {
-                image.values.copy_from_slice(values);
-                (image.valued, image.recorded, image.known_now) = (FULL_MASK, FULL_MASK, FULL_MASK);
-            }
-            keep.push(granule, holds()?, &image);
+            keep.push(holds()?, span);
         }
         Ok(go_on)
     };

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::store::chunk::{GRANULE, GranuleImage, ImageSpan, Mask};
+use crate::store::chunk::{GRANULE, ImageSpan, Mask};
 use crate::vocab::error::Result;
 use crate::vocab::types::Snap;
 
@@ -39,16 +39,37 @@ const BYTES_PER_GRANULE: usize = 2 * size_of::<Snap>() + GRANULE as usize + 2 * 
 const BYTES_PER_DISPLACED: usize = size_of::<Slot>() + size_of::<Version>() + 8;
 
 impl Run {
+    /// A run with room for `granules` images.
+    fn with_capacity(granules: usize) -> Run {
+        Run {
+            since: Vec::with_capacity(granules),
+            till: Vec::with_capacity(granules),
+            values: Vec::with_capacity(granules * GRANULE as usize),
+            valued: Vec::with_capacity(granules),
+            known_now: Vec::with_capacity(granules),
+        }
+    }
+
+    /// Gives back the room it reserved and did not fill.
+    fn shrink_to_fit(&mut self) {
+        self.since.shrink_to_fit();
+        self.till.shrink_to_fit();
+        self.values.shrink_to_fit();
+        self.valued.shrink_to_fit();
+        self.known_now.shrink_to_fit();
+    }
+
     fn len(&self) -> usize {
         self.since.len()
     }
 
-    fn push(&mut self, (since, till): (Snap, Snap), image: &GranuleImage) {
+    /// Adds the image of `span`'s one granule.
+    fn push(&mut self, (since, till): (Snap, Snap), span: ImageSpan<'_>) {
         self.since.push(since);
         self.till.push(till);
-        self.values.extend_from_slice(&image.values);
-        self.valued.push(image.valued);
-        self.known_now.push(image.known_now);
+        self.values.extend_from_slice(span.values);
+        self.valued.push(span.valued[0]);
+        self.known_now.push(span.known_now[0]);
     }
 
     /// Puts its granules in the opposite order.
@@ -411,22 +432,28 @@ pub(crate) struct Fresh {
     /// How many granules the cache could keep: a read of more keeps none
     /// (and holds none in memory while it goes on).
     most: usize,
+    /// How many granules the read may bring at most: a run has room for the
+    /// rest of them from its start, so that it grows without copying.
+    expected: usize,
 }
 
 impl Fresh {
-    /// Images to come in ascending granule order (descending if
-    /// `descending`), for `cache`.
-    pub fn new(descending: bool, cache: &ImageCache) -> Fresh {
+    /// At most `expected` images to come in ascending granule order
+    /// (descending if `descending`), for `cache`.
+    pub fn new(descending: bool, cache: &ImageCache, expected: usize) -> Fresh {
         Fresh {
             descending,
             runs: Vec::new(),
             granules: 0,
             most: cache.budget / BYTES_PER_GRANULE,
+            expected,
         }
     }
 
-    /// Adds the image of `granule`, which holds over the snaps `holds`.
-    pub fn push(&mut self, granule: u64, holds: (Snap, Snap), image: &GranuleImage) {
+    /// Adds the image of the one granule of `span`, which holds over the
+    /// snaps `holds`.
+    pub fn push(&mut self, holds: (Snap, Snap), span: ImageSpan<'_>) {
+        let granule = span.first;
         self.granules += 1;
         if self.granules > self.most {
             self.runs = Vec::new();
@@ -436,12 +463,16 @@ impl Fresh {
         match self.runs.last_mut() {
             Some((lowest, run)) if descending && granule.checked_add(1) == Some(*lowest) => {
                 *lowest = granule;
-                run.push(holds, image);
+                run.push(holds, span);
             }
-            Some((lowest, run)) if !descending && *lowest + run.len() as u64 == granule => run.push(holds, image),
+            Some((lowest, run)) if !descending && *lowest + run.len() as u64 == granule => run.push(holds, span),
             _ => {
-                let mut run = Run::default();
-                run.push(holds, image);
+                if let Some((_, last)) = self.runs.last_mut() {
+                    last.shrink_to_fit();
+                }
+                let room = self.expected.min(self.most).saturating_sub(self.granules - 1);
+                let mut run = Run::with_capacity(room.max(1));
+                run.push(holds, span);
                 self.runs.push((granule, run));
             }
         }
@@ -455,8 +486,6 @@ pub(crate) struct ImageCache {
     used: usize,
     runs: BTreeMap<(u32, u64), Run>,
     displaced: Displaced,
-    /// How many bulk reads asked for it so far.
-    reads: u64,
 }
 
 /// Where [`ImageCache::serve`] stopped.
@@ -476,16 +505,15 @@ impl ImageCache {
             used: 0,
             runs: BTreeMap::new(),
             displaced: Displaced::default(),
-            reads: 0,
         }
     }
 
-    /// Whether a bulk read should go through it: it keeps images, and this
-    /// is not the transaction's first bulk read (a transaction that reads
-    /// once would only pay for keeping them).
-    pub fn wanted(&mut self) -> bool {
-        self.reads += 1;
-        self.reads > 1 && self.budget >= BYTES_PER_GRANULE
+    /// Whether a bulk read should go through it: it keeps images. The
+    /// transaction's first bulk read keeps them too, so that its second
+    /// (a search repeated at another snap) runs over decoded images; keeping
+    /// costs that first read about a fifth of its time (BENCHMARKS.md).
+    pub fn wanted(&self) -> bool {
+        self.budget >= BYTES_PER_GRANULE
     }
 
     /// Calls `f` with the spans of granules from `from` on towards `to`
@@ -622,11 +650,12 @@ impl ImageCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::chunk::GranuleImage;
 
     /// Images of `granules`, each holding over `holds` with all its values
     /// `fill`, as a read in that order would find them.
     fn fresh(granules: impl IntoIterator<Item = (u64, (Snap, Snap), u8)>, descending: bool) -> Fresh {
-        let mut fresh = Fresh::new(descending, &ImageCache::new(1 << 20));
+        let mut fresh = Fresh::new(descending, &ImageCache::new(1 << 20), 0);
         for (g, holds, fill) in granules {
             let mut image = GranuleImage {
                 values: [fill; GRANULE as usize],
@@ -634,7 +663,7 @@ mod tests {
                 ..GranuleImage::default()
             };
             image.values[1] = g as u8;
-            fresh.push(g, holds, &image);
+            fresh.push(holds, ImageSpan::of(g, &image));
         }
         fresh
     }
@@ -837,10 +866,10 @@ mod tests {
         cache.keep(0, fresh((0..4).map(|g| (g, (0, 9), 1)), false));
         assert_eq!(served(&cache, 0, (5, 6), false), (vec![(5, 2), (6, 2)], None));
         // A read of more than it could keep holds none of it meanwhile.
-        let mut more = Fresh::new(false, &cache);
+        let mut more = Fresh::new(false, &cache, 0);
         let image = GranuleImage::default();
         for g in 0..4 {
-            more.push(g, (0, 9), &image);
+            more.push((0, 9), ImageSpan::of(g, &image));
         }
         assert!(more.runs.is_empty());
         cache.keep(0, more);
@@ -860,9 +889,7 @@ mod tests {
         assert_eq!(served(&cache, 5, (0, 3), false), (vec![], Some(0)));
         assert_eq!(served(&cache, 15, (0, 3), false), (vec![(0, 2), (1, 2)], Some(2)));
         assert_eq!(cache.used, 4 * BYTES_PER_GRANULE);
-        let mut none = ImageCache::new(0);
-        assert!(!none.wanted() && !none.wanted());
-        let mut some = ImageCache::new(1 << 20);
-        assert!(!some.wanted() && some.wanted());
+        assert!(!ImageCache::new(0).wanted());
+        assert!(ImageCache::new(1 << 20).wanted());
     }
 }

@@ -136,12 +136,14 @@ pub fn open(path: &Path) -> Result<Database, Failure> {
     Database::builder()
         .cache_size(QUERY_CACHE_BYTES)
         .decoded_cache_size(QUERY_CACHE_BYTES)
+        .image_cache_size(QUERY_CACHE_BYTES)
         .open_read_only(path)
         .map_err(|e| opening(path, e))
 }
 
-/// The page cache and decoded-chunk cache of a query: a scan of a long
-/// capture (`log`, `history`) runs in bounded memory.
+/// The page cache, decoded-chunk cache and image cache of a query: a scan
+/// of a long capture (`log`, `history`) or a large read runs in bounded
+/// memory.
 const QUERY_CACHE_BYTES: usize = 64 << 20;
 
 /// Refuses a write to `path` while a recorder records into it, naming it.
