@@ -17,7 +17,6 @@
 //! `cargo bench -p tracemem-bench --bench bulk [-- --rounds R --reads N --keep PATH]`
 
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tracemem::workloads::{Lcg, W2_HEAP, W2_HEAP_SIZE, W2_IMAGE, W2Config};
@@ -33,20 +32,7 @@ fn main() {
     let images = tracemem_bench::arg("--images", 1) != 0;
     let q2 = tracemem_bench::arg("--q2", 1) != 0;
     let config = W2Config::STANDARD;
-    let args: Vec<String> = std::env::args().collect();
-    let keep = args
-        .iter()
-        .position(|a| a == "--keep")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from);
-    let dir = tempfile::tempdir_in(".").unwrap();
-    let path = keep.clone().unwrap_or_else(|| dir.path().join("w2.tmdb"));
-    if !path.exists() {
-        eprintln!("loading W2 standard into {}...", path.display());
-        let db = Database::create(&path).unwrap();
-        tracemem_bench::load_tracemem(&db, &tracemem_bench::w2_writes(config), 1000);
-        db.close().unwrap();
-    }
+    let (_dir, path) = tracemem_bench::w2_database(config);
     // Queried as a finished capture is: opened anew, the OS page cache warm.
     let db = Database::open(&path).unwrap();
     let image_len = config.image_size as usize;

@@ -160,3 +160,31 @@ pub fn insert_event(conn: &rusqlite::Connection, seq: usize, e: &tracemem::recor
         ])
         .unwrap();
 }
+
+/// The path of a W2 database of `config`, loaded 1,000 snaps a transaction
+/// and closed: `--keep PATH` if given (loaded there only if missing, so that
+/// later runs reuse it), else a file in a new temporary directory, returned
+/// with it so that it lives as long.
+pub fn w2_database(config: W2Config) -> (Option<tempfile::TempDir>, std::path::PathBuf) {
+    let args: Vec<String> = std::env::args().collect();
+    let keep = args
+        .iter()
+        .position(|a| a == "--keep")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
+    let (dir, path) = match keep {
+        Some(path) => (None, path),
+        None => {
+            let dir = tempfile::tempdir_in(".").unwrap();
+            let path = dir.path().join("w2.tmdb");
+            (Some(dir), path)
+        }
+    };
+    if !path.exists() {
+        eprintln!("loading W2 into {}...", path.display());
+        let db = Database::create(&path).unwrap();
+        load_tracemem(&db, &w2_writes(config), 1000);
+        db.close().unwrap();
+    }
+    (dir, path)
+}
