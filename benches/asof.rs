@@ -10,7 +10,10 @@
 //! the answers compared. Run it at 5,000,000 and 50,000,000 events to see
 //! how each engine's query time grows with the capture.
 //!
-//! `cargo bench -p tracemem-bench --bench asof [-- --events N --queries Q --cache-mb M]`
+//! With `--index 1`, the chunk index is written after recording (and its
+//! time printed), and tracemem's queries go through it.
+//!
+//! `cargo bench -p tracemem-bench --bench asof [-- --events N --queries Q --cache-mb M --index 1]`
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,7 @@ fn main() {
     let q = tracemem_bench::arg("--queries", 200_000);
     // `--cache-mb M`: redb's page cache for the queries (default redb's own).
     let cache_mb = Some(tracemem_bench::arg("--cache-mb", 0)).filter(|&mb| mb > 0);
+    let indexed = tracemem_bench::arg("--index", 0) != 0;
     let dir = tempfile::tempdir_in(".").unwrap();
     let tm_path = dir.path().join("w1.tmdb");
     let sq_path = dir.path().join("w1.sqlite");
@@ -72,12 +76,20 @@ fn main() {
     let tm_size = std::fs::metadata(&tm_path).unwrap().len();
     let sq_size = std::fs::metadata(&sq_path).unwrap().len();
 
+    if indexed {
+        let report = Database::open(&tm_path).unwrap().write_chunk_index().unwrap();
+        eprintln!(
+            "chunk index: {} chunks of {} granules, {} bytes, written in {:.2} s",
+            report.chunks, report.granules, report.bytes, report.seconds
+        );
+    }
     let mut builder = Database::builder();
     if let Some(mb) = cache_mb {
         builder.cache_size(mb << 20);
     }
     let db = builder.open(&tm_path).unwrap();
     let read = db.begin_read().unwrap();
+    assert_eq!(read.uses_chunk_index(), indexed);
     let capture = read.capture("w1").unwrap();
     let space = read.space("bus").unwrap();
     let snaps: Vec<i64> = queries
@@ -137,8 +149,9 @@ fn main() {
     let rate = |d: Duration| q as f64 / d.as_secs_f64();
     let permille = |lat: &[Duration], p: usize| lat[(lat.len() * p / 1000).min(lat.len() - 1)].as_nanos();
     println!(
-        "{n} W1 events, {q} queries, {}; tracemem {tm_size} bytes, SQLite {sq_size} bytes",
-        tracemem_bench::machine()
+        "{n} W1 events, {q} queries, {}; tracemem {tm_size} bytes{}, SQLite {sq_size} bytes",
+        tracemem_bench::machine(),
+        if indexed { " (through its chunk index)" } else { "" }
     );
     println!("| engine | queries/s (median of 3 passes) | p50 ns | p99 ns | p99.9 ns |");
     println!("|---|---:|---:|---:|---:|");

@@ -61,6 +61,7 @@ mod vocab;
 pub mod workloads;
 
 pub use db::capture::{CaptureInfo, CaptureSpec, DEFAULT_CAPTURE_SPACE, EventFootprint};
+pub use db::chunk_index::IndexReport;
 pub use db::pack::{PackPhase, PackProgress, PackReport, pack};
 pub use db::retention::Retention;
 pub use db::timeline::{MAX_TIMELINE_BUCKETS, TimelineBucket, TimelineEvent, TracksReport};

@@ -4,6 +4,7 @@
 
 mod bus_map;
 pub mod capture;
+pub mod chunk_index;
 pub mod pack;
 mod regions;
 mod registers;
@@ -50,6 +51,8 @@ pub struct Database {
     settings: DatabaseBuilder,
     /// Whether it lives in a file (`path`), not in a storage backend.
     on_file: bool,
+    /// The chunk index its read transactions use, when one matches.
+    chunk_index: chunk_index::IndexSlot,
 }
 
 /// The redb handle: writable, or read-only beside a writer in another process.
@@ -77,6 +80,7 @@ pub struct DatabaseBuilder {
     max_chunk_deltas: usize,
     verify_on_open: bool,
     shared: bool,
+    chunk_index: bool,
 }
 
 impl Default for DatabaseBuilder {
@@ -89,6 +93,7 @@ impl Default for DatabaseBuilder {
             max_chunk_deltas: crate::store::DEFAULT_MAX_CHUNK_DELTAS,
             verify_on_open: false,
             shared: false,
+            chunk_index: true,
         }
     }
 }
@@ -127,6 +132,14 @@ impl DatabaseBuilder {
     /// 200,000 snaps takes about 150 MiB.
     pub fn image_cache_size(&mut self, bytes: usize) -> &mut Self {
         self.image_cache_size = bytes;
+        self
+    }
+
+    /// Whether read transactions find chunks through the database's chunk
+    /// index when one matches its state (default true; see
+    /// [`Database::write_chunk_index`]). False reads the file's tables only.
+    pub fn chunk_index(&mut self, use_it: bool) -> &mut Self {
+        self.chunk_index = use_it;
         self
     }
 
@@ -198,6 +211,7 @@ impl DatabaseBuilder {
             track_builders: TrackBuilders::default(),
             settings: self.clone(),
             on_file: true,
+            chunk_index: Default::default(),
         })
     }
 
@@ -248,6 +262,7 @@ impl DatabaseBuilder {
             track_builders: TrackBuilders::default(),
             settings: self.clone(),
             on_file,
+            chunk_index: Default::default(),
         })
     }
 
@@ -315,6 +330,7 @@ impl DatabaseBuilder {
             track_builders: TrackBuilders::default(),
             settings: self.clone(),
             on_file: false,
+            chunk_index: Default::default(),
         })
     }
 
@@ -332,6 +348,7 @@ impl DatabaseBuilder {
             track_builders: TrackBuilders::default(),
             settings: self.clone(),
             on_file: true,
+            chunk_index: Default::default(),
         };
         database.recover_journal()?;
         Ok(database)
@@ -551,14 +568,19 @@ impl Database {
 
     /// Checks the whole file: redb's page checksums and allocator (when the
     /// database is opened with [`DatabaseBuilder::verify_on_open`], at open),
-    /// then every history chunk, change bucket and event chunk. Problems are
+    /// then every history chunk, change bucket and event chunk, and the
+    /// chunk index against the chunks if one matches the state. Problems are
     /// listed in the report, naming where; an `Err` means the check itself
     /// could not run.
     pub fn check(&self) -> Result<crate::store::check::CheckReport> {
         let place = || self.path.display().to_string();
         guard(&place, || {
             let txn = self.handle()?.begin_read().context("checking")?;
-            crate::store::check::check(&txn)
+            let mut report = crate::store::check::check(&txn)?;
+            if self.on_file {
+                report.problems.extend(self.chunk_index_differences(&txn)?);
+            }
+            Ok(report)
         })
     }
 
@@ -577,11 +599,16 @@ impl Database {
     pub fn begin_read(&self) -> Result<ReadTransaction> {
         guard(&|| "begin_read".to_string(), || {
             let txn = self.handle()?.begin_read().context("starting a read transaction")?;
+            let index_for = |stamp: [u8; 16]| match self.on_file && self.settings.chunk_index {
+                true => self.chunk_index.index_for(&self.path, stamp),
+                false => Ok(None),
+            };
             let store = ReadStore::new(
                 &txn,
                 self.block_size,
                 Arc::clone(&self.chunk_cache),
                 self.settings.image_cache_size,
+                &index_for,
             )?;
             Ok(ReadTransaction { _txn: txn, store })
         })
@@ -594,6 +621,13 @@ impl Database {
             let mut txn = self.writable()?.begin_write().context("starting a write transaction")?;
             // Reopening after a crash then costs no walk over the whole file.
             txn.set_quick_repair(true);
+            // Whatever it changes, the chunk index no longer matches once it
+            // commits.
+            {
+                let mut meta = txn.open_table(schema::META).context("starting a write transaction")?;
+                meta.remove(crate::store::chunk_index::META_CHUNK_INDEX)
+                    .context("starting a write transaction")?;
+            }
             Ok(WriteTransaction {
                 store: WriteStore::new(
                     txn,
@@ -629,6 +663,14 @@ fn space_of(store: &dyn StoreRead, name: &str) -> Result<u32> {
 }
 
 impl ReadTransaction {
+    /// Whether this snapshot finds history chunks through the database's
+    /// chunk index ([`Database::write_chunk_index`]): one was written for
+    /// exactly this state, and the database was not opened with
+    /// [`DatabaseBuilder::chunk_index`] false.
+    pub fn uses_chunk_index(&self) -> bool {
+        self.store.uses_chunk_index()
+    }
+
     /// The space named `name`.
     pub fn space(&self, name: &str) -> Result<MemorySpace<'_>> {
         guard(&|| "space".to_string(), || {

@@ -45,6 +45,11 @@ pub(crate) fn rewrite(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Rewritten> {
     copy_table(src, dst, META)?;
+    // The source's chunk index does not index the packed chunks.
+    dst.open_table(META)
+        .context("packing: copying meta")?
+        .remove(crate::store::chunk_index::META_CHUNK_INDEX)
+        .context("packing: copying meta")?;
     copy_table(src, dst, SPACE_IDS)?;
     copy_table(src, dst, SPACE_NAMES)?;
     rewrite_changes(src, dst)?;

@@ -137,6 +137,9 @@ impl DeltaCursor {
             LoadedChunk::Owned(record) => Held::Record(Box::new(record.clone())),
             LoadedChunk::Stored(guard) => Held::Record(Box::new(ChunkRecord::from_stored(guard.value(), &place)?)),
             LoadedChunk::InPlace(bytes) => Held::Record(Box::new(ChunkRecord::from_stored(bytes, &place)?)),
+            LoadedChunk::Indexed(bytes, index) => Held::Record(Box::new(ChunkRecord::from_stored(bytes, &|| {
+                crate::store::history::indexed_place(&place, index)
+            })?)),
             LoadedChunk::Copied(bytes) => Held::Record(Box::new(ChunkRecord::from_stored(&bytes, &place)?)),
         };
         Ok(Some((part_first, held)))

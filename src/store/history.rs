@@ -2,6 +2,7 @@
 //! transaction's tables, or a write transaction's tables under its buffered
 //! edits) and the algorithms that answer the memory contract from chunks.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::store::cache::{ChunkCache, DecodedChunk};
@@ -21,6 +22,8 @@ pub(crate) enum LoadedChunk<'a> {
     Stored(redb::AccessGuard<'static, &'static [u8]>),
     /// A stored chunk, read in place through a guard its reader holds.
     InPlace(&'a [u8]),
+    /// A stored chunk, read in place from the chunk index at the path.
+    Indexed(&'a [u8], &'a Path),
     /// A stored chunk, copied out of its table.
     Copied(Vec<u8>),
     /// A part of a packed chunk, decoded (and shared through the
@@ -65,9 +68,15 @@ impl LoadedChunk<'_> {
             }
             LoadedChunk::Stored(guard) => ChunkView::of_bytes(guard.value(), place),
             LoadedChunk::InPlace(bytes) => ChunkView::of_bytes(bytes, place),
+            LoadedChunk::Indexed(bytes, index) => ChunkView::of_bytes(bytes, &|| indexed_place(place, index)),
             LoadedChunk::Copied(bytes) => ChunkView::of_bytes(bytes, place),
         }
     }
+}
+
+/// Where a chunk read from the chunk index at `index` lies.
+pub(crate) fn indexed_place(place: &dyn Fn() -> String, index: &Path) -> String {
+    format!("{}, as copied into {}", place(), index.display())
 }
 
 impl<'a> LoadedChunk<'a> {
@@ -79,9 +88,35 @@ impl<'a> LoadedChunk<'a> {
         hi: Snap,
         cache: &ChunkCache,
     ) -> Result<(Snap, LoadedChunk<'a>)> {
-        match packed_part(guard.value(), key, hi, cache)? {
+        Self::of_bytes(guard.value(), key, hi, cache)
+    }
+
+    /// The stored value `bytes` of the chunk under `key`, read for snaps up
+    /// to `hi` as [`LoadedChunk::of_stored`] reads a guard's.
+    pub fn of_bytes(
+        bytes: &'a [u8],
+        key: (u32, u64, Snap),
+        hi: Snap,
+        cache: &ChunkCache,
+    ) -> Result<(Snap, LoadedChunk<'a>)> {
+        match packed_part(bytes, key, hi, cache, None)? {
             Some(part) => Ok(part),
-            None => Ok((key.2, LoadedChunk::InPlace(guard.value()))),
+            None => Ok((key.2, LoadedChunk::InPlace(bytes))),
+        }
+    }
+
+    /// [`LoadedChunk::of_bytes`] for a chunk's bytes in the chunk index at
+    /// `index` (named where they are damaged).
+    pub fn of_indexed(
+        bytes: &'a [u8],
+        index: &'a Path,
+        key: (u32, u64, Snap),
+        hi: Snap,
+        cache: &ChunkCache,
+    ) -> Result<(Snap, LoadedChunk<'a>)> {
+        match packed_part(bytes, key, hi, cache, Some(index))? {
+            Some(part) => Ok(part),
+            None => Ok((key.2, LoadedChunk::Indexed(bytes, index))),
         }
     }
 }
@@ -97,27 +132,33 @@ impl LoadedChunk<'static> {
         hi: Snap,
         cache: &ChunkCache,
     ) -> Result<(Snap, LoadedChunk<'static>)> {
-        match packed_part(guard.value(), key, hi, cache)? {
+        match packed_part(guard.value(), key, hi, cache, None)? {
             Some(part) => Ok(part),
             None => Ok((key.2, LoadedChunk::Stored(guard))),
         }
     }
 }
 
-/// The part for snaps up to `hi` of the stored value `bytes` under `key`,
-/// decoded through `cache`, with its first snap, if the value is packed.
+/// The part for snaps up to `hi` of the stored value `bytes` under `key`
+/// (copied into the chunk index `index`, if given), decoded through
+/// `cache`, with its first snap, if the value is packed.
 fn packed_part(
     bytes: &[u8],
     key: (u32, u64, Snap),
     hi: Snap,
     cache: &ChunkCache,
+    index: Option<&Path>,
 ) -> Result<Option<(Snap, LoadedChunk<'static>)>> {
     if !packed::is_packed(bytes) {
         // Its other cache lines all at once: a point read visits most.
         touch_lines(bytes);
         return Ok(None);
     }
-    let place = chunk_place(key.0, key.1, key.2);
+    let in_table = chunk_place(key.0, key.1, key.2);
+    let place = || match index {
+        Some(index) => indexed_place(&in_table, index),
+        None => in_table(),
+    };
     let chunk = cache.decoded(key, bytes, &place)?;
     let part = chunk.part_at_or_before(hi);
     Ok(Some((chunk.part_first_snap(part), LoadedChunk::Decoded(chunk, part))))

@@ -10,6 +10,7 @@ pub(crate) mod cache;
 pub(crate) mod changes;
 pub(crate) mod check;
 pub(crate) mod chunk;
+pub(crate) mod chunk_index;
 pub(crate) mod compact;
 pub(crate) mod convert;
 pub(crate) mod delta_cursor;

@@ -6,6 +6,7 @@ use redb::ReadOnlyTable;
 
 use crate::store::cache::ChunkCache;
 use crate::store::changes::{bucket_of, decode_bucket};
+use crate::store::chunk_index::{ChunkIndex, stamp_in};
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
 use crate::store::history::{
     LatestChunkFn, LoadedChunk, StoreRead, checked_key, chunk_place, chunk_till, latest_fork_by_scan,
@@ -49,6 +50,9 @@ pub(crate) struct ReadStore {
     snap_forks: Option<ReadOnlyTable<i64, i64>>,
     /// The retention horizon, read once: every memory read checks it.
     horizon: Option<Snap>,
+    /// The chunk index matching this snapshot, if there is one: chunks are
+    /// found through it instead of the chunks table.
+    index: Option<Arc<ChunkIndex>>,
 }
 
 /// The regions table of a read snapshot.
@@ -67,12 +71,14 @@ fn optional<K: redb::Key + 'static, V: redb::Value + 'static>(
 }
 
 impl ReadStore {
-    /// Opens every table of `txn`.
+    /// Opens every table of `txn`; `index_for` gives the chunk index of a
+    /// stamp, if the database has that one.
     pub fn new(
         txn: &redb::ReadTransaction,
         block_size: u32,
         cache: Arc<ChunkCache>,
         image_cache_size: usize,
+        index_for: &dyn Fn([u8; 16]) -> Result<Option<Arc<ChunkIndex>>>,
     ) -> Result<ReadStore> {
         let meta = txn.open_table(META).context("opening meta")?;
         let horizon = schema::decode_horizon(
@@ -82,8 +88,13 @@ impl ReadStore {
                 .map(|v| v.value().to_vec()),
         )?
         .map(i64::from_le_bytes);
+        let index = match stamp_in(&meta)? {
+            Some(stamp) => index_for(stamp)?,
+            None => None,
+        };
         Ok(ReadStore {
             horizon,
+            index,
             block_size,
             cache,
             images: Mutex::new(ImageCache::new(image_cache_size)),
@@ -104,6 +115,13 @@ impl ReadStore {
             track_tails: optional(txn, TRACK_TAILS)?,
             snap_forks: optional(txn, SNAP_FORKS)?,
         })
+    }
+}
+
+impl ReadStore {
+    /// Whether it finds chunks through a chunk index.
+    pub fn uses_chunk_index(&self) -> bool {
+        self.index.is_some()
     }
 }
 
@@ -133,6 +151,21 @@ impl StoreRead for ReadStore {
         lo: Snap,
         hi: Snap,
     ) -> Result<Option<(Snap, LoadedChunk<'_>)>> {
+        if let Some(index) = &self.index {
+            let Some(run) = index.granule(space, granule)? else {
+                return Ok(None);
+            };
+            return match index.latest(run, lo, hi)? {
+                Some((first, bytes, _)) => Ok(Some(LoadedChunk::of_indexed(
+                    bytes,
+                    index.path(),
+                    (space, granule, first),
+                    hi,
+                    &self.cache,
+                )?)),
+                None => Ok(None),
+            };
+        }
         let mut range = self
             .chunks
             .range((space, granule, lo)..=(space, granule, hi))
@@ -148,6 +181,11 @@ impl StoreRead for ReadStore {
     }
 
     fn first_chunk_from(&self, space: u32, granule: u64, from: Snap, to: Snap) -> Result<Option<Snap>> {
+        if let Some(index) = &self.index {
+            return Ok(index
+                .granule(space, granule)?
+                .and_then(|run| index.first_from(run, from, to)));
+        }
         let bounds = ((space, granule, from), (space, granule, to));
         let mut range = self.chunks.range(bounds.0..=bounds.1).context("seeking a chunk")?;
         match range.next() {
@@ -192,6 +230,16 @@ impl StoreRead for ReadStore {
             let holds = || chunk.holds(&view, hi, &till);
             f(g, view, &holds)
         };
+        if let Some(index) = &self.index {
+            return index.for_each_granule(space, granules, reverse, &mut |run| match index.latest(run, lo, hi)? {
+                Some((first, bytes, next)) => {
+                    let key = (space, run.granule, first);
+                    let chunk = LoadedChunk::of_indexed(bytes, index.path(), key, hi, &self.cache)?;
+                    visit(run.granule, chunk, Some(till_before(next)))
+                }
+                None => Ok(true),
+            });
+        }
         'seek: loop {
             if from > to {
                 return Ok(());

@@ -461,7 +461,9 @@ impl WriteStore {
             LoadedChunk::Decoded(chunk, _) => Ok(chunk.record().clone()),
             LoadedChunk::Stored(guard) => ChunkRecord::from_stored_at(guard.value(), first, &place),
             LoadedChunk::Copied(bytes) => ChunkRecord::from_stored_at(&bytes, first, &place),
-            LoadedChunk::InPlace(bytes) => ChunkRecord::from_stored_at(bytes, first, &place),
+            LoadedChunk::InPlace(bytes) | LoadedChunk::Indexed(bytes, _) => {
+                ChunkRecord::from_stored_at(bytes, first, &place)
+            }
         }
     }
 

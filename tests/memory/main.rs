@@ -5,6 +5,7 @@
 #[path = "../common/model.rs"]
 mod model;
 
+mod chunk_index;
 mod contract;
 mod kept_images;
 mod prop_memory;

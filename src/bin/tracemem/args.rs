@@ -539,6 +539,19 @@ pub enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Write the chunk index of a finished capture beside its file
+    /// (DB.chunk-index): reads then find each history chunk in the mapped
+    /// index instead of descending the file's B-tree, until the next write.
+    ///
+    /// Example: tracemem pack soak.tmdb && tracemem index soak.tmdb
+    #[command(verbatim_doc_comment)]
+    Index {
+        /// The database file.
+        db: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Verify the file and every invariant tracemem relies on; exit 1 if
     /// anything is wrong. Read-only: it changes nothing.
     Check {

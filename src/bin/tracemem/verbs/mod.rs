@@ -95,6 +95,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             search::diff(&db, &space, when(&a)?, when(&b)?, capture.as_deref(), range, json, out)
         }
         Command::Pack { db, json, quiet } => search::pack(&db, json, quiet, out),
+        Command::Index { db, json } => search::index(&db, json, out),
         Command::Spaces { db, json } => inspect::spaces(&db, json, out),
         Command::Captures { db, json } => inspect::captures(&db, json, out),
         Command::Snaps {

@@ -1,6 +1,7 @@
 //! The verbs that search and compare memory and compact the file: `find`
-//! (M8), `diff` (M9) and `pack` (M14), with progress bars on standard error
-//! for the long ones (shown only on a terminal).
+//! (M8), `diff` (M9), `pack` (M14) and `index` (the chunk index), with
+//! progress bars on standard error for the long ones (shown only on a
+//! terminal).
 
 use std::io::Write;
 use std::path::Path;
@@ -9,7 +10,7 @@ use serde_json::json;
 use tracemem::{AddressRange, Direction, MemoryRead, PackPhase, Snap};
 
 use crate::args::FindArgs;
-use crate::failure::{Failure, Outcome, begin_read, io, open};
+use crate::failure::{Failure, Outcome, begin_read, io, open, open_writer, refuse_while_recording};
 use crate::output::{print_json_array, progress_bar, range_text};
 use crate::query::resolve_snap;
 
@@ -245,6 +246,38 @@ pub fn pack(path: &Path, as_json: bool, quiet: bool, out: &mut impl Write) -> Ou
             100.0 * report.bytes_after as f64 / report.bytes_before.max(1) as f64,
             report.chunks_before,
             report.chunks_after
+        )
+        .map_err(io)?;
+    }
+    Ok(())
+}
+
+/// `tracemem index DB`: writes the chunk index of the database's state.
+pub fn index(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
+    refuse_while_recording(path, "index")?;
+    let db = open_writer(path)?;
+    let report = db
+        .write_chunk_index()
+        .map_err(|e| Failure::error(format!("indexing {}", path.display()), e))?;
+    db.close()
+        .map_err(|e| Failure::error(format!("closing {}", path.display()), e))?;
+    if as_json {
+        let line = json!({
+            "granules": report.granules,
+            "chunks": report.chunks,
+            "bytes": report.bytes,
+            "seconds": report.seconds,
+        });
+        writeln!(out, "{line}").map_err(io)?;
+    } else {
+        writeln!(
+            out,
+            "indexed {}: {} history chunks of {} granules, {} bytes, in {:.2} s",
+            path.display(),
+            report.chunks,
+            report.granules,
+            report.bytes,
+            report.seconds
         )
         .map_err(io)?;
     }
