@@ -2,8 +2,9 @@
 //! feed arbitrary bytes to the crate-private decoders of on-disk records
 //! (FORMAT.md): history chunks, event chunks, change buckets, snap
 //! metadata, capture records, journal payloads, region and register
-//! records, register tracks and their tails. Each decodes everything it is given and walks every part a
-//! reader could reach; bad bytes are an `Err`, never a panic.
+//! records, register tracks and their tails, and chunk index files. Each
+//! decodes everything it is given and walks every part a reader could
+//! reach; bad bytes are an `Err`, never a panic.
 //!
 //! Where a record has two decoders that must agree (a history chunk is read
 //! per byte by point reads, whole by images, and a word at a time by bulk
@@ -51,7 +52,8 @@ pub fn decode_record(data: &[u8]) -> Result<Decoded> {
         let (key, value) = bytes.split_at_checked(8)?;
         Some((i64::from_le_bytes(key.try_into().ok()?), value))
     };
-    match kind % 12 {
+    match kind % 13 {
+        12 => decode_chunk_index(bytes),
         0 => decode_chunk(bytes),
         8 => decode_packed_chunk_payload(bytes),
         1 => decode_event_chunk(bytes),
@@ -65,6 +67,67 @@ pub fn decode_record(data: &[u8]) -> Result<Decoded> {
         11 => decode_track_tail(bytes),
         _ => decode_register("r0", bytes),
     }
+}
+
+/// Reads `bytes` as a chunk index file (FORMAT.md, "The chunk index") every
+/// way the readers do: each granule entry, found again through the hash
+/// table, its latest chunk and first chunk at a spread of snaps, and the
+/// granules of each space in both directions, which must list the same
+/// runs. A granule the hash finds with another run, or the two directions
+/// disagreeing, on bytes that were accepted, is a disagreement.
+pub fn decode_chunk_index(bytes: &[u8]) -> Result<Decoded> {
+    use crate::store::chunk_index::ChunkIndex;
+    let index = ChunkIndex::held(std::path::Path::new("fuzz input"), bytes.to_vec())?;
+    let mut decoded = Decoded::default();
+    let mut entries = Vec::new();
+    index.for_each_entry(&mut |space, run| {
+        entries.push((space, run));
+        Ok(())
+    })?;
+    let probes = [Snap::MIN, -1, 0, 1, 7, 1000, Snap::MAX];
+    for &(space, run) in entries.iter().take(MAX_PROBE_SNAPS * 4) {
+        decoded.parts += 1;
+        if let Some(found) = index.granule(space, run.granule)?
+            && found.granule != run.granule
+        {
+            decoded
+                .disagreements
+                .push(format!("granule {:#x} found as {:#x}", run.granule, found.granule));
+        }
+        for (&lo, &hi) in probes.iter().zip(&probes[1..]) {
+            // Snaps out of order within a run are bad input; a chunk
+            // outside the snaps asked for is a disagreement.
+            if let Some((first, chunk, _)) = index.latest(run, lo, hi)? {
+                decoded.parts += chunk.len().min(1);
+                if first < lo || first > hi {
+                    decoded
+                        .disagreements
+                        .push(format!("latest in [{lo}, {hi}] is at {first}"));
+                }
+            }
+            let _ = index.first_from(run, lo, hi);
+        }
+    }
+    let spaces: BTreeSet<u32> = entries.iter().map(|&(space, _)| space).collect();
+    for space in spaces.into_iter().take(4) {
+        let mut up = Vec::new();
+        let mut down = Vec::new();
+        index.for_each_granule(space, (0, u64::MAX), false, &mut |run| {
+            up.push(run);
+            Ok(up.len() < 4096)
+        })?;
+        index.for_each_granule(space, (0, u64::MAX), true, &mut |run| {
+            down.push(run);
+            Ok(down.len() < 4096)
+        })?;
+        down.reverse();
+        if up.len() < 4096 && up != down {
+            decoded
+                .disagreements
+                .push(format!("space {space}: {} granules up, {} down", up.len(), down.len()));
+        }
+    }
+    Ok(decoded)
 }
 
 /// Decodes a history chunk (the value of a `history_chunks` row) and reads

@@ -120,10 +120,29 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
         .map_or(0, u32::from_le_bytes)
 }
 
+/// The bytes of an index: its file mapped, or (for the fuzz targets) held.
+enum IndexBytes {
+    Mapped(Mmap),
+    #[cfg(feature = "fuzzing")]
+    Held(Vec<u8>),
+}
+
+impl std::ops::Deref for IndexBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            IndexBytes::Mapped(map) => map,
+            #[cfg(feature = "fuzzing")]
+            IndexBytes::Held(bytes) => bytes,
+        }
+    }
+}
+
 /// A chunk index, mapped.
 pub(crate) struct ChunkIndex {
     path: PathBuf,
-    map: Mmap,
+    map: IndexBytes,
     stamp: [u8; 16],
     sections: Sections,
 }
@@ -135,7 +154,7 @@ impl std::fmt::Debug for ChunkIndex {
 }
 
 /// A granule's run of chunks in an index.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct GranuleRun {
     pub granule: u64,
     first: usize,
@@ -157,6 +176,17 @@ impl ChunkIndex {
         // mapping on the old file. Other programs changing the file is
         // unsupported, as for the database and its journals.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| io_error(path, e))?;
+        ChunkIndex::of_bytes(path, IndexBytes::Mapped(map)).map(Some)
+    }
+
+    /// An index of `bytes`, named `path` in errors (the fuzz targets').
+    #[cfg(feature = "fuzzing")]
+    pub fn held(path: &Path, bytes: Vec<u8>) -> Result<ChunkIndex> {
+        ChunkIndex::of_bytes(path, IndexBytes::Held(bytes))
+    }
+
+    /// The index of `map`: its header and length checked.
+    fn of_bytes(path: &Path, map: IndexBytes) -> Result<ChunkIndex> {
         let damaged = |detail: &str| Error::corrupt(path.display().to_string(), format!("chunk index: {detail}"));
         if map.len() < HEADER || &map[..8] != MAGIC {
             return Err(damaged("not a chunk index (no magic)"));
@@ -175,12 +205,12 @@ impl ChunkIndex {
         if !slots.is_power_of_two() || slots < granules {
             return Err(damaged(&format!("{slots} hash slots for {granules} granules")));
         }
-        Ok(Some(ChunkIndex {
+        Ok(ChunkIndex {
             path: path.to_path_buf(),
             map,
             stamp,
             sections,
-        }))
+        })
     }
 
     /// The index file.
@@ -390,7 +420,7 @@ impl ChunkIndex {
     }
 
     /// Calls `f` with every granule entry, in order.
-    fn for_each_entry(&self, f: &mut dyn FnMut(u32, GranuleRun) -> Result<()>) -> Result<()> {
+    pub fn for_each_entry(&self, f: &mut dyn FnMut(u32, GranuleRun) -> Result<()>) -> Result<()> {
         for i in 0..self.sections.granules {
             let (space, run) = self.entry(i)?;
             f(space, run)?;

@@ -107,6 +107,10 @@ fn reads_through_the_chunk_index_match_the_model() {
     assert_eq!(std::fs::metadata(index_of(&path)).unwrap().len(), report.bytes);
     assert!(db.begin_read().unwrap().uses_chunk_index());
     assert_reads_match(&db, &model, 43);
+    // The fuzz targets' walk of the file agrees with itself on it.
+    let decoded = tracemem::fuzzing::decode_chunk_index(&std::fs::read(index_of(&path)).unwrap()).unwrap();
+    assert!(decoded.parts as u64 >= report.granules, "{decoded:?}");
+    assert!(decoded.disagreements.is_empty(), "{decoded:?}");
     // Opened again, the index is mapped anew; opened without it, unused.
     db.close().unwrap();
     let db = Database::open(&path).unwrap();
@@ -281,4 +285,44 @@ fn check_compares_the_chunk_index_with_the_chunks() {
         problems[0].contains("chunk-index") && problems[0].contains("the table's"),
         "{problems:?}"
     );
+}
+
+#[test]
+fn randomly_damaged_chunk_indexes_are_errors_or_agree_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mutated.tmdb");
+    let (db, _) = random_history(&path, 107);
+    db.write_chunk_index().unwrap();
+    let good = std::fs::read(index_of(&path)).unwrap();
+    let mut rng = Lcg::new(109);
+    let (mut errors, mut accepted) = (0, 0);
+    for _ in 0..3000 {
+        let mut bytes = good.clone();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(bytes.len() as u64) as usize;
+            match rng.below(4) {
+                0 => bytes.truncate(at),
+                // Mostly the header and the directory, where the runs are.
+                1 => {
+                    let at = rng.below(64.min(bytes.len() as u64).max(1)) as usize;
+                    if let Some(b) = bytes.get_mut(at) {
+                        *b = rng.below(256) as u8;
+                    }
+                }
+                _ => {
+                    if let Some(b) = bytes.get_mut(at) {
+                        *b ^= 1 << rng.below(8);
+                    }
+                }
+            }
+        }
+        match tracemem::fuzzing::decode_chunk_index(&bytes) {
+            Ok(decoded) => {
+                accepted += 1;
+                assert!(decoded.disagreements.is_empty(), "{decoded:?}");
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    assert!(errors > 0 && accepted > 0, "{errors} errors, {accepted} accepted");
 }
