@@ -28,7 +28,7 @@ const CONFIG: W2Config = W2Config {
 };
 
 /// A database with W2 memory (small image, 3,000 snaps) and a W1 capture.
-fn build(path: &Path) {
+pub(crate) fn build(path: &Path) {
     let db = Database::builder().max_chunk_deltas(8).create(path).unwrap();
     let mut txn = db.begin_write().unwrap();
     w2(CONFIG, |w| match w {
@@ -62,7 +62,7 @@ fn build(path: &Path) {
 
 /// A hash of many answers: bytes, states, searches, diffs and changes of
 /// every space at many snaps, and the capture's events.
-fn digest(db: &Database) -> u64 {
+pub(crate) fn digest(db: &Database) -> u64 {
     let mut h = DefaultHasher::new();
     let read = db.begin_read().unwrap();
     for name in read.spaces().unwrap() {

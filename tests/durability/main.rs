@@ -1,4 +1,4 @@
-//! What survives: kill -9 during commits, packs and recording, injected storage faults and full disks, damaged files, the upgrade of older formats, and every input that once made a fuzz target fail.
+//! What survives: kill -9 during commits, packs, chunk index writes and recording, injected storage faults and full disks, damaged files, the upgrade of older formats, and every input that once made a fuzz target fail.
 //!
 //! One test binary; each module was a test file of its own.
 
@@ -7,6 +7,7 @@ mod fuzz;
 
 mod child;
 mod crash_commit;
+mod crash_index;
 mod crash_pack;
 mod damaged;
 mod faults;
