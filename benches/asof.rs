@@ -13,7 +13,7 @@
 //! With `--index 1`, the chunk index is written after recording (and its
 //! time printed), and tracemem's queries go through it.
 //!
-//! `cargo bench -p tracemem-bench --bench asof [-- --events N --queries Q --cache-mb M --index 1]`
+//! `cargo bench -p tracemem-bench --bench asof [-- --events N --queries Q --cache-mb M --index 1 --keep DIR]`
 
 use std::time::{Duration, Instant};
 
@@ -28,9 +28,24 @@ fn main() {
     // `--cache-mb M`: redb's page cache for the queries (default redb's own).
     let cache_mb = Some(tracemem_bench::arg("--cache-mb", 0)).filter(|&mb| mb > 0);
     let indexed = tracemem_bench::arg("--index", 0) != 0;
+    // `--keep DIR`: the two files are written into DIR and kept (for
+    // timing whole processes on them afterwards).
+    let args: Vec<String> = std::env::args().collect();
+    let keep = args.iter().position(|a| a == "--keep").and_then(|i| args.get(i + 1));
     let dir = tempfile::tempdir_in(".").unwrap();
-    let tm_path = dir.path().join("w1.tmdb");
-    let sq_path = dir.path().join("w1.sqlite");
+    let files = keep.map_or_else(|| dir.path().to_path_buf(), std::path::PathBuf::from);
+    std::fs::create_dir_all(&files).unwrap();
+    let tm_path = files.join("w1.tmdb");
+    let sq_path = files.join("w1.sqlite");
+    for stale in [
+        "w1.tmdb",
+        "w1.tmdb.chunk-index",
+        "w1.sqlite",
+        "w1.sqlite-wal",
+        "w1.sqlite-shm",
+    ] {
+        let _ = std::fs::remove_file(files.join(stale));
+    }
 
     // The queries first: a random event's address, as of a random event.
     let mut rng = Lcg::new(11);

@@ -150,6 +150,22 @@ impl Database {
         Ok(dict)
     }
 
+    /// Writes the chunk index of the database as it is now beside its file
+    /// (``<file>.chunk-index``): later snapshots find history chunks through
+    /// it, faster, until the next write. Needs the database opened for
+    /// writing. Returns a dict with ``granules``, ``chunks``, ``bytes`` and
+    /// ``seconds``.
+    fn write_chunk_index<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let db = self.handle()?;
+        let report = py.detach(|| guarded("write_chunk_index", || db.write_chunk_index().py()))?;
+        let dict = PyDict::new(py);
+        dict.set_item("granules", report.granules)?;
+        dict.set_item("chunks", report.chunks)?;
+        dict.set_item("bytes", report.bytes)?;
+        dict.set_item("seconds", report.seconds)?;
+        Ok(dict)
+    }
+
     /// Writes capture ``capture`` to ``path``. ``format``: ``'ndjson'`` (one
     /// event per line) or ``'json'`` (one array), as PeakRDL-pybind11's
     /// recorder writes it, the capture with its later sessions; ``'vcd'`` or

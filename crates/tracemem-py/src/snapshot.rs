@@ -264,6 +264,13 @@ impl Snapshot {
         self.read.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 
+    /// Whether this view finds history chunks through the database's chunk
+    /// index (``Database.write_chunk_index``), written for exactly its state.
+    #[getter]
+    fn uses_chunk_index(&self) -> PyResult<bool> {
+        Ok(self.txn()?.uses_chunk_index())
+    }
+
     /// The captures, by name.
     fn captures(&self) -> PyResult<Vec<Capture>> {
         let read = self.txn()?;

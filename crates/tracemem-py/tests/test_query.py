@@ -254,6 +254,27 @@ def test_pack_keeps_the_answers(tmp_path: Path, w1: Path) -> None:
         assert db.read("bus", 0x40000000, 256, snap=12345) == before
 
 
+def test_the_chunk_index_keeps_the_answers_until_a_write(tmp_path: Path, w1: Path) -> None:
+    path = tmp_path / "indexed.tmdb"
+    path.write_bytes(w1.read_bytes())
+    with tracemem.open(path, readonly=False) as db:
+        before = [db.read("bus", 0x40000000, 256, snap=snap) for snap in (0, 5000, 12345, 19999)]
+        with db.snapshot() as snap:
+            assert not snap.uses_chunk_index
+        report = db.write_chunk_index()
+        assert report["chunks"] >= report["granules"] > 0
+        assert (tmp_path / "indexed.tmdb.chunk-index").stat().st_size == report["bytes"]
+        with db.snapshot() as snap:
+            assert snap.uses_chunk_index
+        assert [db.read("bus", 0x40000000, 256, snap=snap) for snap in (0, 5000, 12345, 19999)] == before
+    # Read-only, in a new process's way: the index is found and used.
+    with tracemem.open(path) as db, db.snapshot() as snap:
+        assert snap.uses_chunk_index
+        assert snap.read("bus", 0x40000000, 256, snap=5000) == before[1]
+    with tracemem.open(path) as db, pytest.raises(tracemem.errors.ReadOnlyError):
+        db.write_chunk_index()
+
+
 def test_readinto_fills_a_numpy_array_in_place(w1: Path) -> None:
     import numpy as np
 
