@@ -46,6 +46,33 @@ fn import_info_and_listings() {
 }
 
 #[test]
+fn index_writes_the_chunk_index_that_info_reports_until_a_write() {
+    let dir = imported();
+    let read = |dir: &Path| {
+        stdout(&tracemem(
+            &["read", "t.tmdb", "bus", "0x40000000", "8", "--snap", "2"],
+            dir,
+        ))
+    };
+    let before = read(dir.path());
+    assert!(stdout(&tracemem(&["info", "t.tmdb"], dir.path())).contains("chunk index   none"));
+    let indexed = tracemem(&["index", "t.tmdb", "--json"], dir.path());
+    assert!(indexed.status.success(), "{}", stderr(&indexed));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&indexed)).unwrap();
+    let bytes = std::fs::metadata(dir.path().join("t.tmdb.chunk-index")).unwrap().len();
+    assert_eq!(report["bytes"], bytes);
+    let info: serde_json::Value =
+        serde_json::from_str(&stdout(&tracemem(&["info", "t.tmdb", "--json"], dir.path()))).unwrap();
+    assert_eq!(info["chunk_index"], serde_json::json!({"in_use": true, "bytes": bytes}));
+    assert_eq!(read(dir.path()), before);
+    // A write (a mark) leaves it unused, and info says so.
+    let annotated = tracemem(&["mark", "t.tmdb", "--snap", "2", "checked"], dir.path());
+    assert!(annotated.status.success(), "{}", stderr(&annotated));
+    assert!(stdout(&tracemem(&["info", "t.tmdb"], dir.path())).contains("chunk index   not used"));
+    assert_eq!(read(dir.path()), before);
+}
+
+#[test]
 fn errors_name_what_and_why() {
     let dir = tempfile::tempdir().unwrap();
     let missing = tracemem(&["info", "missing.tmdb"], dir.path());

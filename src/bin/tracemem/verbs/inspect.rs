@@ -25,6 +25,12 @@ pub fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
     let per_event = (events > 0).then(|| size as f64 / events as f64);
     let tables = db.table_usage().map_err(|e| Failure::error("info", e))?;
     let horizon = read.horizon().map_err(|e| Failure::error("info", e))?;
+    let index_in_use = read.uses_chunk_index();
+    let index_bytes = {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(".chunk-index");
+        std::fs::metadata(name).map(|m| m.len()).ok()
+    };
     if as_json {
         let doc = json!({
             "path": path.display().to_string(),
@@ -38,6 +44,7 @@ pub fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
             "snaps_with_metadata": snaps,
             "bytes": size,
             "bytes_per_event": per_event,
+            "chunk_index": {"in_use": index_in_use, "bytes": index_bytes},
             "tables": tables.iter().map(|t| json!({
                 "name": t.name,
                 "entries": t.entries,
@@ -79,6 +86,12 @@ pub fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
     if let Some(per_event) = per_event {
         writeln!(out, "bytes/event   {per_event:.1}").map_err(io)?;
     }
+    let index = match (index_in_use, index_bytes) {
+        (true, Some(bytes)) => format!("in use, {bytes} bytes"),
+        (false, Some(_)) => "not used: written for another state (run `tracemem index` again)".to_string(),
+        (_, None) => "none (`tracemem index` writes one)".to_string(),
+    };
+    writeln!(out, "chunk index   {index}").map_err(io)?;
     writeln!(out, "tables        entries  stored bytes  overhead bytes  pages").map_err(io)?;
     for t in tables.iter().filter(|t| t.entries > 0) {
         writeln!(
