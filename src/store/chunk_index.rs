@@ -123,6 +123,8 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 /// The bytes of an index: its file mapped, or (for the fuzz targets) held.
 enum IndexBytes {
     Mapped(Mmap),
+    /// An empty file (which has no header: always refused).
+    Empty,
     #[cfg(feature = "fuzzing")]
     Held(Vec<u8>),
 }
@@ -133,6 +135,7 @@ impl std::ops::Deref for IndexBytes {
     fn deref(&self) -> &[u8] {
         match self {
             IndexBytes::Mapped(map) => map,
+            IndexBytes::Empty => &[],
             #[cfg(feature = "fuzzing")]
             IndexBytes::Held(bytes) => bytes,
         }
@@ -170,6 +173,10 @@ impl ChunkIndex {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error(path, e)),
         };
+        // An empty file cannot be mapped: read as the damage it is.
+        if file.metadata().map_err(|e| io_error(path, e))?.len() == 0 {
+            return ChunkIndex::of_bytes(path, IndexBytes::Empty).map(Some);
+        }
         // SAFETY: memmap2 requires that the file is not truncated or changed
         // while mapped. tracemem never changes an index in place: a new one
         // is written beside it and renamed over it, which leaves this
@@ -286,20 +293,21 @@ impl ChunkIndex {
             let at = s.entries_at + i * ENTRY;
             (u32_at(&self.map, at), u64_at(&self.map, at + 8))
         };
-        // The first entry at or past (space, from), by bisection.
-        let (mut lo, mut hi) = (0, s.granules);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match key(mid) < (space, from) {
-                true => lo = mid + 1,
-                false => hi = mid,
+        // The entries from the first at or past (space, from) to the first
+        // past (space, to), by bisection.
+        let first_past = |bound: &dyn Fn((u32, u64)) -> bool| {
+            let (mut lo, mut hi) = (0, s.granules);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                match bound(key(mid)) {
+                    true => lo = mid + 1,
+                    false => hi = mid,
+                }
             }
-        }
-        let start = lo;
-        let mut end = start;
-        while end < s.granules && key(end) <= (space, to) {
-            end += 1;
-        }
+            lo
+        };
+        let start = first_past(&|k| k < (space, from));
+        let end = first_past(&|k| k <= (space, to)).max(start);
         let mut visit = |i: usize| -> Result<bool> {
             let (entry_space, run) = self.entry(i)?;
             if entry_space != space {

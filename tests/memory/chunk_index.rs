@@ -208,6 +208,7 @@ fn a_damaged_chunk_index_is_an_error_naming_it() {
     let offsets_at = entries_at + 24 * granules + 8 * chunks;
     let damages: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
         ("cut short", Box::new(|b: &mut Vec<u8>| b.truncate(b.len() - 4))),
+        ("empty", Box::new(|b: &mut Vec<u8>| b.clear())),
         ("bad magic", Box::new(|b: &mut Vec<u8>| b[0] ^= 0xff)),
         ("newer version", Box::new(|b: &mut Vec<u8>| b[8] = 2)),
         (
