@@ -74,6 +74,7 @@ pub use memory::views::MemoryView;
 pub use memory::{MemoryRead, MemorySpace, MemorySpaceMut, regions, registers, views};
 pub use store::RetentionReport;
 pub use store::check::CheckReport;
+pub use store::chunk_index::index_path as chunk_index_path;
 pub use vocab::bus_map::{BusField, BusMap, BusRegister};
 pub use vocab::error::{Error, Result};
 pub use vocab::region::{Region, RegionFlags};

@@ -150,9 +150,7 @@ fn main() {
     let indexed = tracemem::Database::open(&packed_path).unwrap();
     indexed.write_chunk_index().unwrap();
     indexed.close().unwrap();
-    let mut index_file = packed_path.clone().into_os_string();
-    index_file.push(".chunk-index");
-    let index_bytes = std::fs::read(&index_file).unwrap();
+    let index_bytes = std::fs::read(tracemem::chunk_index_path(&packed_path)).unwrap();
     write(&out, "records", "chunk-index", &record(12, &[], &index_bytes));
     let events: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
     for (i, (_, v)) in values(&db, events, 1).iter().enumerate() {

@@ -20,12 +20,13 @@
 //! ```text
 //! header, 64 bytes: magic b"tmchunks", version u32 = 1, reserved u32 = 0,
 //!   stamp [u8; 16], granules u64, chunks u64, data_len u64, slots u64
-//! data: the chunks' stored values, in key order (data_len bytes),
-//!   then zeros to a multiple of 8
+//! data: the chunks' stored values (data_len bytes), in any order (the
+//!   writer's: by space, block of 256 granules, first snap, granule), then
+//!   zeros to a multiple of 8
 //! granules × 24 bytes: space u32, 0 u32, granule u64, first chunk u64
 //!   (ascending (space, granule); a granule's chunks run to the next's first)
 //! chunks × 8 bytes: each chunk's first snap, i64
-//! (chunks + 1) × 8 bytes: each chunk's offset in data, u64 (the last data_len)
+//! chunks × 16 bytes: each chunk's place in data, offset u64 and length u64
 //! slots × 4 bytes: a hash table of the granules, u32 entry + 1 (0 empty),
 //!   linear probing from `slot_of(space, granule)`
 //! ```
@@ -53,8 +54,14 @@ const VERSION: u32 = 1;
 const HEADER: usize = 64;
 /// Bytes of a granule entry.
 const ENTRY: usize = 24;
+/// Bytes of a chunk's place in the data: offset u64, length u64.
+const PLACE: usize = 16;
+/// Granules whose chunks the writer keeps together in the data, ordered by
+/// first snap: a bulk read at one snap finds its chunks close together.
+const DATA_BLOCK_GRANULES: u64 = 256;
 
-/// The path of the chunk index of the database at `db`.
+/// The path of the chunk index of the database at `db`: `<db>.chunk-index`
+/// beside it (see [`Database::write_chunk_index`](crate::Database::write_chunk_index)).
 pub fn index_path(db: &Path) -> PathBuf {
     let mut name = db.as_os_str().to_os_string();
     name.push(".chunk-index");
@@ -76,7 +83,7 @@ struct Sections {
     slots: usize,
     entries_at: usize,
     snaps_at: usize,
-    offsets_at: usize,
+    places_at: usize,
     slots_at: usize,
     len: usize,
 }
@@ -87,8 +94,8 @@ impl Sections {
         let (data_len, slots) = (usize::try_from(data_len).ok()?, usize::try_from(slots).ok()?);
         let entries_at = HEADER.checked_add(data_len)?.checked_next_multiple_of(8)?;
         let snaps_at = entries_at.checked_add(granules.checked_mul(ENTRY)?)?;
-        let offsets_at = snaps_at.checked_add(chunks.checked_mul(8)?)?;
-        let slots_at = offsets_at.checked_add(chunks.checked_add(1)?.checked_mul(8)?)?;
+        let places_at = snaps_at.checked_add(chunks.checked_mul(8)?)?;
+        let slots_at = places_at.checked_add(chunks.checked_mul(PLACE)?)?;
         let len = slots_at.checked_add(slots.checked_mul(4)?)?;
         Some(Sections {
             granules,
@@ -97,7 +104,7 @@ impl Sections {
             slots,
             entries_at,
             snaps_at,
-            offsets_at,
+            places_at,
             slots_at,
             len,
         })
@@ -438,12 +445,17 @@ impl ChunkIndex {
 
     /// The stored bytes of chunk `i`, checked.
     fn chunk_bytes(&self, i: usize) -> Result<&[u8]> {
-        let offset = |i: usize| u64_at(&self.map, self.sections.offsets_at + i * 8);
-        let (start, end) = (offset(i), offset(i + 1));
-        if start > end || end > self.sections.data_len as u64 {
-            return Err(self.damaged(format!("chunk {i}: bytes {start}..{end} of {}", self.sections.data_len)));
+        let at = self.sections.places_at + i * PLACE;
+        let (start, len) = (u64_at(&self.map, at), u64_at(&self.map, at + 8));
+        match start.checked_add(len) {
+            Some(end) if end <= self.sections.data_len as u64 => {
+                Ok(&self.map[HEADER + start as usize..HEADER + end as usize])
+            }
+            _ => Err(self.damaged(format!(
+                "chunk {i}: {len} bytes at {start} of {}",
+                self.sections.data_len
+            ))),
         }
-        Ok(&self.map[HEADER + start as usize..HEADER + end as usize])
     }
 }
 
@@ -484,23 +496,47 @@ pub(crate) fn write_chunk_index(
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let write = |out: &mut BufWriter<File>, bytes: &[u8]| out.write_all(bytes).map_err(|e| io_error(&tmp, e));
     write(&mut out, &[0u8; HEADER])?;
+    // First the keys, in key order: the directory, and each chunk's length.
     let mut entries: Vec<(u32, u64, u64)> = Vec::new();
     let mut snaps: Vec<i64> = Vec::new();
-    let mut offsets: Vec<u64> = vec![0];
-    {
-        let chunks = txn.open_table(CHUNKS).context("indexing chunks")?;
-        for entry in chunks.iter().context("indexing chunks")? {
-            let (key, value) = entry.context("indexing chunks")?;
-            let (space, granule, first) = key.value();
-            if entries.last().is_none_or(|&(s, g, _)| (s, g) != (space, granule)) {
-                entries.push((space, granule, snaps.len() as u64));
-            }
-            snaps.push(first);
-            write(&mut out, value.value())?;
-            offsets.push(offsets.last().copied().unwrap_or(0) + value.value().len() as u64);
+    let mut lengths: Vec<u64> = Vec::new();
+    let chunks = txn.open_table(CHUNKS).context("indexing chunks")?;
+    for entry in chunks.iter().context("indexing chunks")? {
+        let (key, value) = entry.context("indexing chunks")?;
+        let (space, granule, first) = key.value();
+        if entries.last().is_none_or(|&(s, g, _)| (s, g) != (space, granule)) {
+            entries.push((space, granule, snaps.len() as u64));
+        }
+        snaps.push(first);
+        lengths.push(value.value().len() as u64);
+    }
+    // Then the data, each block of granules ordered by first snap, so that
+    // the chunks a bulk read at one snap needs lie close together.
+    let mut order: Vec<(u32, u64, i64, u64, usize)> = Vec::with_capacity(snaps.len());
+    for (e, &(space, granule, first_chunk)) in entries.iter().enumerate() {
+        let end = entries.get(e + 1).map_or(snaps.len(), |next| next.2 as usize);
+        for (i, &first) in snaps.iter().enumerate().take(end).skip(first_chunk as usize) {
+            order.push((space, granule / DATA_BLOCK_GRANULES, first, granule, i));
         }
     }
-    let data_len = offsets.last().copied().unwrap_or(0);
+    order.sort_unstable();
+    let mut places = vec![(0u64, 0u64); snaps.len()];
+    let mut data_len = 0u64;
+    for &(space, _, first, granule, i) in &order {
+        let value = chunks
+            .get((space, granule, first))
+            .context("indexing chunks")?
+            .ok_or_else(|| {
+                Error::corrupt(
+                    "history_chunks table",
+                    format!("chunk {:?} vanished", (space, granule, first)),
+                )
+            })?;
+        write(&mut out, value.value())?;
+        places[i] = (data_len, lengths[i]);
+        data_len += lengths[i];
+    }
+    drop(chunks);
     let slots = (entries.len() as u64 * 2).next_power_of_two().max(1);
     let sections = Sections::of(entries.len() as u64, snaps.len() as u64, data_len, slots)
         .ok_or_else(|| Error::corrupt(path.display().to_string(), "chunk index too large"))?;
@@ -514,8 +550,9 @@ pub(crate) fn write_chunk_index(
     for snap in &snaps {
         write(&mut out, &snap.to_le_bytes())?;
     }
-    for offset in &offsets {
+    for &(offset, len) in &places {
         write(&mut out, &offset.to_le_bytes())?;
+        write(&mut out, &len.to_le_bytes())?;
     }
     let mut table = vec![0u32; slots as usize];
     for (i, &(space, granule, _)) in entries.iter().enumerate() {

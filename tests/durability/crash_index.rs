@@ -44,11 +44,7 @@ fn writing_the_chunk_index_survives_kill_9() {
     assert!(db.begin_read().unwrap().uses_chunk_index());
     assert_eq!(digest(&db), want);
     db.close().unwrap();
-    let index_of = |path: &std::path::Path| {
-        let mut name = path.as_os_str().to_os_string();
-        name.push(".chunk-index");
-        std::path::PathBuf::from(name)
-    };
+    let index_of = tracemem::chunk_index_path;
 
     // The stamp in an index file's header (FORMAT.md, "The chunk index").
     let stamp_of = |path: &std::path::Path| std::fs::read(index_of(path)).ok().map(|b| b[16..32].to_vec());

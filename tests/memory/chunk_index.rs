@@ -14,9 +14,7 @@ const BASE: u64 = 0x4000;
 const LEN: u64 = 4096;
 
 fn index_of(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_os_string();
-    name.push(".chunk-index");
-    PathBuf::from(name)
+    tracemem::chunk_index_path(db)
 }
 
 /// A database of many short chunks (4 deltas each) over a few granules:
@@ -205,7 +203,7 @@ fn a_damaged_chunk_index_is_an_error_naming_it() {
     let header_u64 = |at: usize| u64::from_le_bytes(good[at..at + 8].try_into().unwrap()) as usize;
     let (granules, chunks, data_len) = (header_u64(32), header_u64(40), header_u64(48));
     let entries_at = (64 + data_len).next_multiple_of(8);
-    let offsets_at = entries_at + 24 * granules + 8 * chunks;
+    let places_at = entries_at + 24 * granules + 8 * chunks;
     let damages: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
         ("cut short", Box::new(|b: &mut Vec<u8>| b.truncate(b.len() - 4))),
         ("empty", Box::new(|b: &mut Vec<u8>| b.clear())),
@@ -220,8 +218,9 @@ fn a_damaged_chunk_index_is_an_error_naming_it() {
         (
             "a chunk's bytes past the data",
             Box::new(move |b: &mut Vec<u8>| {
-                for i in 1..=chunks {
-                    b[offsets_at + 8 * i..offsets_at + 8 * i + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+                for i in 0..chunks {
+                    let at = places_at + 16 * i;
+                    b[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
                 }
             }),
         ),

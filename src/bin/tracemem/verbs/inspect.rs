@@ -26,11 +26,9 @@ pub fn info(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
     let tables = db.table_usage().map_err(|e| Failure::error("info", e))?;
     let horizon = read.horizon().map_err(|e| Failure::error("info", e))?;
     let index_in_use = read.uses_chunk_index();
-    let index_bytes = {
-        let mut name = path.as_os_str().to_os_string();
-        name.push(".chunk-index");
-        std::fs::metadata(name).map(|m| m.len()).ok()
-    };
+    let index_bytes = std::fs::metadata(tracemem::chunk_index_path(path))
+        .map(|m| m.len())
+        .ok();
     if as_json {
         let doc = json!({
             "path": path.display().to_string(),
