@@ -203,9 +203,15 @@ fn history_length(c: &mut Criterion) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000_000);
     let mut group = c.benchmark_group("history_length");
+    // `TRACEMEM_HISTORY_INDEX=1`: the reads go through the chunk index.
+    let indexed = std::env::var("TRACEMEM_HISTORY_INDEX").is_ok_and(|v| v == "1");
     for writes in [1_000_000i64, long] {
         let (_dir, db) = history(writes);
+        if indexed {
+            db.write_chunk_index().unwrap();
+        }
         let read = db.begin_read().unwrap();
+        assert_eq!(read.uses_chunk_index(), indexed);
         let regs = read.space("regs").unwrap();
         for (name, base, span) in [("10", COLD, 10i64), ("hot", HOT, writes)] {
             let label = if name == "hot" {
