@@ -30,10 +30,8 @@ fn main() {
     let indexed = tracemem_bench::arg("--index", 0) != 0;
     // `--keep DIR`: the two files are written into DIR and kept (for
     // timing whole processes on them afterwards).
-    let args: Vec<String> = std::env::args().collect();
-    let keep = args.iter().position(|a| a == "--keep").and_then(|i| args.get(i + 1));
     let dir = tempfile::tempdir_in(".").unwrap();
-    let files = keep.map_or_else(|| dir.path().to_path_buf(), std::path::PathBuf::from);
+    let files = tracemem_bench::path_arg("--keep").unwrap_or_else(|| dir.path().to_path_buf());
     std::fs::create_dir_all(&files).unwrap();
     let tm_path = files.join("w1.tmdb");
     let sq_path = files.join("w1.sqlite");

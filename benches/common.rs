@@ -132,6 +132,15 @@ pub fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The path after command-line argument `name` (`--keep w2.tmdb`), if given.
+pub fn path_arg(name: &str) -> Option<std::path::PathBuf> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from)
+}
+
 /// A new SQLite database at `path` with the record harness's schema: WAL,
 /// synchronous=NORMAL, one row per event, an index on (address, seq).
 pub fn sqlite_events(path: &std::path::Path) -> rusqlite::Connection {
@@ -166,13 +175,7 @@ pub fn insert_event(conn: &rusqlite::Connection, seq: usize, e: &tracemem::recor
 /// later runs reuse it), else a file in a new temporary directory, returned
 /// with it so that it lives as long.
 pub fn w2_database(config: W2Config) -> (Option<tempfile::TempDir>, std::path::PathBuf) {
-    let args: Vec<String> = std::env::args().collect();
-    let keep = args
-        .iter()
-        .position(|a| a == "--keep")
-        .and_then(|i| args.get(i + 1))
-        .map(std::path::PathBuf::from);
-    let (dir, path) = match keep {
+    let (dir, path) = match path_arg("--keep") {
         Some(path) => (None, path),
         None => {
             let dir = tempfile::tempdir_in(".").unwrap();

@@ -3,11 +3,11 @@
 //! each read transaction (see `store::chunk_index` for the layout and the
 //! stamp that ties it to one state).
 
-use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::{Database, guard};
+use crate::journal::random_u64;
 use crate::store::chunk_index::{ChunkIndex, ChunkIndexReport, index_path, write_chunk_index};
 use crate::vocab::error::{Error, Result, StorageContext};
 
@@ -53,21 +53,10 @@ pub struct IndexReport {
     pub seconds: f64,
 }
 
-/// 16 random bytes, without unsafe code or a dependency: std's per-process
-/// random hasher keys, mixed with the time and the process id.
+/// 16 random bytes (two draws of [`random_u64`]).
 fn random_stamp() -> [u8; 16] {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let mut stamp = [0u8; 16];
-    for half in stamp.chunks_mut(8) {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(now);
-        h.write_u32(std::process::id());
-        half.copy_from_slice(&h.finish().to_le_bytes());
-    }
-    stamp
+    let bits = (u128::from(random_u64()) << 64) | u128::from(random_u64());
+    bits.to_le_bytes()
 }
 
 impl Database {
@@ -81,15 +70,13 @@ impl Database {
         let Some(stamp) = crate::store::chunk_index::stamp_in(&meta)? else {
             return Ok(Vec::new());
         };
-        match ChunkIndex::open(&index_path(&self.path)) {
-            Ok(Some(index)) if index.stamp() == stamp => match index.differences(txn) {
-                Ok(problems) => Ok(problems),
-                Err(e @ Error::Corrupt { .. }) => Ok(vec![e.to_string()]),
-                Err(e) => Err(e),
-            },
-            Ok(_) => Ok(Vec::new()),
+        let differences = ChunkIndex::open(&index_path(&self.path)).and_then(|index| match index {
+            Some(index) if index.stamp() == stamp => index.differences(txn),
+            _ => Ok(Vec::new()),
+        });
+        match differences {
             Err(e @ Error::Corrupt { .. }) => Ok(vec![e.to_string()]),
-            Err(e) => Err(e),
+            other => other,
         }
     }
 

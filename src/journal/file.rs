@@ -13,9 +13,15 @@ use memmap2::{MmapMut, MmapOptions};
 use super::error::{JournalError, io_err};
 use super::layout::*;
 
-/// A fresh random salt (no unsafe code: std's per-process random hasher keys,
-/// mixed with the time and the process id).
+/// A fresh random salt.
 pub(super) fn random_salt() -> u32 {
+    let v = random_u64();
+    (v ^ (v >> 32)) as u32
+}
+
+/// 64 random bits without unsafe code or a dependency: std's random hasher
+/// keys (new ones each call), mixed with the time and the process id.
+pub(crate) fn random_u64() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -23,8 +29,7 @@ pub(super) fn random_salt() -> u32 {
         .unwrap_or(0);
     h.write_u128(now);
     h.write_u32(std::process::id());
-    let v = h.finish();
-    (v ^ (v >> 32)) as u32
+    h.finish()
 }
 
 pub(super) fn check_capacity(path: &Path, capacity: u64) -> Result<(), JournalError> {

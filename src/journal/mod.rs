@@ -191,6 +191,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 pub use error::JournalError;
+pub(crate) use file::random_u64;
 pub use layout::MIN_CAPACITY;
 pub use writer::Journal;
 

@@ -344,7 +344,7 @@ impl ChunkIndex {
     /// The chunk of `run` with the greatest first snap in `[lo, hi]`, and the
     /// first snap of the chunk after it (if any).
     pub fn latest(&self, run: GranuleRun, lo: Snap, hi: Snap) -> Result<Option<(Snap, &[u8], Option<Snap>)>> {
-        let snap = |i: usize| u64_at(&self.map, self.sections.snaps_at + i * 8) as i64;
+        let snap = |i: usize| self.first_snap(i);
         let (mut a, mut b) = (run.first, run.end);
         while a < b {
             let mid = a + (b - a) / 2;
@@ -363,7 +363,7 @@ impl ChunkIndex {
 
     /// The least first snap in `[from, to]` of a chunk of `run`.
     pub fn first_from(&self, run: GranuleRun, from: Snap, to: Snap) -> Option<Snap> {
-        let snap = |i: usize| u64_at(&self.map, self.sections.snaps_at + i * 8) as i64;
+        let snap = |i: usize| self.first_snap(i);
         let (mut a, mut b) = (run.first, run.end);
         while a < b {
             let mid = a + (b - a) / 2;
@@ -401,7 +401,7 @@ impl ChunkIndex {
             }
             for i in run.first..run.end {
                 indexed += 1;
-                let first = u64_at(&self.map, self.sections.snaps_at + i * 8) as i64;
+                let first = self.first_snap(i);
                 let bytes = self.chunk_bytes(i)?;
                 match table.next() {
                     Some(entry) => {
@@ -441,6 +441,11 @@ impl ChunkIndex {
             f(space, run)?;
         }
         Ok(())
+    }
+
+    /// Chunk `i`'s first snap.
+    fn first_snap(&self, i: usize) -> Snap {
+        u64_at(&self.map, self.sections.snaps_at + i * 8) as i64
     }
 
     /// The stored bytes of chunk `i`, checked.

@@ -88,24 +88,13 @@ impl<'a> LoadedChunk<'a> {
         hi: Snap,
         cache: &ChunkCache,
     ) -> Result<(Snap, LoadedChunk<'a>)> {
-        Self::of_bytes(guard.value(), key, hi, cache)
-    }
-
-    /// The stored value `bytes` of the chunk under `key`, read for snaps up
-    /// to `hi` as [`LoadedChunk::of_stored`] reads a guard's.
-    pub fn of_bytes(
-        bytes: &'a [u8],
-        key: (u32, u64, Snap),
-        hi: Snap,
-        cache: &ChunkCache,
-    ) -> Result<(Snap, LoadedChunk<'a>)> {
-        match packed_part(bytes, key, hi, cache, None)? {
+        match packed_part(guard.value(), key, hi, cache, None)? {
             Some(part) => Ok(part),
-            None => Ok((key.2, LoadedChunk::InPlace(bytes))),
+            None => Ok((key.2, LoadedChunk::InPlace(guard.value()))),
         }
     }
 
-    /// [`LoadedChunk::of_bytes`] for a chunk's bytes in the chunk index at
+    /// [`LoadedChunk::of_guard`] for a chunk's bytes in the chunk index at
     /// `index` (named where they are damaged).
     pub fn of_indexed(
         bytes: &'a [u8],

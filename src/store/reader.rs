@@ -6,7 +6,7 @@ use redb::ReadOnlyTable;
 
 use crate::store::cache::ChunkCache;
 use crate::store::changes::{bucket_of, decode_bucket};
-use crate::store::chunk_index::{ChunkIndex, stamp_in};
+use crate::store::chunk_index::{ChunkIndex, GranuleRun, stamp_in};
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
 use crate::store::history::{
     LatestChunkFn, LoadedChunk, StoreRead, checked_key, chunk_place, chunk_till, latest_fork_by_scan,
@@ -123,6 +123,25 @@ impl ReadStore {
     pub fn uses_chunk_index(&self) -> bool {
         self.index.is_some()
     }
+
+    /// The chunk of `run` (of `space`) with the greatest first snap in
+    /// `[lo, hi]` in `index`, loaded, with the first snap of the next one.
+    fn indexed_chunk<'s>(
+        &'s self,
+        index: &'s ChunkIndex,
+        space: u32,
+        run: GranuleRun,
+        (lo, hi): (Snap, Snap),
+    ) -> Result<Option<((Snap, LoadedChunk<'s>), Option<Snap>)>> {
+        let Some((first, bytes, next)) = index.latest(run, lo, hi)? else {
+            return Ok(None);
+        };
+        let key = (space, run.granule, first);
+        Ok(Some((
+            LoadedChunk::of_indexed(bytes, index.path(), key, hi, &self.cache)?,
+            next,
+        )))
+    }
 }
 
 /// A chunk's bytes, read in place.
@@ -155,16 +174,7 @@ impl StoreRead for ReadStore {
             let Some(run) = index.granule(space, granule)? else {
                 return Ok(None);
             };
-            return match index.latest(run, lo, hi)? {
-                Some((first, bytes, _)) => Ok(Some(LoadedChunk::of_indexed(
-                    bytes,
-                    index.path(),
-                    (space, granule, first),
-                    hi,
-                    &self.cache,
-                )?)),
-                None => Ok(None),
-            };
+            return Ok(self.indexed_chunk(index, space, run, (lo, hi))?.map(|(chunk, _)| chunk));
         }
         let mut range = self
             .chunks
@@ -231,12 +241,13 @@ impl StoreRead for ReadStore {
             f(g, view, &holds)
         };
         if let Some(index) = &self.index {
-            return index.for_each_granule(space, granules, reverse, &mut |run| match index.latest(run, lo, hi)? {
-                Some((first, bytes, next)) => {
-                    let key = (space, run.granule, first);
-                    let chunk = LoadedChunk::of_indexed(bytes, index.path(), key, hi, &self.cache)?;
-                    visit(run.granule, chunk, Some(till_before(next)))
-                }
+            return index.for_each_granule(space, granules, reverse, &mut |run| match self.indexed_chunk(
+                index,
+                space,
+                run,
+                (lo, hi),
+            )? {
+                Some((chunk, next)) => visit(run.granule, chunk, Some(till_before(next))),
                 None => Ok(true),
             });
         }

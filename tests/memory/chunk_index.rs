@@ -3,19 +3,15 @@
 //! write leaves it unused, a stale or missing index is not used, `pack`
 //! drops it, and a damaged one is an error naming it, never a panic.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tracemem::workloads::Lcg;
-use tracemem::{AddressRange, Database, Direction, MemState, MemoryRead, Snap};
+use tracemem::{AddressRange, Database, Direction, MemState, MemoryRead, Snap, chunk_index_path};
 
 use crate::model::ModelSpace;
 
 const BASE: u64 = 0x4000;
 const LEN: u64 = 4096;
-
-fn index_of(db: &Path) -> PathBuf {
-    tracemem::chunk_index_path(db)
-}
 
 /// A database of many short chunks (4 deltas each) over a few granules:
 /// writes at random snaps of both sides, into the past too, ERROR ranges
@@ -102,11 +98,11 @@ fn reads_through_the_chunk_index_match_the_model() {
     assert!(!db.begin_read().unwrap().uses_chunk_index());
     let report = db.write_chunk_index().unwrap();
     assert!(report.chunks > report.granules && report.granules >= LEN / 256);
-    assert_eq!(std::fs::metadata(index_of(&path)).unwrap().len(), report.bytes);
+    assert_eq!(std::fs::metadata(chunk_index_path(&path)).unwrap().len(), report.bytes);
     assert!(db.begin_read().unwrap().uses_chunk_index());
     assert_reads_match(&db, &model, 43);
     // The fuzz targets' walk of the file agrees with itself on it.
-    let decoded = tracemem::fuzzing::decode_chunk_index(&std::fs::read(index_of(&path)).unwrap()).unwrap();
+    let decoded = tracemem::fuzzing::decode_chunk_index(&std::fs::read(chunk_index_path(&path)).unwrap()).unwrap();
     assert!(decoded.parts as u64 >= report.granules, "{decoded:?}");
     assert!(decoded.disagreements.is_empty(), "{decoded:?}");
     // Opened again, the index is mapped anew; opened without it, unused.
@@ -154,7 +150,7 @@ fn a_stale_or_missing_chunk_index_is_not_used() {
     let (db, mut model) = random_history(&path, 71);
     db.write_chunk_index().unwrap();
     let stale = dir.path().join("stale.index");
-    std::fs::copy(index_of(&path), &stale).unwrap();
+    std::fs::copy(chunk_index_path(&path), &stale).unwrap();
     let mut txn = db.begin_write().unwrap();
     txn.create_space("ram")
         .unwrap()
@@ -165,11 +161,11 @@ fn a_stale_or_missing_chunk_index_is_not_used() {
     db.write_chunk_index().unwrap();
     db.close().unwrap();
     // The older index put back: its stamp is not the file's.
-    std::fs::copy(&stale, index_of(&path)).unwrap();
+    std::fs::copy(&stale, chunk_index_path(&path)).unwrap();
     let db = Database::open(&path).unwrap();
     assert!(!db.begin_read().unwrap().uses_chunk_index());
     assert_reads_match(&db, &model, 73);
-    std::fs::remove_file(index_of(&path)).unwrap();
+    std::fs::remove_file(chunk_index_path(&path)).unwrap();
     assert!(!db.begin_read().unwrap().uses_chunk_index());
     assert_reads_match(&db, &model, 79);
 }
@@ -198,7 +194,7 @@ fn a_damaged_chunk_index_is_an_error_naming_it() {
     let (db, _) = random_history(&path, 101);
     db.write_chunk_index().unwrap();
     db.close().unwrap();
-    let index = index_of(&path);
+    let index = chunk_index_path(&path);
     let good = std::fs::read(&index).unwrap();
     let header_u64 = |at: usize| u64::from_le_bytes(good[at..at + 8].try_into().unwrap()) as usize;
     let (granules, chunks, data_len) = (header_u64(32), header_u64(40), header_u64(48));
@@ -273,7 +269,7 @@ fn check_compares_the_chunk_index_with_the_chunks() {
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     db.close().unwrap();
     // One byte of one chunk flipped: the header and every run still hold.
-    let index = index_of(&path);
+    let index = chunk_index_path(&path);
     let mut bytes = std::fs::read(&index).unwrap();
     let data_len = u64::from_le_bytes(bytes[48..56].try_into().unwrap()) as usize;
     bytes[64 + data_len / 2] ^= 0x01;
@@ -293,7 +289,7 @@ fn randomly_damaged_chunk_indexes_are_errors_or_agree_never_panics() {
     let path = dir.path().join("mutated.tmdb");
     let (db, _) = random_history(&path, 107);
     db.write_chunk_index().unwrap();
-    let good = std::fs::read(index_of(&path)).unwrap();
+    let good = std::fs::read(chunk_index_path(&path)).unwrap();
     let mut rng = Lcg::new(109);
     let (mut errors, mut accepted) = (0, 0);
     for _ in 0..3000 {
