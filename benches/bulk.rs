@@ -31,10 +31,15 @@ fn main() {
     // profiling one of them).
     let images = tracemem_bench::arg("--images", 1) != 0;
     let q2 = tracemem_bench::arg("--q2", 1) != 0;
+    // `--image-cache BYTES`: the read transactions' image cache (0: none).
+    let image_cache = tracemem_bench::arg("--image-cache", usize::MAX);
     let config = W2Config::STANDARD;
     let (_dir, path) = tracemem_bench::w2_database(config);
     // Queried as a finished capture is: opened anew, the OS page cache warm.
-    let db = Database::open(&path).unwrap();
+    let db = match image_cache {
+        usize::MAX => Database::open(&path).unwrap(),
+        bytes => Database::builder().image_cache_size(bytes).open(&path).unwrap(),
+    };
     let image_len = config.image_size as usize;
     let mut rng = Lcg::new(17);
     let mut random_snap = move || rng.below(config.snaps as u64 + 1) as Snap;

@@ -1,0 +1,153 @@
+//! The chunk index: a read-only copy of the history chunks in a file of its
+//! own beside the database (`<db>.chunk-index`), mapped into memory and
+//! found through a per-granule directory, so that a read finds its chunk
+//! with a hash probe and a search among the granule's few first snaps
+//! instead of a descent of redb's B-tree through its page cache (about 340
+//! against 1,670 ns on W2, BENCHMARKS.md). Written by hand because it is a
+//! layout, not a library's job: a hash table and flat arrays.
+//!
+//! It is valid for exactly one state of the database: its header holds a
+//! random stamp that the database's `meta` table holds too
+//! ([`META_CHUNK_INDEX`]); every write transaction removes the stamp from
+//! `meta`, so a read transaction uses the index only if its snapshot holds
+//! the same stamp. The file's bytes are checked as they are read (every
+//! offset and run against the file's length and the counts), and the chunks
+//! in it are checked as the table's are, so a damaged index is an error
+//! naming it, never a panic.
+//!
+//! The layout (all integers little-endian), FORMAT.md "The chunk index":
+//!
+//! ```text
+//! header, 64 bytes: magic b"tmchunks", version u32 = 1, reserved u32 = 0,
+//!   stamp [u8; 16], granules u64, chunks u64, data_len u64, slots u64
+//! data: the chunks' stored values (data_len bytes), in any order (the
+//!   writer's: by space, block of 256 granules, first snap, granule), then
+//!   zeros to a multiple of 8
+//! granules × 24 bytes: space u32, 0 u32, granule u64, first chunk u64
+//!   (ascending (space, granule); a granule's chunks run to the next's first)
+//! chunks × 8 bytes: each chunk's first snap, i64
+//! chunks × 16 bytes: each chunk's place in data, offset u64 and length u64
+//! slots × 4 bytes: a hash table of the granules, u32 entry + 1 (0 empty),
+//!   linear probing from `slot_of(space, granule)`
+//! ```
+
+mod check;
+mod read;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use redb::ReadableTable;
+
+use crate::vocab::error::{Error, Result, StorageContext};
+
+pub(crate) use read::{ChunkIndex, GranuleRun};
+pub(crate) use write::{ChunkIndexReport, write_chunk_index};
+
+/// The `meta` key holding the stamp of the chunk index the database's
+/// current state matches (absent: none does).
+pub(crate) const META_CHUNK_INDEX: &str = "chunk_index";
+
+/// The index file's magic.
+const MAGIC: &[u8; 8] = b"tmchunks";
+/// The index file's format version.
+const VERSION: u32 = 1;
+/// Bytes of the header.
+const HEADER: usize = 64;
+/// Bytes of a granule entry.
+const ENTRY: usize = 24;
+/// Bytes of a chunk's place in the data: offset u64, length u64.
+const PLACE: usize = 16;
+/// Granules whose chunks the writer keeps together in the data, ordered by
+/// first snap: a bulk read at one snap finds its chunks close together.
+const DATA_BLOCK_GRANULES: u64 = 256;
+
+/// The path of the chunk index of the database at `db`: `<db>.chunk-index`
+/// beside it (see [`Database::write_chunk_index`](crate::Database::write_chunk_index)).
+pub fn index_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_os_string();
+    name.push(".chunk-index");
+    PathBuf::from(name)
+}
+
+/// The first hash slot of a granule in a table of `mask + 1` slots.
+fn slot_of(space: u32, granule: u64, mask: u64) -> u64 {
+    let h = (granule ^ (u64::from(space) << 48)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 29) & mask
+}
+
+/// Where the sections of an index of these counts lie, and its length.
+#[derive(Clone, Copy, Debug)]
+struct Sections {
+    granules: usize,
+    chunks: usize,
+    data_len: usize,
+    slots: usize,
+    entries_at: usize,
+    snaps_at: usize,
+    places_at: usize,
+    slots_at: usize,
+    len: usize,
+}
+
+impl Sections {
+    fn of(granules: u64, chunks: u64, data_len: u64, slots: u64) -> Option<Sections> {
+        let (granules, chunks) = (usize::try_from(granules).ok()?, usize::try_from(chunks).ok()?);
+        let (data_len, slots) = (usize::try_from(data_len).ok()?, usize::try_from(slots).ok()?);
+        let entries_at = HEADER.checked_add(data_len)?.checked_next_multiple_of(8)?;
+        let snaps_at = entries_at.checked_add(granules.checked_mul(ENTRY)?)?;
+        let places_at = snaps_at.checked_add(chunks.checked_mul(8)?)?;
+        let slots_at = places_at.checked_add(chunks.checked_mul(PLACE)?)?;
+        let len = slots_at.checked_add(slots.checked_mul(4)?)?;
+        Some(Sections {
+            granules,
+            chunks,
+            data_len,
+            slots,
+            entries_at,
+            snaps_at,
+            places_at,
+            slots_at,
+            len,
+        })
+    }
+}
+
+/// A little-endian integer at `at` of `bytes` (the caller checked the bounds
+/// against the sections; a short slice reads as zeros, never panics).
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    bytes
+        .get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    bytes
+        .get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The stamp of the chunk index `meta` says the state matches, if any.
+pub(crate) fn stamp_in(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Option<[u8; 16]>> {
+    match meta.get(META_CHUNK_INDEX).context("reading metadata")? {
+        Some(value) => {
+            let stamp: [u8; 16] = value.value().try_into().map_err(|_| {
+                Error::corrupt(
+                    "meta table",
+                    format!("{META_CHUNK_INDEX}: {} bytes, expected 16", value.value().len()),
+                )
+            })?;
+            Ok(Some(stamp))
+        }
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,289 @@
+//! Reading a chunk index: its header checked, a granule's chunks found by
+//! hash or by range, the chunk a read at a snap wants.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use super::{ENTRY, HEADER, MAGIC, PLACE, Sections, VERSION, io_error, slot_of, u32_at, u64_at};
+use crate::vocab::error::{Error, Result};
+use crate::vocab::types::Snap;
+
+/// The bytes of an index: its file mapped, or (for the fuzz targets) held.
+enum IndexBytes {
+    Mapped(Mmap),
+    /// An empty file (which has no header: always refused).
+    Empty,
+    #[cfg(feature = "fuzzing")]
+    Held(Vec<u8>),
+}
+
+impl std::ops::Deref for IndexBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            IndexBytes::Mapped(map) => map,
+            IndexBytes::Empty => &[],
+            #[cfg(feature = "fuzzing")]
+            IndexBytes::Held(bytes) => bytes,
+        }
+    }
+}
+
+/// A chunk index, mapped.
+pub(crate) struct ChunkIndex {
+    pub(super) path: PathBuf,
+    map: IndexBytes,
+    stamp: [u8; 16],
+    pub(super) sections: Sections,
+}
+
+impl std::fmt::Debug for ChunkIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkIndex").field("path", &self.path).finish()
+    }
+}
+
+/// A granule's run of chunks in an index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct GranuleRun {
+    pub granule: u64,
+    pub(super) first: usize,
+    pub(super) end: usize,
+}
+
+impl ChunkIndex {
+    /// Maps the index at `path`; `None` if there is no file. The header and
+    /// the length are checked here, the rest as it is read.
+    pub fn open(path: &Path) -> Result<Option<ChunkIndex>> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(path, e)),
+        };
+        // An empty file cannot be mapped: read as the damage it is.
+        if file.metadata().map_err(|e| io_error(path, e))?.len() == 0 {
+            return ChunkIndex::of_bytes(path, IndexBytes::Empty).map(Some);
+        }
+        // SAFETY: memmap2 requires that the file is not truncated or changed
+        // while mapped. tracemem never changes an index in place: a new one
+        // is written beside it and renamed over it, which leaves this
+        // mapping on the old file. Other programs changing the file is
+        // unsupported, as for the database and its journals.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| io_error(path, e))?;
+        ChunkIndex::of_bytes(path, IndexBytes::Mapped(map)).map(Some)
+    }
+
+    /// An index of `bytes`, named `path` in errors (the fuzz targets').
+    #[cfg(feature = "fuzzing")]
+    pub fn held(path: &Path, bytes: Vec<u8>) -> Result<ChunkIndex> {
+        ChunkIndex::of_bytes(path, IndexBytes::Held(bytes))
+    }
+
+    /// The index of `map`: its header and length checked.
+    fn of_bytes(path: &Path, map: IndexBytes) -> Result<ChunkIndex> {
+        let damaged = |detail: &str| Error::corrupt(path.display().to_string(), format!("chunk index: {detail}"));
+        if map.len() < HEADER || &map[..8] != MAGIC {
+            return Err(damaged("not a chunk index (no magic)"));
+        }
+        let version = u32_at(&map, 8);
+        if version != VERSION {
+            return Err(damaged(&format!("version {version}, this tracemem reads {VERSION}")));
+        }
+        let mut stamp = [0u8; 16];
+        stamp.copy_from_slice(&map[16..32]);
+        let (granules, chunks, data_len, slots) =
+            (u64_at(&map, 32), u64_at(&map, 40), u64_at(&map, 48), u64_at(&map, 56));
+        let sections = Sections::of(granules, chunks, data_len, slots)
+            .filter(|s| s.len == map.len())
+            .ok_or_else(|| damaged(&format!("{} bytes do not hold the counts of its header", map.len())))?;
+        if !slots.is_power_of_two() || slots < granules {
+            return Err(damaged(&format!("{slots} hash slots for {granules} granules")));
+        }
+        Ok(ChunkIndex {
+            path: path.to_path_buf(),
+            map,
+            stamp,
+            sections,
+        })
+    }
+
+    /// The index file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The stamp the database's `meta` holds while this index matches it.
+    pub fn stamp(&self) -> [u8; 16] {
+        self.stamp
+    }
+
+    fn damaged(&self, detail: String) -> Error {
+        Error::corrupt(self.path.display().to_string(), format!("chunk index: {detail}"))
+    }
+
+    /// Entry `i`'s (space, granule) and run of chunks, checked.
+    fn entry(&self, i: usize) -> Result<(u32, GranuleRun)> {
+        let s = &self.sections;
+        let at = s.entries_at + i * ENTRY;
+        let first = u64_at(&self.map, at + 16);
+        let end = match i + 1 < s.granules {
+            true => u64_at(&self.map, at + ENTRY + 16),
+            false => s.chunks as u64,
+        };
+        if first > end || end > s.chunks as u64 {
+            return Err(self.damaged(format!("granule entry {i}: chunks {first}..{end} of {}", s.chunks)));
+        }
+        let run = GranuleRun {
+            granule: u64_at(&self.map, at + 8),
+            first: first as usize,
+            end: end as usize,
+        };
+        Ok((u32_at(&self.map, at), run))
+    }
+
+    /// The chunks of `granule` of `space`, if it has any.
+    pub fn granule(&self, space: u32, granule: u64) -> Result<Option<GranuleRun>> {
+        let slots = self.sections.slots;
+        if slots == 0 {
+            return Ok(None);
+        }
+        let mask = slots as u64 - 1;
+        let mut slot = slot_of(space, granule, mask);
+        for _ in 0..slots {
+            let entry = u32_at(&self.map, self.sections.slots_at + slot as usize * 4) as usize;
+            if entry == 0 {
+                return Ok(None);
+            }
+            if entry > self.sections.granules {
+                return Err(self.damaged(format!("hash slot {slot} names entry {entry}")));
+            }
+            let (s, run) = self.entry(entry - 1)?;
+            if (s, run.granule) == (space, granule) {
+                return Ok(Some(run));
+            }
+            slot = (slot + 1) & mask;
+        }
+        Ok(None)
+    }
+
+    /// The granules of `space` in `[from, to]` with chunks, ascending (or
+    /// descending if `reverse`), while `f` returns true.
+    pub fn for_each_granule(
+        &self,
+        space: u32,
+        (from, to): (u64, u64),
+        reverse: bool,
+        f: &mut dyn FnMut(GranuleRun) -> Result<bool>,
+    ) -> Result<()> {
+        let s = &self.sections;
+        let key = |i: usize| {
+            let at = s.entries_at + i * ENTRY;
+            (u32_at(&self.map, at), u64_at(&self.map, at + 8))
+        };
+        // The entries from the first at or past (space, from) to the first
+        // past (space, to), by bisection.
+        let first_past = |bound: &dyn Fn((u32, u64)) -> bool| {
+            let (mut lo, mut hi) = (0, s.granules);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                match bound(key(mid)) {
+                    true => lo = mid + 1,
+                    false => hi = mid,
+                }
+            }
+            lo
+        };
+        let start = first_past(&|k| k < (space, from));
+        let end = first_past(&|k| k <= (space, to)).max(start);
+        let mut visit = |i: usize| -> Result<bool> {
+            let (entry_space, run) = self.entry(i)?;
+            if entry_space != space {
+                return Err(self.damaged(format!("granule entry {i} out of order")));
+            }
+            f(run)
+        };
+        match reverse {
+            false => {
+                for i in start..end {
+                    if !visit(i)? {
+                        break;
+                    }
+                }
+            }
+            true => {
+                for i in (start..end).rev() {
+                    if !visit(i)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The chunk of `run` with the greatest first snap in `[lo, hi]`, and the
+    /// first snap of the chunk after it (if any).
+    pub fn latest(&self, run: GranuleRun, lo: Snap, hi: Snap) -> Result<Option<(Snap, &[u8], Option<Snap>)>> {
+        let snap = |i: usize| self.first_snap(i);
+        let (mut a, mut b) = (run.first, run.end);
+        while a < b {
+            let mid = a + (b - a) / 2;
+            match snap(mid) <= hi {
+                true => a = mid + 1,
+                false => b = mid,
+            }
+        }
+        if a == run.first || snap(a - 1) < lo {
+            return Ok(None);
+        }
+        let i = a - 1;
+        let next = (a < run.end).then(|| snap(a));
+        Ok(Some((snap(i), self.chunk_bytes(i)?, next)))
+    }
+
+    /// The least first snap in `[from, to]` of a chunk of `run`.
+    pub fn first_from(&self, run: GranuleRun, from: Snap, to: Snap) -> Option<Snap> {
+        let snap = |i: usize| self.first_snap(i);
+        let (mut a, mut b) = (run.first, run.end);
+        while a < b {
+            let mid = a + (b - a) / 2;
+            match snap(mid) < from {
+                true => a = mid + 1,
+                false => b = mid,
+            }
+        }
+        (a < run.end && snap(a) <= to).then(|| snap(a))
+    }
+
+    /// Calls `f` with every granule entry, in order.
+    pub fn for_each_entry(&self, f: &mut dyn FnMut(u32, GranuleRun) -> Result<()>) -> Result<()> {
+        for i in 0..self.sections.granules {
+            let (space, run) = self.entry(i)?;
+            f(space, run)?;
+        }
+        Ok(())
+    }
+
+    /// Chunk `i`'s first snap.
+    pub(super) fn first_snap(&self, i: usize) -> Snap {
+        u64_at(&self.map, self.sections.snaps_at + i * 8) as i64
+    }
+
+    /// The stored bytes of chunk `i`, checked.
+    pub(super) fn chunk_bytes(&self, i: usize) -> Result<&[u8]> {
+        let at = self.sections.places_at + i * PLACE;
+        let (start, len) = (u64_at(&self.map, at), u64_at(&self.map, at + 8));
+        match start.checked_add(len) {
+            Some(end) if end <= self.sections.data_len as u64 => {
+                Ok(&self.map[HEADER + start as usize..HEADER + end as usize])
+            }
+            _ => Err(self.damaged(format!(
+                "chunk {i}: {len} bytes at {start} of {}",
+                self.sections.data_len
+            ))),
+        }
+    }
+}

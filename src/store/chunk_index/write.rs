@@ -1,0 +1,140 @@
+//! Writing a chunk index: the chunks copied (grouped for bulk reads) and
+//! the directory, atomically replacing the old index.
+
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use redb::ReadableTable;
+
+use super::{DATA_BLOCK_GRANULES, HEADER, MAGIC, META_CHUNK_INDEX, Sections, VERSION, io_error, slot_of};
+use crate::store::schema::{CHUNKS, META};
+use crate::vocab::error::{Error, Result, StorageContext};
+
+/// What writing an index found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChunkIndexReport {
+    /// Granules with chunks.
+    pub granules: u64,
+    /// Chunks copied.
+    pub chunks: u64,
+    /// Bytes of the index file.
+    pub bytes: u64,
+}
+
+/// Writes the index of the chunks `txn` holds to `path` (through a
+/// temporary file beside it, synced and renamed over it) under `stamp`, and
+/// records the stamp in `txn`'s `meta`: the index is valid once `txn`
+/// commits. `txn` is a write transaction, so no other commit comes between
+/// the chunks read and the stamp.
+pub(crate) fn write_chunk_index(
+    txn: &redb::WriteTransaction,
+    path: &Path,
+    stamp: [u8; 16],
+) -> Result<ChunkIndexReport> {
+    let tmp = {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(".tmp");
+        PathBuf::from(name)
+    };
+    let file = File::create(&tmp).map_err(|e| io_error(&tmp, e))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let write = |out: &mut BufWriter<File>, bytes: &[u8]| out.write_all(bytes).map_err(|e| io_error(&tmp, e));
+    write(&mut out, &[0u8; HEADER])?;
+    // First the keys, in key order: the directory, and each chunk's length.
+    let mut entries: Vec<(u32, u64, u64)> = Vec::new();
+    let mut snaps: Vec<i64> = Vec::new();
+    let mut lengths: Vec<u64> = Vec::new();
+    let chunks = txn.open_table(CHUNKS).context("indexing chunks")?;
+    for entry in chunks.iter().context("indexing chunks")? {
+        let (key, value) = entry.context("indexing chunks")?;
+        let (space, granule, first) = key.value();
+        if entries.last().is_none_or(|&(s, g, _)| (s, g) != (space, granule)) {
+            entries.push((space, granule, snaps.len() as u64));
+        }
+        snaps.push(first);
+        lengths.push(value.value().len() as u64);
+    }
+    // Then the data, each block of granules ordered by first snap, so that
+    // the chunks a bulk read at one snap needs lie close together.
+    let mut order: Vec<(u32, u64, i64, u64, usize)> = Vec::with_capacity(snaps.len());
+    for (e, &(space, granule, first_chunk)) in entries.iter().enumerate() {
+        let end = entries.get(e + 1).map_or(snaps.len(), |next| next.2 as usize);
+        for (i, &first) in snaps.iter().enumerate().take(end).skip(first_chunk as usize) {
+            order.push((space, granule / DATA_BLOCK_GRANULES, first, granule, i));
+        }
+    }
+    order.sort_unstable();
+    let mut places = vec![(0u64, 0u64); snaps.len()];
+    let mut data_len = 0u64;
+    for &(space, _, first, granule, i) in &order {
+        let value = chunks
+            .get((space, granule, first))
+            .context("indexing chunks")?
+            .ok_or_else(|| {
+                Error::corrupt(
+                    "history_chunks table",
+                    format!("chunk {:?} vanished", (space, granule, first)),
+                )
+            })?;
+        write(&mut out, value.value())?;
+        places[i] = (data_len, lengths[i]);
+        data_len += lengths[i];
+    }
+    drop(chunks);
+    let slots = (entries.len() as u64 * 2).next_power_of_two().max(1);
+    let sections = Sections::of(entries.len() as u64, snaps.len() as u64, data_len, slots)
+        .ok_or_else(|| Error::corrupt(path.display().to_string(), "chunk index too large"))?;
+    write(&mut out, &vec![0u8; sections.entries_at - HEADER - sections.data_len])?;
+    for &(space, granule, first) in &entries {
+        write(&mut out, &space.to_le_bytes())?;
+        write(&mut out, &0u32.to_le_bytes())?;
+        write(&mut out, &granule.to_le_bytes())?;
+        write(&mut out, &first.to_le_bytes())?;
+    }
+    for snap in &snaps {
+        write(&mut out, &snap.to_le_bytes())?;
+    }
+    for &(offset, len) in &places {
+        write(&mut out, &offset.to_le_bytes())?;
+        write(&mut out, &len.to_le_bytes())?;
+    }
+    let mut table = vec![0u32; slots as usize];
+    for (i, &(space, granule, _)) in entries.iter().enumerate() {
+        let mut slot = slot_of(space, granule, slots - 1) as usize;
+        while table[slot] != 0 {
+            slot = (slot + 1) & (slots as usize - 1);
+        }
+        table[slot] = i as u32 + 1;
+    }
+    for entry in &table {
+        write(&mut out, &entry.to_le_bytes())?;
+    }
+    let mut header = Vec::with_capacity(HEADER);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&VERSION.to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    header.extend_from_slice(&stamp);
+    for n in [entries.len() as u64, snaps.len() as u64, data_len, slots] {
+        header.extend_from_slice(&n.to_le_bytes());
+    }
+    out.seek(SeekFrom::Start(0)).map_err(|e| io_error(&tmp, e))?;
+    write(&mut out, &header)?;
+    let file = out.into_inner().map_err(|e| io_error(&tmp, e.into_error()))?;
+    file.sync_all().map_err(|e| io_error(&tmp, e))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error(dir, e))?;
+    }
+    let mut meta = txn.open_table(META).context("recording the chunk index")?;
+    meta.insert(META_CHUNK_INDEX, stamp.as_slice())
+        .context("recording the chunk index")?;
+    Ok(ChunkIndexReport {
+        granules: entries.len() as u64,
+        chunks: snaps.len() as u64,
+        bytes: sections.len as u64,
+    })
+}
