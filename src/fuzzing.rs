@@ -73,8 +73,9 @@ pub fn decode_record(data: &[u8]) -> Result<Decoded> {
 /// way the readers do: each granule entry, found again through the hash
 /// table, its latest chunk and first chunk at a spread of snaps, and the
 /// granules of each space in both directions, which must list the same
-/// runs. A granule the hash finds with another run, or the two directions
-/// disagreeing, on bytes that were accepted, is a disagreement.
+/// runs, and the stretch images around the first granules. A granule the
+/// hash finds with another run, the two directions disagreeing, or a
+/// stretch image cut short, on bytes that were accepted, is a disagreement.
 pub fn decode_chunk_index(bytes: &[u8]) -> Result<Decoded> {
     use crate::store::chunk_index::ChunkIndex;
     let index = ChunkIndex::held(std::path::Path::new("fuzz input"), bytes.to_vec())?;
@@ -106,6 +107,20 @@ pub fn decode_chunk_index(bytes: &[u8]) -> Result<Decoded> {
                 }
             }
             let _ = index.first_from(run, lo, hi);
+        }
+    }
+    // The stretch images of the stretches the first granules lie in, at a
+    // spread of snaps: each one whole, or none.
+    for &(space, run) in entries.iter().take(MAX_PROBE_SNAPS) {
+        for &snap in &probes {
+            if let Some(image) = index.stretch_image(space, run.granule / 256, snap)? {
+                decoded.parts += 1;
+                if image.values.len() != 256 * 256 || image.valued.len() != 256 || image.known_now.len() != 256 {
+                    decoded
+                        .disagreements
+                        .push(format!("stretch image of granule {:#x} cut short", run.granule));
+                }
+            }
         }
     }
     let spaces: BTreeSet<u32> = entries.iter().map(|&(space, _)| space).collect();

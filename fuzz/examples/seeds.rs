@@ -152,6 +152,17 @@ fn main() {
     indexed.close().unwrap();
     let index_bytes = std::fs::read(tracemem::chunk_index_path(&packed_path)).unwrap();
     write(&out, "records", "chunk-index", &record(12, &[], &index_bytes));
+    // An index with a stretch image: 64 KiB loaded once.
+    let stretch_path = dir.join("stretch.tmdb");
+    let stretch_db = tracemem::Database::create(&stretch_path).unwrap();
+    let mut txn = stretch_db.begin_write().unwrap();
+    let image: Vec<u8> = (0..64u32 << 10).map(|i| (i % 251) as u8).collect();
+    txn.create_space("ram").unwrap().put_bytes(0, 0x10000, &image).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(stretch_db.write_chunk_index().unwrap().stretch_images, 1);
+    stretch_db.close().unwrap();
+    let index_bytes = std::fs::read(tracemem::chunk_index_path(&stretch_path)).unwrap();
+    write(&out, "records", "chunk-index-stretch", &record(12, &[], &index_bytes));
     let events: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("events");
     for (i, (_, v)) in values(&db, events, 1).iter().enumerate() {
         write(&out, "records", &format!("events-{i}"), &record(1, &[], v));

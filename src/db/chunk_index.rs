@@ -47,6 +47,9 @@ pub struct IndexReport {
     pub granules: u64,
     /// History chunks copied into the index.
     pub chunks: u64,
+    /// Stretch images made: 64 KiB of memory decoded as of a snap, for bulk
+    /// reads (see FORMAT.md, "The chunk index").
+    pub stretch_images: u64,
     /// Bytes of the index file.
     pub bytes: u64,
     /// Seconds it took.
@@ -103,6 +106,7 @@ impl Database {
             let ChunkIndexReport {
                 granules,
                 chunks,
+                stretch_images,
                 bytes,
             } = write_chunk_index(&txn, &index_path(&self.path), random_stamp())?;
             self.chunk_index.clear();
@@ -110,6 +114,7 @@ impl Database {
             Ok(IndexReport {
                 granules,
                 chunks,
+                stretch_images,
                 bytes,
                 seconds: started.elapsed().as_secs_f64(),
             })

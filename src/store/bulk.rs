@@ -77,9 +77,64 @@ fn cached_images(
 }
 
 /// Reads the granules `granules` (of the range `[first, last]`) from the
-/// store; with `keep`, each whole, and pushed there with the snaps its image
-/// holds over. False where `f` asked to stop.
+/// store: each stretch of 256 granules of which the store keeps an image
+/// that holds at `snap` from that image as it lies (and not kept: it is as
+/// fast to read again), the others granule by granule ([`read_granules`]).
+/// False where `f` asked to stop.
+#[allow(clippy::too_many_arguments)]
 fn read_images(
+    store: &dyn StoreRead,
+    space: u32,
+    snap: Snap,
+    range: (u64, u64),
+    granules: (u64, u64),
+    reverse: bool,
+    mut keep: Option<&mut Fresh>,
+    f: &mut dyn FnMut(ImageSpan<'_>) -> Result<bool>,
+) -> Result<bool> {
+    if !store.has_stretch_images() || granules.1 - granules.0 < SEEK_GRANULES {
+        return read_granules(store, space, snap, range, granules, reverse, keep, f);
+    }
+    let (s0, s1) = (granules.0 / STRETCH_GRANULES, granules.1 / STRETCH_GRANULES);
+    let stretches: Box<dyn Iterator<Item = u64>> = match reverse {
+        true => Box::new((s0..=s1).rev()),
+        false => Box::new(s0..=s1),
+    };
+    // Consecutive granules without an image yet to be read.
+    let mut pending: Option<(u64, u64)> = None;
+    for stretch in stretches {
+        let first = stretch * STRETCH_GRANULES;
+        let segment = (granules.0.max(first), granules.1.min(first + (STRETCH_GRANULES - 1)));
+        match store.stretch_image(space, stretch, snap)? {
+            Some(image) => {
+                if let Some(segment) = pending.take()
+                    && !read_granules(store, space, snap, range, segment, reverse, keep.as_deref_mut(), f)?
+                {
+                    return Ok(false);
+                }
+                if !f(image.span(segment.0, segment.1))? {
+                    return Ok(false);
+                }
+            }
+            None => {
+                pending = Some(match pending {
+                    None => segment,
+                    Some((a, b)) => (a.min(segment.0), b.max(segment.1)),
+                })
+            }
+        }
+    }
+    match pending {
+        Some(segment) => read_granules(store, space, snap, range, segment, reverse, keep, f),
+        None => Ok(true),
+    }
+}
+
+/// Reads the granules `granules` (of the range `[first, last]`) from the
+/// store's chunks; with `keep`, each whole, and pushed there with the snaps
+/// its image holds over. False where `f` asked to stop.
+#[allow(clippy::too_many_arguments)]
+fn read_granules(
     store: &dyn StoreRead,
     space: u32,
     snap: Snap,
@@ -159,6 +214,9 @@ fn positions(lo: usize, hi: usize) -> Mask {
     }
     mask
 }
+
+/// Granules of a stretch, which a store may keep an image of.
+const STRETCH_GRANULES: u64 = 256;
 
 /// Ranges of fewer granules than this are read by seeks.
 const SEEK_GRANULES: u64 = 4;

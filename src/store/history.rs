@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::store::cache::{ChunkCache, DecodedChunk};
-use crate::store::chunk::{ByteAsOf, ChunkRecord, ChunkView, GRANULE, Need, OwnedDelta, touch_lines};
+use crate::store::chunk::{ByteAsOf, ChunkRecord, ChunkView, GRANULE, Need, OwnedDelta, StretchImage, touch_lines};
 use crate::store::events::{CaptureRecord, EventChunkRecord};
 use crate::store::images::ImageCache;
 use crate::store::packed;
@@ -199,6 +199,16 @@ pub(crate) trait StoreRead {
         f: &mut LatestChunkFn<'_>,
     ) -> Result<()> {
         seek_latest_chunks(self, space, granules, snaps, reverse, f)
+    }
+    /// Whether it keeps stretch images (a chunk index does): a bulk read then
+    /// asks [`StoreRead::stretch_image`] for each stretch it covers.
+    fn has_stretch_images(&self) -> bool {
+        false
+    }
+    /// The image of the stretch `stretch` (its first granule / 256) of
+    /// `space` that holds at `snap`, if the store keeps one.
+    fn stretch_image(&self, _space: u32, _stretch: u64, _snap: Snap) -> Result<Option<StretchImage<'_>>> {
+        Ok(None)
     }
     /// Calls `f(snap, granule)` for every change of `space` with a snap in `[lo, hi]`, in order.
     fn for_each_change(&self, space: u32, lo: Snap, hi: Snap, f: &mut dyn FnMut(Snap, u64) -> Result<()>)

@@ -6,6 +6,7 @@ use redb::ReadOnlyTable;
 
 use crate::store::cache::ChunkCache;
 use crate::store::changes::{bucket_of, decode_bucket};
+use crate::store::chunk::StretchImage;
 use crate::store::chunk_index::{ChunkIndex, GranuleRun, stamp_in};
 use crate::store::events::{CaptureRecord, EventChunkRecord, capture_in, captures_in, event_chunks_in};
 use crate::store::history::{
@@ -211,6 +212,17 @@ impl StoreRead for ReadStore {
             return Ok(None);
         }
         stored_edge_granule(&self.chunks, space, from, to, last)
+    }
+
+    fn has_stretch_images(&self) -> bool {
+        self.index.as_ref().is_some_and(|index| index.has_stretch_images())
+    }
+
+    fn stretch_image(&self, space: u32, stretch: u64, snap: Snap) -> Result<Option<StretchImage<'_>>> {
+        match &self.index {
+            Some(index) => index.stretch_image(space, stretch, snap),
+            None => Ok(None),
+        }
     }
 
     fn for_each_latest_chunk(

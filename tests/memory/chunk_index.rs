@@ -1,7 +1,8 @@
 //! The chunk index (`Database::write_chunk_index`): reads through it give
-//! the model's answers (point reads, sources, states, searches, M9), a
-//! write leaves it unused, a stale or missing index is not used, `pack`
-//! drops it, and a damaged one is an error naming it, never a panic.
+//! the model's answers (point reads, sources, states, searches, M9; bulk
+//! reads through its stretch images), a write leaves it unused, a stale,
+//! missing or other-version index is not used, `pack` drops it, and a
+//! damaged one is an error naming it, never a panic.
 
 use std::path::Path;
 
@@ -12,6 +13,10 @@ use crate::model::ModelSpace;
 
 const BASE: u64 = 0x4000;
 const LEN: u64 = 4096;
+/// Bytes of an index file's header (FORMAT.md, "The chunk index").
+const HEADER: usize = 128;
+/// Bytes of a stretch: 256 granules.
+const STRETCH: u64 = 64 << 10;
 
 /// A database of many short chunks (4 deltas each) over a few granules:
 /// writes at random snaps of both sides, into the past too, ERROR ranges
@@ -198,13 +203,12 @@ fn a_damaged_chunk_index_is_an_error_naming_it() {
     let good = std::fs::read(&index).unwrap();
     let header_u64 = |at: usize| u64::from_le_bytes(good[at..at + 8].try_into().unwrap()) as usize;
     let (granules, chunks, data_len) = (header_u64(32), header_u64(40), header_u64(48));
-    let entries_at = (64 + data_len).next_multiple_of(8);
+    let entries_at = (HEADER + data_len).next_multiple_of(8);
     let places_at = entries_at + 24 * granules + 8 * chunks;
     let damages: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
         ("cut short", Box::new(|b: &mut Vec<u8>| b.truncate(b.len() - 4))),
         ("empty", Box::new(|b: &mut Vec<u8>| b.clear())),
         ("bad magic", Box::new(|b: &mut Vec<u8>| b[0] ^= 0xff)),
-        ("newer version", Box::new(|b: &mut Vec<u8>| b[8] = 2)),
         (
             "a granule's chunks past the end",
             Box::new(move |b: &mut Vec<u8>| {
@@ -222,7 +226,7 @@ fn a_damaged_chunk_index_is_an_error_naming_it() {
         ),
         (
             "every chunk's bytes garbled",
-            Box::new(move |b: &mut Vec<u8>| b[64..64 + data_len].iter_mut().for_each(|x| *x = 0xa5)),
+            Box::new(move |b: &mut Vec<u8>| b[HEADER..HEADER + data_len].iter_mut().for_each(|x| *x = 0xa5)),
         ),
     ];
     for (what, damage) in damages {
@@ -247,6 +251,13 @@ fn a_damaged_chunk_index_is_an_error_naming_it() {
         );
         db.close().unwrap();
     }
+    // An index of another version is not used: the file reads from its tables.
+    let mut other = good.clone();
+    other[8] = 9;
+    std::fs::write(&index, &other).unwrap();
+    let db = Database::open(&path).unwrap();
+    assert!(!db.begin_read().unwrap().uses_chunk_index());
+    db.close().unwrap();
     // Removed, the file reads again from its tables.
     std::fs::remove_file(&index).unwrap();
     let db = Database::open(&path).unwrap();
@@ -272,7 +283,7 @@ fn check_compares_the_chunk_index_with_the_chunks() {
     let index = chunk_index_path(&path);
     let mut bytes = std::fs::read(&index).unwrap();
     let data_len = u64::from_le_bytes(bytes[48..56].try_into().unwrap()) as usize;
-    bytes[64 + data_len / 2] ^= 0x01;
+    bytes[HEADER + data_len / 2] ^= 0x01;
     std::fs::write(&index, &bytes).unwrap();
     let db = Database::open(&path).unwrap();
     let problems = db.check().unwrap().problems;
@@ -321,4 +332,134 @@ fn randomly_damaged_chunk_indexes_are_errors_or_agree_never_panics() {
         }
     }
     assert!(errors > 0 && accepted > 0, "{errors} errors, {accepted} accepted");
+}
+
+/// Four whole stretches loaded at snap 0 (and one at the scratch snap -3),
+/// the first never written again, the second written at every snap from 1
+/// to 400 (ERROR once), the third once at snap 300, the fourth at snaps
+/// 100, 101 and 102 (an image for snaps 0 to 99, none for 100 and 101);
+/// mirrored in the model.
+fn stretched_history(path: &Path) -> (Database, ModelSpace) {
+    let db = Database::create(path).unwrap();
+    let mut model = ModelSpace::default();
+    let mut rng = Lcg::new(113);
+    let mut txn = db.begin_write().unwrap();
+    let mut ram = txn.create_space("ram").unwrap();
+    let mut put = |ram: &mut tracemem::MemorySpaceMut<'_>, snap: Snap, start: u64, data: &[u8]| {
+        ram.put_bytes(snap, start, data).unwrap();
+        model.put_bytes(snap, start, data);
+    };
+    let image: Vec<u8> = (0..4 * STRETCH)
+        .map(|i| if i % 512 < 256 { rng.below(4) as u8 } else { 0 })
+        .collect();
+    put(&mut ram, 0, STRETCH, &image);
+    put(&mut ram, -3, STRETCH, &image[..STRETCH as usize]);
+    for snap in 1..=400 {
+        let start = 2 * STRETCH + rng.below(STRETCH - 64);
+        let data: Vec<u8> = (0..1 + rng.below(64)).map(|_| rng.below(4) as u8).collect();
+        put(&mut ram, snap, start, &data);
+    }
+    put(&mut ram, 300, 3 * STRETCH + 1000, &[5; 3000]);
+    for snap in 100..=102 {
+        put(&mut ram, snap, 4 * STRETCH + 64 * snap as u64, &[snap as u8; 8]);
+    }
+    let error = AddressRange::from_start_len(2 * STRETCH + 4096, 700).unwrap();
+    ram.set_state(200, error, MemState::Error).unwrap();
+    model.set_error(200, error);
+    drop(ram);
+    txn.commit().unwrap();
+    (db, model)
+}
+
+#[test]
+fn stretch_images_answer_bulk_reads_as_the_chunks_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stretches.tmdb");
+    let (db, model) = stretched_history(&path);
+    let report = db.write_chunk_index().unwrap();
+    // The first stretch: one image; the second: its last change; the
+    // third: before and after snap 300; the fourth: before 100 and after 102.
+    assert!(report.stretch_images >= 6, "{report:?}");
+    assert!(db.check().unwrap().problems.is_empty());
+    // The fuzz targets' walk of the file finds its stretch images whole.
+    let decoded = tracemem::fuzzing::decode_chunk_index(&std::fs::read(chunk_index_path(&path)).unwrap()).unwrap();
+    assert!(decoded.disagreements.is_empty(), "{decoded:?}");
+    let read = db.begin_read().unwrap();
+    assert!(read.uses_chunk_index());
+    let ram = read.space("ram").unwrap();
+    let mut rng = Lcg::new(127);
+    for snap in [-3, -1, 0, 1, 99, 100, 101, 102, 150, 200, 299, 300, 301, 400, 401, 5000] {
+        for (start, len) in [
+            (STRETCH, 3 * STRETCH),
+            (STRETCH + 300, STRETCH + 1000),
+            (3 * STRETCH - 7, STRETCH + 14),
+            (0, 5 * STRETCH),
+            (STRETCH + rng.below(2 * STRETCH), 1 + rng.below(STRETCH)),
+        ] {
+            let range = AddressRange::from_start_len(start, len).unwrap();
+            let (mut got, mut want) = (vec![0u8; len as usize], vec![0u8; len as usize]);
+            assert_eq!(
+                ram.get_bytes(snap, start, &mut got).unwrap(),
+                model.get_bytes(snap, start, &mut want),
+                "snap {snap}, {range:?}"
+            );
+            assert_eq!(got, want, "snap {snap}, {range:?}");
+            assert_eq!(
+                ram.states(snap, range).unwrap(),
+                model.states(snap, range),
+                "snap {snap}"
+            );
+            assert_eq!(
+                ram.diff(snap, 150, range).unwrap(),
+                model.diff(snap, 150, range),
+                "snap {snap}"
+            );
+            // A pattern found where the model has it (or nowhere), both ways.
+            let at = (start + len / 2) as usize - STRETCH as usize;
+            let mut pattern = [0u8; 6];
+            model.get_bytes(snap, STRETCH + at as u64, &mut pattern);
+            for direction in [Direction::Forward, Direction::Backward] {
+                assert_eq!(
+                    ram.find_bytes(snap, range, &pattern, None, direction).unwrap(),
+                    model.find_bytes(snap, range, &pattern, None, direction == Direction::Backward),
+                    "find {pattern:?} at snap {snap} in {range:?}"
+                );
+            }
+        }
+    }
+    // The index's answers are the tables': the first stretch read where its
+    // image holds, the others from chunks.
+    drop(ram);
+    drop(read);
+    db.close().unwrap();
+    let plain = Database::builder().chunk_index(false).open(&path).unwrap();
+    let read = plain.begin_read().unwrap();
+    assert!(!read.uses_chunk_index());
+    let ram = read.space("ram").unwrap();
+    let (mut got, mut want) = (vec![0u8; 3 * STRETCH as usize], vec![0u8; 3 * STRETCH as usize]);
+    for snap in [0, 299, 300] {
+        ram.get_bytes(snap, STRETCH, &mut got).unwrap();
+        model.get_bytes(snap, STRETCH, &mut want);
+        assert_eq!(got, want, "snap {snap}");
+    }
+}
+
+#[test]
+fn check_finds_a_damaged_stretch_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stretch-checked.tmdb");
+    let (db, _) = stretched_history(&path);
+    let report = db.write_chunk_index().unwrap();
+    db.close().unwrap();
+    // A value in the last stretch image flipped (the images end the file).
+    let index = chunk_index_path(&path);
+    let mut bytes = std::fs::read(&index).unwrap();
+    assert_eq!(bytes.len() as u64, report.bytes);
+    let at = bytes.len() - 81_920 + 100;
+    bytes[at] ^= 0x40;
+    std::fs::write(&index, &bytes).unwrap();
+    let db = Database::open(&path).unwrap();
+    let problems = db.check().unwrap().problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("stretch image"), "{problems:?}");
 }

@@ -58,6 +58,30 @@ impl<'a> ImageSpan<'a> {
     }
 }
 
+/// Consecutive whole granules as of one snap, as a chunk index stores them
+/// (a stretch image): their values in place, their masks decoded.
+pub(crate) struct StretchImage<'a> {
+    /// Its first granule.
+    pub first: u64,
+    /// `GRANULE` values a granule.
+    pub values: &'a [u8],
+    pub valued: std::borrow::Cow<'a, [Mask]>,
+    pub known_now: std::borrow::Cow<'a, [Mask]>,
+}
+
+impl StretchImage<'_> {
+    /// Its granules `a..=b` (which it holds) as a span.
+    pub fn span(&self, a: u64, b: u64) -> ImageSpan<'_> {
+        let (i, j) = ((a - self.first) as usize, (b - self.first) as usize);
+        ImageSpan {
+            first: a,
+            values: &self.values[i * GRANULE as usize..(j + 1) * GRANULE as usize],
+            valued: &self.valued[i..=j],
+            known_now: &self.known_now[i..=j],
+        }
+    }
+}
+
 impl Default for GranuleImage {
     fn default() -> GranuleImage {
         GranuleImage {

@@ -1,16 +1,17 @@
 //! Checking a chunk index against the chunks table it copies: every key,
-//! stored value and hash probe.
+//! stored value and hash probe, and every stretch image made again.
 
 use redb::ReadableTable;
 
-use super::ChunkIndex;
+use super::{ChunkIndex, stretches};
 use crate::store::schema::CHUNKS;
 use crate::vocab::error::{Result, StorageContext};
 
 impl ChunkIndex {
     /// Compares it with the chunks `txn` holds, the state its stamp says it
     /// indexes: every key and stored value, in order, and every granule
-    /// found through the hash table. Each difference found, naming where
+    /// found through the hash table, and every stretch image (which
+    /// stretches get one at which snaps, and its bytes). Each difference found, naming where
     /// (the first ten).
     pub fn differences(&self, txn: &redb::ReadTransaction) -> Result<Vec<String>> {
         let chunks = txn.open_table(CHUNKS).context("checking the chunk index")?;
@@ -56,6 +57,23 @@ impl ChunkIndex {
             Ok(())
         })?;
         let rest = table.count() as u64;
+        // The stretch images, made again from the chunks.
+        let marks = stretches::select(&chunks)?;
+        if marks.len() != self.sections.stretch_images {
+            note(format!(
+                "{} stretch images, the chunks make {}",
+                self.sections.stretch_images,
+                marks.len()
+            ));
+        }
+        for (i, &made) in marks.iter().enumerate().take(self.sections.stretch_images) {
+            let mark = self.stretch_mark(i);
+            if mark != made {
+                note(format!("stretch image {i} is {mark:?}, the chunks make {made:?}"));
+            } else if self.stretch_image_bytes(i) != stretches::make(&chunks, made)? {
+                note(format!("stretch image {i} ({mark:?}) is not the one the chunks make"));
+            }
+        }
         if rest > 0 || indexed != self.sections.chunks as u64 {
             note(format!(
                 "{indexed} chunks listed of {} counted; the table has {rest} more",

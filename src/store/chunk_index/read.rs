@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use super::{ENTRY, HEADER, MAGIC, PLACE, Sections, VERSION, io_error, slot_of, u32_at, u64_at};
+use super::stretches::{self, IMAGE, MARK, StretchMark};
+use super::{
+    Counts, ENTRY, HEADER, MAGIC, PLACE, STRETCH_GRANULES, Sections, VERSION, io_error, slot_of, u32_at, u64_at,
+};
+use crate::store::chunk::StretchImage;
 use crate::vocab::error::{Error, Result};
 use crate::vocab::types::Snap;
 
@@ -73,6 +77,10 @@ impl ChunkIndex {
         // mapping on the old file. Other programs changing the file is
         // unsupported, as for the database and its journals.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| io_error(path, e))?;
+        // An index of another version (a whole header, the magic) is not used.
+        if map.len() >= HEADER && &map[..8] == MAGIC && u32_at(&map, 8) != VERSION {
+            return Ok(None);
+        }
         ChunkIndex::of_bytes(path, IndexBytes::Mapped(map)).map(Some)
     }
 
@@ -94,9 +102,15 @@ impl ChunkIndex {
         }
         let mut stamp = [0u8; 16];
         stamp.copy_from_slice(&map[16..32]);
-        let (granules, chunks, data_len, slots) =
-            (u64_at(&map, 32), u64_at(&map, 40), u64_at(&map, 48), u64_at(&map, 56));
-        let sections = Sections::of(granules, chunks, data_len, slots)
+        let counts = Counts {
+            granules: u64_at(&map, 32),
+            chunks: u64_at(&map, 40),
+            data_len: u64_at(&map, 48),
+            slots: u64_at(&map, 56),
+            stretch_images: u64_at(&map, 64),
+        };
+        let (granules, slots) = (counts.granules, counts.slots);
+        let sections = Sections::of(counts)
             .filter(|s| s.len == map.len())
             .ok_or_else(|| damaged(&format!("{} bytes do not hold the counts of its header", map.len())))?;
         if !slots.is_power_of_two() || slots < granules {
@@ -242,6 +256,51 @@ impl ChunkIndex {
         let i = a - 1;
         let next = (a < run.end).then(|| snap(a));
         Ok(Some((snap(i), self.chunk_bytes(i)?, next)))
+    }
+
+    /// The stretch image of stretch `stretch` (its first granule / 256) of
+    /// `space` that holds at `snap`, if there is one.
+    pub fn stretch_image(&self, space: u32, stretch: u64, snap: Snap) -> Result<Option<StretchImage<'_>>> {
+        let n = self.sections.stretch_images;
+        // The marks up to (space, stretch, snap), by bisection: the last is the one.
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let mark = self.stretch_mark(mid);
+            match (mark.space, mark.stretch, mark.since) <= (space, stretch, snap) {
+                true => lo = mid + 1,
+                false => hi = mid,
+            }
+        }
+        let Some(i) = lo.checked_sub(1) else {
+            return Ok(None);
+        };
+        let mark = self.stretch_mark(i);
+        if (mark.space, mark.stretch) != (space, stretch) || mark.till < snap {
+            return Ok(None);
+        }
+        if mark.since > mark.till || mark.stretch > u64::MAX / STRETCH_GRANULES {
+            return Err(self.damaged(format!("stretch image {i}: {mark:?}")));
+        }
+        let at = self.sections.stretch_images_at + i * IMAGE;
+        Ok(Some(stretches::decode(&self.map[at..at + IMAGE], mark)))
+    }
+
+    /// Stretch image `i`'s mark (`i` below the count: the sections were checked).
+    pub(super) fn stretch_mark(&self, i: usize) -> StretchMark {
+        let at = self.sections.stretch_marks_at + i * MARK;
+        StretchMark::of_bytes(&self.map[at..at + MARK])
+    }
+
+    /// Stretch image `i`'s bytes.
+    pub(super) fn stretch_image_bytes(&self, i: usize) -> &[u8] {
+        let at = self.sections.stretch_images_at + i * IMAGE;
+        &self.map[at..at + IMAGE]
+    }
+
+    /// Whether it holds stretch images.
+    pub fn has_stretch_images(&self) -> bool {
+        self.sections.stretch_images > 0
     }
 
     /// The least first snap in `[from, to]` of a chunk of `run`.

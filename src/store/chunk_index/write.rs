@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use redb::ReadableTable;
 
-use super::{DATA_BLOCK_GRANULES, HEADER, MAGIC, META_CHUNK_INDEX, Sections, VERSION, io_error, slot_of};
+use super::{
+    Counts, HEADER, MAGIC, META_CHUNK_INDEX, STRETCH_GRANULES, Sections, VERSION, io_error, slot_of, stretches,
+};
 use crate::store::schema::{CHUNKS, META};
 use crate::vocab::error::{Error, Result, StorageContext};
 
@@ -18,6 +20,8 @@ pub struct ChunkIndexReport {
     pub granules: u64,
     /// Chunks copied.
     pub chunks: u64,
+    /// Stretch images made.
+    pub stretch_images: u64,
     /// Bytes of the index file.
     pub bytes: u64,
 }
@@ -55,13 +59,13 @@ pub(crate) fn write_chunk_index(
         snaps.push(first);
         lengths.push(value.value().len() as u64);
     }
-    // Then the data, each block of granules ordered by first snap, so that
+    // Then the data, each stretch of granules ordered by first snap, so that
     // the chunks a bulk read at one snap needs lie close together.
     let mut order: Vec<(u32, u64, i64, u64, usize)> = Vec::with_capacity(snaps.len());
     for (e, &(space, granule, first_chunk)) in entries.iter().enumerate() {
         let end = entries.get(e + 1).map_or(snaps.len(), |next| next.2 as usize);
         for (i, &first) in snaps.iter().enumerate().take(end).skip(first_chunk as usize) {
-            order.push((space, granule / DATA_BLOCK_GRANULES, first, granule, i));
+            order.push((space, granule / STRETCH_GRANULES, first, granule, i));
         }
     }
     order.sort_unstable();
@@ -81,10 +85,17 @@ pub(crate) fn write_chunk_index(
         places[i] = (data_len, lengths[i]);
         data_len += lengths[i];
     }
-    drop(chunks);
+    let stretch_marks = stretches::select(&chunks)?;
     let slots = (entries.len() as u64 * 2).next_power_of_two().max(1);
-    let sections = Sections::of(entries.len() as u64, snaps.len() as u64, data_len, slots)
-        .ok_or_else(|| Error::corrupt(path.display().to_string(), "chunk index too large"))?;
+    let counts = Counts {
+        granules: entries.len() as u64,
+        chunks: snaps.len() as u64,
+        data_len,
+        slots,
+        stretch_images: stretch_marks.len() as u64,
+    };
+    let sections =
+        Sections::of(counts).ok_or_else(|| Error::corrupt(path.display().to_string(), "chunk index too large"))?;
     write(&mut out, &vec![0u8; sections.entries_at - HEADER - sections.data_len])?;
     for &(space, granule, first) in &entries {
         write(&mut out, &space.to_le_bytes())?;
@@ -110,14 +121,32 @@ pub(crate) fn write_chunk_index(
     for entry in &table {
         write(&mut out, &entry.to_le_bytes())?;
     }
+    write(
+        &mut out,
+        &vec![0u8; sections.stretch_marks_at - sections.slots_at - table.len() * 4],
+    )?;
+    for mark in &stretch_marks {
+        write(&mut out, &mark.to_bytes())?;
+    }
+    for &mark in &stretch_marks {
+        write(&mut out, &stretches::make(&chunks, mark)?)?;
+    }
+    drop(chunks);
     let mut header = Vec::with_capacity(HEADER);
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&VERSION.to_le_bytes());
     header.extend_from_slice(&0u32.to_le_bytes());
     header.extend_from_slice(&stamp);
-    for n in [entries.len() as u64, snaps.len() as u64, data_len, slots] {
+    for n in [
+        counts.granules,
+        counts.chunks,
+        counts.data_len,
+        counts.slots,
+        counts.stretch_images,
+    ] {
         header.extend_from_slice(&n.to_le_bytes());
     }
+    header.resize(HEADER, 0);
     out.seek(SeekFrom::Start(0)).map_err(|e| io_error(&tmp, e))?;
     write(&mut out, &header)?;
     let file = out.into_inner().map_err(|e| io_error(&tmp, e.into_error()))?;
@@ -135,6 +164,7 @@ pub(crate) fn write_chunk_index(
     Ok(ChunkIndexReport {
         granules: entries.len() as u64,
         chunks: snaps.len() as u64,
+        stretch_images: counts.stretch_images,
         bytes: sections.len as u64,
     })
 }

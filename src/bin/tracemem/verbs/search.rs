@@ -265,6 +265,7 @@ pub fn index(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
         let line = json!({
             "granules": report.granules,
             "chunks": report.chunks,
+            "stretch_images": report.stretch_images,
             "bytes": report.bytes,
             "seconds": report.seconds,
         });
@@ -272,10 +273,11 @@ pub fn index(path: &Path, as_json: bool, out: &mut impl Write) -> Outcome {
     } else {
         writeln!(
             out,
-            "indexed {}: {} history chunks of {} granules, {} bytes, in {:.2} s",
+            "indexed {}: {} history chunks of {} granules, {} stretch images, {} bytes, in {:.2} s",
             path.display(),
             report.chunks,
             report.granules,
+            report.stretch_images,
             report.bytes,
             report.seconds
         )
