@@ -15,6 +15,8 @@
 //! Every figure is the median over the rounds, as a rate (GB/s, 10^9 bytes).
 //!
 //! `cargo bench -p tracemem-bench --bench bulk [-- --rounds R --reads N --keep PATH]`
+//! (`--index 0`: without the file's chunk index; `--image-cache 0`: without
+//! the transactions' image cache)
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -31,15 +33,19 @@ fn main() {
     // profiling one of them).
     let images = tracemem_bench::arg("--images", 1) != 0;
     let q2 = tracemem_bench::arg("--q2", 1) != 0;
-    // `--image-cache BYTES`: the read transactions' image cache (0: none).
+    // `--image-cache BYTES`: the read transactions' image cache (0: none);
+    // `--index 0`: not through the file's chunk index (`tracemem index`).
     let image_cache = tracemem_bench::arg("--image-cache", usize::MAX);
+    let index = tracemem_bench::arg("--index", 1) != 0;
     let config = W2Config::STANDARD;
     let (_dir, path) = tracemem_bench::w2_database(config);
     // Queried as a finished capture is: opened anew, the OS page cache warm.
-    let db = match image_cache {
-        usize::MAX => Database::open(&path).unwrap(),
-        bytes => Database::builder().image_cache_size(bytes).open(&path).unwrap(),
-    };
+    let mut builder = Database::builder();
+    builder.chunk_index(index);
+    if image_cache != usize::MAX {
+        builder.image_cache_size(image_cache);
+    }
+    let db = builder.open(&path).unwrap();
     let image_len = config.image_size as usize;
     let mut rng = Lcg::new(17);
     let mut random_snap = move || rng.below(config.snaps as u64 + 1) as Snap;
@@ -105,7 +111,12 @@ fn main() {
         figures[7].1.push(gbps(image_len, started.elapsed()));
     }
     println!(
-        "W2 standard, {rounds} rounds, {reads} Q2 reads a round, {}",
+        "W2 standard, {rounds} rounds, {reads} Q2 reads a round, chunk index {}, {}",
+        if db.begin_read().unwrap().uses_chunk_index() {
+            "used"
+        } else {
+            "not used"
+        },
         tracemem_bench::machine()
     );
     println!("| figure | GB/s (median) | min | max |");

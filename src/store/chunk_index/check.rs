@@ -3,7 +3,8 @@
 
 use redb::ReadableTable;
 
-use super::{ChunkIndex, stretches};
+use super::read::ChunkIndex;
+use super::stretches;
 use crate::store::schema::CHUNKS;
 use crate::vocab::error::{Result, StorageContext};
 

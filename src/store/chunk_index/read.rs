@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use super::stretches::{self, IMAGE, MARK, StretchMark};
-use super::{
-    Counts, ENTRY, HEADER, MAGIC, PLACE, STRETCH_GRANULES, Sections, VERSION, io_error, slot_of, u32_at, u64_at,
+use super::layout::{
+    Counts, ENTRY, HEADER, MAGIC, PLACE, STRETCH_GRANULES, STRETCH_IMAGE as IMAGE, STRETCH_MARK as MARK, Sections,
+    VERSION, io_error, slot_of, u32_at, u64_at,
 };
+use super::stretches::{self, StretchMark};
 use crate::store::chunk::StretchImage;
 use crate::vocab::error::{Error, Result};
 use crate::vocab::types::Snap;

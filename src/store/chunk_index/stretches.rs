@@ -15,21 +15,13 @@ use std::borrow::Cow;
 
 use redb::ReadableTable;
 
-use super::{STRETCH_GRANULES, u64_at};
+use super::layout::{STRETCH_GRANULES, STRETCH_IMAGE as IMAGE, STRETCH_MARK as MARK, STRETCH_VALUES as VALUES, u64_at};
 use crate::store::chunk::{ChunkRecord, ChunkView, GRANULE, GranuleImage, Mask, StretchImage};
 use crate::store::history::chunk_place;
 use crate::store::schema::ChunkKey;
 use crate::vocab::error::{Error, Result, StorageContext};
 use crate::vocab::types::Snap;
 
-/// Bytes of a stretch image's mark: space u32, 0 u32, stretch u64, since
-/// i64, till i64.
-pub(crate) const MARK: usize = 32;
-/// Bytes of a stretch's values.
-const VALUES: usize = STRETCH_GRANULES as usize * GRANULE as usize;
-/// Bytes of a stretch image: its values, then its granules' masks valued,
-/// then known_now (four little-endian u64 each).
-pub(crate) const IMAGE: usize = VALUES + 2 * STRETCH_GRANULES as usize * 32;
 /// A change gets an image if the stretch then stays unchanged for this
 /// part of its history or more.
 const QUIET_PARTS: i64 = 16;

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 
 use redb::ReadableTable;
 
-use super::{
-    Counts, HEADER, MAGIC, META_CHUNK_INDEX, STRETCH_GRANULES, Sections, VERSION, io_error, slot_of, stretches,
-};
+use super::layout::{Counts, HEADER, MAGIC, META_CHUNK_INDEX, STRETCH_GRANULES, Sections, VERSION, io_error, slot_of};
+use super::stretches;
 use crate::store::schema::{CHUNKS, META};
 use crate::vocab::error::{Error, Result, StorageContext};
 
