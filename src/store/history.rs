@@ -88,22 +88,25 @@ impl<'a> LoadedChunk<'a> {
         hi: Snap,
         cache: &ChunkCache,
     ) -> Result<(Snap, LoadedChunk<'a>)> {
-        match packed_part(guard.value(), key, hi, cache, None)? {
+        match packed_part(guard.value(), key, hi, cache, None, true)? {
             Some(part) => Ok(part),
             None => Ok((key.2, LoadedChunk::InPlace(guard.value()))),
         }
     }
 
     /// [`LoadedChunk::of_guard`] for a chunk's bytes in the chunk index at
-    /// `index` (named where they are damaged).
+    /// `index` (named where they are damaged); `touch`: bring its cache
+    /// lines in all at once, as a point read wants (a bulk read's batch
+    /// brought them in already).
     pub fn of_indexed(
         bytes: &'a [u8],
         index: &'a Path,
         key: (u32, u64, Snap),
         hi: Snap,
         cache: &ChunkCache,
+        touch: bool,
     ) -> Result<(Snap, LoadedChunk<'a>)> {
-        match packed_part(bytes, key, hi, cache, Some(index))? {
+        match packed_part(bytes, key, hi, cache, Some(index), touch)? {
             Some(part) => Ok(part),
             None => Ok((key.2, LoadedChunk::Indexed(bytes, index))),
         }
@@ -121,7 +124,7 @@ impl LoadedChunk<'static> {
         hi: Snap,
         cache: &ChunkCache,
     ) -> Result<(Snap, LoadedChunk<'static>)> {
-        match packed_part(guard.value(), key, hi, cache, None)? {
+        match packed_part(guard.value(), key, hi, cache, None, true)? {
             Some(part) => Ok(part),
             None => Ok((key.2, LoadedChunk::Stored(guard))),
         }
@@ -130,17 +133,21 @@ impl LoadedChunk<'static> {
 
 /// The part for snaps up to `hi` of the stored value `bytes` under `key`
 /// (copied into the chunk index `index`, if given), decoded through
-/// `cache`, with its first snap, if the value is packed.
+/// `cache`, with its first snap, if the value is packed; if not, with
+/// `touch`, its cache lines are brought in all at once (a point read visits
+/// most).
 fn packed_part(
     bytes: &[u8],
     key: (u32, u64, Snap),
     hi: Snap,
     cache: &ChunkCache,
     index: Option<&Path>,
+    touch: bool,
 ) -> Result<Option<(Snap, LoadedChunk<'static>)>> {
     if !packed::is_packed(bytes) {
-        // Its other cache lines all at once: a point read visits most.
-        touch_lines(bytes);
+        if touch {
+            touch_lines(bytes);
+        }
         return Ok(None);
     }
     let in_table = chunk_place(key.0, key.1, key.2);

@@ -139,7 +139,7 @@ impl ReadStore {
         };
         let key = (space, run.granule, first);
         Ok(Some((
-            LoadedChunk::of_indexed(bytes, index.path(), key, hi, &self.cache)?,
+            LoadedChunk::of_indexed(bytes, index.path(), key, hi, &self.cache, true)?,
             next,
         )))
     }
@@ -253,14 +253,10 @@ impl StoreRead for ReadStore {
             f(g, view, &holds)
         };
         if let Some(index) = &self.index {
-            return index.for_each_granule(space, granules, reverse, &mut |run| match self.indexed_chunk(
-                index,
-                space,
-                run,
-                (lo, hi),
-            )? {
-                Some((chunk, next)) => visit(run.granule, chunk, Some(till_before(next))),
-                None => Ok(true),
+            return index.for_each_latest(space, granules, (lo, hi), reverse, &mut |g, first, bytes, next| {
+                // The batch brought the chunk's lines in already.
+                let chunk = LoadedChunk::of_indexed(bytes, index.path(), (space, g, first), hi, &self.cache, false)?;
+                visit(g, chunk, Some(till_before(next)))
             });
         }
         'seek: loop {
