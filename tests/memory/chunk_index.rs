@@ -445,6 +445,32 @@ fn stretch_images_answer_bulk_reads_as_the_chunks_do() {
 }
 
 #[test]
+fn a_packed_file_gets_the_same_stretch_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stretches-packed.tmdb");
+    let (db, model) = stretched_history(&path);
+    let before = db.write_chunk_index().unwrap();
+    db.close().unwrap();
+    tracemem::pack(&path, &mut |_| {}).unwrap();
+    let db = Database::open(&path).unwrap();
+    // Packed chunks decode to the same histories: the same images.
+    let after = db.write_chunk_index().unwrap();
+    assert_eq!(after.stretch_images, before.stretch_images);
+    assert!(db.check().unwrap().problems.is_empty());
+    let read = db.begin_read().unwrap();
+    assert!(read.uses_chunk_index());
+    let ram = read.space("ram").unwrap();
+    let (mut got, mut want) = (vec![0u8; 4 * STRETCH as usize], vec![0u8; 4 * STRETCH as usize]);
+    for snap in [-3, 0, 99, 100, 101, 102, 250, 300, 400] {
+        assert_eq!(
+            ram.get_bytes(snap, STRETCH, &mut got).unwrap(),
+            model.get_bytes(snap, STRETCH, &mut want)
+        );
+        assert_eq!(got, want, "snap {snap}");
+    }
+}
+
+#[test]
 fn check_finds_a_damaged_stretch_image() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stretch-checked.tmdb");
