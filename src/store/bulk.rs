@@ -6,7 +6,7 @@
 //! and `diff` read through here; point reads with per-byte source snaps go
 //! through [`super::history::read_range`].
 
-use crate::store::chunk::{ChunkView, FULL_MASK, GRANULE, GranuleImage, ImageSpan, Mask};
+use crate::store::chunk::{ChunkView, FULL_MASK, GRANULE, GranuleImage, ImageSpan, Mask, STRETCH_GRANULES};
 use crate::store::history::{StoreRead, chunk_place, seek_latest_chunks};
 use crate::store::images::{Fresh, ImageCache, Served};
 use crate::vocab::error::Result;
@@ -214,9 +214,6 @@ fn positions(lo: usize, hi: usize) -> Mask {
     }
     mask
 }
-
-/// Granules of a stretch, which a store may keep an image of.
-const STRETCH_GRANULES: u64 = 256;
 
 /// Ranges of fewer granules than this are read by seeks.
 const SEEK_GRANULES: u64 = 4;

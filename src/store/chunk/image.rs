@@ -58,6 +58,10 @@ impl<'a> ImageSpan<'a> {
     }
 }
 
+/// Granules of a stretch: the consecutive granules a [`StretchImage`] holds
+/// (64 KiB), from a multiple of this many.
+pub(crate) const STRETCH_GRANULES: u64 = 256;
+
 /// Consecutive whole granules as of one snap, as a chunk index stores them
 /// (a stretch image): their values in place, their masks decoded.
 pub(crate) struct StretchImage<'a> {

@@ -25,10 +25,10 @@ pub(super) const HEADER: usize = 128;
 pub(super) const ENTRY: usize = 24;
 /// Bytes of a chunk's place in the data: offset u64, length u64.
 pub(super) const PLACE: usize = 16;
-/// Granules of a stretch: the writer keeps a stretch's chunks together in
-/// the data, ordered by first snap (a bulk read at one snap finds them close
-/// together), and a stretch image holds them all.
-pub(super) const STRETCH_GRANULES: u64 = 256;
+// Granules of a stretch: the writer keeps a stretch's chunks together in
+// the data, ordered by first snap (a bulk read at one snap finds them close
+// together), and a stretch image holds them all.
+pub(super) use crate::store::chunk::STRETCH_GRANULES;
 /// Bytes of a stretch's values.
 pub(super) const STRETCH_VALUES: usize = STRETCH_GRANULES as usize * GRANULE as usize;
 /// Bytes of a stretch image's mark: space u32, 0 u32, stretch u64, since
