@@ -77,6 +77,7 @@ pub fn decode_record(data: &[u8]) -> Result<Decoded> {
 /// hash finds with another run, the two directions disagreeing, or a
 /// stretch image cut short, on bytes that were accepted, is a disagreement.
 pub fn decode_chunk_index(bytes: &[u8]) -> Result<Decoded> {
+    use crate::store::chunk::STRETCH_GRANULES;
     use crate::store::chunk_index::ChunkIndex;
     let index = ChunkIndex::held(std::path::Path::new("fuzz input"), bytes.to_vec())?;
     let mut decoded = Decoded::default();
@@ -113,9 +114,13 @@ pub fn decode_chunk_index(bytes: &[u8]) -> Result<Decoded> {
     // spread of snaps: each one whole, or none.
     for &(space, run) in entries.iter().take(MAX_PROBE_SNAPS) {
         for &snap in &probes {
-            if let Some(image) = index.stretch_image(space, run.granule / 256, snap)? {
+            if let Some(image) = index.stretch_image(space, run.granule / STRETCH_GRANULES, snap)? {
                 decoded.parts += 1;
-                if image.values.len() != 256 * 256 || image.valued.len() != 256 || image.known_now.len() != 256 {
+                let granules = STRETCH_GRANULES as usize;
+                if image.values.len() != granules * GRANULE as usize
+                    || image.valued.len() != granules
+                    || image.known_now.len() != granules
+                {
                     decoded
                         .disagreements
                         .push(format!("stretch image of granule {:#x} cut short", run.granule));

@@ -10,10 +10,10 @@ use crate::vocab::error::{Result, StorageContext};
 
 impl ChunkIndex {
     /// Compares it with the chunks `txn` holds, the state its stamp says it
-    /// indexes: every key and stored value, in order, and every granule
-    /// found through the hash table, and every stretch image (which
-    /// stretches get one at which snaps, and its bytes). Each difference found, naming where
-    /// (the first ten).
+    /// indexes: every key and stored value, in order, every granule found
+    /// through the hash table, and every stretch image (which stretches get
+    /// one at which snaps, and its bytes). Each difference found, naming
+    /// where (the first ten).
     pub fn differences(&self, txn: &redb::ReadTransaction) -> Result<Vec<String>> {
         let chunks = txn.open_table(CHUNKS).context("checking the chunk index")?;
         let mut table = chunks.iter().context("checking the chunk index")?;

@@ -285,8 +285,7 @@ impl ChunkIndex {
         if mark.since > mark.till || mark.stretch > u64::MAX / STRETCH_GRANULES {
             return Err(self.damaged(format!("stretch image {i}: {mark:?}")));
         }
-        let at = self.sections.stretch_images_at + i * IMAGE;
-        Ok(Some(stretches::decode(&self.map[at..at + IMAGE], mark)))
+        Ok(Some(stretches::decode(self.stretch_image_bytes(i), mark)))
     }
 
     /// Stretch image `i`'s mark (`i` below the count: the sections were checked).

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use redb::ReadableTable;
 
 use super::layout::{STRETCH_GRANULES, STRETCH_IMAGE as IMAGE, STRETCH_MARK as MARK, STRETCH_VALUES as VALUES, u64_at};
-use crate::store::chunk::{ChunkRecord, ChunkView, GRANULE, GranuleImage, Mask, StretchImage};
+use crate::store::chunk::{ChunkRecord, ChunkView, GRANULE, GranuleImage, Mask, StretchImage, mask_has};
 use crate::store::history::chunk_place;
 use crate::store::schema::ChunkKey;
 use crate::vocab::error::{Error, Result, StorageContext};
@@ -173,7 +173,7 @@ pub(super) fn make(chunks: &impl ReadableTable<ChunkKey, &'static [u8]>, mark: S
         record.view().fill_image(mark.since, &mut image, &place)?;
         let values = &mut out[k * GRANULE as usize..(k + 1) * GRANULE as usize];
         for (pos, (out, &value)) in values.iter_mut().zip(&image.values).enumerate() {
-            if image.valued[pos / 64] >> (pos % 64) & 1 == 1 {
+            if mask_has(&image.valued, pos) {
                 *out = value;
             }
         }

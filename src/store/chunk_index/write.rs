@@ -1,5 +1,5 @@
-//! Writing a chunk index: the chunks copied (grouped for bulk reads) and
-//! the directory, atomically replacing the old index.
+//! Writing a chunk index: the chunks copied (grouped for bulk reads), the
+//! directory and the stretch images, atomically replacing the old index.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
