@@ -13,7 +13,11 @@
 //! With `--index 1`, the chunk index is written after recording (and its
 //! time printed), and tracemem's queries go through it.
 //!
-//! `cargo bench -p tracemem-bench --bench asof [-- --events N --queries Q --cache-mb M --index 1 --keep DIR]`
+//! With `--keep DIR --reuse 1`, the files a run with the same `--events`
+//! kept in DIR are queried again without recording them (the events are
+//! generated again for the queries' addresses only).
+//!
+//! `cargo bench -p tracemem-bench --bench asof [-- --events N --queries Q --cache-mb M --index 1 --keep DIR --reuse 1]`
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +39,7 @@ fn main() {
     std::fs::create_dir_all(&files).unwrap();
     let tm_path = files.join("w1.tmdb");
     let sq_path = files.join("w1.sqlite");
+    let reuse = tracemem_bench::arg("--reuse", 0) != 0 && tm_path.exists() && sq_path.exists();
     for stale in [
         "w1.tmdb",
         "w1.tmdb.chunk-index",
@@ -42,7 +47,9 @@ fn main() {
         "w1.sqlite-wal",
         "w1.sqlite-shm",
     ] {
-        let _ = std::fs::remove_file(files.join(stale));
+        if !reuse {
+            let _ = std::fs::remove_file(files.join(stale));
+        }
     }
 
     // The queries first: a random event's address, as of a random event.
@@ -51,41 +58,23 @@ fn main() {
     let mut by_address_seq: Vec<usize> = (0..q).collect();
     by_address_seq.sort_by_key(|&i| queries[i].0);
 
-    eprintln!("recording {n} W1 events into tracemem and SQLite...");
-    let options = RecorderOptions {
-        policy: FlushPolicy::every(10_000).unwrap(),
-        ..RecorderOptions::default()
+    let conn = match reuse {
+        false => record(n, &tm_path, &sq_path, &mut queries, &by_address_seq),
+        true => {
+            eprintln!("querying the {n} W1 events kept in {}...", files.display());
+            let mut next_query = 0;
+            for (seq, e) in W1::new(1).take(n).enumerate() {
+                while next_query < q && queries[by_address_seq[next_query]].0 == seq as u64 {
+                    queries[by_address_seq[next_query]].1 = e.address;
+                    next_query += 1;
+                }
+            }
+            if !indexed {
+                let _ = std::fs::remove_file(files.join("w1.tmdb.chunk-index"));
+            }
+            rusqlite::Connection::open(&sq_path).unwrap()
+        }
     };
-    let mut bus = RecordingMaster::create(MockMaster::new(), &tm_path, &CaptureSpec::new("w1"), options).unwrap();
-    let mut mock = MockMaster::new();
-    let mut conn = tracemem_bench::sqlite_events(&sq_path);
-    let mut next_query = 0;
-    let mut tx = conn.transaction().unwrap();
-    for (seq, mut e) in W1::new(1).take(n).enumerate() {
-        let width = e.width.unwrap_or(4);
-        match e.op {
-            Op::Read => {
-                e.value = mock.read(e.address, width).unwrap_or(0);
-                let _ = bus.read(e.address, width).unwrap();
-            }
-            Op::Write => {
-                mock.write(e.address, e.value, width).unwrap();
-                bus.write(e.address, e.value, width).unwrap();
-            }
-        }
-        tracemem_bench::insert_event(&tx, seq, &e);
-        if seq % 10_000 == 9_999 {
-            tx.commit().unwrap();
-            tx = conn.transaction().unwrap();
-        }
-        while next_query < q && queries[by_address_seq[next_query]].0 == seq as u64 {
-            queries[by_address_seq[next_query]].1 = e.address;
-            next_query += 1;
-        }
-    }
-    tx.commit().unwrap();
-    bus.close().unwrap();
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
     let tm_size = std::fs::metadata(&tm_path).unwrap().len();
     let sq_size = std::fs::metadata(&sq_path).unwrap().len();
 
@@ -179,4 +168,54 @@ fn main() {
     }
     println!("tracemem / SQLite: {:.2}x", rate(tm_times[1]) / rate(sq_times[1]));
     println!("answers differing from SQLite's: {mismatches} of {q} (where an address's widths differ)");
+}
+
+/// Records `n` W1 events into tracemem at `tm_path` and SQLite at
+/// `sq_path`, filling each query's address (`queries[i].1`) from the event
+/// it names (`queries[i].0`, visited in `by_address_seq` order); the SQLite
+/// connection, checkpointed.
+fn record(
+    n: usize,
+    tm_path: &std::path::Path,
+    sq_path: &std::path::Path,
+    queries: &mut [(u64, u64, u64)],
+    by_address_seq: &[usize],
+) -> rusqlite::Connection {
+    let q = queries.len();
+    eprintln!("recording {n} W1 events into tracemem and SQLite...");
+    let options = RecorderOptions {
+        policy: FlushPolicy::every(10_000).unwrap(),
+        ..RecorderOptions::default()
+    };
+    let mut bus = RecordingMaster::create(MockMaster::new(), tm_path, &CaptureSpec::new("w1"), options).unwrap();
+    let mut mock = MockMaster::new();
+    let mut conn = tracemem_bench::sqlite_events(sq_path);
+    let mut next_query = 0;
+    let mut tx = conn.transaction().unwrap();
+    for (seq, mut e) in W1::new(1).take(n).enumerate() {
+        let width = e.width.unwrap_or(4);
+        match e.op {
+            Op::Read => {
+                e.value = mock.read(e.address, width).unwrap_or(0);
+                let _ = bus.read(e.address, width).unwrap();
+            }
+            Op::Write => {
+                mock.write(e.address, e.value, width).unwrap();
+                bus.write(e.address, e.value, width).unwrap();
+            }
+        }
+        tracemem_bench::insert_event(&tx, seq, &e);
+        if seq % 10_000 == 9_999 {
+            tx.commit().unwrap();
+            tx = conn.transaction().unwrap();
+        }
+        while next_query < q && queries[by_address_seq[next_query]].0 == seq as u64 {
+            queries[by_address_seq[next_query]].1 = e.address;
+            next_query += 1;
+        }
+    }
+    tx.commit().unwrap();
+    bus.close().unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    conn
 }
