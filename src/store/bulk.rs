@@ -218,6 +218,33 @@ fn positions(lo: usize, hi: usize) -> Mask {
 /// Ranges of fewer granules than this are read by seeks.
 const SEEK_GRANULES: u64 = 4;
 
+/// Fills `image` with positions `lo..=hi` of `granule` of `space` as of
+/// `snap` (its other positions are left incomplete): a point read, one
+/// seek and a decode that stops once they are resolved, without the
+/// spans and the image cache of a bulk read. False (and an empty image)
+/// if the granule has no history there.
+pub(crate) fn granule_positions(
+    store: &dyn StoreRead,
+    space: u32,
+    granule: u64,
+    snap: Snap,
+    (lo, hi): (usize, usize),
+    image: &mut GranuleImage,
+) -> Result<bool> {
+    let (side_lo, _) = side_of(snap);
+    match store.chunk_at_or_before(space, granule, side_lo, snap)? {
+        Some((first, chunk)) => {
+            let place = chunk_place(space, granule, first);
+            chunk.view(&place)?.fill_image_of(snap, &positions(lo, hi), image, &place)?;
+            Ok(true)
+        }
+        None => {
+            *image = GranuleImage::default();
+            Ok(false)
+        }
+    }
+}
+
 /// Fills `image` with `granule` of `space` as of `snap`; false (and an empty
 /// image) if the granule has no history there.
 pub(crate) fn granule_image(

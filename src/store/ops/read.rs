@@ -1,8 +1,8 @@
 //! Reads of bytes as of a snap (M4): bulk reads through granule images, and
 //! reads that report each byte's source snap.
 
-use crate::store::bulk::for_each_image_span;
-use crate::store::chunk::{FULL_MASK, GRANULE, Need, mask_has};
+use crate::store::bulk::{for_each_image_span, granule_positions};
+use crate::store::chunk::{FULL_MASK, GRANULE, GranuleImage, Need, mask_has};
 use crate::store::history::{StoreRead, read_range};
 use crate::vocab::error::Result;
 use crate::vocab::types::{AddressRange, FilledRange, Snap};
@@ -31,6 +31,10 @@ pub(crate) fn get_bytes(store: &dyn StoreRead, space: u32, snap: Snap, start: u6
     let Some(range) = query_range(start, buf.len())? else {
         return Ok(0);
     };
+    let gs = u64::from(GRANULE);
+    if range.min() / gs == range.max() / gs {
+        return get_granule_bytes(store, space, snap, range, buf);
+    }
     let mut filled = 0;
     for_each_image_span(store, space, snap, (range.min(), range.max()), false, &mut |span| {
         let gs = u64::from(GRANULE);
@@ -60,6 +64,24 @@ pub(crate) fn get_bytes(store: &dyn StoreRead, space: u32, snap: Snap, start: u6
         }
         Ok(true)
     })?;
+    Ok(filled)
+}
+
+/// [`get_bytes`] of a range within one granule: a point read.
+fn get_granule_bytes(store: &dyn StoreRead, space: u32, snap: Snap, range: AddressRange, buf: &mut [u8]) -> Result<usize> {
+    let gs = u64::from(GRANULE);
+    let (lo, hi) = ((range.min() % gs) as usize, (range.max() % gs) as usize);
+    let mut image = GranuleImage::default();
+    if !granule_positions(store, space, range.min() / gs, snap, (lo, hi), &mut image)? {
+        return Ok(0);
+    }
+    let mut filled = 0;
+    for (out, p) in buf.iter_mut().zip(lo..=hi) {
+        if mask_has(&image.valued, p) {
+            *out = image.values[p];
+            filled += 1;
+        }
+    }
     Ok(filled)
 }
 
