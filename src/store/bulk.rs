@@ -235,7 +235,9 @@ pub(crate) fn granule_positions(
     match store.chunk_at_or_before(space, granule, side_lo, snap)? {
         Some((first, chunk)) => {
             let place = chunk_place(space, granule, first);
-            chunk.view(&place)?.fill_image_of(snap, &positions(lo, hi), image, &place)?;
+            chunk
+                .view(&place)?
+                .fill_image_of(snap, &positions(lo, hi), image, &place)?;
             Ok(true)
         }
         None => {

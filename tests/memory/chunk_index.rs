@@ -204,7 +204,9 @@ fn a_damaged_chunk_index_is_an_error_naming_it() {
     let header_u64 = |at: usize| u64::from_le_bytes(good[at..at + 8].try_into().unwrap()) as usize;
     let (granules, chunks, data_len) = (header_u64(32), header_u64(40), header_u64(48));
     let entries_at = (HEADER + data_len).next_multiple_of(8);
-    let places_at = entries_at + 24 * granules + 8 * chunks;
+    // Each chunk's record: first snap i64, then place u64 (offset in the low
+    // 40 bits, length above).
+    let chunks_at = entries_at + 24 * granules;
     let damages: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
         ("cut short", Box::new(|b: &mut Vec<u8>| b.truncate(b.len() - 4))),
         ("empty", Box::new(|b: &mut Vec<u8>| b.clear())),
@@ -219,8 +221,8 @@ fn a_damaged_chunk_index_is_an_error_naming_it() {
             "a chunk's bytes past the data",
             Box::new(move |b: &mut Vec<u8>| {
                 for i in 0..chunks {
-                    let at = places_at + 16 * i;
-                    b[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+                    let at = chunks_at + 16 * i + 8;
+                    b[at..at + 8].copy_from_slice(&(1u64 << 39 | 1 << 40).to_le_bytes());
                 }
             }),
         ),

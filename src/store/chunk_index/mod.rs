@@ -26,7 +26,7 @@
 //! The layout (all integers little-endian), FORMAT.md "The chunk index":
 //!
 //! ```text
-//! header, 128 bytes: magic b"tmchunks", version u32 = 2, reserved u32 = 0,
+//! header, 128 bytes: magic b"tmchunks", version u32 = 3, reserved u32 = 0,
 //!   stamp [u8; 16], granules u64, chunks u64, data_len u64, slots u64,
 //!   stretch images u64, zeros
 //! data: the chunks' stored values (data_len bytes), in any order (the
@@ -34,8 +34,8 @@
 //!   then zeros to a multiple of 8
 //! granules × 24 bytes: space u32, 0 u32, granule u64, first chunk u64
 //!   (ascending (space, granule); a granule's chunks run to the next's first)
-//! chunks × 8 bytes: each chunk's first snap, i64
-//! chunks × 16 bytes: each chunk's place in data, offset u64 and length u64
+//! chunks × 16 bytes: each chunk's first snap i64, then its place in data
+//!   u64: offset in the low 40 bits, length in the high 24
 //! slots × 4 bytes: a hash table of the granules, u32 entry + 1 (0 empty),
 //!   linear probing from `slot_of(space, granule)`
 //! zeros to a multiple of 64

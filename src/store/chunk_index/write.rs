@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use redb::ReadableTable;
 
-use super::layout::{Counts, HEADER, MAGIC, META_CHUNK_INDEX, STRETCH_GRANULES, Sections, VERSION, io_error, slot_of};
+use super::layout::{
+    Counts, HEADER, MAGIC, META_CHUNK_INDEX, OFFSET_BITS, STRETCH_GRANULES, Sections, VERSION, io_error, slot_of,
+};
 use super::stretches;
 use crate::store::schema::{CHUNKS, META};
 use crate::vocab::error::{Error, Result, StorageContext};
@@ -55,8 +57,15 @@ pub(crate) fn write_chunk_index(
         if entries.last().is_none_or(|&(s, g, _)| (s, g) != (space, granule)) {
             entries.push((space, granule, snaps.len() as u64));
         }
+        let len = value.value().len() as u64;
+        if len >> (64 - OFFSET_BITS) != 0 {
+            return Err(Error::TooLarge {
+                what: "a chunk in the chunk index",
+                len,
+            });
+        }
         snaps.push(first);
-        lengths.push(value.value().len() as u64);
+        lengths.push(len);
     }
     // Then the data, each stretch of granules ordered by first snap, so that
     // the chunks a bulk read at one snap needs lie close together.
@@ -83,6 +92,12 @@ pub(crate) fn write_chunk_index(
         write(&mut out, value.value())?;
         places[i] = (data_len, lengths[i]);
         data_len += lengths[i];
+        if data_len >> OFFSET_BITS != 0 {
+            return Err(Error::TooLarge {
+                what: "the chunks in the chunk index",
+                len: data_len,
+            });
+        }
     }
     let stretch_marks = stretches::select(&chunks)?;
     let slots = (entries.len() as u64 * 2).next_power_of_two().max(1);
@@ -102,12 +117,9 @@ pub(crate) fn write_chunk_index(
         write(&mut out, &granule.to_le_bytes())?;
         write(&mut out, &first.to_le_bytes())?;
     }
-    for snap in &snaps {
+    for (snap, &(offset, len)) in snaps.iter().zip(&places) {
         write(&mut out, &snap.to_le_bytes())?;
-    }
-    for &(offset, len) in &places {
-        write(&mut out, &offset.to_le_bytes())?;
-        write(&mut out, &len.to_le_bytes())?;
+        write(&mut out, &(offset | len << OFFSET_BITS).to_le_bytes())?;
     }
     let mut table = vec![0u32; slots as usize];
     for (i, &(space, granule, _)) in entries.iter().enumerate() {

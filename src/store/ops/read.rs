@@ -68,7 +68,13 @@ pub(crate) fn get_bytes(store: &dyn StoreRead, space: u32, snap: Snap, start: u6
 }
 
 /// [`get_bytes`] of a range within one granule: a point read.
-fn get_granule_bytes(store: &dyn StoreRead, space: u32, snap: Snap, range: AddressRange, buf: &mut [u8]) -> Result<usize> {
+fn get_granule_bytes(
+    store: &dyn StoreRead,
+    space: u32,
+    snap: Snap,
+    range: AddressRange,
+    buf: &mut [u8],
+) -> Result<usize> {
     let gs = u64::from(GRANULE);
     let (lo, hi) = ((range.min() % gs) as usize, (range.max() % gs) as usize);
     let mut image = GranuleImage::default();
