@@ -143,11 +143,16 @@ impl ChunkView<'_> {
         };
         let mut i = self.deltas_through(snap);
         let mut open = span_of(image);
+        // Where delta i's runs end: each step reads one end, and the delta
+        // before it ends where this one starts.
+        let mut runs_end = self.ends(i).0;
         while i > 0
             && let Some((first, last)) = open
         {
             i -= 1;
-            if !self.may_overlap(i, first, last) {
+            let runs_start = self.ends(i).0;
+            let ahead = std::mem::replace(&mut runs_end, runs_start);
+            if !self.runs_may_overlap((runs_start, ahead), first, last) {
                 continue;
             }
             let delta = self.delta(i, place)?;
@@ -190,28 +195,28 @@ impl ChunkView<'_> {
                 "checkpoint values do not match its known bitmap",
             ));
         }
+        // The checkpoint gives the wanted positions still open; a value's
+        // place among the checkpoint's is the rank of its position.
         let mut rank = 0usize;
         for w in 0..4 {
             let (k, v) = (known[w], image.valued[w]);
-            if k == u64::MAX && v == 0 {
+            let (k_wanted, e_wanted) = (k & want[w], error[w] & want[w]);
+            if k_wanted == u64::MAX && v == 0 {
                 image.values[w * 64..w * 64 + 64].copy_from_slice(&cp.values[rank..rank + 64]);
             } else {
-                let mut bits = k;
-                let mut r = rank;
+                let mut bits = k_wanted & !v;
                 while bits != 0 {
                     let b = bits.trailing_zeros() as usize;
-                    if v >> b & 1 == 0 {
-                        image.values[w * 64 + b] = cp.values[r];
-                    }
-                    r += 1;
+                    let below = k & ((1u64 << b) - 1);
+                    image.values[w * 64 + b] = cp.values[rank + below.count_ones() as usize];
                     bits &= bits - 1;
                 }
             }
             rank += k.count_ones() as usize;
             let unrecorded = !image.recorded[w];
-            image.known_now[w] |= k & !error[w] & unrecorded;
-            image.recorded[w] |= (k | error[w]) & unrecorded;
-            image.valued[w] |= k;
+            image.known_now[w] |= k_wanted & !e_wanted & unrecorded;
+            image.recorded[w] |= (k_wanted | e_wanted) & unrecorded;
+            image.valued[w] |= k_wanted;
         }
         Ok(())
     }
