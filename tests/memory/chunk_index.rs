@@ -121,6 +121,65 @@ fn reads_through_the_chunk_index_match_the_model() {
     assert_reads_match(&db, &model, 53);
 }
 
+/// Two granules with long histories (hundreds of chunks of 4 deltas):
+/// one written at most snaps, one at a few.
+fn long_history(path: &Path) -> (Database, ModelSpace) {
+    let db = Database::builder().max_chunk_deltas(4).create(path).unwrap();
+    let mut model = ModelSpace::default();
+    let mut rng = Lcg::new(61);
+    let mut txn = db.begin_write().unwrap();
+    let mut ram = txn.create_space("ram").unwrap();
+    for snap in 0..3000 {
+        // Snaps skipped at random: the chunks' first snaps are uneven.
+        if rng.below(5) == 0 {
+            continue;
+        }
+        let start = BASE + rng.below(250);
+        let data: Vec<u8> = (0..1 + rng.below(6)).map(|_| rng.below(256) as u8).collect();
+        ram.put_bytes(snap, start, &data).unwrap();
+        model.put_bytes(snap, start, &data);
+        if snap % 97 == 0 {
+            ram.put_bytes(snap, BASE + 256, &[snap as u8]).unwrap();
+            model.put_bytes(snap, BASE + 256, &[snap as u8]);
+        }
+    }
+    drop(ram);
+    txn.commit().unwrap();
+    (db, model)
+}
+
+#[test]
+fn a_long_history_reads_through_the_chunk_index_as_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.tmdb");
+    let (db, model) = long_history(&path);
+    let report = db.write_chunk_index().unwrap();
+    assert!(report.chunks > 500, "{report:?}");
+    let read = db.begin_read().unwrap();
+    assert!(read.uses_chunk_index());
+    let ram = read.space("ram").unwrap();
+    let mut rng = Lcg::new(67);
+    for snap in -3..3010 {
+        for _ in 0..2 {
+            let start = BASE - 2 + rng.below(262);
+            let len = 1 + rng.below(8) as usize;
+            let (mut got, mut want) = (vec![0u8; len], vec![0u8; len]);
+            let sources = ram.get_bytes_with_sources(snap, start, &mut got).unwrap();
+            assert_eq!(
+                sources,
+                model.get_bytes_with_sources(snap, start, &mut want),
+                "snap {snap}, {start:#x}+{len}"
+            );
+            assert_eq!(got, want, "snap {snap}, {start:#x}+{len}");
+            got.fill(0);
+            ram.get_bytes(snap, start, &mut got).unwrap();
+            assert_eq!(got, want, "get_bytes at snap {snap}, {start:#x}+{len}");
+        }
+    }
+    drop(read);
+    assert!(db.check().unwrap().problems.is_empty());
+}
+
 #[test]
 fn a_write_leaves_the_chunk_index_unused() {
     let dir = tempfile::tempdir().unwrap();
