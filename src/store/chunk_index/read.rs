@@ -81,6 +81,12 @@ impl ChunkIndex {
         // mapping on the old file. Other programs changing the file is
         // unsupported, as for the database and its journals.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| io_error(path, e))?;
+        // Huge pages where the system gives them (Linux: file pages read in
+        // through this mapping come in 2 MiB folios, mapped whole): a read
+        // of a large index misses the TLB and the page tables less (see
+        // `write::drop_cached_pages`). Only advice: refused, it is ignored.
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::HugePage);
         // An index of another version (a whole header, the magic) is not used.
         if map.len() >= HEADER && &map[..8] == MAGIC && u32_at(&map, 8) != VERSION {
             return Ok(None);
