@@ -62,6 +62,17 @@ impl<'a> ImageSpan<'a> {
 /// (64 KiB), from a multiple of this many.
 pub(crate) const STRETCH_GRANULES: u64 = 256;
 
+/// The masks of a stretch whose every position is KNOWN: a whole stretch
+/// image hands these out instead of its own ([`masks_full`] knows them).
+pub(crate) static FULL_STRETCH_MASKS: [Mask; STRETCH_GRANULES as usize] = [FULL_MASK; STRETCH_GRANULES as usize];
+
+/// Whether every mask of `masks` is full: at once for (part of)
+/// [`FULL_STRETCH_MASKS`], else mask by mask.
+pub(crate) fn masks_full(masks: &[Mask]) -> bool {
+    let (full, these) = (FULL_STRETCH_MASKS.as_ptr_range(), masks.as_ptr_range());
+    (full.start <= these.start && these.end <= full.end) || masks.iter().all(|m| *m == FULL_MASK)
+}
+
 /// Consecutive whole granules as of one snap, as a chunk index stores them
 /// (a stretch image): their values in place, their masks decoded.
 pub(crate) struct StretchImage<'a> {

@@ -39,9 +39,10 @@
 //! slots × 4 bytes: a hash table of the granules, u32 entry + 1 (0 empty),
 //!   linear probing from `slot_of(space, granule)`
 //! zeros to a multiple of 64
-//! stretch images × 32 bytes: space u32, 0 u32, stretch u64 (its first
-//!   granule / 256), since i64, till i64: the snaps it holds over
-//!   (ascending (space, stretch, since), not overlapping)
+//! stretch images × 32 bytes: space u32, flags u32 (bit 0: whole, every
+//!   position KNOWN, so its masks are all full and reads skip them),
+//!   stretch u64 (its first granule / 256), since i64, till i64: the snaps
+//!   it holds over (ascending (space, stretch, since), not overlapping)
 //! stretch images × 81,920 bytes, in the same order: the values of its
 //!   256 granules (65,536 bytes, zero where none), then per granule the
 //!   mask valued (4 × u64; bit i of word w: position 64 w + i), then per

@@ -16,7 +16,9 @@ use std::borrow::Cow;
 use redb::ReadableTable;
 
 use super::layout::{STRETCH_GRANULES, STRETCH_IMAGE as IMAGE, STRETCH_MARK as MARK, STRETCH_VALUES as VALUES, u64_at};
-use crate::store::chunk::{ChunkRecord, ChunkView, GRANULE, GranuleImage, Mask, StretchImage, mask_has};
+use crate::store::chunk::{
+    ChunkRecord, ChunkView, FULL_STRETCH_MASKS, GRANULE, GranuleImage, Mask, StretchImage, mask_has,
+};
 use crate::store::history::chunk_place;
 use crate::store::schema::ChunkKey;
 use crate::vocab::error::{Error, Result, StorageContext};
@@ -30,17 +32,24 @@ const QUIET_PARTS: i64 = 16;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StretchMark {
     pub space: u32,
+    /// Every position of the image KNOWN (its masks all full): reads skip
+    /// its masks (flag bit 0 in the index).
+    pub whole: bool,
     /// The stretch's first granule / [`STRETCH_GRANULES`].
     pub stretch: u64,
     pub since: Snap,
     pub till: Snap,
 }
 
+/// The flag bit of a mark whose image is [`StretchMark::whole`].
+const WHOLE: u32 = 1;
+
 impl StretchMark {
     /// Its bytes in the index.
     pub fn to_bytes(self) -> [u8; MARK] {
         let mut out = [0u8; MARK];
         out[..4].copy_from_slice(&self.space.to_le_bytes());
+        out[4..8].copy_from_slice(&(if self.whole { WHOLE } else { 0 }).to_le_bytes());
         out[8..16].copy_from_slice(&self.stretch.to_le_bytes());
         out[16..24].copy_from_slice(&self.since.to_le_bytes());
         out[24..].copy_from_slice(&self.till.to_le_bytes());
@@ -51,6 +60,7 @@ impl StretchMark {
     pub fn of_bytes(bytes: &[u8]) -> StretchMark {
         StretchMark {
             space: u64_at(bytes, 0) as u32,
+            whole: (u64_at(bytes, 0) >> 32) as u32 & WHOLE != 0,
             stretch: u64_at(bytes, 8),
             since: u64_at(bytes, 16) as i64,
             till: u64_at(bytes, 24) as i64,
@@ -96,6 +106,7 @@ impl Gathering {
         let quiet = ((last - first) / QUIET_PARTS).max(1);
         let mark = |since, till| StretchMark {
             space: self.space,
+            whole: false,
             stretch: self.stretch,
             since,
             till,
@@ -109,7 +120,8 @@ impl Gathering {
     }
 }
 
-/// The stretch images the chunks in `chunks` get, ascending.
+/// The stretch images the chunks in `chunks` get, ascending (each
+/// [`StretchMark::whole`] false until its image is made: [`is_whole`]).
 pub(super) fn select(chunks: &impl ReadableTable<ChunkKey, &'static [u8]>) -> Result<Vec<StretchMark>> {
     let mut marks = Vec::new();
     let mut gathering: Option<Gathering> = None;
@@ -187,11 +199,21 @@ pub(super) fn make(chunks: &impl ReadableTable<ChunkKey, &'static [u8]>, mark: S
     Ok(out)
 }
 
-/// The image in `bytes` (`IMAGE` of them) that `mark` names.
+/// Whether every position of the image in `image` (`IMAGE` bytes, as
+/// [`make`] makes it) is KNOWN: its masks valued and known_now all full.
+pub(super) fn is_whole(image: &[u8]) -> bool {
+    image[VALUES..].iter().all(|&b| b == 0xff)
+}
+
+/// The image in `bytes` (`IMAGE` of them) that `mark` names; a whole one's
+/// masks are not read (they are all full).
 pub(super) fn decode(bytes: &[u8], mark: StretchMark) -> StretchImage<'_> {
-    let masks = |m: usize| {
-        let at = VALUES + m * STRETCH_GRANULES as usize * 32;
-        masks_in(&bytes[at..at + STRETCH_GRANULES as usize * 32])
+    let masks = |m: usize| match mark.whole {
+        true => Cow::Borrowed(&FULL_STRETCH_MASKS[..]),
+        false => {
+            let at = VALUES + m * STRETCH_GRANULES as usize * 32;
+            masks_in(&bytes[at..at + STRETCH_GRANULES as usize * 32])
+        }
     };
     StretchImage {
         first: mark.stretch * STRETCH_GRANULES,

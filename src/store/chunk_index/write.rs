@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use redb::ReadableTable;
 
 use super::layout::{
-    Counts, HEADER, MAGIC, META_CHUNK_INDEX, OFFSET_BITS, STRETCH_GRANULES, Sections, VERSION, io_error, slot_of,
+    Counts, HEADER, MAGIC, META_CHUNK_INDEX, OFFSET_BITS, STRETCH_GRANULES, STRETCH_MARK, Sections, VERSION, io_error,
+    slot_of,
 };
 use super::stretches;
 use crate::store::schema::{CHUNKS, META};
@@ -136,11 +137,19 @@ pub(crate) fn write_chunk_index(
         &mut out,
         &vec![0u8; sections.stretch_marks_at - sections.slots_at - table.len() * 4],
     )?;
+    // The marks once the images are made (which of them are whole), so a
+    // place for them first.
+    let mut stretch_marks = stretch_marks;
+    write(&mut out, &vec![0u8; stretch_marks.len() * STRETCH_MARK])?;
+    for mark in &mut stretch_marks {
+        let image = stretches::make(&chunks, *mark)?;
+        mark.whole = stretches::is_whole(&image);
+        write(&mut out, &image)?;
+    }
+    out.seek(SeekFrom::Start(sections.stretch_marks_at as u64))
+        .map_err(|e| io_error(&tmp, e))?;
     for mark in &stretch_marks {
         write(&mut out, &mark.to_bytes())?;
-    }
-    for &mark in &stretch_marks {
-        write(&mut out, &stretches::make(&chunks, mark)?)?;
     }
     drop(chunks);
     let mut header = Vec::with_capacity(HEADER);

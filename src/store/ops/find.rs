@@ -7,7 +7,7 @@
 use memchr::memmem;
 
 use crate::store::bulk::for_each_image_span;
-use crate::store::chunk::{FULL_MASK, GRANULE, ImageSpan, Mask};
+use crate::store::chunk::{FULL_MASK, GRANULE, ImageSpan, Mask, masks_full};
 use crate::store::history::StoreRead;
 use crate::store::ops::read::granule_overlap;
 use crate::vocab::error::{Error, Result};
@@ -332,7 +332,7 @@ pub(crate) fn find_bytes(
     let mut visit = |span: ImageSpan<'_>| -> Result<bool> {
         let gs = u64::from(GRANULE);
         let span_lo = span.first * gs;
-        if span.known_now.iter().all(|m| *m == FULL_MASK) {
+        if masks_full(span.known_now) {
             let span_hi = (span.first + span.len() as u64 - 1) * gs + (gs - 1);
             known.push((span_lo.max(range.min()), span_hi.min(range.max())));
         } else {

@@ -2,7 +2,7 @@
 //! reads that report each byte's source snap.
 
 use crate::store::bulk::{for_each_image_span, granule_positions};
-use crate::store::chunk::{FULL_MASK, GRANULE, GranuleImage, Need, mask_has};
+use crate::store::chunk::{FULL_MASK, GRANULE, GranuleImage, Need, mask_has, masks_full};
 use crate::store::history::{StoreRead, read_range};
 use crate::vocab::error::Result;
 use crate::vocab::types::{AddressRange, FilledRange, Snap};
@@ -40,7 +40,7 @@ pub(crate) fn get_bytes(store: &dyn StoreRead, space: u32, snap: Snap, start: u6
         let gs = u64::from(GRANULE);
         let (span_lo, span_hi) = (span.first * gs, (span.first + span.len() as u64 - 1) * gs + (gs - 1));
         let (lo, hi) = (span_lo.max(range.min()), span_hi.min(range.max()));
-        if span.valued.iter().all(|m| *m == FULL_MASK) {
+        if masks_full(span.valued) {
             buf[(lo - start) as usize..=(hi - start) as usize]
                 .copy_from_slice(&span.values[(lo - span_lo) as usize..=(hi - span_lo) as usize]);
             filled += (hi - lo + 1) as usize;
