@@ -256,16 +256,5 @@ pub(crate) fn granule_image(
     snap: Snap,
     image: &mut GranuleImage,
 ) -> Result<bool> {
-    let (side_lo, _) = side_of(snap);
-    match store.chunk_at_or_before(space, granule, side_lo, snap)? {
-        Some((first, chunk)) => {
-            let place = chunk_place(space, granule, first);
-            chunk.view(&place)?.fill_image(snap, image, &place)?;
-            Ok(true)
-        }
-        None => {
-            *image = GranuleImage::default();
-            Ok(false)
-        }
-    }
+    granule_positions(store, space, granule, snap, (0, GRANULE as usize - 1), image)
 }
