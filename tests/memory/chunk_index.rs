@@ -549,4 +549,20 @@ fn check_finds_a_damaged_stretch_image() {
     let problems = db.check().unwrap().problems;
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("stretch image"), "{problems:?}");
+    db.close().unwrap();
+    // Every mark's flag "whole" (bit 0 of its second u32) flipped: those
+    // set wrongly and those cleared wrongly are found alike.
+    bytes[at] ^= 0x40;
+    let n = report.stretch_images as usize;
+    let marks_at = bytes.len() - n * (81_920 + 32);
+    let mut wholes = 0;
+    for i in 0..n {
+        wholes += usize::from(bytes[marks_at + 32 * i + 4] & 1);
+        bytes[marks_at + 32 * i + 4] ^= 1;
+    }
+    assert!(wholes > 0 && wholes < n, "{wholes} of {n} images whole");
+    std::fs::write(&index, &bytes).unwrap();
+    let problems = Database::open(&path).unwrap().check().unwrap().problems;
+    assert_eq!(problems.len(), n.min(10), "{problems:?}");
+    assert!(problems.iter().all(|p| p.contains("the chunks make")), "{problems:?}");
 }
