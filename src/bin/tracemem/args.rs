@@ -221,36 +221,7 @@ pub enum Command {
     ///   tracemem read trace.tmdb ram 0x1000 64 --snap 12
     ///   tracemem read trace.tmdb bus 0x40000000 16 --time 0.5 --sources
     #[command(verbatim_doc_comment)]
-    Read {
-        /// The database file.
-        db: PathBuf,
-        /// The space.
-        space: String,
-        /// The first address (hex with 0x, or decimal).
-        #[arg(value_parser = parse_u64)]
-        addr: u64,
-        /// How many bytes.
-        #[arg(value_parser = parse_u64)]
-        len: u64,
-        #[command(flatten)]
-        at: At,
-        /// Also show the snap each byte came from.
-        #[arg(long)]
-        sources: bool,
-        /// Read through the fork chain of the snap: what a forked
-        /// (scratch) snap did not observe is read at the snap it forks from.
-        #[arg(long)]
-        view: bool,
-        /// Show words of this many bytes (1, 2, 4 or 8) instead of bytes.
-        #[arg(long, value_parser = ["1", "2", "4", "8"], default_value = "1")]
-        word: String,
-        /// The byte order of --word.
-        #[arg(long, value_parser = ["little", "big"], default_value = "little")]
-        endian: String,
-        /// Print JSON (bytes, states and sources per address run).
-        #[arg(long)]
-        json: bool,
-    },
+    Read(ReadArgs),
     /// Show the states recorded at exactly one snap, as runs.
     States {
         /// The database file.
@@ -754,6 +725,59 @@ pub fn parse_i64(text: &str) -> Result<i64, String> {
     i64::try_from(value).map_err(|_| format!("'{text}' is not a snap (a signed 64-bit number)"))
 }
 
+/// The grammar of the verb `name` alone, for the verbs whose arguments are
+/// a struct of their own: a whole process that asks one question (`read`,
+/// `find`, `history`) parses its command line without building the other
+/// verbs. Building clap's whole tree costs a process about 0.4 ms and 116
+/// page faults, as much as the query itself (BENCHMARKS.md). It parses into
+/// the same [`Cli`]; help, versions and errors come from the whole tree.
+pub fn lone_verb(name: &str) -> Option<clap::Command> {
+    let verb = match name {
+        "read" => ReadArgs::augment_args(clap::Command::new("read")),
+        "find" => FindArgs::augment_args(clap::Command::new("find")),
+        "history" => HistoryArgs::augment_args(clap::Command::new("history")),
+        _ => return None,
+    };
+    Some(
+        clap::Command::new("tracemem")
+            .subcommand_required(true)
+            .subcommand(verb),
+    )
+}
+
+/// The arguments of `read`.
+#[derive(Args, Debug)]
+pub struct ReadArgs {
+    /// The database file.
+    pub db: PathBuf,
+    /// The space.
+    pub space: String,
+    /// The first address (hex with 0x, or decimal).
+    #[arg(value_parser = parse_u64)]
+    pub addr: u64,
+    /// How many bytes.
+    #[arg(value_parser = parse_u64)]
+    pub len: u64,
+    #[command(flatten)]
+    pub at: At,
+    /// Also show the snap each byte came from.
+    #[arg(long)]
+    pub sources: bool,
+    /// Read through the fork chain of the snap: what a forked
+    /// (scratch) snap did not observe is read at the snap it forks from.
+    #[arg(long)]
+    pub view: bool,
+    /// Show words of this many bytes (1, 2, 4 or 8) instead of bytes.
+    #[arg(long, value_parser = ["1", "2", "4", "8"], default_value = "1")]
+    pub word: String,
+    /// The byte order of --word.
+    #[arg(long, value_parser = ["little", "big"], default_value = "little")]
+    pub endian: String,
+    /// Print JSON (bytes, states and sources per address run).
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// The arguments of `find`.
 #[derive(Args, Debug)]
 pub struct FindArgs {
@@ -946,4 +970,72 @@ pub enum RegionsVerb {
         #[arg(long)]
         from: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
+    use super::*;
+
+    /// Parsed alone or by the whole grammar, a command line gives the same
+    /// [`Cli`].
+    #[test]
+    fn a_lone_verb_parses_as_the_whole_grammar_does() {
+        let lines: &[&[&str]] = &[
+            &["read", "t.tmdb", "bus", "0x4000000c", "4", "--snap", "25"],
+            &[
+                "read",
+                "t.tmdb",
+                "ram",
+                "4096",
+                "64",
+                "--time",
+                "0.5",
+                "--sources",
+                "--json",
+            ],
+            &[
+                "read", "t.tmdb", "ram", "0x10", "8", "--snap", "3", "--word", "4", "--endian", "big", "--view",
+            ],
+            &[
+                "find",
+                "t.tmdb",
+                "ram",
+                "de ad",
+                "--snap",
+                "100",
+                "--backward",
+                "--limit",
+                "2",
+            ],
+            &["history", "t.tmdb", "0x40001000", "--before", "1000", "--limit", "1"],
+        ];
+        for line in lines {
+            let argv = std::iter::once("tracemem").chain(line.iter().copied());
+            let whole = Cli::try_parse_from(argv.clone()).unwrap();
+            let matches = lone_verb(line[0]).unwrap().try_get_matches_from(argv).unwrap();
+            let lone = Cli::from_arg_matches(&matches).unwrap();
+            assert_eq!(format!("{lone:?}"), format!("{whole:?}"), "{line:?}");
+        }
+    }
+
+    /// Each lone verb has the arguments the whole grammar gives it, and
+    /// the others are not lone verbs.
+    #[test]
+    fn lone_verbs_keep_the_whole_grammars_arguments() {
+        let whole = Cli::command();
+        let mut lone = 0;
+        for verb in whole.get_subcommands() {
+            let Some(alone) = lone_verb(verb.get_name()) else {
+                continue;
+            };
+            lone += 1;
+            let ids = |c: &clap::Command| c.get_arguments().map(|a| a.get_id().to_string()).collect::<Vec<_>>();
+            let alone = alone.find_subcommand(verb.get_name()).unwrap().clone();
+            assert_eq!(ids(&alone), ids(verb), "{}", verb.get_name());
+        }
+        assert_eq!(lone, 3);
+        assert!(lone_verb("info").is_none() && lone_verb("--help").is_none());
+    }
 }

@@ -16,7 +16,14 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let matches = args::Cli::command().get_matches();
+    // A verb that can be parsed alone is (`args::lone_verb`); what it
+    // refuses (help, a bad argument) goes to the whole grammar, which
+    // answers as it always does.
+    let lone = std::env::args_os()
+        .nth(1)
+        .and_then(|verb| verb.to_str().and_then(args::lone_verb))
+        .and_then(|verb| verb.try_get_matches().ok());
+    let matches = lone.unwrap_or_else(|| args::Cli::command().get_matches());
     let verb = matches.subcommand_name().unwrap_or("tracemem").to_string();
     let cli = match args::Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,

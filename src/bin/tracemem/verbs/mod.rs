@@ -12,7 +12,7 @@ mod trace;
 
 use std::io::Write;
 
-use crate::args::{Command, RegionsVerb, RegmapVerb, SnapsVerb};
+use crate::args::{Command, ReadArgs, RegionsVerb, RegmapVerb, SnapsVerb};
 use crate::failure::{Failure, Outcome};
 use crate::query::Flags;
 
@@ -116,7 +116,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             snap,
             capture,
         } => annotate::mark(&db, capture, snap, &text, out),
-        Command::Read {
+        Command::Read(ReadArgs {
             db,
             space,
             addr,
@@ -127,7 +127,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             word,
             endian,
             json,
-        } => memory::read(
+        }) => memory::read(
             &db,
             &space,
             addr,
