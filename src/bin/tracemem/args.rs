@@ -157,13 +157,7 @@ pub enum Command {
         quiet: bool,
     },
     /// Summarise a database: format, block size, spaces, captures, events, size.
-    Info {
-        /// The database file.
-        db: PathBuf,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Info(InfoArgs),
     /// List the spaces of a database.
     Spaces {
         /// The database file.
@@ -223,30 +217,7 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Read(ReadArgs),
     /// Show the states recorded at exactly one snap, as runs.
-    States {
-        /// The database file.
-        db: PathBuf,
-        /// The space.
-        space: String,
-        /// The first address.
-        #[arg(value_parser = parse_u64)]
-        addr: u64,
-        /// How many bytes.
-        #[arg(value_parser = parse_u64)]
-        len: u64,
-        #[command(flatten)]
-        at: At,
-        /// The most recent states at or before the snap instead.
-        #[arg(long)]
-        most_recent: bool,
-        /// Through the fork chain of the snap: the states at the snap,
-        /// else at the snap it forks from, and so on.
-        #[arg(long)]
-        view: bool,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    States(StatesArgs),
     /// Show the registers of a thread at a snap, by the database's register
     /// map: value and state (KNOWN at the snap, stale with the snap of the
     /// oldest byte, ERROR with the snap of the failed read, or UNKNOWN).
@@ -395,61 +366,10 @@ pub enum Command {
         snap: i64,
     },
     /// List the address ranges with records at snaps in (FROM, TO].
-    Changes {
-        /// The database file.
-        db: PathBuf,
-        /// The space.
-        space: String,
-        /// Changes after this snap...
-        #[arg(value_parser = parse_i64, allow_hyphen_values = true)]
-        from: i64,
-        /// ...up to and including this one.
-        #[arg(value_parser = parse_i64, allow_hyphen_values = true)]
-        to: i64,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Changes(ChangesArgs),
     /// List a capture's events as a PeakRDL-pybind11 trace prints them
     /// (`wr @0x40001000 0x00000042`), with their snap, time and capture.
-    Log {
-        /// The database file.
-        db: PathBuf,
-        /// The capture, with its later sessions (default: all, one after
-        /// another); repeat it to read several merged by timestamp, as
-        /// buses recorded side by side: --capture bus0 --capture bus1.
-        #[arg(long)]
-        capture: Vec<String>,
-        /// Name addresses from a register map: a JSON object of register
-        /// paths to `{"address": …, "width": …}` (other keys ignored).
-        #[arg(long)]
-        regmap: Option<PathBuf>,
-        /// Only events at these snaps, `LO:HI` inclusive (or one snap).
-        #[arg(long, value_parser = parse_snap_range, allow_hyphen_values = true)]
-        snap: Option<(i64, i64)>,
-        /// Only events at these times (seconds on each capture's own clock),
-        /// `LO:HI` inclusive.
-        #[arg(long, value_parser = parse_time_range)]
-        time: Option<(f64, f64)>,
-        /// Only events at these addresses, `LO:HI` inclusive (or one address).
-        #[arg(long, value_parser = parse_range_or_one)]
-        address: Option<(u64, u64)>,
-        /// Only reads or only writes.
-        #[arg(long, value_parser = ["read", "write"])]
-        op: Option<String>,
-        /// Keep printing events as recorders commit them (within their
-        /// commit interval, 100 ms by default, also when the bus goes
-        /// quiet); never ends on its own (Ctrl-C), unless --until-idle.
-        #[arg(long)]
-        follow: bool,
-        /// With --follow: end after this many seconds without a new event
-        /// and without a recorder running.
-        #[arg(long, requires = "follow")]
-        until_idle: Option<f64>,
-        /// Print one JSON object per event and line.
-        #[arg(long, alias = "ndjson")]
-        json: bool,
-    },
+    Log(LogArgs),
     /// List the events at one address, e.g. the previous access before snap
     /// 1000: `tracemem history trace.tmdb 0x40001000 --before 1000 --limit 1`.
     History(HistoryArgs),
@@ -468,32 +388,7 @@ pub enum Command {
     ///
     /// Example: tracemem diff trace.tmdb ram 100 2000 --range 0x20000000:0x200fffff
     #[command(verbatim_doc_comment)]
-    Diff {
-        /// The database file.
-        db: PathBuf,
-        /// The space.
-        space: String,
-        /// One snap (or with --seconds a time).
-        #[arg(allow_hyphen_values = true)]
-        a: String,
-        /// The other snap (or with --seconds a time).
-        #[arg(allow_hyphen_values = true)]
-        b: String,
-        /// The addresses compared, `LO:HI` inclusive (default: all).
-        #[arg(long, value_parser = parse_range, default_value = "0:0xffffffffffffffff")]
-        range: (u64, u64),
-        /// A and B are times in seconds on a capture's own clock (each the
-        /// snap of its last event at or before that time), not snaps.
-        #[arg(long)]
-        seconds: bool,
-        /// The capture (one session) whose clock --seconds reads; needed when
-        /// several captures record the space.
-        #[arg(long, requires = "seconds")]
-        capture: Option<String>,
-        /// Print JSON: one array of ranges.
-        #[arg(long)]
-        json: bool,
-    },
+    Diff(DiffArgs),
     /// Compact a database offline: merge histories into fuller chunks and
     /// rewrite the file without its free pages; answers stay the same. The
     /// database must not be open elsewhere (a recording is refused).
@@ -725,24 +620,129 @@ pub fn parse_i64(text: &str) -> Result<i64, String> {
     i64::try_from(value).map_err(|_| format!("'{text}' is not a snap (a signed 64-bit number)"))
 }
 
-/// The grammar of the verb `name` alone, for the verbs whose arguments are
-/// a struct of their own: a whole process that asks one question (`read`,
-/// `find`, `history`) parses its command line without building the other
-/// verbs. Building clap's whole tree costs a process about 0.4 ms and 116
-/// page faults, as much as the query itself (BENCHMARKS.md). It parses into
-/// the same [`Cli`]; help, versions and errors come from the whole tree.
-pub fn lone_verb(name: &str) -> Option<clap::Command> {
-    let verb = match name {
-        "read" => ReadArgs::augment_args(clap::Command::new("read")),
-        "find" => FindArgs::augment_args(clap::Command::new("find")),
-        "history" => HistoryArgs::augment_args(clap::Command::new("history")),
-        _ => return None,
-    };
-    Some(
-        clap::Command::new("tracemem")
-            .subcommand_required(true)
-            .subcommand(verb),
-    )
+/// The arguments of `info`.
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// The database file.
+    pub db: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The arguments of `states`.
+#[derive(Args, Debug)]
+pub struct StatesArgs {
+    /// The database file.
+    pub db: PathBuf,
+    /// The space.
+    pub space: String,
+    /// The first address.
+    #[arg(value_parser = parse_u64)]
+    pub addr: u64,
+    /// How many bytes.
+    #[arg(value_parser = parse_u64)]
+    pub len: u64,
+    #[command(flatten)]
+    pub at: At,
+    /// The most recent states at or before the snap instead.
+    #[arg(long)]
+    pub most_recent: bool,
+    /// Through the fork chain of the snap: the states at the snap,
+    /// else at the snap it forks from, and so on.
+    #[arg(long)]
+    pub view: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The arguments of `changes`.
+#[derive(Args, Debug)]
+pub struct ChangesArgs {
+    /// The database file.
+    pub db: PathBuf,
+    /// The space.
+    pub space: String,
+    /// Changes after this snap...
+    #[arg(value_parser = parse_i64, allow_hyphen_values = true)]
+    pub from: i64,
+    /// ...up to and including this one.
+    #[arg(value_parser = parse_i64, allow_hyphen_values = true)]
+    pub to: i64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The arguments of `log`.
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// The database file.
+    pub db: PathBuf,
+    /// The capture, with its later sessions (default: all, one after
+    /// another); repeat it to read several merged by timestamp, as
+    /// buses recorded side by side: --capture bus0 --capture bus1.
+    #[arg(long)]
+    pub capture: Vec<String>,
+    /// Name addresses from a register map: a JSON object of register
+    /// paths to `{"address": …, "width": …}` (other keys ignored).
+    #[arg(long)]
+    pub regmap: Option<PathBuf>,
+    /// Only events at these snaps, `LO:HI` inclusive (or one snap).
+    #[arg(long, value_parser = parse_snap_range, allow_hyphen_values = true)]
+    pub snap: Option<(i64, i64)>,
+    /// Only events at these times (seconds on each capture's own clock),
+    /// `LO:HI` inclusive.
+    #[arg(long, value_parser = parse_time_range)]
+    pub time: Option<(f64, f64)>,
+    /// Only events at these addresses, `LO:HI` inclusive (or one address).
+    #[arg(long, value_parser = parse_range_or_one)]
+    pub address: Option<(u64, u64)>,
+    /// Only reads or only writes.
+    #[arg(long, value_parser = ["read", "write"])]
+    pub op: Option<String>,
+    /// Keep printing events as recorders commit them (within their
+    /// commit interval, 100 ms by default, also when the bus goes
+    /// quiet); never ends on its own (Ctrl-C), unless --until-idle.
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: end after this many seconds without a new event
+    /// and without a recorder running.
+    #[arg(long, requires = "follow")]
+    pub until_idle: Option<f64>,
+    /// Print one JSON object per event and line.
+    #[arg(long, alias = "ndjson")]
+    pub json: bool,
+}
+
+/// The arguments of `diff`.
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The database file.
+    pub db: PathBuf,
+    /// The space.
+    pub space: String,
+    /// One snap (or with --seconds a time).
+    #[arg(allow_hyphen_values = true)]
+    pub a: String,
+    /// The other snap (or with --seconds a time).
+    #[arg(allow_hyphen_values = true)]
+    pub b: String,
+    /// The addresses compared, `LO:HI` inclusive (default: all).
+    #[arg(long, value_parser = parse_range, default_value = "0:0xffffffffffffffff")]
+    pub range: (u64, u64),
+    /// A and B are times in seconds on a capture's own clock (each the
+    /// snap of its last event at or before that time), not snaps.
+    #[arg(long)]
+    pub seconds: bool,
+    /// The capture (one session) whose clock --seconds reads; needed when
+    /// several captures record the space.
+    #[arg(long, requires = "seconds")]
+    pub capture: Option<String>,
+    /// Print JSON: one array of ranges.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The arguments of `read`.
@@ -970,72 +970,4 @@ pub enum RegionsVerb {
         #[arg(long)]
         from: bool,
     },
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::{CommandFactory, FromArgMatches, Parser};
-
-    use super::*;
-
-    /// Parsed alone or by the whole grammar, a command line gives the same
-    /// [`Cli`].
-    #[test]
-    fn a_lone_verb_parses_as_the_whole_grammar_does() {
-        let lines: &[&[&str]] = &[
-            &["read", "t.tmdb", "bus", "0x4000000c", "4", "--snap", "25"],
-            &[
-                "read",
-                "t.tmdb",
-                "ram",
-                "4096",
-                "64",
-                "--time",
-                "0.5",
-                "--sources",
-                "--json",
-            ],
-            &[
-                "read", "t.tmdb", "ram", "0x10", "8", "--snap", "3", "--word", "4", "--endian", "big", "--view",
-            ],
-            &[
-                "find",
-                "t.tmdb",
-                "ram",
-                "de ad",
-                "--snap",
-                "100",
-                "--backward",
-                "--limit",
-                "2",
-            ],
-            &["history", "t.tmdb", "0x40001000", "--before", "1000", "--limit", "1"],
-        ];
-        for line in lines {
-            let argv = std::iter::once("tracemem").chain(line.iter().copied());
-            let whole = Cli::try_parse_from(argv.clone()).unwrap();
-            let matches = lone_verb(line[0]).unwrap().try_get_matches_from(argv).unwrap();
-            let lone = Cli::from_arg_matches(&matches).unwrap();
-            assert_eq!(format!("{lone:?}"), format!("{whole:?}"), "{line:?}");
-        }
-    }
-
-    /// Each lone verb has the arguments the whole grammar gives it, and
-    /// the others are not lone verbs.
-    #[test]
-    fn lone_verbs_keep_the_whole_grammars_arguments() {
-        let whole = Cli::command();
-        let mut lone = 0;
-        for verb in whole.get_subcommands() {
-            let Some(alone) = lone_verb(verb.get_name()) else {
-                continue;
-            };
-            lone += 1;
-            let ids = |c: &clap::Command| c.get_arguments().map(|a| a.get_id().to_string()).collect::<Vec<_>>();
-            let alone = alone.find_subcommand(verb.get_name()).unwrap().clone();
-            assert_eq!(ids(&alone), ids(verb), "{}", verb.get_name());
-        }
-        assert_eq!(lone, 3);
-        assert!(lone_verb("info").is_none() && lone_verb("--help").is_none());
-    }
 }

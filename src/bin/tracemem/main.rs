@@ -5,6 +5,7 @@
 
 mod args;
 mod failure;
+mod lone_verb;
 mod output;
 mod output_file;
 mod query;
@@ -16,12 +17,12 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    // A verb that can be parsed alone is (`args::lone_verb`); what it
+    // A verb that can be parsed alone is (`lone_verb`); what it
     // refuses (help, a bad argument) goes to the whole grammar, which
     // answers as it always does.
     let lone = std::env::args_os()
         .nth(1)
-        .and_then(|verb| verb.to_str().and_then(args::lone_verb))
+        .and_then(|verb| verb.to_str().and_then(lone_verb::lone_verb))
         .and_then(|verb| verb.try_get_matches().ok());
     let matches = lone.unwrap_or_else(|| args::Cli::command().get_matches());
     let verb = matches.subcommand_name().unwrap_or("tracemem").to_string();

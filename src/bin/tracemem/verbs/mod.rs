@@ -12,7 +12,9 @@ mod trace;
 
 use std::io::Write;
 
-use crate::args::{Command, ReadArgs, RegionsVerb, RegmapVerb, SnapsVerb};
+use crate::args::{
+    ChangesArgs, Command, DiffArgs, InfoArgs, LogArgs, ReadArgs, RegionsVerb, RegmapVerb, SnapsVerb, StatesArgs,
+};
 use crate::failure::{Failure, Outcome};
 use crate::query::Flags;
 
@@ -68,9 +70,9 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             out,
         ),
         Command::Track { db, quiet } => annotate::track(&db, quiet, out),
-        Command::Info { db, json } => inspect::info(&db, json, out),
+        Command::Info(InfoArgs { db, json }) => inspect::info(&db, json, out),
         Command::Find(args) => search::find(&args, out),
-        Command::Diff {
+        Command::Diff(DiffArgs {
             db,
             space,
             a,
@@ -79,7 +81,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             seconds,
             capture,
             json,
-        } => {
+        }) => {
             let when = |text: &str| -> Result<search::When, Failure> {
                 if seconds {
                     let time = text
@@ -140,7 +142,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             },
             out,
         ),
-        Command::States {
+        Command::States(StatesArgs {
             db,
             space,
             addr,
@@ -149,7 +151,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             most_recent,
             view,
             json,
-        } => memory::states(
+        }) => memory::states(
             &db,
             &space,
             addr,
@@ -244,14 +246,14 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             file,
             snap,
         } => memory::load(&db, &space, addr, &file, snap, out),
-        Command::Changes {
+        Command::Changes(ChangesArgs {
             db,
             space,
             from,
             to,
             json,
-        } => memory::changes(&db, &space, from, to, json, out),
-        Command::Log {
+        }) => memory::changes(&db, &space, from, to, json, out),
+        Command::Log(LogArgs {
             db,
             capture,
             regmap,
@@ -262,7 +264,7 @@ pub fn run(command: Command, out: &mut impl Write) -> Outcome {
             follow,
             until_idle,
             json,
-        } => {
+        }) => {
             let filter = log::LogFilter {
                 snaps: snap,
                 times: time,
