@@ -4,7 +4,7 @@
 use redb::ReadableTable;
 
 use super::read::ChunkIndex;
-use super::stretches::{self, StretchMark};
+use super::stretches;
 use crate::store::schema::CHUNKS;
 use crate::vocab::error::{Result, StorageContext};
 
@@ -69,11 +69,7 @@ impl ChunkIndex {
         }
         for (i, &made) in marks.iter().enumerate().take(self.sections.stretch_images) {
             let mark = self.stretch_mark(i);
-            let image = stretches::make(&chunks, made)?;
-            let made = StretchMark {
-                whole: stretches::is_whole(&image),
-                ..made
-            };
+            let (made, image) = stretches::make(&chunks, made)?;
             if mark != made {
                 note(format!("stretch image {i} is {mark:?}, the chunks make {made:?}"));
             } else if self.stretch_image_bytes(i) != image {

@@ -31,7 +31,22 @@ pub(super) const ENTRY: usize = 24;
 pub(super) const CHUNK: usize = 16;
 /// Bits of a chunk's place that hold its offset in the data (up to 1 TiB);
 /// the other 24 hold its length (up to 16 MiB).
-pub(super) const OFFSET_BITS: u32 = 40;
+const OFFSET_BITS: u32 = 40;
+/// The largest chunk a place can hold (16 MiB - 1).
+pub(super) const MAX_CHUNK_LEN: u64 = u64::MAX >> OFFSET_BITS;
+/// The largest offset a place can hold (1 TiB - 1): the data's length.
+pub(super) const MAX_DATA_LEN: u64 = (1 << OFFSET_BITS) - 1;
+
+/// A chunk's place as its record stores it (`offset <= MAX_DATA_LEN`,
+/// `len <= MAX_CHUNK_LEN`).
+pub(super) fn place_bits(offset: u64, len: u64) -> u64 {
+    offset | len << OFFSET_BITS
+}
+
+/// The offset and length of a chunk's place as its record stores it.
+pub(super) fn place_of(bits: u64) -> (u64, u64) {
+    (bits & MAX_DATA_LEN, bits >> OFFSET_BITS)
+}
 // Granules of a stretch: the writer keeps a stretch's chunks together in
 // the data, ordered by first snap (a bulk read at one snap finds them close
 // together), and a stretch image holds them all.

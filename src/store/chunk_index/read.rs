@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use super::layout::{
-    CHUNK, Counts, ENTRY, HEADER, MAGIC, OFFSET_BITS, STRETCH_GRANULES, STRETCH_IMAGE as IMAGE, STRETCH_MARK as MARK,
-    Sections, VERSION, io_error, slot_of, u32_at, u64_at,
+    CHUNK, Counts, ENTRY, HEADER, MAGIC, STRETCH_GRANULES, STRETCH_IMAGE as IMAGE, STRETCH_MARK as MARK, Sections,
+    VERSION, io_error, place_of, slot_of, u32_at, u64_at,
 };
 use super::stretches::{self, StretchMark};
 use crate::store::chunk::{StretchImage, touch_lines};
@@ -388,7 +388,7 @@ impl ChunkIndex {
     /// The stored bytes of chunk `i`, checked.
     pub(super) fn chunk_bytes(&self, i: usize) -> Result<&[u8]> {
         let place = u64_at(&self.map, self.sections.chunks_at + i * CHUNK + 8);
-        let (start, len) = (place & ((1 << OFFSET_BITS) - 1), place >> OFFSET_BITS);
+        let (start, len) = place_of(place);
         match start.checked_add(len) {
             Some(end) if end <= self.sections.data_len as u64 => {
                 Ok(&self.map[HEADER + start as usize..HEADER + end as usize])

@@ -121,7 +121,7 @@ impl Gathering {
 }
 
 /// The stretch images the chunks in `chunks` get, ascending (each
-/// [`StretchMark::whole`] false until its image is made: [`is_whole`]).
+/// [`StretchMark::whole`] false until its image is made: [`make`]).
 pub(super) fn select(chunks: &impl ReadableTable<ChunkKey, &'static [u8]>) -> Result<Vec<StretchMark>> {
     let mut marks = Vec::new();
     let mut gathering: Option<Gathering> = None;
@@ -159,8 +159,12 @@ pub(super) fn select(chunks: &impl ReadableTable<ChunkKey, &'static [u8]>) -> Re
     Ok(marks)
 }
 
-/// The image `mark` names, made from the chunks in `chunks`.
-pub(super) fn make(chunks: &impl ReadableTable<ChunkKey, &'static [u8]>, mark: StretchMark) -> Result<Vec<u8>> {
+/// The image `mark` names, made from the chunks in `chunks`, and the mark
+/// as the index stores it ([`StretchMark::whole`] found in the image).
+pub(super) fn make(
+    chunks: &impl ReadableTable<ChunkKey, &'static [u8]>,
+    mark: StretchMark,
+) -> Result<(StretchMark, Vec<u8>)> {
     let mut out = vec![0u8; IMAGE];
     let mut image = GranuleImage::default();
     for k in 0..STRETCH_GRANULES as usize {
@@ -196,12 +200,16 @@ pub(super) fn make(chunks: &impl ReadableTable<ChunkKey, &'static [u8]>, mark: S
             }
         }
     }
-    Ok(out)
+    let mark = StretchMark {
+        whole: is_whole(&out),
+        ..mark
+    };
+    Ok((mark, out))
 }
 
 /// Whether every position of the image in `image` (`IMAGE` bytes, as
 /// [`make`] makes it) is KNOWN: its masks valued and known_now all full.
-pub(super) fn is_whole(image: &[u8]) -> bool {
+fn is_whole(image: &[u8]) -> bool {
     image[VALUES..].iter().all(|&b| b == 0xff)
 }
 

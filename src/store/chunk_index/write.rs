@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use redb::ReadableTable;
 
 use super::layout::{
-    Counts, HEADER, MAGIC, META_CHUNK_INDEX, OFFSET_BITS, STRETCH_GRANULES, STRETCH_MARK, Sections, VERSION, io_error,
-    slot_of,
+    Counts, HEADER, MAGIC, MAX_CHUNK_LEN, MAX_DATA_LEN, META_CHUNK_INDEX, STRETCH_GRANULES, STRETCH_MARK, Sections,
+    VERSION, io_error, place_bits, slot_of,
 };
 use super::stretches;
 use crate::store::schema::{CHUNKS, META};
@@ -59,7 +59,7 @@ pub(crate) fn write_chunk_index(
             entries.push((space, granule, snaps.len() as u64));
         }
         let len = value.value().len() as u64;
-        if len >> (64 - OFFSET_BITS) != 0 {
+        if len > MAX_CHUNK_LEN {
             return Err(Error::TooLarge {
                 what: "a chunk in the chunk index",
                 len,
@@ -93,7 +93,7 @@ pub(crate) fn write_chunk_index(
         write(&mut out, value.value())?;
         places[i] = (data_len, lengths[i]);
         data_len += lengths[i];
-        if data_len >> OFFSET_BITS != 0 {
+        if data_len > MAX_DATA_LEN {
             return Err(Error::TooLarge {
                 what: "the chunks in the chunk index",
                 len: data_len,
@@ -120,7 +120,7 @@ pub(crate) fn write_chunk_index(
     }
     for (snap, &(offset, len)) in snaps.iter().zip(&places) {
         write(&mut out, &snap.to_le_bytes())?;
-        write(&mut out, &(offset | len << OFFSET_BITS).to_le_bytes())?;
+        write(&mut out, &place_bits(offset, len).to_le_bytes())?;
     }
     let mut table = vec![0u32; slots as usize];
     for (i, &(space, granule, _)) in entries.iter().enumerate() {
@@ -142,8 +142,8 @@ pub(crate) fn write_chunk_index(
     let mut stretch_marks = stretch_marks;
     write(&mut out, &vec![0u8; stretch_marks.len() * STRETCH_MARK])?;
     for mark in &mut stretch_marks {
-        let image = stretches::make(&chunks, *mark)?;
-        mark.whole = stretches::is_whole(&image);
+        let (made, image) = stretches::make(&chunks, *mark)?;
+        *mark = made;
         write(&mut out, &image)?;
     }
     out.seek(SeekFrom::Start(sections.stretch_marks_at as u64))
