@@ -1,6 +1,7 @@
 //! The database's transactions against the storage engine failing inside
 //! them.
 
+use crate::store::StoreRead;
 use crate::store::boundary::guard_write;
 use crate::vocab::error::{Error, Result};
 
@@ -61,4 +62,34 @@ fn a_read_in_which_redb_panicked_fails_its_write_transaction() {
         db.begin_read().unwrap().space("ram").is_err(),
         "nothing of it was committed"
     );
+}
+
+/// A read transaction that finds chunks through the chunk index keeps no
+/// granule images (a granule decodes there about as fast as the cache
+/// keeps and finds it); one that reads the tables keeps them.
+#[test]
+fn a_read_through_the_chunk_index_keeps_no_images() {
+    use crate::memory::MemoryRead;
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::Database::create(dir.path().join("t.tmdb")).unwrap();
+    let mut txn = db.begin_write().unwrap();
+    txn.create_space("ram").unwrap().put_bytes(1, 0, &[7; 4096]).unwrap();
+    txn.commit().unwrap();
+    let wanted = |read: &crate::ReadTransaction| {
+        let cache = read.store.image_cache().expect("a read transaction has an image cache");
+        cache.lock().unwrap().wanted()
+    };
+
+    let read = db.begin_read().unwrap();
+    assert!(!read.uses_chunk_index());
+    assert!(wanted(&read), "without a chunk index, bulk reads keep their images");
+    drop(read);
+
+    db.write_chunk_index().unwrap();
+    let read = db.begin_read().unwrap();
+    assert!(read.uses_chunk_index());
+    assert!(!wanted(&read), "through the chunk index, bulk reads keep none");
+    let mut buf = [0u8; 4096];
+    read.space("ram").unwrap().get_bytes(1, 0, &mut buf).unwrap();
+    assert_eq!(buf, [7; 4096]);
 }

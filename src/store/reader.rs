@@ -30,7 +30,8 @@ pub(crate) struct ReadStore {
     block_size: u32,
     /// Where packed chunks are decoded once for every reader.
     cache: Arc<ChunkCache>,
-    /// Where this snapshot's bulk reads keep their granule images.
+    /// Where this snapshot's bulk reads keep their granule images (none
+    /// when it reads through a chunk index).
     images: Mutex<ImageCache>,
     chunks: ReadOnlyTable<schema::ChunkKey, &'static [u8]>,
     changes: ReadOnlyTable<(u32, i64), &'static [u8]>,
@@ -93,12 +94,23 @@ impl ReadStore {
             Some(stamp) => index_for(stamp)?,
             None => None,
         };
+        // Through the chunk index a granule is found and decoded in about
+        // the time the image cache takes to keep its image and find it
+        // again, and at random snaps over memory written all the time the
+        // cache seldom holds one: keeping them made a first 64 KiB read of
+        // the W2 heap a quarter slower and later ones a fifth (BENCHMARKS.md,
+        // "Bulk reads through the chunk index keep no images"). Memory that
+        // does not change is read from stretch images, which need no cache.
+        let image_budget = match index {
+            Some(_) => 0,
+            None => image_cache_size,
+        };
         Ok(ReadStore {
             horizon,
             index,
             block_size,
             cache,
-            images: Mutex::new(ImageCache::new(image_cache_size)),
+            images: Mutex::new(ImageCache::new(image_budget)),
             chunks: txn.open_table(CHUNKS).context("opening block_chunks")?,
             changes: txn.open_table(CHANGES).context("opening changes")?,
             space_ids: txn.open_table(SPACE_IDS).context("opening space_ids")?,
