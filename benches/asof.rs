@@ -141,6 +141,15 @@ fn main() {
             })
             .collect()
     };
+    // `--tracemem-passes P`: only P passes of tracemem's queries, for a
+    // profiler; nothing is printed.
+    let tracemem_passes = tracemem_bench::arg("--tracemem-passes", 0);
+    if tracemem_passes > 0 {
+        for _ in 0..tracemem_passes {
+            std::hint::black_box(tm_pass(None));
+        }
+        return;
+    }
     eprintln!("{q} as-of queries, an untimed pass, three timed ones and three with each query timed, alternating...");
     let tm_answers = tm_pass(None);
     let sq_answers = sq_pass(None);

@@ -154,18 +154,15 @@ impl ChunkView<'_> {
         };
         let mut i = self.deltas_through(snap);
         let mut open = span_of(image);
-        // Where delta i's runs end: each step reads one end, and the delta
-        // before it ends where this one starts.
-        let mut runs_end = self.ends(i).0;
+        // Each step goes back to the latest earlier delta that touches the
+        // positions still open, past those that do not.
         while i > 0
             && let Some((first, last)) = open
         {
-            i -= 1;
-            let runs_start = self.ends(i).0;
-            let ahead = std::mem::replace(&mut runs_end, runs_start);
-            if !self.runs_may_overlap((runs_start, ahead), first, last) {
-                continue;
-            }
+            let Some(latest) = self.latest_delta_touching(i, first, last) else {
+                break;
+            };
+            i = latest;
             let delta = self.delta(i, place)?;
             for run in delta.runs() {
                 let (first, last) = (run.first as usize, run.last as usize);

@@ -267,6 +267,33 @@ impl<'a> ChunkView<'a> {
         }
     }
 
+    /// The latest of deltas `0..i` with a run that touches positions
+    /// `[first, last]`, if any: a scan back over the runs column, three
+    /// bytes a run, then a count of the deltas that end at or before the
+    /// run found (a point read passes dozens of deltas that write other
+    /// positions; looking at each delta's ends cost it more). Ends out of
+    /// bounds (a damaged chunk) give `Some` of a delta that
+    /// [`ChunkView::delta`] then refuses, never a panic.
+    pub(super) fn latest_delta_touching(&self, i: usize, first: u32, last: u32) -> Option<usize> {
+        let runs_end = self.ends(i).0;
+        let Some(runs) = self.runs.get(self.base.0 * RUN_BYTES..runs_end * RUN_BYTES) else {
+            return i.checked_sub(1);
+        };
+        let run = self.base.0
+            + runs
+                .chunks_exact(RUN_BYTES)
+                .rposition(|r| u32::from(r[0]) <= last && u32::from(r[1]) >= first)?;
+        // Deltas before the run's: those among `0..i` whose runs end at or
+        // before it (the ends ascend).
+        let before = self
+            .delta_ends
+            .chunks_exact(DELTA_END_BYTES)
+            .take(i)
+            .map(|e| usize::from(usize::from(u16::from_le_bytes([e[0], e[1]])) <= run))
+            .sum::<usize>();
+        Some(before.min(i - 1))
+    }
+
     /// Delta `i`, checked: runs in bounds, sorted and disjoint, their bytes present.
     pub fn delta(&self, i: usize, place: &dyn Fn() -> String) -> Result<DeltaView<'a>> {
         let bad = |what: &str| Error::corrupt(place(), format!("delta {i}: {what}"));
