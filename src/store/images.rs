@@ -14,6 +14,10 @@
 //! images, so that reads that go back and forth in time over memory that
 //! changes all along (a heap scrubbed snap by snap) find each granule's
 //! image at every snap read before.
+//!
+//! A read transaction that reads through a chunk index keeps none (its
+//! budget is 0, see `ReadStore::new`): there a granule is found and decoded
+//! in about the time keeping its image and finding it again take.
 
 use std::collections::BTreeMap;
 
