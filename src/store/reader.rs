@@ -99,8 +99,8 @@ impl ReadStore {
         // again, and at random snaps over memory written all the time the
         // cache seldom holds one: keeping them made a first 64 KiB read of
         // the W2 heap a quarter slower and later ones a fifth (BENCHMARKS.md,
-        // "Bulk reads through the chunk index keep no images"). Memory that
-        // does not change is read from stretch images, which need no cache.
+        // "Reads through the chunk index on an Intel Xeon"). Memory that does
+        // not change is read from stretch images, which need no cache.
         let image_budget = match index {
             Some(_) => 0,
             None => image_cache_size,
