@@ -252,12 +252,7 @@ impl<'a> ChunkView<'a> {
     /// look at its first and last run, without checking the delta (a damaged
     /// delta that is looked at is checked by [`ChunkView::delta`]).
     pub(super) fn may_overlap(&self, i: usize, first: u32, last: u32) -> bool {
-        self.runs_may_overlap((self.ends(i).0, self.ends(i + 1).0), first, last)
-    }
-
-    /// Whether the runs `lo..hi` of the runs column (a delta's) may touch
-    /// positions `[first, last]`: a look at the first and the last.
-    pub(super) fn runs_may_overlap(&self, (lo, hi): (usize, usize), first: u32, last: u32) -> bool {
+        let (lo, hi) = (self.ends(i).0, self.ends(i + 1).0);
         if hi <= lo {
             return true;
         }

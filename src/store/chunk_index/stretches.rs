@@ -15,7 +15,9 @@ use std::borrow::Cow;
 
 use redb::ReadableTable;
 
-use super::layout::{STRETCH_GRANULES, STRETCH_IMAGE as IMAGE, STRETCH_MARK as MARK, STRETCH_VALUES as VALUES, u64_at};
+use super::layout::{
+    STRETCH_GRANULES, STRETCH_IMAGE as IMAGE, STRETCH_MARK as MARK, STRETCH_VALUES as VALUES, u32_at, u64_at,
+};
 use crate::store::chunk::{
     ChunkRecord, ChunkView, FULL_STRETCH_MASKS, GRANULE, GranuleImage, Mask, StretchImage, mask_has,
 };
@@ -60,7 +62,7 @@ impl StretchMark {
     pub fn of_bytes(bytes: &[u8]) -> StretchMark {
         StretchMark {
             space: u64_at(bytes, 0) as u32,
-            whole: (u64_at(bytes, 0) >> 32) as u32 & WHOLE != 0,
+            whole: u32_at(bytes, 4) & WHOLE != 0,
             stretch: u64_at(bytes, 8),
             since: u64_at(bytes, 16) as i64,
             till: u64_at(bytes, 24) as i64,
